@@ -1,0 +1,45 @@
+/**
+ * Parses a `Retry-After` header (delta-seconds or HTTP-date, RFC 9110 10.2.3) into whole seconds
+ * from `nowMs`. Returns undefined when absent or unparseable.
+ */
+export function parseRetryAfter(value: string | null | undefined, nowMs: number): number | undefined {
+  if (!value) return undefined;
+  const trimmed = value.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed);
+  const at = Date.parse(trimmed);
+  if (Number.isNaN(at)) return undefined;
+  return Math.max(0, Math.ceil((at - nowMs) / 1000));
+}
+
+/** True for answers a well-behaved client may try again later: throttling and server errors. */
+export function isRetryableStatus(status: number): boolean {
+  return status === 408 || status === 425 || status === 429 || status >= 500;
+}
+
+/** Reads a body as text without ever throwing (a broken stream is reported as empty). */
+export async function safeText(response: Response, limit = 4096): Promise<string> {
+  try {
+    const text = await response.text();
+    return text.length > limit ? text.slice(0, limit) : text;
+  } catch {
+    return '';
+  }
+}
+
+/** Parses JSON without throwing; undefined when the body is not JSON. */
+export function tryParseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Describes a network-level failure (DNS, reset, abort) as a short reason without secrets. */
+export function networkErrorReason(error: unknown): string {
+  if (error instanceof Error) {
+    if (error.name === 'AbortError' || error.name === 'TimeoutError') return 'timeout';
+    return `network error: ${error.message.slice(0, 200)}`;
+  }
+  return 'network error';
+}
