@@ -19,8 +19,19 @@ export interface SendRequest<A extends Address = Address> {
  */
 export type SendResult =
   | { kind: 'sent'; providerMessageId?: string }
-  | { kind: 'retryable'; reason: string; retryAfterSeconds?: number }
-  | { kind: 'permanent'; reason: string; invalidAddress?: boolean; optOut?: boolean };
+  | { kind: 'retryable'; reason: string; retryAfterSeconds?: number; code?: string }
+  | {
+      kind: 'permanent';
+      reason: string;
+      /** The provider's own error code (e.g. `BadDeviceToken`, `21610`), for history and alerts. */
+      code?: string;
+      /** The address is proven dead: the consumer removes the token or disables the channel. */
+      invalidAddress?: boolean;
+      /** The recipient opted out at the provider (e.g. Twilio 21610 STOP): the consumer opts them out. */
+      optOut?: boolean;
+      /** The provider's configuration is wrong (bad credentials, unknown topic): alert an operator. */
+      configError?: boolean;
+    };
 
 /** The injected outside world of a provider, so tests can assert the exact request. */
 export interface ProviderDeps {
@@ -53,3 +64,35 @@ export const defaultDeps = (): ProviderDeps => ({
   fetch: (input, init) => fetch(input, init),
   now: () => Date.now(),
 });
+
+/** Vars, secrets and bindings a provider may read; values are strings except bindings. */
+export type ProviderEnv = Record<string, unknown>;
+
+/**
+ * How the registry knows a provider: its name, what it serves, and how to build it from the
+ * Worker's vars and secrets. `create` throws MissingCredentialsError when a credential is absent.
+ * The registry keeps the built instance for the isolate's life, so token caches live inside it.
+ */
+export interface ProviderDefinition {
+  readonly name: string;
+  readonly channel: Channel;
+  readonly platforms?: readonly string[];
+  create(env: ProviderEnv, deps: ProviderDeps): Provider;
+}
+
+/** Reads a string var; empty strings count as unset. */
+export function readVar(env: ProviderEnv, name: string): string | undefined {
+  const value = env[name];
+  return typeof value === 'string' && value.trim() !== '' ? value : undefined;
+}
+
+/** Reads the named vars or throws MissingCredentialsError naming every missing one. */
+export function requireVars<const N extends string>(
+  env: ProviderEnv,
+  provider: string,
+  names: readonly N[],
+): Record<N, string> {
+  const missing = names.filter((name) => readVar(env, name) === undefined);
+  if (missing.length > 0) throw new MissingCredentialsError(provider, missing);
+  return Object.fromEntries(names.map((name) => [name, readVar(env, name)])) as Record<N, string>;
+}
