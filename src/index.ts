@@ -1,7 +1,15 @@
+import { createApp } from './api/app';
+import type { Env } from './env';
+import { handleQueueBatch } from './queue/consumer';
+
 export { Recipient } from './durable/recipient';
 
+const app = createApp();
+
 export default {
-  async fetch() {
-    return new Response('ok');
+  fetch: app.fetch,
+  async queue(batch, env) {
+    await handleQueueBatch(batch, env);
   },
-} satisfies ExportedHandler;
+  async scheduled(_controller, _env, _ctx) {},
+} satisfies ExportedHandler<Env>;

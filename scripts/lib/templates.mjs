@@ -1,0 +1,28 @@
+// Reads the repository's templates/ folder into the R2 objects Herald reads:
+// templates/<type>/<channel>/<part>.liquid  ->  key `templates/<type>/<channel>.json`, body { parts }.
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+
+const CHANNELS = ['email', 'sms', 'push', 'chat', 'webhook'];
+
+/** @returns {Promise<{ key: string, body: string }[]>} */
+export async function readTemplates(root) {
+  const objects = [];
+  for (const type of (await readdir(root)).sort()) {
+    const typeDir = join(root, type);
+    if (!(await stat(typeDir)).isDirectory()) continue;
+    for (const entry of (await readdir(typeDir)).sort()) {
+      const channelDir = join(typeDir, entry);
+      if (!(await stat(channelDir)).isDirectory()) continue;
+      if (!CHANNELS.includes(entry)) throw new Error(`${channelDir}: "${entry}" is not a channel (${CHANNELS.join(', ')})`);
+      const parts = {};
+      for (const file of (await readdir(channelDir)).sort()) {
+        const match = /^([a-z]+)\.liquid$/.exec(file);
+        if (!match) continue;
+        parts[match[1]] = await readFile(join(channelDir, file), 'utf8');
+      }
+      objects.push({ key: `templates/${type}/${entry}.json`, body: JSON.stringify({ parts }) });
+    }
+  }
+  return objects;
+}

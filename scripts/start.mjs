@@ -1,0 +1,37 @@
+// `npm start`: prepare the local stack (vars, D1 migrations, templates in local R2), then run
+// `wrangler dev` on port 8787 with the sandbox providers.
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { getPlatformProxy } from 'wrangler';
+import { readTemplates } from './lib/templates.mjs';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+process.chdir(root);
+process.env.WRANGLER_SEND_METRICS = 'false';
+const port = process.env.PORT ?? '8787';
+
+if (!existsSync('.dev.vars')) {
+  copyFileSync('.dev.vars.example', '.dev.vars');
+  console.log('created .dev.vars from .dev.vars.example');
+}
+
+const wrangler = (args, options = {}) => spawnSync('wrangler', args, { stdio: 'inherit', ...options });
+
+console.log('applying D1 migrations to the local database ...');
+const migrate = wrangler(['d1', 'migrations', 'apply', 'DB', '--local'], { env: { ...process.env, CI: 'true' } });
+if (migrate.status !== 0) process.exit(migrate.status ?? 1);
+
+console.log('uploading templates/ to local R2 ...');
+const proxy = await getPlatformProxy({ configPath: 'wrangler.toml', persist: true });
+const objects = await readTemplates(join(root, 'templates'));
+for (const { key, body } of objects) {
+  await proxy.env.TEMPLATES.put(key, body, { httpMetadata: { contentType: 'application/json' } });
+}
+await proxy.dispose();
+console.log(`uploaded ${objects.length} templates`);
+
+const dev = spawn('wrangler', ['dev', '--port', port, '--ip', '127.0.0.1', ...process.argv.slice(2)], { stdio: 'inherit' });
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => dev.kill(signal));
+dev.on('exit', (code) => process.exit(code ?? 0));

@@ -1,0 +1,71 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { bodyLimit } from 'hono/body-limit';
+import { createMiddleware } from 'hono/factory';
+import { secureHeaders } from 'hono/secure-headers';
+import { newId } from '../lib/ids';
+import { createServices } from '../services/context';
+import { requireApiKey } from './auth';
+import { errorResponse, onError } from './errors';
+import { contactRoutes } from './routes/contacts';
+import { notificationRoutes } from './routes/notifications';
+import { outboxRoutes } from './routes/outbox';
+import type { AppEnv } from './types';
+import { validationHook } from './validation';
+
+/** Request bodies above this are refused before they are read whole. */
+export const MAX_BODY_BYTES = 100 * 1024;
+
+const requestContext = createMiddleware<AppEnv>(async (c, next) => {
+  const incoming = c.req.header('X-Request-Id');
+  const requestId = incoming && /^[A-Za-z0-9._-]{1,64}$/.test(incoming) ? incoming : newId('req');
+  c.set('requestId', requestId);
+  c.set('services', createServices(c.env));
+  c.header('X-Request-Id', requestId);
+  await next();
+});
+
+/** Bodies are JSON only: anything else is a 415 before validation. */
+const requireJson = createMiddleware<AppEnv>(async (c, next) => {
+  if (['POST', 'PUT', 'PATCH'].includes(c.req.method)) {
+    const type = (c.req.header('Content-Type') ?? '').split(';')[0]?.trim().toLowerCase();
+    if (type !== 'application/json') {
+      return errorResponse(c, 415, 'unsupported_media_type', 'send the body as Content-Type: application/json');
+    }
+  }
+  await next();
+});
+
+/** Builds the Hono app: middleware, every route, the OpenAPI document and the one error handler. */
+export function createApp() {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  app.use('*', secureHeaders({ strictTransportSecurity: 'max-age=63072000; includeSubDomains; preload', xFrameOptions: 'DENY' }));
+  app.use('*', requestContext);
+  app.get('/healthz', (c) => c.json({ ok: true }));
+
+  app.use('/v1/*', requireApiKey);
+  app.use('/v1/*', requireJson);
+  app.use(
+    '/v1/*',
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: (c) => errorResponse(c, 413, 'payload_too_large', `request bodies are limited to ${MAX_BODY_BYTES} bytes`),
+    }),
+  );
+  app.route('/', contactRoutes);
+  app.route('/', notificationRoutes);
+  app.route('/', outboxRoutes);
+
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer' });
+  app.doc31('/openapi.json', {
+    openapi: '3.1.0',
+    info: {
+      title: 'Herald',
+      version: '0.1.0',
+      description: 'Open-source notification service on Cloudflare Workers. Every /v1 route needs Authorization: Bearer <key>.',
+    },
+  });
+
+  app.notFound((c) => errorResponse(c, 404, 'not_found', `no route for ${c.req.method} ${c.req.path}`));
+  app.onError(onError);
+  return app;
+}

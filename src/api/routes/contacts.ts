@@ -1,0 +1,106 @@
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { notFound } from '../../domain/errors';
+import { addDeviceToken, patchContact, removeDeviceToken, replaceContact } from '../../services/contacts';
+import { ContactInputSchema, ContactSchema, DeviceTokenSchema, ErrorSchema, UserIdParam } from '../schemas';
+import type { AppEnv } from '../types';
+import { jsonBody, validationHook } from '../validation';
+
+const security = [{ bearerAuth: [] }];
+const errors = {
+  401: { description: 'Missing or invalid API key', content: { 'application/json': { schema: ErrorSchema } } },
+  404: { description: 'Not found', content: { 'application/json': { schema: ErrorSchema } } },
+  422: { description: 'Validation failed; names the field', content: { 'application/json': { schema: ErrorSchema } } },
+};
+const contactResponse = (description: string) => ({ description, content: { 'application/json': { schema: ContactSchema } } });
+
+const putContact = createRoute({
+  method: 'put',
+  path: '/v1/contacts/{userId}',
+  tags: ['contacts'],
+  summary: 'Create or replace a contact',
+  security,
+  request: { params: UserIdParam, body: jsonBody(ContactInputSchema) },
+  responses: { 200: contactResponse('The contact as stored'), ...errors },
+});
+
+const patchContactRoute = createRoute({
+  method: 'patch',
+  path: '/v1/contacts/{userId}',
+  tags: ['contacts'],
+  summary: 'Change some fields of a contact (null clears a field)',
+  security,
+  request: { params: UserIdParam, body: jsonBody(ContactInputSchema) },
+  responses: { 200: contactResponse('The contact as stored'), ...errors },
+});
+
+const getContact = createRoute({
+  method: 'get',
+  path: '/v1/contacts/{userId}',
+  tags: ['contacts'],
+  summary: 'Read a contact',
+  security,
+  request: { params: UserIdParam },
+  responses: { 200: contactResponse('The contact'), ...errors },
+});
+
+const deleteContact = createRoute({
+  method: 'delete',
+  path: '/v1/contacts/{userId}',
+  tags: ['contacts'],
+  summary: 'Delete a contact and its addresses',
+  security,
+  request: { params: UserIdParam },
+  responses: { 204: { description: 'Deleted' }, ...errors },
+});
+
+const addToken = createRoute({
+  method: 'post',
+  path: '/v1/contacts/{userId}/device-tokens',
+  tags: ['contacts'],
+  summary: 'Register a device token (idempotent)',
+  security,
+  request: { params: UserIdParam, body: jsonBody(DeviceTokenSchema) },
+  responses: { 200: contactResponse('The contact with the token'), ...errors },
+});
+
+const removeToken = createRoute({
+  method: 'delete',
+  path: '/v1/contacts/{userId}/device-tokens/{token}',
+  tags: ['contacts'],
+  summary: 'Remove a device token (URL-encode web push subscriptions)',
+  security,
+  request: {
+    params: UserIdParam.extend({ token: z.string().min(1).max(4096).openapi({ param: { name: 'token', in: 'path' } }) }),
+  },
+  responses: { 200: contactResponse('The contact without the token'), ...errors },
+});
+
+/** Contacts: the seed's contacts table over HTTP. */
+export const contactRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+  .openapi(putContact, async (c) => {
+    const contact = await replaceContact(c.var.services, c.req.valid('param').userId, c.req.valid('json'));
+    return c.json(contact, 200);
+  })
+  .openapi(patchContactRoute, async (c) => {
+    const contact = await patchContact(c.var.services, c.req.valid('param').userId, c.req.valid('json'));
+    return c.json(contact, 200);
+  })
+  .openapi(getContact, async (c) => {
+    const { userId } = c.req.valid('param');
+    const contact = await c.var.services.contacts.get(userId);
+    if (!contact) throw notFound(`contact ${userId}`);
+    return c.json(contact, 200);
+  })
+  .openapi(deleteContact, async (c) => {
+    const { userId } = c.req.valid('param');
+    if (!(await c.var.services.contacts.delete(userId))) throw notFound(`contact ${userId}`);
+    return c.body(null, 204);
+  })
+  .openapi(addToken, async (c) => {
+    const contact = await addDeviceToken(c.var.services, c.req.valid('param').userId, c.req.valid('json'));
+    return c.json(contact, 200);
+  })
+  .openapi(removeToken, async (c) => {
+    const { userId, token } = c.req.valid('param');
+    return c.json(await removeDeviceToken(c.var.services, userId, token), 200);
+  });

@@ -1,0 +1,198 @@
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { CHANNELS } from '../../domain/channels';
+import type { Delivery, Notification } from '../../domain/delivery';
+import { AppError, notFound } from '../../domain/errors';
+import { STATUSES } from '../../domain/status';
+import { checkChannelUrls } from '../../services/contacts';
+import type { Services } from '../../services/context';
+import { type EventBridgeEvent, fromEventBridge } from '../../services/eventbridge';
+import { type Accepted, acceptNotifications, type NotificationInput } from '../../services/send';
+import {
+  AcceptedSchema,
+  ErrorSchema,
+  EventBridgeEventSchema,
+  IdSchema,
+  NotificationInputSchema,
+  NotificationSchema,
+  TypeSchema,
+} from '../schemas';
+import type { AppEnv } from '../types';
+import { jsonBody, validationHook } from '../validation';
+
+const security = [{ bearerAuth: [] }];
+const errorContent = { 'application/json': { schema: ErrorSchema } };
+const errors = {
+  401: { description: 'Missing or invalid API key', content: errorContent },
+  409: { description: 'The id was used before with a different body', content: errorContent },
+  422: { description: 'Validation failed; names the field', content: errorContent },
+};
+
+const SendBodySchema = z.union([NotificationInputSchema, EventBridgeEventSchema]);
+
+const send = createRoute({
+  method: 'post',
+  path: '/v1/notifications',
+  tags: ['notifications'],
+  summary: 'Send one notification (or the seed EventBridge-style event)',
+  description:
+    'Answers 202 once the rows are written and the deliveries enqueued. Sending the same `id` again returns the same notification (current statuses) with `Idempotent-Replayed: true` and enqueues nothing; the same `id` with a different body is a 409.',
+  security,
+  request: { body: jsonBody(SendBodySchema) },
+  responses: { 202: { description: 'Accepted', content: { 'application/json': { schema: AcceptedSchema } } }, ...errors },
+});
+
+const BatchBodySchema = z.object({ notifications: z.array(NotificationInputSchema).min(1).max(100) }).strict();
+
+const sendBatch = createRoute({
+  method: 'post',
+  path: '/v1/notifications/batch',
+  tags: ['notifications'],
+  summary: 'Send up to 100 notifications in one request',
+  security,
+  request: { body: jsonBody(BatchBodySchema) },
+  responses: {
+    202: {
+      description: 'Accepted, in request order',
+      content: { 'application/json': { schema: z.object({ results: z.array(AcceptedSchema) }) } },
+    },
+    ...errors,
+  },
+});
+
+const getOne = createRoute({
+  method: 'get',
+  path: '/v1/notifications/{id}',
+  tags: ['notifications'],
+  summary: 'A notification with its deliveries and their status history',
+  security,
+  request: { params: z.object({ id: IdSchema.openapi({ param: { name: 'id', in: 'path' } }) }) },
+  responses: {
+    200: { description: 'The notification', content: { 'application/json': { schema: NotificationSchema } } },
+    404: { description: 'Not found', content: errorContent },
+    401: errors[401],
+  },
+});
+
+const ListQuerySchema = z.object({
+  userId: IdSchema.optional(),
+  type: TypeSchema.optional(),
+  status: z.enum(STATUSES).optional(),
+  channel: z.enum(CHANNELS).optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z.string().max(200).optional(),
+});
+
+const list = createRoute({
+  method: 'get',
+  path: '/v1/notifications',
+  tags: ['notifications'],
+  summary: 'List notifications, newest first',
+  security,
+  request: { query: ListQuerySchema },
+  responses: {
+    200: {
+      description: 'A page of notifications; pass `nextCursor` as `cursor` for the next one',
+      content: {
+        'application/json': { schema: z.object({ data: z.array(NotificationSchema), nextCursor: z.string().nullable() }) },
+      },
+    },
+    ...errors,
+  },
+});
+
+function toAcceptedBody(accepted: Accepted) {
+  return { id: accepted.id, deliveries: accepted.deliveries };
+}
+
+/** Validates what only the env can decide (loopback URLs in development) on inline recipients. */
+function checkInlineRecipients(services: Services, input: NotificationInput, prefix: string): void {
+  input.recipients.forEach((recipient, index) => {
+    if (typeof recipient !== 'string') {
+      checkChannelUrls(services, recipient.externalChannels, `${prefix}recipients[${index}].externalChannels`);
+    }
+  });
+}
+
+/** Normalises the single-send body: a Herald notification, or an EventBridge event turned into some. */
+function toInputs(body: z.infer<typeof SendBodySchema>): NotificationInput[] {
+  if (!('detail-type' in body)) return [body as NotificationInput];
+  const inputs = fromEventBridge(body as EventBridgeEvent);
+  for (const input of inputs) {
+    const parsed = NotificationInputSchema.safeParse(input);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const field = `detail.${issue?.path.join('.') ?? ''}`;
+      throw new AppError(422, 'validation_error', `${field}: ${issue?.message ?? 'invalid'}`, [{ field, message: issue?.message }]);
+    }
+  }
+  return inputs;
+}
+
+export async function withDeliveries(services: Services, notifications: Notification[]) {
+  const deliveries = await services.deliveries.getDeliveries(notifications.flatMap((n) => n.deliveryIds));
+  const byNotification = new Map<string, Delivery[]>();
+  for (const d of deliveries) byNotification.set(d.notificationId, [...(byNotification.get(d.notificationId) ?? []), d]);
+  return notifications.map(({ requestHash: _hash, deliveryIds: _ids, dedupeKey: _key, ...n }) => ({
+    ...n,
+    deliveries: byNotification.get(n.id) ?? [],
+  }));
+}
+
+const encodeCursor = (n: Notification) => btoa(`${Date.parse(n.createdAt)}|${n.id}`).replace(/=+$/, '');
+function decodeCursor(cursor: string): { createdAt: number; id: string } {
+  try {
+    const [at, ...rest] = atob(cursor).split('|');
+    const createdAt = Number(at);
+    if (Number.isFinite(createdAt) && rest.length > 0) return { createdAt, id: rest.join('|') };
+  } catch {
+    // fall through to the validation error
+  }
+  throw new AppError(422, 'validation_error', 'query.cursor: not a cursor this API returned', [
+    { field: 'query.cursor', message: 'invalid cursor' },
+  ]);
+}
+
+/** Ingest and status. */
+export const notificationRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+  .openapi(send, async (c) => {
+    const inputs = toInputs(c.req.valid('json'));
+    for (const input of inputs) checkInlineRecipients(c.var.services, input, '');
+    const results = await acceptNotifications(c.var.services, inputs);
+    if (results.every((r) => r.replayed)) c.header('Idempotent-Replayed', 'true');
+    const first = results[0];
+    if (!first) throw new Error('no notification accepted');
+    if (results.length === 1) return c.json(toAcceptedBody(first), 202);
+    // Several types in one event: the event id answers for all of them.
+    return c.json({ id: first.id, deliveries: results.flatMap((r) => r.deliveries) }, 202);
+  })
+  .openapi(sendBatch, async (c) => {
+    const { notifications } = c.req.valid('json');
+    notifications.forEach((input, index) => checkInlineRecipients(c.var.services, input, `notifications[${index}].`));
+    const results = await acceptNotifications(c.var.services, notifications);
+    return c.json({ results: results.map(toAcceptedBody) }, 202);
+  })
+  .openapi(getOne, async (c) => {
+    const { id } = c.req.valid('param');
+    const notification = await c.var.services.deliveries.getNotification(id);
+    if (!notification) throw notFound(`notification ${id}`);
+    const [body] = await withDeliveries(c.var.services, [notification]);
+    return c.json(body as z.infer<typeof NotificationSchema>, 200);
+  })
+  .openapi(list, async (c) => {
+    const query = c.req.valid('query');
+    const page = await c.var.services.deliveries.list({
+      ...query,
+      limit: query.limit + 1,
+      cursor: query.cursor ? decodeCursor(query.cursor) : undefined,
+    });
+    const more = page.length > query.limit;
+    const shown = page.slice(0, query.limit);
+    const last = shown.at(-1);
+    return c.json(
+      {
+        data: (await withDeliveries(c.var.services, shown)) as z.infer<typeof NotificationSchema>[],
+        nextCursor: more && last ? encodeCursor(last) : null,
+      },
+      200,
+    );
+  });

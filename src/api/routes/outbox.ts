@@ -1,0 +1,48 @@
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { CHANNELS } from '../../domain/channels';
+import { AppError } from '../../domain/errors';
+import { configuredProviderNames } from '../../providers/registry';
+import { ErrorSchema, IdSchema } from '../schemas';
+import type { AppEnv } from '../types';
+import { validationHook } from '../validation';
+
+const OutboxEntrySchema = z
+  .object({
+    id: z.number(),
+    deliveryId: z.string(),
+    notificationId: z.string(),
+    userId: z.string().nullable(),
+    channel: z.enum(CHANNELS),
+    address: z.record(z.string(), z.unknown()),
+    message: z.record(z.string(), z.unknown()),
+    createdAt: z.string(),
+  })
+  .openapi('OutboxEntry');
+
+const listOutbox = createRoute({
+  method: 'get',
+  path: '/v1/outbox',
+  tags: ['sandbox'],
+  summary: 'Messages the sandbox provider captured instead of sending (only while sandbox is on)',
+  security: [{ bearerAuth: [] }],
+  request: {
+    query: z.object({
+      userId: IdSchema.optional(),
+      channel: z.enum(CHANNELS).optional(),
+      notificationId: IdSchema.optional(),
+      limit: z.coerce.number().int().min(1).max(500).default(50),
+    }),
+  },
+  responses: {
+    200: { description: 'Newest first', content: { 'application/json': { schema: z.object({ data: z.array(OutboxEntrySchema) }) } } },
+    404: { description: 'No channel uses the sandbox provider', content: { 'application/json': { schema: ErrorSchema } } },
+  },
+});
+
+/** The sandbox outbox, readable only while some channel is served by the sandbox provider. */
+export const outboxRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook }).openapi(listOutbox, async (c) => {
+  const sandboxOn = CHANNELS.some((channel) => configuredProviderNames(c.env, channel).includes('sandbox'));
+  if (!sandboxOn) throw new AppError(404, 'not_found', 'the outbox exists only while the sandbox provider is configured');
+  const entries = await c.var.services.outbox.list(c.req.valid('query'));
+  return c.json({ data: entries as unknown as z.infer<typeof OutboxEntrySchema>[] }, 200);
+});

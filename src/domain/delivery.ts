@@ -1,0 +1,43 @@
+import type { Address } from './address';
+import type { Channel, Priority } from './channels';
+import type { DeliveryStatus, HistoryEntry } from './status';
+
+export interface Delivery {
+  id: string;
+  notificationId: string;
+  userId: string | null;
+  channel: Channel;
+  address: Address | null;
+  status: DeliveryStatus;
+  reason: string | null;
+  provider: string | null;
+  providerMessageId: string | null;
+  attempts: number;
+  templateVersion: string | null;
+  history: HistoryEntry[];
+  createdAt: string;
+  updatedAt: string;
+  sentAt: string | null;
+}
+
+export interface Notification {
+  id: string;
+  type: string;
+  source: string | null;
+  priority: Priority;
+  data: Record<string, unknown>;
+  channels: Channel[] | null;
+  sendAt: string | null;
+  dedupeKey: string | null;
+  requestHash: string;
+  deliveryIds: string[];
+  createdAt: string;
+}
+
+/** A delivery joined with what the consumer needs of its notification to render and send it. */
+export interface DeliveryToSend extends Delivery {
+  type: string;
+  priority: Priority;
+  data: Record<string, unknown>;
+  dedupeKey: string | null;
+}

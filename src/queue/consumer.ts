@@ -1,0 +1,118 @@
+import { type Channel, isChannel } from '../domain/channels';
+import { deadLetterQueueFor, type Env, queueFor } from '../env';
+import { log } from '../lib/log';
+import { allProviders } from '../providers/all';
+import { ProviderRegistry } from '../providers/registry';
+import { createServices, type Services } from '../services/context';
+import { type Decision, deliverBatch } from '../services/deliver';
+import { recordDeadLetters } from '../services/dead-letters';
+import { type QueueMessage, queueMessageSchema } from './messages';
+
+/** Delay before a batch that failed as a whole (D1 unavailable, say) is tried again. */
+const BATCH_FAILURE_RETRY_SECONDS = 30;
+
+const registry = new ProviderRegistry(allProviders);
+
+/** `herald-email`, `herald-email-staging`, `herald-email-dlq` ... → channel and whether it is a DLQ. */
+export function parseQueueName(queue: string): { channel: Channel; deadLetter: boolean } | null {
+  const match = /^herald-([a-z]+)(?:-[a-z0-9-]+)?$/.exec(queue);
+  const channel = match?.[1];
+  if (!channel || !isChannel(channel)) return null;
+  return { channel, deadLetter: queue.endsWith('-dlq') };
+}
+
+/**
+ * The one `queue()` handler: routes by queue name, and acks or retries every message
+ * explicitly. Nothing is acked in a catch: a batch that fails as a whole is retried.
+ */
+export async function handleQueueBatch(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+  const route = parseQueueName(batch.queue);
+  if (!route) {
+    log('error', 'queue.unknown', { queue: batch.queue, count: batch.messages.length });
+    for (const message of batch.messages) message.retry({ delaySeconds: BATCH_FAILURE_RETRY_SECONDS });
+    return;
+  }
+  const services = createServices(env);
+  const valid: { message: Message<unknown>; body: QueueMessage }[] = [];
+  for (const message of batch.messages) {
+    const parsed = queueMessageSchema.safeParse(message.body);
+    if (parsed.success) {
+      valid.push({ message, body: parsed.data });
+    } else {
+      // A body no version of Herald can read will never succeed: drop it loudly.
+      log('error', 'queue.poison_message', { queue: batch.queue, messageId: message.id });
+      message.ack();
+    }
+  }
+  if (valid.length === 0) return;
+
+  if (route.deadLetter) {
+    await settle(valid, () => recordDeadLetters(services, route.channel, valid.map((v) => v.body)));
+    return;
+  }
+
+  let decisions: Map<string, Decision>;
+  try {
+    decisions = await deliverBatch(
+      services,
+      registry,
+      route.channel,
+      valid.flatMap((v) => v.body.deliveryIds),
+    );
+  } catch (error) {
+    log('error', 'queue.batch_failed', { queue: batch.queue, count: valid.length, error: String(error) });
+    for (const { message } of valid) message.retry({ delaySeconds: BATCH_FAILURE_RETRY_SECONDS });
+    return;
+  }
+  for (const item of valid) await settleMessage(services, route.channel, item, decisions);
+}
+
+async function settle(items: { message: Message<unknown> }[], work: () => Promise<void>): Promise<void> {
+  try {
+    await work();
+    for (const { message } of items) message.ack();
+  } catch (error) {
+    log('error', 'queue.dead_letter_failed', { count: items.length, error: String(error) });
+    for (const { message } of items) message.retry({ delaySeconds: BATCH_FAILURE_RETRY_SECONDS });
+  }
+}
+
+/**
+ * Acks a message whose deliveries are all done. When every delivery of a message waits for the
+ * same retry the message itself is retried; otherwise only the unfinished deliveries are sent on
+ * in new messages, so a partial failure never resends what already went out.
+ */
+async function settleMessage(
+  services: Services,
+  channel: Channel,
+  { message, body }: { message: Message<unknown>; body: QueueMessage },
+  decisions: Map<string, Decision>,
+): Promise<void> {
+  const retries = new Map<number, string[]>();
+  const dead: string[] = [];
+  for (const id of body.deliveryIds) {
+    const decision = decisions.get(id) ?? { kind: 'done' };
+    if (decision.kind === 'retry') retries.set(decision.delaySeconds, [...(retries.get(decision.delaySeconds) ?? []), id]);
+    if (decision.kind === 'dead') dead.push(id);
+  }
+  const retryIds = [...retries.values()].flat();
+  if (dead.length === 0 && retryIds.length === body.deliveryIds.length && retries.size === 1) {
+    message.retry({ delaySeconds: [...retries.keys()][0] });
+    return;
+  }
+  try {
+    const sends: MessageSendRequest<QueueMessage>[] = [...retries].map(([delaySeconds, deliveryIds]) => ({
+      body: { v: 1, deliveryIds, attempt: body.attempt + 1 },
+      contentType: 'json',
+      delaySeconds,
+    }));
+    if (sends.length > 0) await queueFor(services.env, channel).sendBatch(sends);
+    if (dead.length > 0) {
+      await deadLetterQueueFor(services.env, channel).send({ v: 1, deliveryIds: dead, attempt: body.attempt + 1 }, { contentType: 'json' });
+    }
+    message.ack();
+  } catch (error) {
+    log('error', 'queue.requeue_failed', { channel, messageId: message.id, error: String(error) });
+    message.retry({ delaySeconds: BATCH_FAILURE_RETRY_SECONDS });
+  }
+}

@@ -1,0 +1,38 @@
+import type { Env } from '../env';
+import { ContactsRepo } from '../storage/contacts-repo';
+import { DeliveriesRepo } from '../storage/deliveries-repo';
+import { OutboxRepo } from '../storage/outbox-repo';
+import { TemplatesStore } from '../storage/templates-store';
+
+/** What every use case needs, built once per request (or queue batch) from the Worker's env. */
+export interface Services {
+  env: Env;
+  contacts: ContactsRepo;
+  deliveries: DeliveriesRepo;
+  outbox: OutboxRepo;
+  templates: TemplatesStore;
+  now: () => number;
+}
+
+/** Templates are cached per isolate: the store outlives requests, keyed by its bucket binding. */
+const templateStores = new WeakMap<R2Bucket, TemplatesStore>();
+
+function templatesFor(bucket: R2Bucket): TemplatesStore {
+  let store = templateStores.get(bucket);
+  if (!store) {
+    store = new TemplatesStore(bucket);
+    templateStores.set(bucket, store);
+  }
+  return store;
+}
+
+export function createServices(env: Env): Services {
+  return {
+    env,
+    contacts: new ContactsRepo(env.DB),
+    deliveries: new DeliveriesRepo(env.DB),
+    outbox: new OutboxRepo(env.DB),
+    templates: templatesFor(env.TEMPLATES),
+    now: () => Date.now(),
+  };
+}

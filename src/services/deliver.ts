@@ -1,0 +1,254 @@
+import type { Address } from '../domain/address';
+import type { Channel } from '../domain/channels';
+import type { Contact } from '../domain/contact';
+import type { DeliveryToSend } from '../domain/delivery';
+import type { RenderedMessage } from '../domain/message';
+import { hasAttemptsLeft, retryDelaySeconds } from '../domain/retry';
+import { FINAL_FOR_SENDING } from '../domain/status';
+import { log } from '../lib/log';
+import { type ProviderRegistry, providersFor } from '../providers/registry';
+import type { ProviderDeps, SendRequest, SendResult } from '../providers/types';
+import type { Outcome } from '../storage/deliveries-repo';
+import type { Services } from './context';
+import { sendWithFailover } from './failover';
+import { renderTemplate, TemplateError } from './render';
+
+/** What the queue consumer does with one delivery id after this batch. */
+export type Decision =
+  | { kind: 'done' }
+  | { kind: 'retry'; delaySeconds: number }
+  | { kind: 'dead'; reason: string };
+
+/** How many deliveries of a batch are in flight to providers at once. */
+const CONCURRENCY = 8;
+
+/** Delay before retrying a batch that could not start (a misconfigured provider, say). */
+const CONFIG_RETRY_SECONDS = 60;
+
+interface Pending {
+  outcome: Outcome;
+  decision: Decision;
+  cleanup?: D1PreparedStatement;
+  code?: string;
+  platform?: string;
+}
+
+/**
+ * Delivers one queue batch of a channel: one query loads every delivery, providers are called,
+ * and every outcome (status, outbox, contact cleanup) is written in one D1 batch.
+ */
+export async function deliverBatch(
+  services: Services,
+  registry: ProviderRegistry,
+  channel: Channel,
+  ids: readonly string[],
+  deps?: ProviderDeps,
+): Promise<Map<string, Decision>> {
+  const now = services.now();
+  const decisions = new Map<string, Decision>();
+  const loaded = await services.deliveries.loadForSending(ids);
+  const captured: SendRequest[] = [];
+
+  let chain: ReturnType<ProviderRegistry['chain']>;
+  try {
+    chain = registry.chain(services.env, channel, (request) => captured.push(request), deps);
+  } catch (error) {
+    log('error', 'provider.misconfigured', { channel, error: error instanceof Error ? error.message : String(error) });
+    for (const id of ids) decisions.set(id, { kind: 'retry', delaySeconds: CONFIG_RETRY_SECONDS });
+    return decisions;
+  }
+
+  const userIds = [...loaded.values()].map((d) => d.userId).filter((u): u is string => u !== null);
+  const contacts = userIds.length > 0 ? await services.contacts.getMany(userIds) : new Map<string, Contact>();
+
+  const todo: DeliveryToSend[] = [];
+  for (const id of ids) {
+    const delivery = loaded.get(id);
+    if (!delivery) {
+      log('warn', 'delivery.missing', { deliveryId: id, channel });
+      decisions.set(id, { kind: 'done' });
+    } else if (FINAL_FOR_SENDING.has(delivery.status)) {
+      decisions.set(id, { kind: 'done' });
+    } else {
+      todo.push(delivery);
+    }
+  }
+
+  const pending = new Map<string, Pending>();
+  for (let i = 0; i < todo.length; i += CONCURRENCY) {
+    await Promise.all(
+      todo.slice(i, i + CONCURRENCY).map(async (delivery) => {
+        const contact = delivery.userId ? contacts.get(delivery.userId) : undefined;
+        pending.set(delivery.id, await deliverOne(services, chain, delivery, contact, now));
+      }),
+    );
+  }
+
+  spareMassPrune(channel, pending);
+
+  const statements: D1PreparedStatement[] = [];
+  for (const [id, p] of pending) {
+    statements.push(services.deliveries.outcomeStatement(p.outcome, now));
+    if (p.cleanup) statements.push(p.cleanup);
+    decisions.set(id, p.decision);
+  }
+  for (const request of captured) {
+    const delivery = loaded.get(request.deliveryId);
+    statements.push(
+      services.outbox.insertStatement(
+        {
+          deliveryId: request.deliveryId,
+          notificationId: request.notificationId,
+          userId: delivery?.userId ?? null,
+          channel,
+          address: request.address,
+          message: request.message,
+        },
+        now,
+      ),
+    );
+  }
+  if (statements.length > 0) await services.env.DB.batch(statements);
+  return decisions;
+}
+
+async function deliverOne(
+  services: Services,
+  chain: ReturnType<ProviderRegistry['chain']>,
+  delivery: DeliveryToSend,
+  contact: Contact | undefined,
+  now: number,
+): Promise<Pending> {
+  const started = Date.now();
+  const fail = (reason: string): Pending => ({
+    outcome: { deliveryId: delivery.id, status: 'failed', reason, attempted: false },
+    decision: { kind: 'done' },
+  });
+  if (!delivery.address) return fail('delivery has no address');
+
+  const template = await services.templates.get(delivery.type, delivery.channel);
+  if (!template) return fail(`no ${delivery.channel} template for type ${delivery.type}`);
+  let message: RenderedMessage;
+  try {
+    message = await renderTemplate(template, renderContext(delivery, delivery.address, contact));
+  } catch (error) {
+    const reason = error instanceof TemplateError ? `template error in ${error.part}: ${error.message}` : String(error);
+    return fail(reason);
+  }
+
+  const providers = providersFor(chain, delivery.address);
+  const { result, provider, tried } = await sendWithFailover(providers, {
+    deliveryId: delivery.id,
+    notificationId: delivery.notificationId,
+    type: delivery.type,
+    priority: delivery.priority,
+    address: delivery.address,
+    message,
+  });
+  log(result.kind === 'sent' ? 'info' : 'warn', 'delivery.attempt', {
+    deliveryId: delivery.id,
+    notificationId: delivery.notificationId,
+    channel: delivery.channel,
+    provider,
+    providers: tried.map((t) => `${t.provider}:${t.result.kind}`).join(','),
+    status: result.kind,
+    reason: result.kind === 'sent' ? undefined : result.reason,
+    attempt: delivery.attempts + 1,
+    durationMs: Date.now() - started,
+  });
+  return toPending(services, delivery, result, provider, template.version, now);
+}
+
+function toPending(
+  services: Services,
+  delivery: DeliveryToSend,
+  result: SendResult,
+  provider: string,
+  templateVersion: string,
+  now: number,
+): Pending {
+  const base = { deliveryId: delivery.id, provider, templateVersion, attempted: true };
+  switch (result.kind) {
+    case 'sent':
+      return {
+        outcome: { ...base, status: 'sent', ...(result.providerMessageId ? { providerMessageId: result.providerMessageId } : {}) },
+        decision: { kind: 'done' },
+      };
+    case 'permanent':
+      return {
+        outcome: { ...base, status: 'failed', reason: result.reason },
+        decision: { kind: 'done' },
+        cleanup: cleanupFor(services, delivery, result, now),
+        ...(result.code ? { code: result.code } : {}),
+        ...(delivery.address?.channel === 'push' ? { platform: delivery.address.platform } : {}),
+      };
+    case 'retryable': {
+      const attemptsMade = delivery.attempts + 1;
+      if (!hasAttemptsLeft(delivery.channel, attemptsMade)) {
+        const reason = `attempts exhausted (${attemptsMade}): ${result.reason}`;
+        return { outcome: { ...base, status: 'failed', reason }, decision: { kind: 'dead', reason } };
+      }
+      const delaySeconds = retryDelaySeconds(attemptsMade, result.retryAfterSeconds);
+      return {
+        outcome: { ...base, status: 'queued', reason: `retry in ${delaySeconds}s: ${result.reason}` },
+        decision: { kind: 'retry', delaySeconds },
+      };
+    }
+  }
+}
+
+/** A permanent answer that proves an address dead cleans the contact, so it is not tried again. */
+function cleanupFor(
+  services: Services,
+  delivery: DeliveryToSend,
+  result: Extract<SendResult, { kind: 'permanent' }>,
+  now: number,
+): D1PreparedStatement | undefined {
+  const { address, userId } = delivery;
+  if (!address || !userId) return undefined;
+  if (result.optOut && address.channel === 'sms') return services.contacts.optOutOfSms(userId, now);
+  if (!result.invalidAddress) return undefined;
+  switch (address.channel) {
+    case 'push':
+      return services.contacts.removeDeviceToken(userId, address.deviceToken, now);
+    case 'chat':
+      return services.contacts.disableExternalChannel(userId, address.url ?? address.chatId ?? '', now);
+    case 'webhook':
+      return services.contacts.disableExternalChannel(userId, address.url, now);
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * APNs answers `BadDeviceToken` for every token when the app's environment or topic is wrong;
+ * pruning then would wipe every user's tokens. When every APNs answer of a batch (two or more)
+ * says so, it is treated as a configuration error: alert, keep the tokens.
+ */
+function spareMassPrune(channel: Channel, pending: Map<string, Pending>): void {
+  if (channel !== 'push') return;
+  const apns = [...pending.values()].filter((p) => p.platform === 'apns' && p.outcome.attempted);
+  if (apns.length < 2 || !apns.every((p) => p.code === 'BadDeviceToken')) return;
+  for (const p of apns) {
+    p.cleanup = undefined;
+    p.outcome.reason = `${p.outcome.reason ?? 'BadDeviceToken'} (every APNs token of the batch was refused: check APNS_ENVIRONMENT and APNS_TOPIC; tokens kept)`;
+  }
+  log('error', 'alert.apns_bad_device_token_batch', { channel, count: apns.length });
+}
+
+/** The data a template sees: the notification's data, plus the recipient and ids. */
+function renderContext(delivery: DeliveryToSend, address: Address, contact: Contact | undefined): Record<string, unknown> {
+  return {
+    ...delivery.data,
+    data: delivery.data,
+    recipient: {
+      userId: delivery.userId,
+      email: address.channel === 'email' ? address.email : (contact?.email ?? null),
+      phone: address.channel === 'sms' ? address.phone : (contact?.phone ?? null),
+      locale: contact?.locale ?? null,
+      timezone: contact?.timezone ?? null,
+    },
+    notification: { id: delivery.notificationId, type: delivery.type, priority: delivery.priority },
+    delivery: { id: delivery.id, channel: delivery.channel },
+  };
+}

@@ -1,0 +1,243 @@
+import type { Channel, Priority } from '../domain/channels';
+import type { Contact, InlineRecipient } from '../domain/contact';
+import { AppError } from '../domain/errors';
+import { planDeliveries, type ResolvedRecipient } from '../domain/route';
+import type { DeliveryStatus } from '../domain/status';
+import { queueFor } from '../env';
+import { canonicalJson, sha256Hex } from '../lib/crypto';
+import { newId } from '../lib/ids';
+import { log } from '../lib/log';
+import { MAX_IDS_PER_MESSAGE, type QueueMessage } from '../queue/messages';
+import { MAX_QUEUE_DELAY_SECONDS } from '../domain/retry';
+import type { NewDelivery, NewNotification } from '../storage/deliveries-repo';
+import type { Services } from './context';
+
+/** A validated notification request (the API's schema output). */
+export interface NotificationInput {
+  id?: string;
+  type: string;
+  source?: string;
+  recipients: (string | InlineRecipient)[];
+  channels?: Channel[];
+  data?: Record<string, unknown>;
+  priority?: Priority;
+  sendAt?: string;
+  dedupeKey?: string;
+}
+
+export interface AcceptedDelivery {
+  id: string;
+  userId: string | null;
+  channel: Channel;
+  status: DeliveryStatus;
+  reason?: string;
+}
+
+export interface Accepted {
+  id: string;
+  /** True when this id was accepted before and nothing new was written or enqueued. */
+  replayed: boolean;
+  deliveries: AcceptedDelivery[];
+}
+
+interface Prepared {
+  notification: NewNotification;
+  deliveries: NewDelivery[];
+}
+
+/**
+ * Accepts notifications: writes the rows, then enqueues the deliveries per channel. The answer is
+ * given only after D1 holds the rows; a failed queue send leaves them `created` for the sweeper.
+ */
+export async function acceptNotifications(services: Services, inputs: readonly NotificationInput[]): Promise<Accepted[]> {
+  const now = services.now();
+  const results: (Accepted | Prepared)[] = [];
+  const byId = new Map<string, { hash: string; result: Accepted | Prepared }>();
+  for (const [index, input] of inputs.entries()) {
+    const id = input.id ?? newId('ntf', now);
+    const requestHash = await sha256Hex(canonicalJson({ ...input, id: undefined }));
+    const earlier = byId.get(id);
+    if (earlier) {
+      if (earlier.hash !== requestHash) {
+        throw new AppError(409, 'idempotency_conflict', `notifications[${index}].id repeats an id with a different body`, [
+          { field: `notifications[${index}].id`, message: 'duplicate id with a different body' },
+        ]);
+      }
+      results.push(earlier.result);
+      continue;
+    }
+    const result = (await replay(services, id, requestHash)) ?? (await prepare(services, input, id, requestHash, now));
+    byId.set(id, { hash: requestHash, result });
+    results.push(result);
+  }
+
+  const fresh = [...byId.values()].map((e) => e.result).filter((r): r is Prepared => 'notification' in r);
+  if (fresh.length > 0) {
+    try {
+      await services.env.DB.batch(fresh.flatMap((p) => services.deliveries.insertStatements(p.notification, p.deliveries, now)));
+    } catch (error) {
+      if (!String(error).includes('UNIQUE')) throw error;
+      // A concurrent request with the same id won the race: answer as that one did, one by one.
+      return Promise.all(inputs.map((input) => acceptOne(services, input)));
+    }
+    const queued = new Set(await enqueue(services, fresh, now));
+    return results.map((r) => ('replayed' in r ? r : toAccepted(r, queued)));
+  }
+  return results.map((r) => ('replayed' in r ? r : toAccepted(r, new Set())));
+}
+
+async function acceptOne(services: Services, input: NotificationInput): Promise<Accepted> {
+  const [accepted] = await acceptNotifications(services, [input]);
+  if (!accepted) throw new Error('no result');
+  return accepted;
+}
+
+function toAccepted(p: Prepared, queued: ReadonlySet<string>): Accepted {
+  return {
+    id: p.notification.id,
+    replayed: false,
+    deliveries: p.deliveries.map((d) => ({
+      id: d.id,
+      userId: d.userId,
+      channel: d.channel,
+      status: queued.has(d.id) ? 'queued' : d.status,
+      ...(d.reason ? { reason: d.reason } : {}),
+    })),
+  };
+}
+
+async function replay(services: Services, id: string, requestHash: string): Promise<Accepted | null> {
+  const existing = await services.deliveries.getNotification(id);
+  if (!existing) return null;
+  if (existing.requestHash !== requestHash) {
+    throw new AppError(409, 'idempotency_conflict', `notification ${id} was already accepted with a different body`, [
+      { field: 'id', message: 'this id was used with a different body' },
+    ]);
+  }
+  const deliveries = await services.deliveries.getDeliveries(existing.deliveryIds);
+  return {
+    id,
+    replayed: true,
+    deliveries: deliveries.map((d) => ({
+      id: d.id,
+      userId: d.userId,
+      channel: d.channel,
+      status: d.status,
+      ...(d.reason ? { reason: d.reason } : {}),
+    })),
+  };
+}
+
+async function prepare(services: Services, input: NotificationInput, id: string, requestHash: string, now: number): Promise<Prepared> {
+  const templated = await services.templates.channelsOf(input.type);
+  if (templated.length === 0) {
+    throw new AppError(422, 'unknown_type', `type: no templates exist for notification type "${input.type}"`, [
+      { field: 'type', message: 'no templates for this type' },
+    ]);
+  }
+  const explicit = input.channels !== undefined;
+  const channels = explicit ? templated.filter((c) => input.channels?.includes(c)) : templated;
+  if (channels.length === 0) {
+    throw new AppError(422, 'no_channel', `channels: type "${input.type}" has no template for ${input.channels?.join(', ')}`, [
+      { field: 'channels', message: `templated channels are ${templated.join(', ')}` },
+    ]);
+  }
+
+  const recipients = await resolveRecipients(services, input.recipients);
+  const deliveries: NewDelivery[] = [];
+  for (const recipient of recipients) {
+    for (const planned of planDeliveries(recipient, channels, explicit)) {
+      deliveries.push({ id: newId('dlv', now), notificationId: id, ...planned });
+    }
+  }
+  return {
+    notification: {
+      id,
+      type: input.type,
+      source: input.source ?? null,
+      priority: input.priority ?? 'normal',
+      data: input.data ?? {},
+      channels: input.channels ?? null,
+      sendAtMs: input.sendAt ? Date.parse(input.sendAt) : null,
+      dedupeKey: input.dedupeKey ?? null,
+      requestHash,
+      deliveryIds: deliveries.map((d) => d.id),
+    },
+    deliveries,
+  };
+}
+
+/** Looks every user id up with one query, and merges inline address fields over the contact's. */
+async function resolveRecipients(services: Services, recipients: NotificationInput['recipients']): Promise<ResolvedRecipient[]> {
+  const userIds = recipients.map((r) => (typeof r === 'string' ? r : r.userId)).filter((u): u is string => !!u);
+  const contacts = await services.contacts.getMany(userIds);
+  return recipients.map((r) => {
+    const inline: InlineRecipient = typeof r === 'string' ? { userId: r } : r;
+    const contact: Contact | undefined = inline.userId ? contacts.get(inline.userId) : undefined;
+    return {
+      userId: inline.userId ?? null,
+      known: contact !== undefined,
+      email: inline.email ?? contact?.email ?? null,
+      phone: inline.phone ?? contact?.phone ?? null,
+      deviceTokens: inline.deviceTokens ?? contact?.deviceTokens ?? [],
+      externalChannels: inline.externalChannels ?? contact?.externalChannels ?? [],
+      smsOptedOut: contact?.smsOptedOut === true && (inline.phone === undefined || inline.phone === contact.phone),
+    };
+  });
+}
+
+/**
+ * Sends the `created` deliveries to their channel queues, several ids per message, and marks
+ * them `queued`. A send time within the queue's delay limit becomes `delaySeconds`; a later one
+ * stays `created` until the sweeper finds it due.
+ */
+export async function enqueue(services: Services, prepared: readonly Prepared[], now: number): Promise<string[]> {
+  const byChannel = new Map<Channel, { delay: number; ids: string[] }[]>();
+  for (const { notification, deliveries } of prepared) {
+    const delay = notification.sendAtMs ? Math.max(0, Math.ceil((notification.sendAtMs - now) / 1000)) : 0;
+    if (delay > MAX_QUEUE_DELAY_SECONDS) continue;
+    for (const d of deliveries) {
+      if (d.status !== 'created') continue;
+      const groups = byChannel.get(d.channel) ?? [];
+      let group = groups.find((g) => g.delay === delay && g.ids.length < MAX_IDS_PER_MESSAGE);
+      if (!group) {
+        group = { delay, ids: [] };
+        groups.push(group);
+      }
+      group.ids.push(d.id);
+      byChannel.set(d.channel, groups);
+    }
+  }
+  return sendGroups(services, byChannel, 0, now);
+}
+
+/** Sends grouped delivery ids to their queues and marks the ones accepted `queued`. */
+export async function sendGroups(
+  services: Services,
+  byChannel: Map<Channel, { delay: number; ids: string[] }[]>,
+  attempt: number,
+  now: number,
+): Promise<string[]> {
+  const queued: string[] = [];
+  await Promise.all(
+    [...byChannel].map(async ([channel, groups]) => {
+      for (let i = 0; i < groups.length; i += 100) {
+        const slice = groups.slice(i, i + 100);
+        try {
+          await queueFor(services.env, channel).sendBatch(
+            slice.map((g) => ({
+              body: { v: 1, deliveryIds: g.ids, attempt } satisfies QueueMessage,
+              contentType: 'json' as const,
+              ...(g.delay > 0 ? { delaySeconds: g.delay } : {}),
+            })),
+          );
+          queued.push(...slice.flatMap((g) => g.ids));
+        } catch (error) {
+          log('error', 'enqueue.failed', { channel, count: slice.length, error: String(error) });
+        }
+      }
+    }),
+  );
+  if (queued.length > 0) await services.deliveries.markQueued(queued, now);
+  return queued;
+}

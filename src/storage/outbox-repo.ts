@@ -1,0 +1,81 @@
+import type { Address } from '../domain/address';
+import type { Channel } from '../domain/channels';
+import type { RenderedMessage } from '../domain/message';
+
+export interface OutboxEntry {
+  id: number;
+  deliveryId: string;
+  notificationId: string;
+  userId: string | null;
+  channel: Channel;
+  address: Address;
+  message: RenderedMessage;
+  createdAt: string;
+}
+
+interface OutboxRow {
+  id: number;
+  delivery_id: string;
+  notification_id: string;
+  user_id: string | null;
+  channel: Channel;
+  address: string;
+  message: string;
+  created_at: number;
+}
+
+/** The sandbox provider's record of every message it would have sent. */
+export class OutboxRepo {
+  constructor(private readonly db: D1Database) {}
+
+  insertStatement(
+    entry: Omit<OutboxEntry, 'id' | 'createdAt'>,
+    nowMs: number,
+  ): D1PreparedStatement {
+    return this.db
+      .prepare(
+        `INSERT INTO outbox (delivery_id, notification_id, user_id, channel, address, message, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .bind(
+        entry.deliveryId,
+        entry.notificationId,
+        entry.userId,
+        entry.channel,
+        JSON.stringify(entry.address),
+        JSON.stringify(entry.message),
+        nowMs,
+      );
+  }
+
+  async list(filters: { userId?: string; channel?: Channel; notificationId?: string; limit: number }): Promise<OutboxEntry[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (filters.userId !== undefined) {
+      where.push('user_id = ?');
+      params.push(filters.userId);
+    }
+    if (filters.channel !== undefined) {
+      where.push('channel = ?');
+      params.push(filters.channel);
+    }
+    if (filters.notificationId !== undefined) {
+      where.push('notification_id = ?');
+      params.push(filters.notificationId);
+    }
+    const { results } = await this.db
+      .prepare(`SELECT * FROM outbox ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`)
+      .bind(...params, filters.limit)
+      .all<OutboxRow>();
+    return results.map((row) => ({
+      id: row.id,
+      deliveryId: row.delivery_id,
+      notificationId: row.notification_id,
+      userId: row.user_id,
+      channel: row.channel,
+      address: JSON.parse(row.address) as Address,
+      message: JSON.parse(row.message) as RenderedMessage,
+      createdAt: new Date(row.created_at).toISOString(),
+    }));
+  }
+}
