@@ -1,0 +1,221 @@
+// Amazon SES API v2 SendEmail: https://docs.aws.amazon.com/ses/latest/APIReference-V2/API_SendEmail.html
+import { AwsClient } from 'aws4fetch';
+import { isRetryableStatus } from '../../lib/http';
+import {
+  type Provider,
+  type ProviderDefinition,
+  type ProviderDeps,
+  type ProviderEnv,
+  readVar,
+  requireVars,
+  type SendRequest,
+  type SendResult,
+} from '../types';
+import {
+  dispatch,
+  formatMailbox,
+  type HttpRequest,
+  isRefused,
+  type Mailbox,
+  permanent,
+  readBaseUrl,
+  readBody,
+  readSender,
+  requireEmailJob,
+  retryAfterSeconds,
+  retryable,
+  type Sender,
+  shortReason,
+  stringField,
+  toEmailJob,
+  USER_AGENT,
+} from './shared';
+
+/** SES settings: AWS credentials and region, optional `SES_BASE_URL` and `SES_CONFIGURATION_SET`. */
+export interface SesConfig {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+  region: string;
+  baseUrl: string;
+  configurationSet?: string;
+  sender: Sender;
+}
+
+/** Reads the SES config; throws MissingCredentialsError naming absent vars. */
+export function sesConfigFromEnv(env: ProviderEnv): SesConfig {
+  const vars = requireVars(env, 'ses', [
+    'AWS_ACCESS_KEY_ID',
+    'AWS_SECRET_ACCESS_KEY',
+    'AWS_REGION',
+    'EMAIL_FROM',
+  ]);
+  const region = vars.AWS_REGION.trim();
+  const sessionToken = readVar(env, 'AWS_SESSION_TOKEN');
+  const configurationSet = readVar(env, 'SES_CONFIGURATION_SET')?.trim();
+  return {
+    accessKeyId: vars.AWS_ACCESS_KEY_ID,
+    secretAccessKey: vars.AWS_SECRET_ACCESS_KEY,
+    ...(sessionToken ? { sessionToken } : {}),
+    region,
+    baseUrl: readBaseUrl(env, 'SES_BASE_URL', `https://email.${region}.amazonaws.com`),
+    ...(configurationSet ? { configurationSet } : {}),
+    sender: readSender(env, vars.EMAIL_FROM),
+  };
+}
+
+/** SES wants a non-ASCII display name as an RFC 2047 encoded-word; ASCII names pass as they are. */
+export function sesMailbox(mailbox: Mailbox): string {
+  if (!mailbox.name || /^[\x20-\x7e]*$/.test(mailbox.name)) return formatMailbox(mailbox);
+  let binary = '';
+  for (const byte of new TextEncoder().encode(mailbox.name)) binary += String.fromCharCode(byte);
+  return `=?UTF-8?B?${btoa(binary)}?= <${mailbox.email}>`;
+}
+
+const utf8 = (data: string) => ({ Data: data, Charset: 'UTF-8' });
+
+/**
+ * Builds the unsigned `POST /v2/email/outbound-emails` (a Simple message, so SES assembles the MIME
+ * and adds `Content.Simple.Headers`). `EmailTags.delivery_id` appears on SES event publishing.
+ */
+export function buildSesRequest(config: SesConfig, request: SendRequest): HttpRequest {
+  const job = requireEmailJob(request);
+  const body = {
+    FromEmailAddress: sesMailbox(config.sender.from),
+    Destination: { ToAddresses: [job.to] },
+    ...(config.sender.replyTo ? { ReplyToAddresses: [sesMailbox(config.sender.replyTo)] } : {}),
+    Content: {
+      Simple: {
+        Subject: utf8(job.subject),
+        Body: {
+          ...(job.text ? { Text: utf8(job.text) } : {}),
+          ...(job.html ? { Html: utf8(job.html) } : {}),
+        },
+        ...(job.headers.length > 0 ? { Headers: job.headers.map(([Name, Value]) => ({ Name, Value })) } : {}),
+      },
+    },
+    ...(config.configurationSet ? { ConfigurationSetName: config.configurationSet } : {}),
+    EmailTags: [{ Name: 'delivery_id', Value: request.deliveryId }],
+  };
+  return {
+    url: `${config.baseUrl}/v2/email/outbound-emails`,
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', 'User-Agent': USER_AGENT },
+    body: JSON.stringify(body),
+  };
+}
+
+/** SigV4 date format, `YYYYMMDD'T'HHMMSS'Z'`. */
+export function amzDate(nowMs: number): string {
+  return new Date(nowMs).toISOString().replace(/[:-]|\.\d{3}/g, '');
+}
+
+async function sha256Hex(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
+  return [...new Uint8Array(digest)].map((byte) => byte.toString(16).padStart(2, '0')).join('');
+}
+
+/**
+ * Signs the request with SigV4 (service `ses`) at the injected time. The payload hash is sent as
+ * `X-Amz-Content-Sha256` so it is part of the signed headers.
+ */
+export async function signSesRequest(
+  client: AwsClient,
+  request: HttpRequest,
+  nowMs: number,
+): Promise<Request> {
+  return client.sign(request.url, {
+    method: request.method,
+    headers: { ...request.headers, 'X-Amz-Content-Sha256': await sha256Hex(request.body) },
+    body: request.body,
+    aws: { datetime: amzDate(nowMs) },
+  });
+}
+
+/** Error types that will succeed later: throttling and sending-quota limits. */
+const RETRYABLE_TYPES = new Set([
+  'TooManyRequestsException',
+  'LimitExceededException',
+  'ThrottlingException',
+  'Throttling',
+  'ServiceUnavailable',
+  'InternalFailure',
+]);
+
+/** Error types an operator must fix: sender identity, account state, credentials, config set. */
+const CONFIG_TYPES = new Set([
+  'MailFromDomainNotVerifiedException',
+  'AccountSuspendedException',
+  'SendingPausedException',
+  'NotFoundException',
+  'AccessDeniedException',
+  'UnrecognizedClientException',
+  'InvalidClientTokenId',
+  'InvalidSignatureException',
+  'SignatureDoesNotMatch',
+  'IncompleteSignatureException',
+  'MissingAuthenticationTokenException',
+  'ExpiredTokenException',
+]);
+
+/** The error type from `x-amzn-ErrorType` (`Type:namespace`) or the body's `__type` (`ns#Type`). */
+function errorType(response: Response, json: unknown): string | undefined {
+  const raw =
+    response.headers.get('x-amzn-errortype') ?? stringField(json, '__type') ?? stringField(json, 'code');
+  if (!raw) return undefined;
+  return raw.split(':')[0]?.split('#').pop()?.trim() || undefined;
+}
+
+/** Maps an SES v2 answer to a SendResult by its error type. */
+export async function interpretSesResponse(response: Response, nowMs: number): Promise<SendResult> {
+  const { text, json } = await readBody(response);
+  if (response.ok) {
+    const id = stringField(json, 'MessageId');
+    return id ? { kind: 'sent', providerMessageId: id } : { kind: 'sent' };
+  }
+  const status = response.status;
+  const type = errorType(response, json);
+  const message = stringField(json, 'message') ?? stringField(json, 'Message') ?? text;
+  const code = type ?? `http_${status}`;
+  const reason = shortReason(code, message);
+  if ((type && RETRYABLE_TYPES.has(type)) || isRetryableStatus(status)) {
+    return retryable(reason, retryAfterSeconds(response, nowMs), code);
+  }
+  if ((type && CONFIG_TYPES.has(type)) || status === 401 || status === 403) {
+    return permanent(reason, code, { configError: true });
+  }
+  // In the sandbox, or with an unverified From identity, SES rejects with "not verified".
+  if (type === 'MessageRejected' && /not verified/i.test(message)) {
+    return permanent(reason, code, { configError: true });
+  }
+  return permanent(reason, code);
+}
+
+/** The Amazon SES (API v2) provider definition. */
+export const ses: ProviderDefinition = {
+  name: 'ses',
+  channel: 'email',
+  create(env: ProviderEnv, deps: ProviderDeps): Provider {
+    const config = sesConfigFromEnv(env);
+    // aws4fetch caches derived signing keys per day inside this client, so keep one per instance.
+    const client = new AwsClient({
+      accessKeyId: config.accessKeyId,
+      secretAccessKey: config.secretAccessKey,
+      ...(config.sessionToken ? { sessionToken: config.sessionToken } : {}),
+      service: 'ses',
+      region: config.region,
+    });
+    return {
+      name: 'ses',
+      channel: 'email',
+      async send(request: SendRequest): Promise<SendResult> {
+        const job = toEmailJob(request);
+        if (isRefused(job)) return job;
+        const signed = await signSesRequest(client, buildSesRequest(config, request), deps.now());
+        const answer = await dispatch(deps.fetch, signed);
+        if (!(answer instanceof Response)) return answer;
+        return interpretSesResponse(answer, deps.now());
+      },
+    };
+  },
+};
