@@ -20,7 +20,9 @@ if (!existsSync('.dev.vars')) {
 const wrangler = (args, options = {}) => spawnSync('wrangler', args, { stdio: 'inherit', ...options });
 
 console.log('applying D1 migrations to the local database ...');
-const migrate = wrangler(['d1', 'migrations', 'apply', 'DB', '--local'], { env: { ...process.env, CI: 'true' } });
+const migrate = wrangler(['d1', 'migrations', 'apply', 'DB', '--local'], {
+  env: { ...process.env, CI: 'true' },
+});
 if (migrate.status !== 0) process.exit(migrate.status ?? 1);
 
 console.log('uploading templates/ to local R2 ...');
@@ -32,6 +34,8 @@ for (const { key, body } of objects) {
 await proxy.dispose();
 console.log(`uploaded ${objects.length} templates`);
 
-const dev = spawn('wrangler', ['dev', '--port', port, '--ip', '127.0.0.1', ...process.argv.slice(2)], { stdio: 'inherit' });
+const dev = spawn('wrangler', ['dev', '--port', port, '--ip', '127.0.0.1', ...process.argv.slice(2)], {
+  stdio: 'inherit',
+});
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => dev.kill(signal));
 dev.on('exit', (code) => process.exit(code ?? 0));

@@ -1,5 +1,5 @@
-import type { Recipient } from './durable/recipient';
 import type { Channel } from './domain/channels';
+import type { Recipient } from './durable/recipient';
 import type { QueueMessage } from './queue/messages';
 
 /** The Worker's bindings, vars and secrets (see wrangler.toml and the README's tables). */

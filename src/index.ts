@@ -8,7 +8,7 @@ const app = createApp();
 
 export default {
   fetch: app.fetch,
-  async queue(batch, env) {
+  async queue(batch, env, _ctx) {
     await handleQueueBatch(batch, env);
   },
   async scheduled(_controller, _env, _ctx) {},

@@ -14,7 +14,8 @@ export async function readTemplates(root) {
     for (const entry of (await readdir(typeDir)).sort()) {
       const channelDir = join(typeDir, entry);
       if (!(await stat(channelDir)).isDirectory()) continue;
-      if (!CHANNELS.includes(entry)) throw new Error(`${channelDir}: "${entry}" is not a channel (${CHANNELS.join(', ')})`);
+      if (!CHANNELS.includes(entry))
+        throw new Error(`${channelDir}: "${entry}" is not a channel (${CHANNELS.join(', ')})`);
       const parts = {};
       for (const file of (await readdir(channelDir)).sort()) {
         const match = /^([a-z]+)\.liquid$/.exec(file);

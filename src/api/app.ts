@@ -29,7 +29,12 @@ const requireJson = createMiddleware<AppEnv>(async (c, next) => {
   if (['POST', 'PUT', 'PATCH'].includes(c.req.method)) {
     const type = (c.req.header('Content-Type') ?? '').split(';')[0]?.trim().toLowerCase();
     if (type !== 'application/json') {
-      return errorResponse(c, 415, 'unsupported_media_type', 'send the body as Content-Type: application/json');
+      return errorResponse(
+        c,
+        415,
+        'unsupported_media_type',
+        'send the body as Content-Type: application/json',
+      );
     }
   }
   await next();
@@ -38,7 +43,13 @@ const requireJson = createMiddleware<AppEnv>(async (c, next) => {
 /** Builds the Hono app: middleware, every route, the OpenAPI document and the one error handler. */
 export function createApp() {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
-  app.use('*', secureHeaders({ strictTransportSecurity: 'max-age=63072000; includeSubDomains; preload', xFrameOptions: 'DENY' }));
+  app.use(
+    '*',
+    secureHeaders({
+      strictTransportSecurity: 'max-age=63072000; includeSubDomains; preload',
+      xFrameOptions: 'DENY',
+    }),
+  );
   app.use('*', requestContext);
   app.get('/healthz', (c) => c.json({ ok: true }));
 
@@ -48,7 +59,8 @@ export function createApp() {
     '/v1/*',
     bodyLimit({
       maxSize: MAX_BODY_BYTES,
-      onError: (c) => errorResponse(c, 413, 'payload_too_large', `request bodies are limited to ${MAX_BODY_BYTES} bytes`),
+      onError: (c) =>
+        errorResponse(c, 413, 'payload_too_large', `request bodies are limited to ${MAX_BODY_BYTES} bytes`),
     }),
   );
   app.route('/', contactRoutes);
@@ -61,7 +73,8 @@ export function createApp() {
     info: {
       title: 'Herald',
       version: '0.1.0',
-      description: 'Open-source notification service on Cloudflare Workers. Every /v1 route needs Authorization: Bearer <key>.',
+      description:
+        'Open-source notification service on Cloudflare Workers. Every /v1 route needs Authorization: Bearer <key>.',
     },
   });
 

@@ -12,7 +12,11 @@ export function bearerToken(header: string | undefined): string | null {
 
 /** True when `key` is the bootstrap admin key (compared in constant time). */
 export async function isAdminKey(env: Env, key: string): Promise<boolean> {
-  return typeof env.ADMIN_API_KEY === 'string' && env.ADMIN_API_KEY.length > 0 && timingSafeEqualStrings(key, env.ADMIN_API_KEY);
+  return (
+    typeof env.ADMIN_API_KEY === 'string' &&
+    env.ADMIN_API_KEY.length > 0 &&
+    timingSafeEqualStrings(key, env.ADMIN_API_KEY)
+  );
 }
 
 /** Every `/v1` route needs a valid key; a missing or wrong one gets 401 in the error envelope. */

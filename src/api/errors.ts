@@ -9,7 +9,13 @@ export interface ErrorBody {
   error: { code: string; message: string; details?: unknown };
 }
 
-export function errorResponse(c: Context, status: ContentfulStatusCode, code: string, message: string, details?: unknown) {
+export function errorResponse(
+  c: Context,
+  status: ContentfulStatusCode,
+  code: string,
+  message: string,
+  details?: unknown,
+) {
   const body: ErrorBody = { error: { code, message, ...(details === undefined ? {} : { details }) } };
   return c.json(body, status);
 }
@@ -26,12 +32,34 @@ export function fieldPath(path: readonly PropertyKey[]): string {
 
 /** Turns a zod failure into the 422 envelope; the message names the first failing field. */
 export function validationError(c: Context, error: ZodError, prefix?: string) {
-  const details = error.issues.map((issue) => {
+  const details = flattenIssues(error.issues).map((issue) => {
     const field = fieldPath([...(prefix ? [prefix] : []), ...issue.path]);
     return { field, message: issue.message };
   });
   const first = details[0];
-  return errorResponse(c, 422, 'validation_error', first ? `${first.field}: ${first.message}` : 'invalid request', details);
+  return errorResponse(
+    c,
+    422,
+    'validation_error',
+    first ? `${first.field}: ${first.message}` : 'invalid request',
+    details,
+  );
+}
+
+type Issue = ZodError['issues'][number];
+
+/**
+ * A body that matches none of a union's shapes reports the shape it came closest to (fewest
+ * issues), so a Herald notification without `type` names `type`, not the whole body.
+ */
+function flattenIssues(issues: readonly Issue[]): Issue[] {
+  return issues.flatMap((issue) => {
+    if (issue.code !== 'invalid_union' || !('errors' in issue) || issue.errors.length === 0) return [issue];
+    const closest = [...issue.errors].sort((a, b) => a.length - b.length)[0] ?? [];
+    return flattenIssues(
+      closest.map((inner) => ({ ...inner, path: [...issue.path, ...inner.path] }) as Issue),
+    );
+  });
 }
 
 const HTTP_CODES: Record<number, string> = {
@@ -47,7 +75,8 @@ const HTTP_CODES: Record<number, string> = {
 
 /** The one error handler: every failure leaves as the same JSON envelope, and a 500 says nothing inside. */
 export function onError(error: Error, c: Context) {
-  if (error instanceof AppError) return errorResponse(c, error.status, error.code, error.message, error.details);
+  if (error instanceof AppError)
+    return errorResponse(c, error.status, error.code, error.message, error.details);
   if (error instanceof HTTPException) {
     const status = error.status as ContentfulStatusCode;
     return errorResponse(c, status, HTTP_CODES[status] ?? 'http_error', error.message || 'request failed');

@@ -10,7 +10,9 @@ export const IdSchema = z
   .max(128)
   .regex(/^[A-Za-z0-9._:@+-]+$/, 'may contain letters, digits and . _ : @ + - only');
 
-export const UserIdParam = z.object({ userId: IdSchema.openapi({ param: { name: 'userId', in: 'path' }, example: 'user_123' }) });
+export const UserIdParam = z.object({
+  userId: IdSchema.openapi({ param: { name: 'userId', in: 'path' }, example: 'user_123' }),
+});
 
 export const TypeSchema = z
   .string()
@@ -80,15 +82,22 @@ export const ExternalChannelSchema = z
   .strict()
   .superRefine((value, ctx) => {
     if (value.platform === 'telegram') {
-      if (!value.chatId) ctx.addIssue({ code: 'custom', path: ['chatId'], message: 'telegram channels need a chatId' });
+      if (!value.chatId)
+        ctx.addIssue({ code: 'custom', path: ['chatId'], message: 'telegram channels need a chatId' });
     } else if (!value.url) {
       ctx.addIssue({ code: 'custom', path: ['url'], message: `${value.platform} channels need a url` });
     }
     if (value.secret && value.platform !== 'webhook') {
-      ctx.addIssue({ code: 'custom', path: ['secret'], message: 'only webhook channels take a signing secret' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['secret'],
+        message: 'only webhook channels take a signing secret',
+      });
     }
   })
-  .openapi('ExternalChannel', { example: { platform: 'slack', url: 'https://hooks.slack.com/services/T000/B000/XXXX', status: true } });
+  .openapi('ExternalChannel', {
+    example: { platform: 'slack', url: 'https://hooks.slack.com/services/T000/B000/XXXX', status: true },
+  });
 
 export const ContactInputSchema = z
   .object({
@@ -152,7 +161,10 @@ export const NotificationInputSchema = z
     id: IdSchema.optional().openapi({ description: 'Idempotency key; generated when absent.' }),
     type: TypeSchema,
     source: z.string().min(1).max(128).optional(),
-    recipients: z.array(z.union([IdSchema, InlineRecipientSchema])).min(1).max(100),
+    recipients: z
+      .array(z.union([IdSchema, InlineRecipientSchema]))
+      .min(1)
+      .max(100),
     channels: z.array(z.enum(CHANNELS)).min(1).max(5).optional(),
     data: DataSchema.optional(),
     priority: z.enum(PRIORITIES).optional(),
@@ -161,7 +173,11 @@ export const NotificationInputSchema = z
   })
   .strict()
   .openapi('NotificationInput', {
-    example: { type: 'payment_reminder', recipients: ['user_123'], data: { amount: '42.00', currency: 'EUR', due_date: '2026-12-01' } },
+    example: {
+      type: 'payment_reminder',
+      recipients: ['user_123'],
+      data: { amount: '42.00', currency: 'EUR', due_date: '2026-12-01' },
+    },
   });
 
 /** The seed's EventBridge-style event, accepted verbatim. */

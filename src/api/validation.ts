@@ -1,7 +1,7 @@
 import type { Hook } from '@hono/zod-openapi';
 import type { ZodType } from 'zod';
-import type { AppEnv } from './types';
 import { validationError } from './errors';
+import type { AppEnv } from './types';
 
 /** A required JSON request body for a route definition. */
 export function jsonBody<T extends ZodType>(schema: T) {
@@ -13,6 +13,10 @@ export function jsonBody<T extends ZodType>(schema: T) {
 export const validationHook: Hook<any, AppEnv, any, any> = (result, c) => {
   if (!result.success) {
     const target = (result as { target?: string }).target;
-    return validationError(c, result.error, target === 'query' ? 'query' : target === 'param' ? 'path' : undefined);
+    return validationError(
+      c,
+      result.error,
+      target === 'query' ? 'query' : target === 'param' ? 'path' : undefined,
+    );
   }
 };

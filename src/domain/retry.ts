@@ -20,7 +20,11 @@ export const MAX_ATTEMPTS: Record<Channel, number> = {
  * ±20% jitter (so a burst of failures does not return as a burst), never shorter than the
  * provider's `Retry-After`, never longer than the queue allows.
  */
-export function retryDelaySeconds(attemptsMade: number, retryAfterSeconds?: number, random = Math.random): number {
+export function retryDelaySeconds(
+  attemptsMade: number,
+  retryAfterSeconds?: number,
+  random = Math.random,
+): number {
   const index = Math.min(Math.max(attemptsMade - 1, 0), RETRY_SCHEDULE_SECONDS.length - 1);
   const base = RETRY_SCHEDULE_SECONDS[index] ?? MAX_QUEUE_DELAY_SECONDS;
   const jittered = Math.round(base * (0.8 + 0.4 * random()));

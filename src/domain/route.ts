@@ -30,7 +30,11 @@ export function addressesFor(recipient: ResolvedRecipient, channel: Channel): Ad
     case 'sms':
       return recipient.phone ? [{ channel, phone: recipient.phone }] : [];
     case 'push':
-      return recipient.deviceTokens.map((t) => ({ channel, platform: t.platform, deviceToken: t.deviceToken }));
+      return recipient.deviceTokens.map((t) => ({
+        channel,
+        platform: t.platform,
+        deviceToken: t.deviceToken,
+      }));
     case 'chat':
       return recipient.externalChannels
         .filter((c) => c.status && (CHAT_PLATFORMS as readonly string[]).includes(c.platform))
@@ -54,7 +58,11 @@ export function addressesFor(recipient: ResolvedRecipient, channel: Channel): Ad
  * a recipient with no usable address at all gets one `skipped` delivery per candidate channel,
  * so the history always says why nothing was sent.
  */
-export function planDeliveries(recipient: ResolvedRecipient, channels: readonly Channel[], explicit: boolean): PlannedDelivery[] {
+export function planDeliveries(
+  recipient: ResolvedRecipient,
+  channels: readonly Channel[],
+  explicit: boolean,
+): PlannedDelivery[] {
   const planned: PlannedDelivery[] = [];
   const missing: PlannedDelivery[] = [];
   for (const channel of channels) {
@@ -65,13 +73,22 @@ export function planDeliveries(recipient: ResolvedRecipient, channels: readonly 
         channel,
         address: null,
         status: 'skipped',
-        reason: recipient.known || !recipient.userId ? `no ${describeAddress(channel)} for this recipient` : 'unknown recipient',
+        reason:
+          recipient.known || !recipient.userId
+            ? `no ${describeAddress(channel)} for this recipient`
+            : 'unknown recipient',
       });
       continue;
     }
     for (const address of addresses) {
       if (channel === 'sms' && recipient.smsOptedOut) {
-        planned.push({ userId: recipient.userId, channel, address, status: 'suppressed', reason: 'recipient opted out of SMS (STOP)' });
+        planned.push({
+          userId: recipient.userId,
+          channel,
+          address,
+          status: 'suppressed',
+          reason: 'recipient opted out of SMS (STOP)',
+        });
       } else {
         planned.push({ userId: recipient.userId, channel, address, status: 'created' });
       }

@@ -1,20 +1,21 @@
 import type { Channel } from './channels';
 
 /** The parts a channel's template has, and whether each is HTML (escaped output) or plain text. */
-export const TEMPLATE_PARTS: Record<Channel, readonly { name: string; html: boolean; required: boolean }[]> = {
-  email: [
-    { name: 'subject', html: false, required: true },
-    { name: 'html', html: true, required: false },
-    { name: 'text', html: false, required: true },
-  ],
-  sms: [{ name: 'text', html: false, required: true }],
-  push: [
-    { name: 'title', html: false, required: true },
-    { name: 'body', html: false, required: true },
-  ],
-  chat: [{ name: 'text', html: false, required: true }],
-  webhook: [{ name: 'json', html: false, required: true }],
-};
+export const TEMPLATE_PARTS: Record<Channel, readonly { name: string; html: boolean; required: boolean }[]> =
+  {
+    email: [
+      { name: 'subject', html: false, required: true },
+      { name: 'html', html: true, required: false },
+      { name: 'text', html: false, required: true },
+    ],
+    sms: [{ name: 'text', html: false, required: true }],
+    push: [
+      { name: 'title', html: false, required: true },
+      { name: 'body', html: false, required: true },
+    ],
+    chat: [{ name: 'text', html: false, required: true }],
+    webhook: [{ name: 'json', html: false, required: true }],
+  };
 
 /** A channel's template as stored: its Liquid sources per part, and a content hash as its version. */
 export interface ChannelTemplate {

@@ -16,7 +16,7 @@ export function log(level: 'info' | 'warn' | 'error', event: string, fields: Log
 const EMAIL = /[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/g;
 const PHONE = /\+?\d[\d\s().-]{7,}\d/g;
 const URL_PATTERN = /https?:\/\/[^\s"'<>]+/g;
-const LONG_TOKEN = /[A-Za-z0-9_:\-]{40,}/g;
+const LONG_TOKEN = /[A-Za-z0-9_:-]{40,}/g;
 
 /** Masks emails, phone numbers, URLs and long tokens inside free text. */
 export function redact(text: string): string {

@@ -1,7 +1,13 @@
 import type { Address } from '../domain/address';
 import type { Channel } from '../domain/channels';
 import { createSandboxProvider, type SandboxSink } from './sandbox';
-import { type Provider, type ProviderDefinition, type ProviderDeps, type ProviderEnv, defaultDeps } from './types';
+import {
+  defaultDeps,
+  type Provider,
+  type ProviderDefinition,
+  type ProviderDeps,
+  type ProviderEnv,
+} from './types';
 
 /** The `<CHANNEL>_PROVIDERS` var that lists a channel's providers in failover order. */
 export const PROVIDERS_VAR: Record<Channel, string> = {
@@ -15,7 +21,13 @@ export const PROVIDERS_VAR: Record<Channel, string> = {
 /** The provider names configured for a channel, in order; `sandbox` when none is. */
 export function configuredProviderNames(env: ProviderEnv, channel: Channel): string[] {
   const raw = env[PROVIDERS_VAR[channel]];
-  const names = typeof raw === 'string' ? raw.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean) : [];
+  const names =
+    typeof raw === 'string'
+      ? raw
+          .split(',')
+          .map((s) => s.trim().toLowerCase())
+          .filter(Boolean)
+      : [];
   return names.length > 0 ? names : ['sandbox'];
 }
 
@@ -46,7 +58,12 @@ export class ProviderRegistry {
   constructor(private readonly definitions: readonly ProviderDefinition[]) {}
 
   /** The chain for one channel. Throws MissingCredentialsError / UnknownProviderError on misconfiguration. */
-  chain(env: ProviderEnv, channel: Channel, sink: SandboxSink, deps: ProviderDeps = defaultDeps()): Provider[] {
+  chain(
+    env: ProviderEnv,
+    channel: Channel,
+    sink: SandboxSink,
+    deps: ProviderDeps = defaultDeps(),
+  ): Provider[] {
     return configuredProviderNames(env, channel).map((name) => {
       if (name === 'sandbox') return createSandboxProvider(channel, sink);
       return this.instance(env, channel, name, deps);
@@ -73,5 +90,7 @@ export class ProviderRegistry {
 /** The providers in a chain that can serve this address (an apns token goes to APNs only). */
 export function providersFor(chain: readonly Provider[], address: Address): Provider[] {
   const platform = addressPlatform(address);
-  return chain.filter((p) => p.name === 'sandbox' || platform === undefined || !p.platforms || p.platforms.includes(platform));
+  return chain.filter(
+    (p) => p.name === 'sandbox' || platform === undefined || !p.platforms || p.platforms.includes(platform),
+  );
 }

@@ -4,8 +4,8 @@ import { log } from '../lib/log';
 import { allProviders } from '../providers/all';
 import { ProviderRegistry } from '../providers/registry';
 import { createServices, type Services } from '../services/context';
-import { type Decision, deliverBatch } from '../services/deliver';
 import { recordDeadLetters } from '../services/dead-letters';
+import { type Decision, deliverBatch } from '../services/deliver';
 import { type QueueMessage, queueMessageSchema } from './messages';
 
 /** Delay before a batch that failed as a whole (D1 unavailable, say) is tried again. */
@@ -47,7 +47,13 @@ export async function handleQueueBatch(batch: MessageBatch<unknown>, env: Env): 
   if (valid.length === 0) return;
 
   if (route.deadLetter) {
-    await settle(valid, () => recordDeadLetters(services, route.channel, valid.map((v) => v.body)));
+    await settle(valid, () =>
+      recordDeadLetters(
+        services,
+        route.channel,
+        valid.map((v) => v.body),
+      ),
+    );
     return;
   }
 
@@ -92,7 +98,8 @@ async function settleMessage(
   const dead: string[] = [];
   for (const id of body.deliveryIds) {
     const decision = decisions.get(id) ?? { kind: 'done' };
-    if (decision.kind === 'retry') retries.set(decision.delaySeconds, [...(retries.get(decision.delaySeconds) ?? []), id]);
+    if (decision.kind === 'retry')
+      retries.set(decision.delaySeconds, [...(retries.get(decision.delaySeconds) ?? []), id]);
     if (decision.kind === 'dead') dead.push(id);
   }
   const retryIds = [...retries.values()].flat();
@@ -108,7 +115,10 @@ async function settleMessage(
     }));
     if (sends.length > 0) await queueFor(services.env, channel).sendBatch(sends);
     if (dead.length > 0) {
-      await deadLetterQueueFor(services.env, channel).send({ v: 1, deliveryIds: dead, attempt: body.attempt + 1 }, { contentType: 'json' });
+      await deadLetterQueueFor(services.env, channel).send(
+        { v: 1, deliveryIds: dead, attempt: body.attempt + 1 },
+        { contentType: 'json' },
+      );
     }
     message.ack();
   } catch (error) {

@@ -15,7 +15,11 @@ export interface ContactPatch {
 }
 
 /** External channel URLs must be https (loopback http only in development). */
-export function checkChannelUrls(services: Services, channels: readonly ExternalChannel[] | undefined, prefix: string): void {
+export function checkChannelUrls(
+  services: Services,
+  channels: readonly ExternalChannel[] | undefined,
+  prefix: string,
+): void {
   const allowLoopback = isDevelopment(services.env);
   channels?.forEach((channel, index) => {
     if (channel.url && !isAcceptableChannelUrl(channel.url, allowLoopback)) {
@@ -34,7 +38,11 @@ function dedupeTokens(tokens: readonly DeviceToken[]): DeviceToken[] {
 }
 
 /** PUT: the body replaces the contact; absent fields become empty. */
-export async function replaceContact(services: Services, userId: string, input: ContactPatch): Promise<Contact> {
+export async function replaceContact(
+  services: Services,
+  userId: string,
+  input: ContactPatch,
+): Promise<Contact> {
   checkChannelUrls(services, input.externalChannels, 'externalChannels');
   const fields: ContactFields = {
     email: input.email ?? null,
@@ -48,7 +56,11 @@ export async function replaceContact(services: Services, userId: string, input: 
 }
 
 /** PATCH: only the fields present change; `null` clears a field. */
-export async function patchContact(services: Services, userId: string, patch: ContactPatch): Promise<Contact> {
+export async function patchContact(
+  services: Services,
+  userId: string,
+  patch: ContactPatch,
+): Promise<Contact> {
   const existing = await services.contacts.get(userId);
   if (!existing) throw notFound(`contact ${userId}`);
   checkChannelUrls(services, patch.externalChannels, 'externalChannels');
@@ -65,13 +77,21 @@ export async function patchContact(services: Services, userId: string, patch: Co
   return services.contacts.put(userId, fields, services.now());
 }
 
-export async function addDeviceToken(services: Services, userId: string, token: DeviceToken): Promise<Contact> {
+export async function addDeviceToken(
+  services: Services,
+  userId: string,
+  token: DeviceToken,
+): Promise<Contact> {
   const existing = await services.contacts.get(userId);
   if (!existing) throw notFound(`contact ${userId}`);
   return patchContact(services, userId, { deviceTokens: [...existing.deviceTokens, token] });
 }
 
-export async function removeDeviceToken(services: Services, userId: string, deviceToken: string): Promise<Contact> {
+export async function removeDeviceToken(
+  services: Services,
+  userId: string,
+  deviceToken: string,
+): Promise<Contact> {
   const existing = await services.contacts.get(userId);
   if (!existing) throw notFound(`contact ${userId}`);
   const remaining = existing.deviceTokens.filter((t) => t.deviceToken !== deviceToken);

@@ -7,7 +7,11 @@ import type { Services } from './context';
  * Handles what reached a channel's dead-letter queue: the delivery ends `failed` with its last
  * error (a consumer that crashed repeatedly leaves no error, so one is given).
  */
-export async function recordDeadLetters(services: Services, channel: Channel, messages: QueueMessage[]): Promise<void> {
+export async function recordDeadLetters(
+  services: Services,
+  channel: Channel,
+  messages: QueueMessage[],
+): Promise<void> {
   const now = services.now();
   const ids = [...new Set(messages.flatMap((m) => m.deliveryIds))];
   const loaded = await services.deliveries.getDeliveries(ids);
@@ -15,7 +19,12 @@ export async function recordDeadLetters(services: Services, channel: Channel, me
     .filter((d) => d.status === 'created' || d.status === 'queued' || d.status === 'deferred')
     .map((d) =>
       services.deliveries.outcomeStatement(
-        { deliveryId: d.id, status: 'failed', reason: `dead-lettered: ${d.reason ?? 'delivery attempts kept failing'}`, attempted: false },
+        {
+          deliveryId: d.id,
+          status: 'failed',
+          reason: `dead-lettered: ${d.reason ?? 'delivery attempts kept failing'}`,
+          attempted: false,
+        },
         now,
       ),
     );

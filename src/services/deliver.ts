@@ -53,7 +53,10 @@ export async function deliverBatch(
   try {
     chain = registry.chain(services.env, channel, (request) => captured.push(request), deps);
   } catch (error) {
-    log('error', 'provider.misconfigured', { channel, error: error instanceof Error ? error.message : String(error) });
+    log('error', 'provider.misconfigured', {
+      channel,
+      error: error instanceof Error ? error.message : String(error),
+    });
     for (const id of ids) decisions.set(id, { kind: 'retry', delaySeconds: CONFIG_RETRY_SECONDS });
     return decisions;
   }
@@ -132,7 +135,8 @@ async function deliverOne(
   try {
     message = await renderTemplate(template, renderContext(delivery, delivery.address, contact));
   } catch (error) {
-    const reason = error instanceof TemplateError ? `template error in ${error.part}: ${error.message}` : String(error);
+    const reason =
+      error instanceof TemplateError ? `template error in ${error.part}: ${error.message}` : String(error);
     return fail(reason);
   }
 
@@ -171,7 +175,11 @@ function toPending(
   switch (result.kind) {
     case 'sent':
       return {
-        outcome: { ...base, status: 'sent', ...(result.providerMessageId ? { providerMessageId: result.providerMessageId } : {}) },
+        outcome: {
+          ...base,
+          status: 'sent',
+          ...(result.providerMessageId ? { providerMessageId: result.providerMessageId } : {}),
+        },
         decision: { kind: 'done' },
       };
     case 'permanent':
@@ -237,7 +245,11 @@ function spareMassPrune(channel: Channel, pending: Map<string, Pending>): void {
 }
 
 /** The data a template sees: the notification's data, plus the recipient and ids. */
-function renderContext(delivery: DeliveryToSend, address: Address, contact: Contact | undefined): Record<string, unknown> {
+function renderContext(
+  delivery: DeliveryToSend,
+  address: Address,
+  contact: Contact | undefined,
+): Record<string, unknown> {
   return {
     ...delivery.data,
     data: delivery.data,

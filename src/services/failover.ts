@@ -13,25 +13,39 @@ export interface ChainResult {
  * permanent one stops. When every provider is retryable the longest `retryAfterSeconds` wins, so
  * the queue does not come back before the slowest provider is ready.
  */
-export async function sendWithFailover(chain: readonly Provider[], request: SendRequest): Promise<ChainResult> {
+export async function sendWithFailover(
+  chain: readonly Provider[],
+  request: SendRequest,
+): Promise<ChainResult> {
   const tried: ChainResult['tried'] = [];
   for (const provider of chain) {
     let result: SendResult;
     try {
       result = await provider.send(request);
     } catch (error) {
-      result = { kind: 'retryable', reason: `provider threw: ${error instanceof Error ? error.message : String(error)}` };
+      result = {
+        kind: 'retryable',
+        reason: `provider threw: ${error instanceof Error ? error.message : String(error)}`,
+      };
     }
     tried.push({ provider: provider.name, result });
     if (result.kind !== 'retryable') return { result, provider: provider.name, tried };
   }
   const last = tried.at(-1);
   if (!last) {
-    return { result: { kind: 'permanent', reason: 'no provider serves this address', configError: true }, provider: 'none', tried };
+    return {
+      result: { kind: 'permanent', reason: 'no provider serves this address', configError: true },
+      provider: 'none',
+      tried,
+    };
   }
-  const retryAfters = tried.map((t) => (t.result.kind === 'retryable' ? (t.result.retryAfterSeconds ?? 0) : 0));
+  const retryAfters = tried.map((t) =>
+    t.result.kind === 'retryable' ? (t.result.retryAfterSeconds ?? 0) : 0,
+  );
   const longest = Math.max(...retryAfters);
-  const reason = tried.map((t) => `${t.provider}: ${t.result.kind === 'retryable' ? t.result.reason : t.result.kind}`).join('; ');
+  const reason = tried
+    .map((t) => `${t.provider}: ${t.result.kind === 'retryable' ? t.result.reason : t.result.kind}`)
+    .join('; ');
   return {
     result: { kind: 'retryable', reason, ...(longest > 0 ? { retryAfterSeconds: longest } : {}) },
     provider: last.provider,

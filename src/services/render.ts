@@ -1,7 +1,7 @@
 import { Liquid, type Template } from 'liquidjs';
 import type { Channel } from '../domain/channels';
 import type { RenderedMessage } from '../domain/message';
-import { TEMPLATE_PARTS, type ChannelTemplate } from '../domain/template';
+import { type ChannelTemplate, TEMPLATE_PARTS } from '../domain/template';
 
 /**
  * Two engines: one escapes every output (HTML parts), one leaves text alone (subject, SMS, push,
@@ -66,14 +66,21 @@ export function validateTemplateParts(channel: Channel, parts: Record<string, st
 }
 
 /** Renders every part of a channel template into the message a provider sends. */
-export async function renderTemplate(template: ChannelTemplate, context: Record<string, unknown>): Promise<RenderedMessage> {
+export async function renderTemplate(
+  template: ChannelTemplate,
+  context: Record<string, unknown>,
+): Promise<RenderedMessage> {
   const out: Record<string, string> = {};
   for (const spec of TEMPLATE_PARTS[template.channel]) {
     const source = template.parts[spec.name];
     if (source === undefined) continue;
     const engine = spec.html ? htmlEngine : textEngine;
     try {
-      const compiled = parse(engine, source, `${template.version}:${spec.html}:${spec.name}:${source.length}`);
+      const compiled = parse(
+        engine,
+        source,
+        `${template.version}:${spec.html}:${spec.name}:${source.length}`,
+      );
       out[spec.name] = (await engine.render(compiled, context)).trim();
     } catch (error) {
       throw describeLiquidError(spec.name, error);

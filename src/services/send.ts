@@ -1,6 +1,7 @@
 import type { Channel, Priority } from '../domain/channels';
 import type { Contact, InlineRecipient } from '../domain/contact';
 import { AppError } from '../domain/errors';
+import { MAX_QUEUE_DELAY_SECONDS } from '../domain/retry';
 import { planDeliveries, type ResolvedRecipient } from '../domain/route';
 import type { DeliveryStatus } from '../domain/status';
 import { queueFor } from '../env';
@@ -8,7 +9,6 @@ import { canonicalJson, sha256Hex } from '../lib/crypto';
 import { newId } from '../lib/ids';
 import { log } from '../lib/log';
 import { MAX_IDS_PER_MESSAGE, type QueueMessage } from '../queue/messages';
-import { MAX_QUEUE_DELAY_SECONDS } from '../domain/retry';
 import type { NewDelivery, NewNotification } from '../storage/deliveries-repo';
 import type { Services } from './context';
 
@@ -49,7 +49,10 @@ interface Prepared {
  * Accepts notifications: writes the rows, then enqueues the deliveries per channel. The answer is
  * given only after D1 holds the rows; a failed queue send leaves them `created` for the sweeper.
  */
-export async function acceptNotifications(services: Services, inputs: readonly NotificationInput[]): Promise<Accepted[]> {
+export async function acceptNotifications(
+  services: Services,
+  inputs: readonly NotificationInput[],
+): Promise<Accepted[]> {
   const now = services.now();
   const results: (Accepted | Prepared)[] = [];
   const byId = new Map<string, { hash: string; result: Accepted | Prepared }>();
@@ -59,14 +62,18 @@ export async function acceptNotifications(services: Services, inputs: readonly N
     const earlier = byId.get(id);
     if (earlier) {
       if (earlier.hash !== requestHash) {
-        throw new AppError(409, 'idempotency_conflict', `notifications[${index}].id repeats an id with a different body`, [
-          { field: `notifications[${index}].id`, message: 'duplicate id with a different body' },
-        ]);
+        throw new AppError(
+          409,
+          'idempotency_conflict',
+          `notifications[${index}].id repeats an id with a different body`,
+          [{ field: `notifications[${index}].id`, message: 'duplicate id with a different body' }],
+        );
       }
       results.push(earlier.result);
       continue;
     }
-    const result = (await replay(services, id, requestHash)) ?? (await prepare(services, input, id, requestHash, now));
+    const result =
+      (await replay(services, id, requestHash)) ?? (await prepare(services, input, id, requestHash, now));
     byId.set(id, { hash: requestHash, result });
     results.push(result);
   }
@@ -74,7 +81,9 @@ export async function acceptNotifications(services: Services, inputs: readonly N
   const fresh = [...byId.values()].map((e) => e.result).filter((r): r is Prepared => 'notification' in r);
   if (fresh.length > 0) {
     try {
-      await services.env.DB.batch(fresh.flatMap((p) => services.deliveries.insertStatements(p.notification, p.deliveries, now)));
+      await services.env.DB.batch(
+        fresh.flatMap((p) => services.deliveries.insertStatements(p.notification, p.deliveries, now)),
+      );
     } catch (error) {
       if (!String(error).includes('UNIQUE')) throw error;
       // A concurrent request with the same id won the race: answer as that one did, one by one.
@@ -110,9 +119,12 @@ async function replay(services: Services, id: string, requestHash: string): Prom
   const existing = await services.deliveries.getNotification(id);
   if (!existing) return null;
   if (existing.requestHash !== requestHash) {
-    throw new AppError(409, 'idempotency_conflict', `notification ${id} was already accepted with a different body`, [
-      { field: 'id', message: 'this id was used with a different body' },
-    ]);
+    throw new AppError(
+      409,
+      'idempotency_conflict',
+      `notification ${id} was already accepted with a different body`,
+      [{ field: 'id', message: 'this id was used with a different body' }],
+    );
   }
   const deliveries = await services.deliveries.getDeliveries(existing.deliveryIds);
   return {
@@ -128,19 +140,31 @@ async function replay(services: Services, id: string, requestHash: string): Prom
   };
 }
 
-async function prepare(services: Services, input: NotificationInput, id: string, requestHash: string, now: number): Promise<Prepared> {
+async function prepare(
+  services: Services,
+  input: NotificationInput,
+  id: string,
+  requestHash: string,
+  now: number,
+): Promise<Prepared> {
   const templated = await services.templates.channelsOf(input.type);
   if (templated.length === 0) {
-    throw new AppError(422, 'unknown_type', `type: no templates exist for notification type "${input.type}"`, [
-      { field: 'type', message: 'no templates for this type' },
-    ]);
+    throw new AppError(
+      422,
+      'unknown_type',
+      `type: no templates exist for notification type "${input.type}"`,
+      [{ field: 'type', message: 'no templates for this type' }],
+    );
   }
   const explicit = input.channels !== undefined;
   const channels = explicit ? templated.filter((c) => input.channels?.includes(c)) : templated;
   if (channels.length === 0) {
-    throw new AppError(422, 'no_channel', `channels: type "${input.type}" has no template for ${input.channels?.join(', ')}`, [
-      { field: 'channels', message: `templated channels are ${templated.join(', ')}` },
-    ]);
+    throw new AppError(
+      422,
+      'no_channel',
+      `channels: type "${input.type}" has no template for ${input.channels?.join(', ')}`,
+      [{ field: 'channels', message: `templated channels are ${templated.join(', ')}` }],
+    );
   }
 
   const recipients = await resolveRecipients(services, input.recipients);
@@ -168,8 +192,13 @@ async function prepare(services: Services, input: NotificationInput, id: string,
 }
 
 /** Looks every user id up with one query, and merges inline address fields over the contact's. */
-async function resolveRecipients(services: Services, recipients: NotificationInput['recipients']): Promise<ResolvedRecipient[]> {
-  const userIds = recipients.map((r) => (typeof r === 'string' ? r : r.userId)).filter((u): u is string => !!u);
+async function resolveRecipients(
+  services: Services,
+  recipients: NotificationInput['recipients'],
+): Promise<ResolvedRecipient[]> {
+  const userIds = recipients
+    .map((r) => (typeof r === 'string' ? r : r.userId))
+    .filter((u): u is string => !!u);
   const contacts = await services.contacts.getMany(userIds);
   return recipients.map((r) => {
     const inline: InlineRecipient = typeof r === 'string' ? { userId: r } : r;
@@ -181,7 +210,8 @@ async function resolveRecipients(services: Services, recipients: NotificationInp
       phone: inline.phone ?? contact?.phone ?? null,
       deviceTokens: inline.deviceTokens ?? contact?.deviceTokens ?? [],
       externalChannels: inline.externalChannels ?? contact?.externalChannels ?? [],
-      smsOptedOut: contact?.smsOptedOut === true && (inline.phone === undefined || inline.phone === contact.phone),
+      smsOptedOut:
+        contact?.smsOptedOut === true && (inline.phone === undefined || inline.phone === contact.phone),
     };
   });
 }
@@ -191,7 +221,11 @@ async function resolveRecipients(services: Services, recipients: NotificationInp
  * them `queued`. A send time within the queue's delay limit becomes `delaySeconds`; a later one
  * stays `created` until the sweeper finds it due.
  */
-export async function enqueue(services: Services, prepared: readonly Prepared[], now: number): Promise<string[]> {
+export async function enqueue(
+  services: Services,
+  prepared: readonly Prepared[],
+  now: number,
+): Promise<string[]> {
   const byChannel = new Map<Channel, { delay: number; ids: string[] }[]>();
   for (const { notification, deliveries } of prepared) {
     const delay = notification.sendAtMs ? Math.max(0, Math.ceil((notification.sendAtMs - now) / 1000)) : 0;

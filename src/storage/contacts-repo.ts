@@ -38,7 +38,10 @@ export class ContactsRepo {
   constructor(private readonly db: D1Database) {}
 
   async get(userId: string): Promise<Contact | null> {
-    const row = await this.db.prepare('SELECT * FROM contacts WHERE user_id = ?').bind(userId).first<ContactRow>();
+    const row = await this.db
+      .prepare('SELECT * FROM contacts WHERE user_id = ?')
+      .bind(userId)
+      .first<ContactRow>();
     return row ? toContact(row) : null;
   }
 

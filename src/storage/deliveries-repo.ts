@@ -133,7 +133,10 @@ export class DeliveriesRepo {
   constructor(private readonly db: D1Database) {}
 
   async getNotification(id: string): Promise<Notification | null> {
-    const row = await this.db.prepare('SELECT * FROM notifications WHERE id = ?').bind(id).first<NotificationRow>();
+    const row = await this.db
+      .prepare('SELECT * FROM notifications WHERE id = ?')
+      .bind(id)
+      .first<NotificationRow>();
     return row ? toNotification(row) : null;
   }
 
@@ -161,7 +164,9 @@ export class DeliveriesRepo {
            WHERE d.id IN (${chunk.map(() => '?').join(',')})`,
         )
         .bind(...chunk)
-        .all<DeliveryRow & { n_type: string; n_priority: Priority; n_data: string; n_dedupe_key: string | null }>();
+        .all<
+          DeliveryRow & { n_type: string; n_priority: Priority; n_data: string; n_dedupe_key: string | null }
+        >();
       for (const row of results) {
         found.set(row.id, {
           ...toDelivery(row),
@@ -176,7 +181,11 @@ export class DeliveriesRepo {
   }
 
   /** Statements inserting one notification and its deliveries (run in one atomic batch). */
-  insertStatements(notification: NewNotification, deliveries: readonly NewDelivery[], nowMs: number): D1PreparedStatement[] {
+  insertStatements(
+    notification: NewNotification,
+    deliveries: readonly NewDelivery[],
+    nowMs: number,
+  ): D1PreparedStatement[] {
     const at = new Date(nowMs).toISOString();
     const statements = [
       this.db
@@ -290,7 +299,9 @@ export class DeliveriesRepo {
       params.push(filters.channel);
     }
     if (deliveryFilters.length > 0) {
-      where.push(`n.id IN (SELECT d.notification_id FROM deliveries d WHERE ${deliveryFilters.join(' AND ')})`);
+      where.push(
+        `n.id IN (SELECT d.notification_id FROM deliveries d WHERE ${deliveryFilters.join(' AND ')})`,
+      );
     }
     if (filters.type !== undefined) {
       where.push('n.type = ?');

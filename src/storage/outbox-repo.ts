@@ -28,10 +28,7 @@ interface OutboxRow {
 export class OutboxRepo {
   constructor(private readonly db: D1Database) {}
 
-  insertStatement(
-    entry: Omit<OutboxEntry, 'id' | 'createdAt'>,
-    nowMs: number,
-  ): D1PreparedStatement {
+  insertStatement(entry: Omit<OutboxEntry, 'id' | 'createdAt'>, nowMs: number): D1PreparedStatement {
     return this.db
       .prepare(
         `INSERT INTO outbox (delivery_id, notification_id, user_id, channel, address, message, created_at)
@@ -48,7 +45,12 @@ export class OutboxRepo {
       );
   }
 
-  async list(filters: { userId?: string; channel?: Channel; notificationId?: string; limit: number }): Promise<OutboxEntry[]> {
+  async list(filters: {
+    userId?: string;
+    channel?: Channel;
+    notificationId?: string;
+    limit: number;
+  }): Promise<OutboxEntry[]> {
     const where: string[] = [];
     const params: unknown[] = [];
     if (filters.userId !== undefined) {
@@ -64,7 +66,9 @@ export class OutboxRepo {
       params.push(filters.notificationId);
     }
     const { results } = await this.db
-      .prepare(`SELECT * FROM outbox ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`)
+      .prepare(
+        `SELECT * FROM outbox ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`,
+      )
       .bind(...params, filters.limit)
       .all<OutboxRow>();
     return results.map((row) => ({

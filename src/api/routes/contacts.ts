@@ -7,11 +7,20 @@ import { jsonBody, validationHook } from '../validation';
 
 const security = [{ bearerAuth: [] }];
 const errors = {
-  401: { description: 'Missing or invalid API key', content: { 'application/json': { schema: ErrorSchema } } },
+  401: {
+    description: 'Missing or invalid API key',
+    content: { 'application/json': { schema: ErrorSchema } },
+  },
   404: { description: 'Not found', content: { 'application/json': { schema: ErrorSchema } } },
-  422: { description: 'Validation failed; names the field', content: { 'application/json': { schema: ErrorSchema } } },
+  422: {
+    description: 'Validation failed; names the field',
+    content: { 'application/json': { schema: ErrorSchema } },
+  },
 };
-const contactResponse = (description: string) => ({ description, content: { 'application/json': { schema: ContactSchema } } });
+const contactResponse = (description: string) => ({
+  description,
+  content: { 'application/json': { schema: ContactSchema } },
+});
 
 const putContact = createRoute({
   method: 'put',
@@ -70,7 +79,13 @@ const removeToken = createRoute({
   summary: 'Remove a device token (URL-encode web push subscriptions)',
   security,
   request: {
-    params: UserIdParam.extend({ token: z.string().min(1).max(4096).openapi({ param: { name: 'token', in: 'path' } }) }),
+    params: UserIdParam.extend({
+      token: z
+        .string()
+        .min(1)
+        .max(4096)
+        .openapi({ param: { name: 'token', in: 'path' } }),
+    }),
   },
   responses: { 200: contactResponse('The contact without the token'), ...errors },
 });

@@ -38,10 +38,15 @@ const send = createRoute({
     'Answers 202 once the rows are written and the deliveries enqueued. Sending the same `id` again returns the same notification (current statuses) with `Idempotent-Replayed: true` and enqueues nothing; the same `id` with a different body is a 409.',
   security,
   request: { body: jsonBody(SendBodySchema) },
-  responses: { 202: { description: 'Accepted', content: { 'application/json': { schema: AcceptedSchema } } }, ...errors },
+  responses: {
+    202: { description: 'Accepted', content: { 'application/json': { schema: AcceptedSchema } } },
+    ...errors,
+  },
 });
 
-const BatchBodySchema = z.object({ notifications: z.array(NotificationInputSchema).min(1).max(100) }).strict();
+const BatchBodySchema = z
+  .object({ notifications: z.array(NotificationInputSchema).min(1).max(100) })
+  .strict();
 
 const sendBatch = createRoute({
   method: 'post',
@@ -93,7 +98,9 @@ const list = createRoute({
     200: {
       description: 'A page of notifications; pass `nextCursor` as `cursor` for the next one',
       content: {
-        'application/json': { schema: z.object({ data: z.array(NotificationSchema), nextCursor: z.string().nullable() }) },
+        'application/json': {
+          schema: z.object({ data: z.array(NotificationSchema), nextCursor: z.string().nullable() }),
+        },
       },
     },
     ...errors,
@@ -108,7 +115,11 @@ function toAcceptedBody(accepted: Accepted) {
 function checkInlineRecipients(services: Services, input: NotificationInput, prefix: string): void {
   input.recipients.forEach((recipient, index) => {
     if (typeof recipient !== 'string') {
-      checkChannelUrls(services, recipient.externalChannels, `${prefix}recipients[${index}].externalChannels`);
+      checkChannelUrls(
+        services,
+        recipient.externalChannels,
+        `${prefix}recipients[${index}].externalChannels`,
+      );
     }
   });
 }
@@ -122,7 +133,9 @@ function toInputs(body: z.infer<typeof SendBodySchema>): NotificationInput[] {
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
       const field = `detail.${issue?.path.join('.') ?? ''}`;
-      throw new AppError(422, 'validation_error', `${field}: ${issue?.message ?? 'invalid'}`, [{ field, message: issue?.message }]);
+      throw new AppError(422, 'validation_error', `${field}: ${issue?.message ?? 'invalid'}`, [
+        { field, message: issue?.message },
+      ]);
     }
   }
   return inputs;
@@ -131,7 +144,8 @@ function toInputs(body: z.infer<typeof SendBodySchema>): NotificationInput[] {
 export async function withDeliveries(services: Services, notifications: Notification[]) {
   const deliveries = await services.deliveries.getDeliveries(notifications.flatMap((n) => n.deliveryIds));
   const byNotification = new Map<string, Delivery[]>();
-  for (const d of deliveries) byNotification.set(d.notificationId, [...(byNotification.get(d.notificationId) ?? []), d]);
+  for (const d of deliveries)
+    byNotification.set(d.notificationId, [...(byNotification.get(d.notificationId) ?? []), d]);
   return notifications.map(({ requestHash: _hash, deliveryIds: _ids, dedupeKey: _key, ...n }) => ({
     ...n,
     deliveries: byNotification.get(n.id) ?? [],
@@ -167,7 +181,9 @@ export const notificationRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validat
   })
   .openapi(sendBatch, async (c) => {
     const { notifications } = c.req.valid('json');
-    notifications.forEach((input, index) => checkInlineRecipients(c.var.services, input, `notifications[${index}].`));
+    for (const [index, input] of notifications.entries()) {
+      checkInlineRecipients(c.var.services, input, `notifications[${index}].`);
+    }
     const results = await acceptNotifications(c.var.services, notifications);
     return c.json({ results: results.map(toAcceptedBody) }, 202);
   })

@@ -34,15 +34,25 @@ const listOutbox = createRoute({
     }),
   },
   responses: {
-    200: { description: 'Newest first', content: { 'application/json': { schema: z.object({ data: z.array(OutboxEntrySchema) }) } } },
-    404: { description: 'No channel uses the sandbox provider', content: { 'application/json': { schema: ErrorSchema } } },
+    200: {
+      description: 'Newest first',
+      content: { 'application/json': { schema: z.object({ data: z.array(OutboxEntrySchema) }) } },
+    },
+    404: {
+      description: 'No channel uses the sandbox provider',
+      content: { 'application/json': { schema: ErrorSchema } },
+    },
   },
 });
 
 /** The sandbox outbox, readable only while some channel is served by the sandbox provider. */
-export const outboxRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook }).openapi(listOutbox, async (c) => {
-  const sandboxOn = CHANNELS.some((channel) => configuredProviderNames(c.env, channel).includes('sandbox'));
-  if (!sandboxOn) throw new AppError(404, 'not_found', 'the outbox exists only while the sandbox provider is configured');
-  const entries = await c.var.services.outbox.list(c.req.valid('query'));
-  return c.json({ data: entries as unknown as z.infer<typeof OutboxEntrySchema>[] }, 200);
-});
+export const outboxRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook }).openapi(
+  listOutbox,
+  async (c) => {
+    const sandboxOn = CHANNELS.some((channel) => configuredProviderNames(c.env, channel).includes('sandbox'));
+    if (!sandboxOn)
+      throw new AppError(404, 'not_found', 'the outbox exists only while the sandbox provider is configured');
+    const entries = await c.var.services.outbox.list(c.req.valid('query'));
+    return c.json({ data: entries as unknown as z.infer<typeof OutboxEntrySchema>[] }, 200);
+  },
+);

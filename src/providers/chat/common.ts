@@ -1,0 +1,76 @@
+import { networkErrorReason } from '../../lib/http';
+import { type ProviderEnv, readVar, type SendResult } from '../types';
+import { checkWebhookUrl } from '../webhook/ssrf-guard';
+
+/** The outgoing HTTP request a chat provider builds; `body` is the exact JSON text sent. */
+export interface BuiltRequest {
+  url: string;
+  method: 'POST';
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** Chat webhooks are short calls; a hung endpoint must not hold the queue consumer. */
+export const CHAT_TIMEOUT_MS = 15_000;
+
+const MAX_REASON_CHARS = 300;
+
+/** Loopback webhook targets (a local fake) are allowed only when ENVIRONMENT is exactly 'development'. */
+export function allowLoopbackFromEnv(env: ProviderEnv): boolean {
+  return readVar(env, 'ENVIRONMENT') === 'development';
+}
+
+/**
+ * Validates a chat webhook URL from an address. Incoming-webhook URLs carry their secret in the
+ * path, so the reason never repeats the URL.
+ */
+export function checkChatWebhookUrl(
+  url: string | undefined,
+  allowLoopback: boolean,
+): { ok: true; url: string } | { ok: false; result: SendResult } {
+  if (!url) return { ok: false, result: invalidAddress('address has no webhook url') };
+  const check = checkWebhookUrl(url, { allowLoopback });
+  if (!check.ok) return { ok: false, result: invalidAddress(`webhook url rejected: ${check.reason}`) };
+  return { ok: true, url: check.url.toString() };
+}
+
+/** A permanent answer proving the address can never work. */
+export function invalidAddress(reason: string, code?: string): SendResult {
+  return { kind: 'permanent', reason: shortReason(reason), invalidAddress: true, ...(code ? { code } : {}) };
+}
+
+/** Trims a reason to a loggable size. */
+export function shortReason(reason: string): string {
+  const flat = reason.replace(/\s+/g, ' ').trim();
+  return flat.length > MAX_REASON_CHARS ? `${flat.slice(0, MAX_REASON_CHARS - 1)}…` : flat;
+}
+
+/** Removes every secret (webhook URL, bot token) from a reason before it is logged or stored. */
+export function redact(reason: string, secrets: readonly string[]): string {
+  return secrets
+    .filter((secret) => secret.length > 0)
+    .reduce((text, secret) => text.split(secret).join('[redacted]'), reason);
+}
+
+/**
+ * A network failure or timeout, described without the URL that may hold a token. Redaction runs
+ * on the whole message before any trimming, so a cut can never leave half a secret behind.
+ */
+export function networkFailure(error: unknown, secrets: readonly string[]): SendResult {
+  const described = error instanceof Error ? error : new Error(String(error));
+  const message = redact(described.message, secrets).replace(/\b[a-z][a-z0-9+.-]*:\/\/\S+/gi, '[url]');
+  const safe = Object.assign(new Error(message), { name: described.name });
+  return { kind: 'retryable', reason: shortReason(networkErrorReason(safe)) };
+}
+
+/**
+ * Cuts text to at most `maxUnits` UTF-16 code units without splitting a surrogate pair, adding an
+ * ellipsis when it cuts. UTF-16 units are what Discord and Telegram count.
+ */
+export function truncateText(text: string, maxUnits: number): string {
+  if (text.length <= maxUnits) return text;
+  let end = maxUnits - 1;
+  const last = text.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end -= 1;
+  return `${text.slice(0, end)}…`;
+}

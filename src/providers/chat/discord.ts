@@ -1,0 +1,148 @@
+// Discord execute webhook: https://discord.com/developers/docs/resources/webhook#execute-webhook
+// (rate limits: https://discord.com/developers/docs/topics/rate-limits, JSON error codes:
+// https://discord.com/developers/docs/topics/opcodes-and-status-codes#json)
+import type { AddressOf } from '../../domain/address';
+import { isRetryableStatus, parseRetryAfter, safeText, tryParseJson } from '../../lib/http';
+import type {
+  Provider,
+  ProviderDefinition,
+  ProviderDeps,
+  ProviderEnv,
+  SendRequest,
+  SendResult,
+} from '../types';
+import {
+  allowLoopbackFromEnv,
+  type BuiltRequest,
+  CHAT_TIMEOUT_MS,
+  checkChatWebhookUrl,
+  invalidAddress,
+  networkFailure,
+  shortReason,
+  truncateText,
+} from './common';
+
+type ChatAddress = AddressOf<'chat'>;
+
+export interface DiscordConfig {
+  /** Allow loopback webhook URLs (a local fake); true only when ENVIRONMENT is 'development'. */
+  allowLoopback: boolean;
+}
+
+/** Discord needs no credential of Herald's: the webhook URL in the address holds the token. */
+export function discordConfigFromEnv(env: ProviderEnv): DiscordConfig {
+  return { allowLoopback: allowLoopbackFromEnv(env) };
+}
+
+/** Documented limits of a message and an embed. */
+const CONTENT_LIMIT = 2000;
+const EMBED_TITLE_LIMIT = 256;
+
+/** JSON error codes meaning the webhook itself is gone or its token is wrong. */
+const UNKNOWN_WEBHOOK = 10015;
+const INVALID_WEBHOOK_TOKEN = 50027;
+
+/**
+ * Builds the execute-webhook POST with `?wait=true` (so Discord confirms and returns the message
+ * id). `allowed_mentions.parse = []` keeps template text from pinging @everyone, roles or users.
+ */
+export function buildDiscordRequest(webhookUrl: string, request: SendRequest<ChatAddress>): BuiltRequest {
+  const url = new URL(webhookUrl);
+  url.searchParams.set('wait', 'true');
+  const { title, url: link } = request.message;
+  const text = request.message.text ?? request.message.body ?? '';
+  const payload: Record<string, unknown> = {
+    content: truncateText(title || !link ? text : `${text}\n${link}`, CONTENT_LIMIT),
+    allowed_mentions: { parse: [] },
+  };
+  if (title) {
+    payload.embeds = [{ title: truncateText(title, EMBED_TITLE_LIMIT), ...(link ? { url: link } : {}) }];
+  }
+  return {
+    url: url.toString(),
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(payload),
+  };
+}
+
+interface DiscordError {
+  code?: number;
+  message?: string;
+  retry_after?: number;
+}
+
+/** Maps Discord's answer to a SendResult; `retryAfterHeader` is the parsed Retry-After header. */
+export function classifyDiscordResponse(
+  status: number,
+  bodyText: string,
+  retryAfterHeader?: number,
+): SendResult {
+  const json = tryParseJson(bodyText);
+  if (status >= 200 && status < 300) {
+    const id = (json as { id?: unknown } | undefined)?.id;
+    return { kind: 'sent', ...(typeof id === 'string' ? { providerMessageId: id } : {}) };
+  }
+  const error = (json && typeof json === 'object' ? json : {}) as DiscordError;
+  const code = typeof error.code === 'number' ? String(error.code) : String(status);
+  const reason = shortReason(`discord ${status}${error.message ? ` ${error.message}` : ''} (${code})`);
+  if (status === 429 || isRetryableStatus(status)) {
+    const retryAfter =
+      typeof error.retry_after === 'number' ? Math.ceil(error.retry_after) : retryAfterHeader;
+    return {
+      kind: 'retryable',
+      reason,
+      code,
+      ...(retryAfter !== undefined ? { retryAfterSeconds: retryAfter } : {}),
+    };
+  }
+  const deadWebhook =
+    error.code === UNKNOWN_WEBHOOK ||
+    error.code === INVALID_WEBHOOK_TOKEN ||
+    status === 401 ||
+    status === 403 ||
+    status === 404;
+  if (deadWebhook) return invalidAddress(reason, code);
+  return { kind: 'permanent', reason, code };
+}
+
+/** Creates the Discord provider; the webhook URL comes from each address. */
+export function createDiscordProvider(config: DiscordConfig, deps: ProviderDeps): Provider<ChatAddress> {
+  return {
+    name: 'discord',
+    channel: 'chat',
+    platforms: ['discord'],
+    async send(request) {
+      const target = checkChatWebhookUrl(request.address.url, config.allowLoopback);
+      if (!target.ok) return target.result;
+      const built = buildDiscordRequest(target.url, request);
+      const secrets = [built.url, target.url, request.address.url ?? ''];
+      let response: Response;
+      try {
+        response = await deps.fetch(built.url, {
+          method: built.method,
+          headers: built.headers,
+          body: built.body,
+          redirect: 'manual',
+          signal: AbortSignal.timeout(CHAT_TIMEOUT_MS),
+        });
+      } catch (error) {
+        return networkFailure(error, secrets);
+      }
+      const body = await safeText(response);
+      return classifyDiscordResponse(
+        response.status,
+        body,
+        parseRetryAfter(response.headers.get('retry-after'), deps.now()),
+      );
+    },
+  };
+}
+
+/** Discord webhooks on the chat channel. */
+export const discord: ProviderDefinition = {
+  name: 'discord',
+  channel: 'chat',
+  platforms: ['discord'],
+  create: (env, deps) => createDiscordProvider(discordConfigFromEnv(env), deps),
+};

@@ -1,0 +1,191 @@
+// Vonage SMS API: https://developer.vonage.com/en/api/sms#send-an-sms
+// (status codes: https://developer.vonage.com/en/messaging/sms/guides/troubleshooting-sms)
+import type { AddressOf } from '../../domain/address';
+import {
+  isRetryableStatus,
+  networkErrorReason,
+  parseRetryAfter,
+  safeText,
+  tryParseJson,
+} from '../../lib/http';
+import {
+  type Provider,
+  type ProviderDefinition,
+  type ProviderDeps,
+  type ProviderEnv,
+  readVar,
+  requireVars,
+  type SendRequest,
+  type SendResult,
+} from '../types';
+import { type BuiltRequest, SMS_TIMEOUT_MS, shortReason, trimBaseUrl } from './common';
+
+type SmsAddress = AddressOf<'sms'>;
+
+export interface VonageConfig {
+  apiKey: string;
+  apiSecret: string;
+  /** Sender number (E.164 digits) or alphanumeric sender id. */
+  from: string;
+  /** Without trailing slash; https://rest.nexmo.com unless VONAGE_BASE_URL is set. */
+  baseUrl: string;
+  /** Delivery-receipt URL, `{PUBLIC_BASE_URL}/v1/webhooks/vonage` when PUBLIC_BASE_URL is set. */
+  callback?: string;
+}
+
+export const VONAGE_DEFAULT_BASE_URL = 'https://rest.nexmo.com';
+
+/** `client-ref` is documented as up to 40 characters. */
+const CLIENT_REF_LIMIT = 40;
+
+/** Reads VONAGE_API_KEY, VONAGE_API_SECRET, VONAGE_FROM (required), VONAGE_BASE_URL, PUBLIC_BASE_URL. */
+export function vonageConfigFromEnv(env: ProviderEnv): VonageConfig {
+  const vars = requireVars(env, 'vonage', ['VONAGE_API_KEY', 'VONAGE_API_SECRET', 'VONAGE_FROM']);
+  const publicBaseUrl = readVar(env, 'PUBLIC_BASE_URL');
+  return {
+    apiKey: vars.VONAGE_API_KEY,
+    apiSecret: vars.VONAGE_API_SECRET,
+    from: vars.VONAGE_FROM,
+    baseUrl: trimBaseUrl(readVar(env, 'VONAGE_BASE_URL') ?? VONAGE_DEFAULT_BASE_URL),
+    ...(publicBaseUrl ? { callback: `${trimBaseUrl(publicBaseUrl)}/v1/webhooks/vonage` } : {}),
+  };
+}
+
+/** GSM 03.38 default alphabet and its extension table (the extension costs two septets). */
+const GSM7_BASIC =
+  '@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !"#¤%&\'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà';
+const GSM7_EXTENSION = '\f^{}\\[~]|€';
+const GSM7 = new Set([...GSM7_BASIC, ...GSM7_EXTENSION]);
+
+/** True when every character fits the GSM-7 alphabet, so Vonage can send it as `type=text`. */
+export function isGsm7(text: string): boolean {
+  for (const char of text) if (!GSM7.has(char)) return false;
+  return true;
+}
+
+/**
+ * Builds the send-an-sms POST (form-encoded). `to` is E.164 without the leading '+', as the API
+ * documents it; `client-ref` carries the delivery id so delivery receipts can be matched.
+ */
+export function buildVonageRequest(config: VonageConfig, request: SendRequest<SmsAddress>): BuiltRequest {
+  const text = request.message.text ?? '';
+  const form = new URLSearchParams();
+  form.set('api_key', config.apiKey);
+  form.set('api_secret', config.apiSecret);
+  form.set('from', config.from);
+  form.set('to', request.address.phone.replace(/^\+/, ''));
+  form.set('text', text);
+  if (!isGsm7(text)) form.set('type', 'unicode');
+  form.set('client-ref', request.deliveryId.slice(0, CLIENT_REF_LIMIT));
+  if (config.callback) form.set('callback', config.callback);
+  return {
+    url: `${config.baseUrl}/sms/json`,
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+    body: form.toString(),
+  };
+}
+
+type StatusClass = 'retryable' | 'permanent' | 'invalidAddress' | 'configError';
+
+/** The documented `messages[].status` table; anything not listed is permanent. */
+const VONAGE_STATUS: Record<string, StatusClass> = {
+  '1': 'retryable', // Throttled
+  '2': 'permanent', // Missing parameters
+  '3': 'permanent', // Invalid parameters
+  '4': 'configError', // Invalid credentials
+  '5': 'retryable', // Internal error
+  '6': 'permanent', // Invalid message (e.g. unrecognised number prefix)
+  '7': 'invalidAddress', // Number barred
+  '8': 'configError', // Partner account barred (suspended)
+  '9': 'retryable', // Partner quota violation: "Top-up and retry"
+  '10': 'retryable', // Too many existing binds: "Back-off and retry"
+  '11': 'configError', // Account not enabled for HTTP (SMPP only)
+  '12': 'permanent', // Message too long
+  '14': 'configError', // Invalid signature
+  '15': 'configError', // Invalid sender address (unauthorised `from`)
+  '22': 'permanent', // Invalid network code
+  '23': 'configError', // Invalid callback URL
+  '29': 'configError', // Non-whitelisted destination (demo account)
+  '32': 'configError', // Signature and API secret disallowed
+  '33': 'invalidAddress', // Number de-activated
+};
+
+interface VonageMessage {
+  status?: string;
+  'message-id'?: string;
+  'error-text'?: string;
+}
+
+/** Maps a Vonage answer (HTTP 200 with per-message statuses) to a SendResult. */
+export function classifyVonageResponse(status: number, bodyText: string, retryAfter?: number): SendResult {
+  if (status < 200 || status >= 300) {
+    const reason = shortReason(`vonage HTTP ${status}`);
+    if (isRetryableStatus(status)) {
+      return {
+        kind: 'retryable',
+        reason,
+        code: String(status),
+        ...(retryAfter !== undefined ? { retryAfterSeconds: retryAfter } : {}),
+      };
+    }
+    const configError = status === 401 || status === 403;
+    return { kind: 'permanent', reason, code: String(status), ...(configError ? { configError } : {}) };
+  }
+  const messages = (tryParseJson(bodyText) as { messages?: VonageMessage[] } | undefined)?.messages;
+  if (!Array.isArray(messages) || messages.length === 0) {
+    return { kind: 'retryable', reason: 'vonage answered without message statuses' };
+  }
+  // A long text is split into parts, each with its own status; one failed part fails the delivery.
+  const failed = messages.find((message) => message.status !== '0');
+  if (!failed) {
+    const id = messages[0]?.['message-id'];
+    return { kind: 'sent', ...(id ? { providerMessageId: id } : {}) };
+  }
+  const code = String(failed.status ?? 'unknown');
+  const reason = shortReason(`vonage status ${code}: ${failed['error-text'] ?? 'unknown error'}`);
+  switch (VONAGE_STATUS[code] ?? 'permanent') {
+    case 'retryable':
+      return { kind: 'retryable', reason, code };
+    case 'invalidAddress':
+      return { kind: 'permanent', reason, code, invalidAddress: true };
+    case 'configError':
+      return { kind: 'permanent', reason, code, configError: true };
+    default:
+      return { kind: 'permanent', reason, code };
+  }
+}
+
+/** Creates the Vonage SMS provider. */
+export function createVonageProvider(config: VonageConfig, deps: ProviderDeps): Provider<SmsAddress> {
+  return {
+    name: 'vonage',
+    channel: 'sms',
+    async send(request) {
+      const built = buildVonageRequest(config, request);
+      let response: Response;
+      try {
+        response = await deps.fetch(built.url, {
+          method: built.method,
+          headers: built.headers,
+          body: built.body,
+          signal: AbortSignal.timeout(SMS_TIMEOUT_MS),
+        });
+      } catch (error) {
+        return { kind: 'retryable', reason: networkErrorReason(error) };
+      }
+      return classifyVonageResponse(
+        response.status,
+        await safeText(response),
+        parseRetryAfter(response.headers.get('retry-after'), deps.now()),
+      );
+    },
+  };
+}
+
+/** Vonage (Nexmo) SMS API on the sms channel. */
+export const vonage: ProviderDefinition = {
+  name: 'vonage',
+  channel: 'sms',
+  create: (env, deps) => createVonageProvider(vonageConfigFromEnv(env), deps),
+};

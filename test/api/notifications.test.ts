@@ -1,0 +1,444 @@
+import { describe, expect, it } from 'vitest';
+import { APNS_TOKEN, api, FCM_TOKEN, json, SLACK_URL, testEnv, uniqueUser } from '../helpers/api';
+import { envWithCapturedQueues } from '../helpers/queues';
+
+interface Accepted {
+  id: string;
+  deliveries: { id: string; userId: string | null; channel: string; status: string; reason?: string }[];
+}
+interface ErrorBody {
+  error: { code: string; message: string; details?: { field: string; message: string }[] };
+}
+
+const data = { amount: '42.00', currency: 'EUR', due_date: '2026-12-01' };
+
+async function createContact(userId: string, body: Record<string, unknown>) {
+  const res = await api('PUT', `/v1/contacts/${userId}`, body);
+  expect(res.status).toBe(200);
+}
+
+async function rowCounts() {
+  const n = await testEnv.DB.prepare(
+    'SELECT (SELECT count(*) FROM notifications) AS n, (SELECT count(*) FROM deliveries) AS d',
+  ).first<{
+    n: number;
+    d: number;
+  }>();
+  return n;
+}
+
+describe('ingest: channel selection', () => {
+  it('one delivery per channel that has both a template and an address', async () => {
+    const { env, queues } = envWithCapturedQueues();
+    const userId = uniqueUser();
+    await createContact(userId, {
+      email: 'ada@example.com',
+      phone: '+14155550123',
+      deviceTokens: [{ deviceToken: FCM_TOKEN, platform: 'fcm' }],
+      externalChannels: [{ platform: 'slack', url: SLACK_URL }],
+    });
+    const res = await api(
+      'POST',
+      '/v1/notifications',
+      { type: 'payment_reminder', recipients: [userId], data },
+      { env },
+    );
+    expect(res.status).toBe(202);
+    const body = await json<Accepted>(res);
+    expect(body.deliveries.map((d) => [d.channel, d.status])).toEqual([
+      ['email', 'queued'],
+      ['sms', 'queued'],
+      ['push', 'queued'],
+      ['chat', 'queued'],
+    ]);
+    // Each channel's queue got the ids, never personal data.
+    expect(queues.email.ids()).toEqual([body.deliveries[0]?.id]);
+    expect(queues.push.ids()).toEqual([body.deliveries[2]?.id]);
+    expect(JSON.stringify(queues.email.sent)).not.toContain('ada@example.com');
+    expect(queues.webhook.sent).toHaveLength(0);
+  });
+
+  it('the producer list is narrowed to channels with a template (payment_notification has no chat template)', async () => {
+    const { env } = envWithCapturedQueues();
+    const userId = uniqueUser();
+    await createContact(userId, {
+      email: 'a@example.com',
+      externalChannels: [{ platform: 'slack', url: SLACK_URL }],
+    });
+    const res = await api(
+      'POST',
+      '/v1/notifications',
+      { type: 'payment_notification', recipients: [userId], channels: ['email', 'chat'], data },
+      { env },
+    );
+    const body = await json<Accepted>(res);
+    expect(body.deliveries.map((d) => d.channel)).toEqual(['email']);
+  });
+
+  it('one push delivery per device token', async () => {
+    const { env } = envWithCapturedQueues();
+    const userId = uniqueUser();
+    await createContact(userId, {
+      deviceTokens: [
+        { deviceToken: FCM_TOKEN, platform: 'fcm' },
+        { deviceToken: APNS_TOKEN, platform: 'apns' },
+      ],
+    });
+    const body = await json<Accepted>(
+      await api(
+        'POST',
+        '/v1/notifications',
+        { type: 'order_shipped', recipients: [userId], channels: ['push'], data: { order_id: 'A1' } },
+        { env },
+      ),
+    );
+    expect(body.deliveries).toHaveLength(2);
+    expect(body.deliveries.every((d) => d.channel === 'push' && d.status === 'queued')).toBe(true);
+  });
+
+  it('a named channel the recipient has no address for is skipped with a reason', async () => {
+    const { env } = envWithCapturedQueues();
+    const userId = uniqueUser();
+    await createContact(userId, { email: 'a@example.com' });
+    const body = await json<Accepted>(
+      await api(
+        'POST',
+        '/v1/notifications',
+        { type: 'payment_reminder', recipients: [userId], channels: ['email', 'sms'], data },
+        { env },
+      ),
+    );
+    expect(body.deliveries).toEqual([
+      expect.objectContaining({ channel: 'email', status: 'queued' }),
+      expect.objectContaining({
+        channel: 'sms',
+        status: 'skipped',
+        reason: 'no phone number for this recipient',
+      }),
+    ]);
+  });
+
+  it('an unknown recipient gets skipped deliveries, not an error', async () => {
+    const { env, queues } = envWithCapturedQueues();
+    const res = await api(
+      'POST',
+      '/v1/notifications',
+      { type: 'security_alert', recipients: [uniqueUser('ghost')] },
+      { env },
+    );
+    expect(res.status).toBe(202);
+    const body = await json<Accepted>(res);
+    expect(body.deliveries.length).toBeGreaterThan(0);
+    expect(body.deliveries.every((d) => d.status === 'skipped' && d.reason === 'unknown recipient')).toBe(
+      true,
+    );
+    expect(Object.values(queues).every((q) => q.sent.length === 0)).toBe(true);
+  });
+
+  it('inline recipients need no contact', async () => {
+    const { env, queues } = envWithCapturedQueues();
+    const body = await json<Accepted>(
+      await api(
+        'POST',
+        '/v1/notifications',
+        { type: 'security_alert', recipients: [{ email: 'x@example.com' }] },
+        { env },
+      ),
+    );
+    expect(body.deliveries).toEqual([
+      expect.objectContaining({ channel: 'email', status: 'queued', userId: null }),
+    ]);
+    expect(queues.email.ids()).toHaveLength(1);
+  });
+
+  it('inline fields override the stored contact for this notification', async () => {
+    const { env } = envWithCapturedQueues();
+    const userId = uniqueUser();
+    await createContact(userId, { email: 'stored@example.com' });
+    const body = await json<Accepted>(
+      await api(
+        'POST',
+        '/v1/notifications',
+        { type: 'security_alert', recipients: [{ userId, phone: '+14155550199' }] },
+        { env },
+      ),
+    );
+    expect(body.deliveries.map((d) => d.channel)).toEqual(['email', 'sms']);
+  });
+
+  it('a type without templates is a 422 naming type, and writes nothing', async () => {
+    const before = await rowCounts();
+    const res = await api('POST', '/v1/notifications', { type: 'no_such_type', recipients: ['u1'] });
+    expect(res.status).toBe(422);
+    expect((await json<ErrorBody>(res)).error.details?.[0]?.field).toBe('type');
+    expect(await rowCounts()).toEqual(before);
+  });
+
+  it('a scheduled send within 12 hours is enqueued with delaySeconds', async () => {
+    const { env, queues } = envWithCapturedQueues();
+    const sendAt = new Date(Date.now() + 3600_000).toISOString();
+    await api(
+      'POST',
+      '/v1/notifications',
+      { type: 'security_alert', recipients: [{ email: 'x@example.com' }], sendAt },
+      { env },
+    );
+    const delay = queues.email.sent[0]?.delaySeconds ?? 0;
+    expect(delay).toBeGreaterThan(3590);
+    expect(delay).toBeLessThanOrEqual(3600);
+  });
+
+  it('when the queue send fails the rows stay created and the API still answers', async () => {
+    const { env, queues } = envWithCapturedQueues();
+    queues.email.fail = true;
+    const res = await api(
+      'POST',
+      '/v1/notifications',
+      { type: 'security_alert', recipients: [{ email: 'x@example.com' }] },
+      { env },
+    );
+    expect(res.status).toBe(202);
+    const body = await json<Accepted>(res);
+    expect(body.deliveries[0]?.status).toBe('created');
+    const got = await json<{ deliveries: { status: string }[] }>(
+      await api('GET', `/v1/notifications/${body.id}`),
+    );
+    expect(got.deliveries[0]?.status).toBe('created');
+  });
+});
+
+describe('ingest: idempotency', () => {
+  it('the same id and body returns the first answer and enqueues nothing', async () => {
+    const { env, queues } = envWithCapturedQueues();
+    const id = `evt-${uniqueUser()}`;
+    const request = { id, type: 'security_alert', recipients: [{ email: 'x@example.com' }] };
+    const first = await json<Accepted>(await api('POST', '/v1/notifications', request, { env }));
+    const again = await api('POST', '/v1/notifications', { ...request }, { env });
+    expect(again.status).toBe(202);
+    expect(again.headers.get('Idempotent-Replayed')).toBe('true');
+    const second = await json<Accepted>(again);
+    expect(second.id).toBe(id);
+    expect(second.deliveries.map((d) => d.id)).toEqual(first.deliveries.map((d) => d.id));
+    expect(queues.email.sent).toHaveLength(1);
+  });
+
+  it('key order does not matter for the comparison', async () => {
+    const { env } = envWithCapturedQueues();
+    const id = `evt-${uniqueUser()}`;
+    await api(
+      'POST',
+      '/v1/notifications',
+      { id, type: 'security_alert', recipients: [{ email: 'x@example.com' }], data: { a: 1, b: 2 } },
+      { env },
+    );
+    const again = await api(
+      'POST',
+      '/v1/notifications',
+      { data: { b: 2, a: 1 }, recipients: [{ email: 'x@example.com' }], type: 'security_alert', id },
+      { env },
+    );
+    expect(again.status).toBe(202);
+  });
+
+  it('the same id with a different body is a 409 and writes nothing', async () => {
+    const { env } = envWithCapturedQueues();
+    const id = `evt-${uniqueUser()}`;
+    await api(
+      'POST',
+      '/v1/notifications',
+      { id, type: 'security_alert', recipients: [{ email: 'x@example.com' }] },
+      { env },
+    );
+    const before = await rowCounts();
+    const res = await api(
+      'POST',
+      '/v1/notifications',
+      { id, type: 'security_alert', recipients: [{ email: 'y@example.com' }] },
+      { env },
+    );
+    expect(res.status).toBe(409);
+    expect((await json<ErrorBody>(res)).error.code).toBe('idempotency_conflict');
+    expect(await rowCounts()).toEqual(before);
+  });
+});
+
+describe('ingest: the seed EventBridge event', () => {
+  it('detail-type payment_notification_sms is delivered by SMS', async () => {
+    const { env, queues } = envWithCapturedQueues();
+    const userId = uniqueUser();
+    await createContact(userId, { email: 'a@example.com', phone: '+14155550123' });
+    const event = {
+      version: '0',
+      id: `eb-${uniqueUser()}`,
+      'detail-type': ['payment_notification_sms'],
+      source: 'com.example.billing',
+      account: '123456789012',
+      time: '2026-11-28T10:00:00Z',
+      region: 'us-east-1',
+      resources: [],
+      detail: { userId, amount: '42.00', currency: 'EUR', due_date: '2026-12-01' },
+    };
+    const res = await api('POST', '/v1/notifications', event, { env });
+    expect(res.status).toBe(202);
+    const body = await json<Accepted>(res);
+    expect(body.id).toBe(event.id);
+    expect(body.deliveries).toEqual([expect.objectContaining({ channel: 'sms', status: 'queued', userId })]);
+    expect(queues.sms.ids()).toEqual([body.deliveries[0]?.id]);
+    const stored = await json<{ source: string; data: Record<string, unknown>; type: string }>(
+      await api('GET', `/v1/notifications/${event.id}`),
+    );
+    expect(stored).toMatchObject({
+      type: 'payment_notification',
+      source: 'com.example.billing',
+      data: { amount: '42.00' },
+    });
+  });
+
+  it('a detail-type that is not <type>_<channel> is a 422 naming it', async () => {
+    const res = await api('POST', '/v1/notifications', {
+      id: 'eb-bad',
+      source: 'x',
+      'detail-type': ['payment_notification_fax'],
+      detail: { userId: 'u1' },
+    });
+    expect(res.status).toBe(422);
+    expect((await json<ErrorBody>(res)).error.details?.[0]?.field).toBe('detail-type[0]');
+  });
+
+  it('an event without detail.userId is a 422', async () => {
+    const res = await api('POST', '/v1/notifications', {
+      id: 'eb-x',
+      source: 'x',
+      'detail-type': 'payment_notification_sms',
+      detail: {},
+    });
+    expect(res.status).toBe(422);
+    expect((await json<ErrorBody>(res)).error.details?.[0]?.field).toBe('detail.userId');
+  });
+});
+
+describe('ingest: validation', () => {
+  const cases: [string, unknown, string][] = [
+    ['missing type', { recipients: ['u1'] }, 'type'],
+    ['type with spaces', { type: 'Payment Reminder', recipients: ['u1'] }, 'type'],
+    ['no recipients', { type: 'security_alert', recipients: [] }, 'recipients'],
+    [
+      '101 recipients',
+      { type: 'security_alert', recipients: Array.from({ length: 101 }, (_, i) => `u${i}`) },
+      'recipients',
+    ],
+    ['bad channel', { type: 'security_alert', recipients: ['u1'], channels: ['fax'] }, 'channels[0]'],
+    ['bad priority', { type: 'security_alert', recipients: ['u1'], priority: 'urgent' }, 'priority'],
+    ['bad sendAt', { type: 'security_alert', recipients: ['u1'], sendAt: 'tomorrow' }, 'sendAt'],
+    ['data not an object', { type: 'security_alert', recipients: ['u1'], data: [1, 2] }, 'data'],
+    ['inline bad email', { type: 'security_alert', recipients: [{ email: 'nope' }] }, 'recipients[0].email'],
+    ['inline empty recipient', { type: 'security_alert', recipients: [{}] }, 'recipients[0]'],
+    ['unknown field', { type: 'security_alert', recipients: ['u1'], urgent: true }, '(body)'],
+  ];
+  for (const [name, body, field] of cases) {
+    it(`${name} → 422 naming ${field}, nothing written`, async () => {
+      const before = await rowCounts();
+      const res = await api('POST', '/v1/notifications', body);
+      expect(res.status).toBe(422);
+      const err = await json<ErrorBody>(res);
+      expect(err.error.code).toBe('validation_error');
+      expect(err.error.details?.some((d) => d.field === field || d.field.startsWith(`${field}`))).toBe(true);
+      expect(await rowCounts()).toEqual(before);
+    });
+  }
+
+  it('oversized bodies are 413', async () => {
+    const res = await api('POST', '/v1/notifications', {
+      type: 'security_alert',
+      recipients: ['u1'],
+      data: { blob: 'x'.repeat(120_000) },
+    });
+    expect(res.status).toBe(413);
+    expect((await json<ErrorBody>(res)).error.code).toBe('payload_too_large');
+  });
+});
+
+describe('batch and status', () => {
+  it('batch accepts up to 100 and answers in order', async () => {
+    const { env, queues } = envWithCapturedQueues();
+    const notifications = Array.from({ length: 3 }, (_, i) => ({
+      type: 'security_alert',
+      recipients: [{ email: `u${i}@example.com` }],
+    }));
+    const res = await api('POST', '/v1/notifications/batch', { notifications }, { env });
+    expect(res.status).toBe(202);
+    const body = await json<{ results: Accepted[] }>(res);
+    expect(body.results).toHaveLength(3);
+    // Several deliveries of one channel travel in one queue message.
+    expect(queues.email.sent).toHaveLength(1);
+    expect(queues.email.sent[0]?.body.deliveryIds).toHaveLength(3);
+  });
+
+  it('a batch with one invalid notification is refused whole, naming it', async () => {
+    const before = await rowCounts();
+    const res = await api('POST', '/v1/notifications/batch', {
+      notifications: [
+        { type: 'security_alert', recipients: ['u1'] },
+        { type: 'security_alert', recipients: [{ email: 'bad' }] },
+      ],
+    });
+    expect(res.status).toBe(422);
+    expect((await json<ErrorBody>(res)).error.details?.[0]?.field).toBe(
+      'notifications[1].recipients[0].email',
+    );
+    expect(await rowCounts()).toEqual(before);
+  });
+
+  it('GET shows deliveries with their history; unknown id is 404', async () => {
+    const { env } = envWithCapturedQueues();
+    const accepted = await json<Accepted>(
+      await api(
+        'POST',
+        '/v1/notifications',
+        { type: 'security_alert', recipients: [{ email: 'x@example.com' }], priority: 'critical' },
+        { env },
+      ),
+    );
+    const res = await api('GET', `/v1/notifications/${accepted.id}`);
+    expect(res.status).toBe(200);
+    const got = await json<{ priority: string; deliveries: { history: { status: string; at: string }[] }[] }>(
+      res,
+    );
+    expect(got.priority).toBe('critical');
+    expect(got.deliveries[0]?.history.map((h) => h.status)).toEqual(['created', 'queued']);
+    expect((await api('GET', '/v1/notifications/ntf_missing')).status).toBe(404);
+  });
+
+  it('lists by userId, type, status and channel with a cursor', async () => {
+    const { env } = envWithCapturedQueues();
+    const userId = uniqueUser();
+    await createContact(userId, { email: 'a@example.com', phone: '+14155550123' });
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const a = await json<Accepted>(
+        await api('POST', '/v1/notifications', { type: 'security_alert', recipients: [userId] }, { env }),
+      );
+      ids.push(a.id);
+    }
+    const page1 = await json<{ data: { id: string }[]; nextCursor: string | null }>(
+      await api('GET', `/v1/notifications?userId=${userId}&limit=2`),
+    );
+    expect(page1.data.map((n) => n.id)).toEqual([ids[2], ids[1]]);
+    expect(page1.nextCursor).not.toBeNull();
+    const page2 = await json<{ data: { id: string }[]; nextCursor: string | null }>(
+      await api('GET', `/v1/notifications?userId=${userId}&limit=2&cursor=${page1.nextCursor}`),
+    );
+    expect(page2.data.map((n) => n.id)).toEqual([ids[0]]);
+    expect(page2.nextCursor).toBeNull();
+    const bySms = await json<{ data: unknown[] }>(
+      await api('GET', `/v1/notifications?userId=${userId}&channel=sms&status=queued&type=security_alert`),
+    );
+    expect(bySms.data).toHaveLength(3);
+    const none = await json<{ data: unknown[] }>(
+      await api('GET', `/v1/notifications?userId=${userId}&status=sent`),
+    );
+    expect(none.data).toHaveLength(0);
+    expect((await api('GET', '/v1/notifications?status=bogus')).status).toBe(422);
+    expect((await api('GET', '/v1/notifications?cursor=%%%')).status).toBe(422);
+  });
+});
