@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import { api, FCM_TOKEN, json, SLACK_URL, uniqueUser } from './helpers/api';
+
+interface Notification {
+  deliveries: { channel: string; status: string; history: { status: string }[] }[];
+}
+interface Outbox {
+  data: { channel: string; message: Record<string, string> }[];
+}
+
+async function until<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
+  const started = Date.now();
+  for (;;) {
+    const value = await read();
+    if (done(value) || Date.now() - started > timeoutMs) return value;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+describe('end to end: fetch → D1 → real local queues → consumer → sandbox outbox', () => {
+  it('payment_reminder to a contact with email, phone, an FCM token and Slack: four deliveries sent', async () => {
+    const userId = uniqueUser();
+    expect(
+      (
+        await api('PUT', `/v1/contacts/${userId}`, {
+          email: 'ada@example.com',
+          phone: '+14155550123',
+          deviceTokens: [{ deviceToken: FCM_TOKEN, platform: 'fcm' }],
+          externalChannels: [{ platform: 'slack', url: SLACK_URL }],
+        })
+      ).status,
+    ).toBe(200);
+    const res = await api('POST', '/v1/notifications', {
+      type: 'payment_reminder',
+      recipients: [userId],
+      data: { amount: '42.00', currency: 'EUR', due_date: '2026-12-01', name: 'Ada <3' },
+    });
+    expect(res.status).toBe(202);
+    const { id } = await json<{ id: string }>(res);
+
+    const final = await until(
+      async () => json<Notification>(await api('GET', `/v1/notifications/${id}`)),
+      (n) => n.deliveries.every((d) => d.status === 'sent'),
+    );
+    expect(final.deliveries.map((d) => d.channel)).toEqual(['email', 'sms', 'push', 'chat']);
+    expect(final.deliveries.every((d) => d.status === 'sent')).toBe(true);
+    expect(final.deliveries[0]?.history.map((h) => h.status)).toEqual(['created', 'queued', 'sent']);
+
+    const outbox = await json<Outbox>(await api('GET', `/v1/outbox?userId=${userId}`));
+    const byChannel = Object.fromEntries(outbox.data.map((e) => [e.channel, e.message]));
+    expect(Object.keys(byChannel).sort()).toEqual(['chat', 'email', 'push', 'sms']);
+    expect(byChannel.email?.subject).toBe('Payment reminder: 42.00 EUR due 2026-12-01');
+    expect(byChannel.email?.html).toContain('Hello Ada &lt;3,');
+    expect(byChannel.email?.text).toContain('Hello Ada <3,');
+    expect(byChannel.sms?.text).toBe('Reminder: 42.00 EUR is due on 2026-12-01.');
+    expect(byChannel.push).toEqual({
+      title: 'Payment due 2026-12-01',
+      body: '42.00 EUR is due on 2026-12-01.',
+    });
+    expect(byChannel.chat?.text).toContain('*42.00 EUR*');
+  });
+
+  it('the seed EventBridge event is delivered by SMS', async () => {
+    const userId = uniqueUser();
+    await api('PUT', `/v1/contacts/${userId}`, { phone: '+14155550123', email: 'b@example.com' });
+    const eventId = `evt-${userId}`;
+    const res = await api('POST', '/v1/notifications', {
+      version: '0',
+      id: eventId,
+      'detail-type': ['payment_notification_sms'],
+      source: 'com.example.billing',
+      account: '123456789012',
+      time: '2026-11-28T10:00:00Z',
+      region: 'us-east-1',
+      resources: [],
+      detail: { userId, message: 'Your payment of 42.00 EUR is due tomorrow.' },
+    });
+    expect(res.status).toBe(202);
+    const final = await until(
+      async () => json<Notification>(await api('GET', `/v1/notifications/${eventId}`)),
+      (n) => n.deliveries.every((d) => d.status === 'sent'),
+    );
+    expect(final.deliveries.map((d) => [d.channel, d.status])).toEqual([['sms', 'sent']]);
+    const outbox = await json<Outbox>(await api('GET', `/v1/outbox?userId=${userId}&channel=sms`));
+    expect(outbox.data[0]?.message.text).toBe('Your payment of 42.00 EUR is due tomorrow.');
+  });
+});

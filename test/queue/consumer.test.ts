@@ -1,0 +1,381 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { Env } from '../../src/env';
+import { api, FCM_TOKEN, json, SLACK_URL, testEnv, uniqueUser } from '../helpers/api';
+import { type CapturedEnv, envWithCapturedQueues, runConsumer } from '../helpers/queues';
+
+interface Accepted {
+  id: string;
+  deliveries: { id: string; channel: string; status: string }[];
+}
+interface Delivery {
+  id: string;
+  status: string;
+  reason: string | null;
+  provider: string | null;
+  providerMessageId: string | null;
+  attempts: number;
+  history: { status: string; reason?: string; provider?: string }[];
+}
+
+afterEach(() => vi.restoreAllMocks());
+
+async function send(captured: CapturedEnv, body: Record<string, unknown>): Promise<Accepted> {
+  const res = await api('POST', '/v1/notifications', body, { env: captured.env });
+  expect(res.status).toBe(202);
+  return json<Accepted>(res);
+}
+
+async function delivery(notificationId: string, index = 0): Promise<Delivery> {
+  const got = await json<{ deliveries: Delivery[] }>(await api('GET', `/v1/notifications/${notificationId}`));
+  const d = got.deliveries[index];
+  if (!d) throw new Error('no delivery');
+  return d;
+}
+
+async function outboxFor(deliveryId: string): Promise<number> {
+  const row = await testEnv.DB.prepare('SELECT count(*) AS n FROM outbox WHERE delivery_id = ?')
+    .bind(deliveryId)
+    .first<{ n: number }>();
+  return row?.n ?? 0;
+}
+
+/** Routes the Worker's outgoing fetches to a handler, recording each request. */
+function fakeFetch(handler: (url: string, init: RequestInit | undefined) => Response | Promise<Response>) {
+  const calls: { url: string; init: RequestInit | undefined }[] = [];
+  vi.spyOn(globalThis, 'fetch').mockImplementation(async (input: RequestInfo | URL, init?: RequestInit) => {
+    const url = input instanceof Request ? input.url : String(input);
+    calls.push({ url, init });
+    return handler(url, init);
+  });
+  return calls;
+}
+
+const emailEnv = (extra: Record<string, unknown> = {}) =>
+  envWithCapturedQueues({
+    EMAIL_PROVIDERS: 'resend,sendgrid',
+    RESEND_API_KEY: 're_test_key',
+    SENDGRID_API_KEY: 'SG.test_key',
+    EMAIL_FROM: 'Herald <noreply@example.com>',
+    ...extra,
+  });
+
+describe('consumer: ack decisions', () => {
+  it('sends through the sandbox, records sent and the outbox, and acks', async () => {
+    const captured = envWithCapturedQueues();
+    const accepted = await send(captured, {
+      type: 'security_alert',
+      recipients: [{ email: 'a@example.com' }, { email: 'b@example.com' }],
+    });
+    const body = captured.queues.email.sent[0]?.body;
+    if (!body) throw new Error('nothing enqueued');
+    expect(body.deliveryIds).toHaveLength(2);
+    const { result, messageIds } = await runConsumer(captured.env, 'herald-email', [body]);
+    expect(result.explicitAcks).toEqual(messageIds);
+    expect(result.retryMessages).toEqual([]);
+    const d = await delivery(accepted.id);
+    expect(d).toMatchObject({ status: 'sent', provider: 'sandbox', attempts: 1 });
+    expect(d.history.map((h) => h.status)).toEqual(['created', 'queued', 'sent']);
+    expect(await outboxFor(d.id)).toBe(1);
+  });
+
+  it('a delivery already sent is acked without sending again', async () => {
+    const captured = envWithCapturedQueues();
+    const accepted = await send(captured, {
+      type: 'security_alert',
+      recipients: [{ email: 'a@example.com' }],
+    });
+    const body = captured.queues.email.sent[0]?.body;
+    if (!body) throw new Error('nothing enqueued');
+    await runConsumer(captured.env, 'herald-email', [body]);
+    const { result, messageIds } = await runConsumer(captured.env, 'herald-email', [body], 2);
+    expect(result.explicitAcks).toEqual(messageIds);
+    expect(await outboxFor(accepted.deliveries[0]?.id ?? '')).toBe(1);
+  });
+
+  it('a message no version of Herald can read is acked and dropped', async () => {
+    const captured = envWithCapturedQueues();
+    const { result, messageIds } = await runConsumer(captured.env, 'herald-email', [
+      { hello: 'world' } as never,
+    ]);
+    expect(result.explicitAcks).toEqual(messageIds);
+  });
+
+  it('an id that no longer exists is acked', async () => {
+    const captured = envWithCapturedQueues();
+    const { result, messageIds } = await runConsumer(captured.env, 'herald-sms', [
+      { v: 1, deliveryIds: ['dlv_gone'], attempt: 0 },
+    ]);
+    expect(result.explicitAcks).toEqual(messageIds);
+  });
+});
+
+describe('consumer: retry decisions and failover', () => {
+  it('Resend answering 503 fails over to SendGrid within the attempt, and the delivery says so', async () => {
+    const captured = emailEnv();
+    const accepted = await send(captured, {
+      type: 'security_alert',
+      recipients: [{ email: 'a@example.com' }],
+    });
+    const calls = fakeFetch((url) =>
+      url.startsWith('https://api.resend.com')
+        ? new Response('{"name":"internal_server_error","message":"down"}', { status: 503 })
+        : new Response(null, { status: 202, headers: { 'X-Message-Id': 'sg-msg-1' } }),
+    );
+    const body = captured.queues.email.sent[0]?.body;
+    if (!body) throw new Error('nothing enqueued');
+    const { result, messageIds } = await runConsumer(captured.env, 'herald-email', [body]);
+    expect(calls.map((c) => new URL(c.url).host)).toEqual(['api.resend.com', 'api.sendgrid.com']);
+    expect(result.explicitAcks).toEqual(messageIds);
+    const d = await delivery(accepted.id);
+    expect(d).toMatchObject({ status: 'sent', provider: 'sendgrid', providerMessageId: 'sg-msg-1' });
+  });
+
+  it('with every provider down the message is retried with backoff and the reason is kept', async () => {
+    const captured = emailEnv();
+    const accepted = await send(captured, {
+      type: 'security_alert',
+      recipients: [{ email: 'a@example.com' }],
+    });
+    fakeFetch(() => new Response('unavailable', { status: 503 }));
+    const body = captured.queues.email.sent[0]?.body;
+    if (!body) throw new Error('nothing enqueued');
+    const { result, messageIds } = await runConsumer(captured.env, 'herald-email', [body]);
+    expect(result.explicitAcks).toEqual([]);
+    // The harness records that a message was retried, not its delay: the delay is in the history.
+    expect(result.retryMessages.map((m) => m.msgId)).toEqual(messageIds);
+    const d = await delivery(accepted.id);
+    expect(d.status).toBe('queued');
+    expect(d.attempts).toBe(1);
+    expect(d.reason).toMatch(/^retry in [4-6]s: resend: .*503.*; sendgrid: .*503/);
+  });
+
+  it('Retry-After is honoured when longer than the schedule', async () => {
+    const captured = emailEnv({ EMAIL_PROVIDERS: 'resend' });
+    const accepted = await send(captured, {
+      type: 'security_alert',
+      recipients: [{ email: 'a@example.com' }],
+    });
+    fakeFetch(
+      () =>
+        new Response('{"name":"rate_limit_exceeded"}', { status: 429, headers: { 'Retry-After': '120' } }),
+    );
+    const body = captured.queues.email.sent[0]?.body;
+    if (!body) throw new Error('nothing enqueued');
+    const { result } = await runConsumer(captured.env, 'herald-email', [body]);
+    expect(result.retryMessages).toHaveLength(1);
+    expect((await delivery(accepted.id)).reason).toMatch(/^retry in 120s: /);
+  });
+
+  it('a partial failure re-enqueues only the failed deliveries and acks the message', async () => {
+    const captured = envWithCapturedQueues({ CHAT_PROVIDERS: 'slack,discord' });
+    const userA = uniqueUser();
+    const userB = uniqueUser();
+    await api('PUT', `/v1/contacts/${userA}`, { externalChannels: [{ platform: 'slack', url: SLACK_URL }] });
+    await api('PUT', `/v1/contacts/${userB}`, {
+      externalChannels: [{ platform: 'discord', url: 'https://discord.com/api/webhooks/123/abc' }],
+    });
+    const accepted = await send(captured, {
+      type: 'payment_reminder',
+      recipients: [userA, userB],
+      channels: ['chat'],
+      data: {},
+    });
+    fakeFetch((url) =>
+      url.startsWith('https://hooks.slack.com')
+        ? new Response('rollup_error', { status: 500 })
+        : new Response(null, { status: 204 }),
+    );
+    const body = captured.queues.chat.sent[0]?.body;
+    if (!body) throw new Error('nothing enqueued');
+    expect(body.deliveryIds).toHaveLength(2);
+    const { result, messageIds } = await runConsumer(captured.env, 'herald-chat', [body]);
+    expect(result.explicitAcks).toEqual(messageIds);
+    const requeued = captured.queues.chat.sent.slice(1);
+    expect(requeued).toHaveLength(1);
+    expect(requeued[0]?.body).toMatchObject({ deliveryIds: [accepted.deliveries[0]?.id], attempt: 1 });
+    expect(requeued[0]?.delaySeconds).toBeGreaterThan(0);
+    expect((await delivery(accepted.id, 1)).status).toBe('sent');
+  });
+
+  it('when attempts are spent the delivery fails and goes to the dead-letter queue', async () => {
+    const captured = emailEnv({ EMAIL_PROVIDERS: 'resend' });
+    const accepted = await send(captured, {
+      type: 'security_alert',
+      recipients: [{ email: 'a@example.com' }],
+    });
+    const id = accepted.deliveries[0]?.id ?? '';
+    await testEnv.DB.prepare('UPDATE deliveries SET attempts = 7 WHERE id = ?').bind(id).run();
+    fakeFetch(() => new Response('down', { status: 502 }));
+    const body = captured.queues.email.sent[0]?.body;
+    if (!body) throw new Error('nothing enqueued');
+    const { result, messageIds } = await runConsumer(captured.env, 'herald-email', [body], 8);
+    expect(result.explicitAcks).toEqual(messageIds);
+    expect(captured.dlqs.email.ids()).toEqual([id]);
+    const d = await delivery(accepted.id);
+    expect(d.status).toBe('failed');
+    expect(d.reason).toMatch(/^attempts exhausted \(8\)/);
+  });
+
+  it('a listed provider without credentials retries the batch instead of skipping it', async () => {
+    const captured = envWithCapturedQueues({ EMAIL_PROVIDERS: 'postmark' });
+    await send(captured, { type: 'security_alert', recipients: [{ email: 'a@example.com' }] });
+    const calls = fakeFetch(() => new Response('{}', { status: 200 }));
+    const body = captured.queues.email.sent[0]?.body;
+    if (!body) throw new Error('nothing enqueued');
+    const { result, messageIds } = await runConsumer(captured.env, 'herald-email', [body]);
+    expect(calls).toHaveLength(0);
+    expect(result.retryMessages).toEqual([{ msgId: messageIds[0] }]);
+    expect(result.explicitAcks).toEqual([]);
+  });
+});
+
+describe('consumer: permanent answers clean the contact', () => {
+  it('FCM UNREGISTERED fails the delivery and removes that token', async () => {
+    const privateKey = await rsaPrivateKeyPem();
+    const captured = envWithCapturedQueues({
+      PUSH_PROVIDERS: 'fcm',
+      FCM_SERVICE_ACCOUNT: JSON.stringify({
+        type: 'service_account',
+        project_id: 'herald-test',
+        client_email: 'herald@herald-test.iam.gserviceaccount.com',
+        private_key: privateKey,
+        token_uri: 'https://oauth2.googleapis.com/token',
+      }),
+    });
+    const userId = uniqueUser();
+    const otherToken = `${FCM_TOKEN}other`;
+    await api('PUT', `/v1/contacts/${userId}`, {
+      deviceTokens: [
+        { deviceToken: FCM_TOKEN, platform: 'fcm' },
+        { deviceToken: otherToken, platform: 'fcm' },
+      ],
+    });
+    const accepted = await send(captured, {
+      type: 'order_shipped',
+      recipients: [userId],
+      channels: ['push'],
+      data: { order_id: 'A1' },
+    });
+    fakeFetch((url, init) => {
+      if (url.startsWith('https://oauth2.googleapis.com')) {
+        return Response.json({ access_token: 'ya29.test', expires_in: 3599, token_type: 'Bearer' });
+      }
+      const sent = JSON.parse(String(init?.body)) as { message: { token: string } };
+      if (sent.message.token === FCM_TOKEN) {
+        return Response.json(
+          {
+            error: {
+              code: 404,
+              message: 'Requested entity was not found.',
+              status: 'NOT_FOUND',
+              details: [
+                { '@type': 'type.googleapis.com/google.firebase.fcm.v1.FcmError', errorCode: 'UNREGISTERED' },
+              ],
+            },
+          },
+          { status: 404 },
+        );
+      }
+      return Response.json({ name: 'projects/herald-test/messages/1' });
+    });
+    const body = captured.queues.push.sent[0]?.body;
+    if (!body) throw new Error('nothing enqueued');
+    const { result, messageIds } = await runConsumer(captured.env, 'herald-push', [body]);
+    expect(result.explicitAcks).toEqual(messageIds);
+    const got = await json<{ deliveries: Delivery[] }>(await api('GET', `/v1/notifications/${accepted.id}`));
+    expect(got.deliveries.map((d) => d.status).sort()).toEqual(['failed', 'sent']);
+    const contact = await json<{ deviceTokens: { deviceToken: string }[] }>(
+      await api('GET', `/v1/contacts/${userId}`),
+    );
+    expect(contact.deviceTokens.map((t) => t.deviceToken)).toEqual([otherToken]);
+  });
+
+  it('Slack no_service disables that chat channel', async () => {
+    const captured = envWithCapturedQueues({ CHAT_PROVIDERS: 'slack' });
+    const userId = uniqueUser();
+    await api('PUT', `/v1/contacts/${userId}`, { externalChannels: [{ platform: 'slack', url: SLACK_URL }] });
+    await send(captured, { type: 'payment_reminder', recipients: [userId], channels: ['chat'], data: {} });
+    fakeFetch(() => new Response('no_service', { status: 404 }));
+    const body = captured.queues.chat.sent[0]?.body;
+    if (!body) throw new Error('nothing enqueued');
+    await runConsumer(captured.env, 'herald-chat', [body]);
+    const contact = await json<{ externalChannels: { status: boolean }[] }>(
+      await api('GET', `/v1/contacts/${userId}`),
+    );
+    expect(contact.externalChannels).toEqual([{ platform: 'slack', url: SLACK_URL, status: false }]);
+  });
+
+  it('Twilio 21610 (STOP) opts the user out of SMS, and later SMS are suppressed at ingest', async () => {
+    const captured = envWithCapturedQueues({
+      SMS_PROVIDERS: 'twilio',
+      TWILIO_ACCOUNT_SID: 'AC00000000000000000000000000000000',
+      TWILIO_AUTH_TOKEN: 'test-token',
+      TWILIO_FROM: '+15005550006',
+    });
+    const userId = uniqueUser();
+    await api('PUT', `/v1/contacts/${userId}`, { phone: '+14155550123' });
+    await send(captured, { type: 'payment_reminder', recipients: [userId], channels: ['sms'], data: {} });
+    fakeFetch(() =>
+      Response.json(
+        {
+          code: 21610,
+          message: 'Attempt to send to unsubscribed recipient',
+          more_info: 'https://www.twilio.com/docs/errors/21610',
+          status: 400,
+        },
+        { status: 400 },
+      ),
+    );
+    const body = captured.queues.sms.sent[0]?.body;
+    if (!body) throw new Error('nothing enqueued');
+    await runConsumer(captured.env, 'herald-sms', [body]);
+    const contact = await json<{ smsOptedOut: boolean }>(await api('GET', `/v1/contacts/${userId}`));
+    expect(contact.smsOptedOut).toBe(true);
+    const later = await send(captured, {
+      type: 'payment_reminder',
+      recipients: [userId],
+      channels: ['sms'],
+      data: {},
+    });
+    expect(later.deliveries[0]).toMatchObject({ status: 'suppressed' });
+  });
+});
+
+describe('dead-letter consumer', () => {
+  it('marks what reaches the DLQ failed with the last error', async () => {
+    const captured = envWithCapturedQueues();
+    const accepted = await send(captured, {
+      type: 'security_alert',
+      recipients: [{ email: 'a@example.com' }],
+    });
+    const id = accepted.deliveries[0]?.id ?? '';
+    await testEnv.DB.prepare("UPDATE deliveries SET reason = 'retry in 5s: resend: 503' WHERE id = ?")
+      .bind(id)
+      .run();
+    const { result, messageIds } = await runConsumer(captured.env, 'herald-email-dlq', [
+      { v: 1, deliveryIds: [id], attempt: 3 },
+    ]);
+    expect(result.explicitAcks).toEqual(messageIds);
+    const d = await delivery(accepted.id);
+    expect(d.status).toBe('failed');
+    expect(d.reason).toBe('dead-lettered: retry in 5s: resend: 503');
+  });
+});
+
+async function rsaPrivateKeyPem(): Promise<string> {
+  const pair = (await crypto.subtle.generateKey(
+    {
+      name: 'RSASSA-PKCS1-v1_5',
+      modulusLength: 2048,
+      publicExponent: new Uint8Array([1, 0, 1]),
+      hash: 'SHA-256',
+    },
+    true,
+    ['sign', 'verify'],
+  )) as CryptoKeyPair;
+  const der = (await crypto.subtle.exportKey('pkcs8', pair.privateKey)) as ArrayBuffer;
+  const b64 = btoa(String.fromCharCode(...new Uint8Array(der)));
+  return `-----BEGIN PRIVATE KEY-----\n${b64.match(/.{1,64}/g)?.join('\n')}\n-----END PRIVATE KEY-----\n`;
+}
+
+export type { Env };
