@@ -1,5 +1,4 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { Env } from '../../src/env';
 import { api, FCM_TOKEN, json, SLACK_URL, testEnv, uniqueUser } from '../helpers/api';
 import { type CapturedEnv, envWithCapturedQueues, runConsumer } from '../helpers/queues';
 
@@ -377,5 +376,3 @@ async function rsaPrivateKeyPem(): Promise<string> {
   const b64 = btoa(String.fromCharCode(...new Uint8Array(der)));
   return `-----BEGIN PRIVATE KEY-----\n${b64.match(/.{1,64}/g)?.join('\n')}\n-----END PRIVATE KEY-----\n`;
 }
-
-export type { Env };
