@@ -14,24 +14,6 @@ export const APNS_TOKEN = /^[0-9a-fA-F]{64}$/;
  */
 export const FCM_TOKEN = /^[A-Za-z0-9_:\-.]{100,4096}$/;
 
-const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
-
-/**
- * External channel URLs must be https; plain http is accepted for loopback only in development,
- * so a local fake Slack can be used with `npm start`.
- */
-export function isAcceptableChannelUrl(value: string, allowLoopback: boolean): boolean {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    return false;
-  }
-  if (url.username || url.password) return false;
-  if (url.protocol === 'https:') return url.hostname.length > 0;
-  return allowLoopback && url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname);
-}
-
 /** A push subscription as the browser's PushSubscription.toJSON() gives it. */
 export interface WebPushSubscription {
   endpoint: string;

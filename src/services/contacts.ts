@@ -1,7 +1,7 @@
 import type { Contact, DeviceToken, ExternalChannel } from '../domain/contact';
-import { isAcceptableChannelUrl } from '../domain/contact-rules';
 import { invalidField, notFound } from '../domain/errors';
 import { isDevelopment } from '../env';
+import { checkWebhookUrl } from '../lib/ssrf-guard';
 import type { ContactFields } from '../storage/contacts-repo';
 import type { Services } from './context';
 
@@ -14,7 +14,10 @@ export interface ContactPatch {
   timezone?: string | null;
 }
 
-/** External channel URLs must be https (loopback http only in development). */
+/**
+ * External channel URLs must be public https endpoints (the same SSRF guard the providers apply
+ * before sending); loopback http is accepted only in development, for local fakes.
+ */
 export function checkChannelUrls(
   services: Services,
   channels: readonly ExternalChannel[] | undefined,
@@ -22,12 +25,10 @@ export function checkChannelUrls(
 ): void {
   const allowLoopback = isDevelopment(services.env);
   channels?.forEach((channel, index) => {
-    if (channel.url && !isAcceptableChannelUrl(channel.url, allowLoopback)) {
-      throw invalidField(
-        `${prefix}[${index}].url`,
-        allowLoopback ? 'must be an https URL (or http on localhost/127.0.0.1)' : 'must be an https URL',
-      );
-    }
+    if (!channel.url) return;
+    const check = checkWebhookUrl(channel.url, { allowLoopback });
+    if (!check.ok)
+      throw invalidField(`${prefix}[${index}].url`, `must be a public https URL (${check.reason})`);
   });
 }
 

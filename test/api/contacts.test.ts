@@ -202,6 +202,21 @@ describe('contacts: every validation rule names the field and writes nothing', (
       { externalChannels: [{ platform: 'discord', url: 'https://u:p@discord.com/api/webhooks/1/x' }] },
       'externalChannels[0].url',
     ],
+    [
+      'webhook to a private address',
+      { externalChannels: [{ platform: 'webhook', url: 'https://10.0.0.7/hook' }] },
+      'externalChannels[0].url',
+    ],
+    [
+      'webhook to cloud metadata',
+      { externalChannels: [{ platform: 'webhook', url: 'https://169.254.169.254/latest' }] },
+      'externalChannels[0].url',
+    ],
+    [
+      'webhook to an internal name',
+      { externalChannels: [{ platform: 'webhook', url: 'https://db.internal/x' }] },
+      'externalChannels[0].url',
+    ],
     ['bad locale', { locale: 'french!' }, 'locale'],
     ['bad timezone', { timezone: 'Mars/Olympus' }, 'timezone'],
     ['unknown field', { emails: 'a@example.com' }, '(body)'],

@@ -1,6 +1,6 @@
 import { networkErrorReason } from '../../lib/http';
+import { checkWebhookUrl } from '../../lib/ssrf-guard';
 import { type ProviderEnv, readVar, type SendResult } from '../types';
-import { checkWebhookUrl } from '../webhook/ssrf-guard';
 
 /** The outgoing HTTP request a chat provider builds; `body` is the exact JSON text sent. */
 export interface BuiltRequest {

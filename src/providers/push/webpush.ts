@@ -3,6 +3,7 @@ import { importJWK, SignJWT } from 'jose';
 import type { Priority } from '../../domain/channels';
 import type { RenderedMessage } from '../../domain/message';
 import { isRetryableStatus, parseRetryAfter, safeText } from '../../lib/http';
+import { checkWebhookUrl } from '../../lib/ssrf-guard';
 import {
   type ProviderDefinition,
   type ProviderDeps,
@@ -12,7 +13,6 @@ import {
   type SendRequest,
   type SendResult,
 } from '../types';
-import { checkWebhookUrl } from '../webhook/ssrf-guard';
 import {
   base64UrlDecode,
   base64UrlEncode,

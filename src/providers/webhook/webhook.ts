@@ -1,6 +1,7 @@
 // Standard Webhooks signing: https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md
 import type { AddressOf } from '../../domain/address';
 import { isRetryableStatus, networkErrorReason, parseRetryAfter, safeText } from '../../lib/http';
+import { checkWebhookUrl } from '../../lib/ssrf-guard';
 import {
   type Provider,
   type ProviderDefinition,
@@ -11,7 +12,6 @@ import {
   type SendRequest,
   type SendResult,
 } from '../types';
-import { checkWebhookUrl } from './ssrf-guard';
 
 type WebhookAddress = AddressOf<'webhook'>;
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkWebhookUrl } from '../../../src/providers/webhook/ssrf-guard';
+import { checkWebhookUrl } from '../../src/lib/ssrf-guard';
 
 const STRICT = { allowLoopback: false };
 const DEV = { allowLoopback: true };
