@@ -4,8 +4,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { getPlatformProxy } from 'wrangler';
-import { readTemplates } from './lib/templates.mjs';
+import { uploadTemplatesLocally } from './lib/templates.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 process.chdir(root);
@@ -26,13 +25,7 @@ const migrate = wrangler(['d1', 'migrations', 'apply', 'DB', '--local'], {
 if (migrate.status !== 0) process.exit(migrate.status ?? 1);
 
 console.log('uploading templates/ to local R2 ...');
-const proxy = await getPlatformProxy({ configPath: 'wrangler.toml', persist: true });
-const objects = await readTemplates(join(root, 'templates'));
-for (const { key, body } of objects) {
-  await proxy.env.TEMPLATES.put(key, body, { httpMetadata: { contentType: 'application/json' } });
-}
-await proxy.dispose();
-console.log(`uploaded ${objects.length} templates`);
+console.log(`uploaded ${await uploadTemplatesLocally(root)} templates`);
 
 const dev = spawn('wrangler', ['dev', '--port', port, '--ip', '127.0.0.1', ...process.argv.slice(2)], {
   stdio: 'inherit',

@@ -27,3 +27,18 @@ export async function readTemplates(root) {
   }
   return objects;
 }
+
+/** Puts the templates into the local R2 bucket that `wrangler dev` uses (.wrangler/state). */
+export async function uploadTemplatesLocally(root, configPath = 'wrangler.toml') {
+  const { getPlatformProxy } = await import('wrangler');
+  const proxy = await getPlatformProxy({ configPath, persist: true });
+  try {
+    const objects = await readTemplates(join(root, 'templates'));
+    for (const { key, body } of objects) {
+      await proxy.env.TEMPLATES.put(key, body, { httpMetadata: { contentType: 'application/json' } });
+    }
+    return objects.length;
+  } finally {
+    await proxy.dispose();
+  }
+}
