@@ -1,6 +1,8 @@
 import { createApp } from './api/app';
 import type { Env } from './env';
 import { handleQueueBatch } from './queue/consumer';
+import { createServices } from './services/context';
+import { runMinuteCron } from './services/scheduled';
 
 export { Recipient } from './durable/recipient';
 
@@ -11,5 +13,7 @@ export default {
   async queue(batch, env, _ctx) {
     await handleQueueBatch(batch, env);
   },
-  async scheduled(_controller, _env, _ctx) {},
+  async scheduled(controller, env, _ctx) {
+    await runMinuteCron(createServices(env), controller.scheduledTime);
+  },
 } satisfies ExportedHandler<Env>;

@@ -6,6 +6,7 @@ import { newId } from '../lib/ids';
 import { createServices } from '../services/context';
 import { requireApiKey } from './auth';
 import { errorResponse, onError } from './errors';
+import { adminRoutes } from './routes/admin';
 import { contactRoutes } from './routes/contacts';
 import { notificationRoutes } from './routes/notifications';
 import { outboxRoutes } from './routes/outbox';
@@ -66,6 +67,7 @@ export function createApp() {
   app.route('/', contactRoutes);
   app.route('/', notificationRoutes);
   app.route('/', outboxRoutes);
+  app.route('/', adminRoutes);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer' });
   app.doc31('/openapi.json', {

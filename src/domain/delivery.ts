@@ -40,4 +40,6 @@ export interface DeliveryToSend extends Delivery {
   priority: Priority;
   data: Record<string, unknown>;
   dedupeKey: string | null;
+  /** When the producer asked for it to go out (epoch ms), or null for now. */
+  sendAtMs: number | null;
 }

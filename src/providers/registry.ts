@@ -1,5 +1,6 @@
 import type { Address } from '../domain/address';
 import type { Channel } from '../domain/channels';
+import { CircuitBreaker } from '../lib/circuit-breaker';
 import { createSandboxProvider, type SandboxSink } from './sandbox';
 import {
   defaultDeps,
@@ -54,6 +55,8 @@ export function addressPlatform(address: Address): string | undefined {
  */
 export class ProviderRegistry {
   private readonly instances = new WeakMap<object, Map<string, Provider>>();
+  /** Per-isolate circuit breakers, keyed `<channel>:<provider>`. */
+  readonly breaker = new CircuitBreaker();
 
   constructor(private readonly definitions: readonly ProviderDefinition[]) {}
 
@@ -68,6 +71,15 @@ export class ProviderRegistry {
       if (name === 'sandbox') return createSandboxProvider(channel, sink);
       return this.instance(env, channel, name, deps);
     });
+  }
+
+  /** The definition of a provider name, if Herald has one (`sandbox` is built in). */
+  knows(name: string): boolean {
+    return name === 'sandbox' || this.definitions.some((d) => d.name === name);
+  }
+
+  get all(): readonly ProviderDefinition[] {
+    return this.definitions;
   }
 
   private instance(env: ProviderEnv, channel: Channel, name: string, deps: ProviderDeps): Provider {

@@ -11,7 +11,8 @@ import { type QueueMessage, queueMessageSchema } from './messages';
 /** Delay before a batch that failed as a whole (D1 unavailable, say) is tried again. */
 const BATCH_FAILURE_RETRY_SECONDS = 30;
 
-const registry = new ProviderRegistry(allProviders);
+/** One registry per isolate: provider instances (and their token caches) and circuit breakers. */
+export const providerRegistry = new ProviderRegistry(allProviders);
 
 /** `herald-email`, `herald-email-staging`, `herald-email-dlq` ... → channel and whether it is a DLQ. */
 export function parseQueueName(queue: string): { channel: Channel; deadLetter: boolean } | null {
@@ -61,7 +62,7 @@ export async function handleQueueBatch(batch: MessageBatch<unknown>, env: Env): 
   try {
     decisions = await deliverBatch(
       services,
-      registry,
+      providerRegistry,
       route.channel,
       valid.flatMap((v) => v.body.deliveryIds),
     );

@@ -3,20 +3,25 @@ import type { Channel } from '../domain/channels';
 import type { Contact } from '../domain/contact';
 import type { DeliveryToSend } from '../domain/delivery';
 import type { RenderedMessage } from '../domain/message';
-import { hasAttemptsLeft, retryDelaySeconds } from '../domain/retry';
+import { hasAttemptsLeft, MAX_QUEUE_DELAY_SECONDS, retryDelaySeconds } from '../domain/retry';
 import { FINAL_FOR_SENDING } from '../domain/status';
 import { log } from '../lib/log';
 import { type ProviderRegistry, providersFor } from '../providers/registry';
 import type { ProviderDeps, SendRequest, SendResult } from '../providers/types';
 import type { Outcome } from '../storage/deliveries-repo';
+import { raiseAlert } from './alerts';
 import type { Services } from './context';
 import { sendWithFailover } from './failover';
+import { providerSwitches } from './provider-switches';
 import { renderTemplate, TemplateError } from './render';
 
 /** What the queue consumer does with one delivery id after this batch. */
 export type Decision =
   | { kind: 'done' }
+  /** Try again after a failed attempt (counts against the queue's retries). */
   | { kind: 'retry'; delaySeconds: number }
+  /** Not yet: scheduled for later, or deferred by politeness; re-sent as a new message. */
+  | { kind: 'wait'; delaySeconds: number }
   | { kind: 'dead'; reason: string };
 
 /** How many deliveries of a batch are in flight to providers at once. */
@@ -72,6 +77,9 @@ export async function deliverBatch(
       decisions.set(id, { kind: 'done' });
     } else if (FINAL_FOR_SENDING.has(delivery.status)) {
       decisions.set(id, { kind: 'done' });
+    } else if (delivery.sendAtMs !== null && delivery.sendAtMs - now > 1000) {
+      const delaySeconds = Math.min(MAX_QUEUE_DELAY_SECONDS, Math.ceil((delivery.sendAtMs - now) / 1000));
+      decisions.set(id, { kind: 'wait', delaySeconds });
     } else {
       todo.push(delivery);
     }
@@ -82,12 +90,18 @@ export async function deliverBatch(
     await Promise.all(
       todo.slice(i, i + CONCURRENCY).map(async (delivery) => {
         const contact = delivery.userId ? contacts.get(delivery.userId) : undefined;
-        pending.set(delivery.id, await deliverOne(services, chain, delivery, contact, now));
+        pending.set(delivery.id, await deliverOne(services, registry, chain, delivery, contact, now));
       }),
     );
   }
 
-  spareMassPrune(channel, pending);
+  if (spareMassPrune(channel, pending)) {
+    await raiseAlert(
+      services,
+      'apns-bad-device-token-batch',
+      'APNs answered BadDeviceToken for every token of a batch: check APNS_ENVIRONMENT (sandbox/production) and APNS_TOPIC; tokens were kept',
+    );
+  }
 
   const statements: D1PreparedStatement[] = [];
   for (const [id, p] of pending) {
@@ -117,6 +131,7 @@ export async function deliverBatch(
 
 async function deliverOne(
   services: Services,
+  registry: ProviderRegistry,
   chain: ReturnType<ProviderRegistry['chain']>,
   delivery: DeliveryToSend,
   contact: Contact | undefined,
@@ -141,20 +156,36 @@ async function deliverOne(
   }
 
   const providers = providersFor(chain, delivery.address);
-  const { result, provider, tried } = await sendWithFailover(providers, {
-    deliveryId: delivery.id,
-    notificationId: delivery.notificationId,
-    type: delivery.type,
-    priority: delivery.priority,
-    address: delivery.address,
-    message,
-  });
+  const { result, provider, tried } = await sendWithFailover(
+    providers,
+    {
+      deliveryId: delivery.id,
+      notificationId: delivery.notificationId,
+      type: delivery.type,
+      priority: delivery.priority,
+      address: delivery.address,
+      message,
+    },
+    registry.breaker,
+    services.now,
+  );
+  for (const t of tried) {
+    if (t.result !== 'circuit-open' && t.result.kind === 'permanent' && t.result.configError) {
+      await raiseAlert(
+        services,
+        `provider-error:${t.provider}`,
+        `${t.provider} refused a ${delivery.channel} send: ${t.result.reason}`,
+      );
+    }
+  }
   log(result.kind === 'sent' ? 'info' : 'warn', 'delivery.attempt', {
     deliveryId: delivery.id,
     notificationId: delivery.notificationId,
     channel: delivery.channel,
     provider,
-    providers: tried.map((t) => `${t.provider}:${t.result.kind}`).join(','),
+    providers: tried
+      .map((t) => `${t.provider}:${t.result === 'circuit-open' ? 'circuit-open' : t.result.kind}`)
+      .join(','),
     status: result.kind,
     reason: result.kind === 'sent' ? undefined : result.reason,
     attempt: delivery.attempts + 1,
@@ -233,15 +264,15 @@ function cleanupFor(
  * pruning then would wipe every user's tokens. When every APNs answer of a batch (two or more)
  * says so, it is treated as a configuration error: alert, keep the tokens.
  */
-function spareMassPrune(channel: Channel, pending: Map<string, Pending>): void {
-  if (channel !== 'push') return;
+function spareMassPrune(channel: Channel, pending: Map<string, Pending>): boolean {
+  if (channel !== 'push') return false;
   const apns = [...pending.values()].filter((p) => p.platform === 'apns' && p.outcome.attempted);
-  if (apns.length < 2 || !apns.every((p) => p.code === 'BadDeviceToken')) return;
+  if (apns.length < 2 || !apns.every((p) => p.code === 'BadDeviceToken')) return false;
   for (const p of apns) {
     p.cleanup = undefined;
     p.outcome.reason = `${p.outcome.reason ?? 'BadDeviceToken'} (every APNs token of the batch was refused: check APNS_ENVIRONMENT and APNS_TOPIC; tokens kept)`;
   }
-  log('error', 'alert.apns_bad_device_token_batch', { channel, count: apns.length });
+  return true;
 }
 
 /** The data a template sees: the notification's data, plus the recipient and ids. */

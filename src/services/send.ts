@@ -218,8 +218,7 @@ async function resolveRecipients(
 
 /**
  * Sends the `created` deliveries to their channel queues, several ids per message, and marks
- * them `queued`. A send time within the queue's delay limit becomes `delaySeconds`; a later one
- * stays `created` until the sweeper finds it due.
+ * them `queued`. A send time becomes `delaySeconds` (at most the queue's limit).
  */
 export async function enqueue(
   services: Services,
@@ -228,8 +227,10 @@ export async function enqueue(
 ): Promise<string[]> {
   const byChannel = new Map<Channel, { delay: number; ids: string[] }[]>();
   for (const { notification, deliveries } of prepared) {
-    const delay = notification.sendAtMs ? Math.max(0, Math.ceil((notification.sendAtMs - now) / 1000)) : 0;
-    if (delay > MAX_QUEUE_DELAY_SECONDS) continue;
+    // A send time beyond the queue's delay limit hops: the consumer re-enqueues it until it is due.
+    const delay = notification.sendAtMs
+      ? Math.min(MAX_QUEUE_DELAY_SECONDS, Math.max(0, Math.ceil((notification.sendAtMs - now) / 1000)))
+      : 0;
     for (const d of deliveries) {
       if (d.status !== 'created') continue;
       const groups = byChannel.get(d.channel) ?? [];

@@ -159,13 +159,20 @@ export class DeliveriesRepo {
     for (const chunk of chunks([...new Set(ids)], MAX_PARAMS)) {
       const { results } = await this.db
         .prepare(
-          `SELECT d.*, n.type AS n_type, n.priority AS n_priority, n.data AS n_data, n.dedupe_key AS n_dedupe_key
+          `SELECT d.*, n.type AS n_type, n.priority AS n_priority, n.data AS n_data, n.dedupe_key AS n_dedupe_key,
+             n.send_at AS n_send_at
            FROM deliveries d JOIN notifications n ON n.id = d.notification_id
            WHERE d.id IN (${chunk.map(() => '?').join(',')})`,
         )
         .bind(...chunk)
         .all<
-          DeliveryRow & { n_type: string; n_priority: Priority; n_data: string; n_dedupe_key: string | null }
+          DeliveryRow & {
+            n_type: string;
+            n_priority: Priority;
+            n_data: string;
+            n_dedupe_key: string | null;
+            n_send_at: number | null;
+          }
         >();
       for (const row of results) {
         found.set(row.id, {
@@ -174,6 +181,7 @@ export class DeliveriesRepo {
           priority: row.n_priority,
           data: JSON.parse(row.n_data) as Record<string, unknown>,
           dedupeKey: row.n_dedupe_key,
+          sendAtMs: row.n_send_at,
         });
       }
     }
@@ -279,6 +287,65 @@ export class DeliveriesRepo {
         JSON.stringify(entry),
         outcome.deliveryId,
       );
+  }
+
+  /**
+   * Statement giving a failed delivery fresh attempts (dead-letter replay): back to `created`, so
+   * the enqueue that follows moves it to `queued` like any new delivery.
+   */
+  resetForReplayStatement(id: string, nowMs: number): D1PreparedStatement {
+    const entry = JSON.stringify({
+      status: 'created',
+      at: new Date(nowMs).toISOString(),
+      reason: 'replayed from the dead-letter queue',
+    });
+    return this.db
+      .prepare(
+        `UPDATE deliveries SET status = 'created', attempts = 0, reason = NULL, updated_at = ?,
+           history = json_insert(history, '$[#]', json(?))
+         WHERE id = ? AND status = 'failed'`,
+      )
+      .bind(nowMs, entry, id);
+  }
+
+  /**
+   * Claims `created` deliveries older than `olderThanMs` within a recent id range for the sweeper:
+   * the UPDATE … RETURNING makes the claim atomic, so two sweepers never enqueue one delivery twice.
+   */
+  async claimStuck(
+    fromId: string,
+    toId: string,
+    olderThanMs: number,
+    limit: number,
+    nowMs: number,
+  ): Promise<{ id: string; channel: Channel }[]> {
+    const entry = JSON.stringify({
+      status: 'queued',
+      at: new Date(nowMs).toISOString(),
+      reason: 're-enqueued by the sweeper',
+    });
+    const { results } = await this.db
+      .prepare(
+        `UPDATE deliveries SET status = 'queued', updated_at = ?, history = json_insert(history, '$[#]', json(?))
+         WHERE id IN (SELECT id FROM deliveries WHERE id >= ? AND id < ? AND status = 'created' AND updated_at < ? LIMIT ?)
+           AND status = 'created'
+         RETURNING id, channel`,
+      )
+      .bind(nowMs, entry, fromId, toId, olderThanMs, limit)
+      .all<{ id: string; channel: Channel }>();
+    return results;
+  }
+
+  /** Gives claimed deliveries back when their enqueue failed. */
+  async unclaim(ids: readonly string[], nowMs: number): Promise<void> {
+    for (const chunk of chunks(ids, MAX_PARAMS - 1)) {
+      await this.db
+        .prepare(
+          `UPDATE deliveries SET status = 'created', updated_at = ? WHERE status = 'queued' AND id IN (${chunk.map(() => '?').join(',')})`,
+        )
+        .bind(nowMs, ...chunk)
+        .run();
+    }
   }
 
   /** Lists notifications newest first, filtered through their deliveries. */

@@ -1,0 +1,178 @@
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { CHANNELS, type Channel } from '../../domain/channels';
+import { notFound } from '../../domain/errors';
+import { allProviders } from '../../providers/all';
+import { configuredProviderNames } from '../../providers/registry';
+import { MissingCredentialsError } from '../../providers/types';
+import { providerRegistry } from '../../queue/consumer';
+import { replayDeadLetters } from '../../services/dead-letters';
+import { providerSwitches, setProviderEnabled } from '../../services/provider-switches';
+import { OperationsRepo } from '../../storage/operations-repo';
+import { ErrorSchema, IdSchema } from '../schemas';
+import type { AppEnv } from '../types';
+import { jsonBody, validationHook } from '../validation';
+
+const security = [{ bearerAuth: [] }];
+const errorContent = { 'application/json': { schema: ErrorSchema } };
+
+const ProviderStatusSchema = z
+  .object({
+    name: z.string(),
+    channel: z.enum(CHANNELS),
+    platforms: z.array(z.string()).optional(),
+    /** Listed in the channel's `<CHANNEL>_PROVIDERS`, and its position in the failover order. */
+    listed: z.boolean(),
+    order: z.number().nullable(),
+    enabled: z.boolean(),
+    /** `missing: VAR, VAR` when a credential is not set. */
+    credentials: z.string(),
+    circuit: z.enum(['closed', 'open', 'half-open']),
+  })
+  .openapi('ProviderStatus');
+
+const listProviders = createRoute({
+  method: 'get',
+  path: '/v1/admin/providers',
+  tags: ['admin'],
+  summary: 'Every provider per channel: listed, switched on, credentials, circuit state (this isolate)',
+  security,
+  responses: {
+    200: {
+      description: 'Providers',
+      content: { 'application/json': { schema: z.object({ data: z.array(ProviderStatusSchema) }) } },
+    },
+  },
+});
+
+const switchProvider = createRoute({
+  method: 'put',
+  path: '/v1/admin/providers/{name}',
+  tags: ['admin'],
+  summary: 'Switch a provider off or on without a deploy (reaches every isolate within 10 s)',
+  security,
+  request: {
+    params: z.object({
+      name: z
+        .string()
+        .min(1)
+        .max(32)
+        .openapi({ param: { name: 'name', in: 'path' }, example: 'resend' }),
+    }),
+    body: jsonBody(z.object({ enabled: z.boolean() }).strict()),
+  },
+  responses: {
+    200: {
+      description: 'The new state',
+      content: { 'application/json': { schema: z.object({ name: z.string(), enabled: z.boolean() }) } },
+    },
+    404: { description: 'Unknown provider', content: errorContent },
+  },
+});
+
+const DeadLetterSchema = z
+  .object({
+    deliveryId: z.string(),
+    channel: z.string(),
+    reason: z.string().nullable(),
+    createdAt: z.string(),
+  })
+  .openapi('DeadLetter');
+
+const listDeadLetters = createRoute({
+  method: 'get',
+  path: '/v1/admin/dead-letters',
+  tags: ['admin'],
+  summary: 'Deliveries that reached a dead-letter queue and were not replayed, newest first',
+  security,
+  request: {
+    query: z.object({
+      channel: z.enum(CHANNELS).optional(),
+      limit: z.coerce.number().int().min(1).max(1000).default(100),
+    }),
+  },
+  responses: {
+    200: {
+      description: 'Dead letters',
+      content: { 'application/json': { schema: z.object({ data: z.array(DeadLetterSchema) }) } },
+    },
+  },
+});
+
+const replay = createRoute({
+  method: 'post',
+  path: '/v1/admin/dead-letters/replay',
+  tags: ['admin'],
+  summary: 'Re-enqueue dead letters with fresh attempts: by delivery ids, or all of a channel',
+  security,
+  request: {
+    body: jsonBody(
+      z
+        .object({ ids: z.array(IdSchema).min(1).max(1000).optional(), channel: z.enum(CHANNELS).optional() })
+        .strict()
+        .refine((b) => b.ids || b.channel, { message: 'give ids or channel', path: ['ids'] }),
+    ),
+  },
+  responses: {
+    200: {
+      description: 'What was replayed',
+      content: {
+        'application/json': { schema: z.object({ replayed: z.number(), ids: z.array(z.string()) }) },
+      },
+    },
+    422: { description: 'Validation failed', content: errorContent },
+  },
+});
+
+function credentialsOf(env: Record<string, unknown>, name: string, channel: Channel): string {
+  if (name === 'sandbox') return 'ok';
+  const definition = allProviders.find((d) => d.name === name && d.channel === channel);
+  if (!definition) return 'unknown provider';
+  try {
+    definition.create(env, { fetch: () => Promise.reject(new Error('not for sending')), now: Date.now });
+    return 'ok';
+  } catch (error) {
+    if (error instanceof MissingCredentialsError) return `missing: ${error.variables.join(', ')}`;
+    return `invalid: ${error instanceof Error ? error.message.slice(0, 200) : 'configuration error'}`;
+  }
+}
+
+/** Operator routes: provider switches and dead letters. */
+export const adminRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+  .openapi(listProviders, async (c) => {
+    const now = Date.now();
+    const switches = await providerSwitches(c.env.DB, now);
+    const data = CHANNELS.flatMap((channel) => {
+      const listed = configuredProviderNames(c.env, channel);
+      const names = ['sandbox', ...allProviders.filter((d) => d.channel === channel).map((d) => d.name)];
+      return names.map((name) => {
+        const definition = allProviders.find((d) => d.name === name && d.channel === channel);
+        const order = listed.indexOf(name);
+        return {
+          name,
+          channel,
+          ...(definition?.platforms ? { platforms: [...definition.platforms] } : {}),
+          listed: order >= 0,
+          order: order >= 0 ? order + 1 : null,
+          enabled: switches.get(name) !== false,
+          credentials: order >= 0 ? credentialsOf(c.env, name, channel) : 'not listed',
+          circuit: providerRegistry.breaker.state(`${channel}:${name}`, now),
+        };
+      });
+    });
+    return c.json({ data }, 200);
+  })
+  .openapi(switchProvider, async (c) => {
+    const { name } = c.req.valid('param');
+    if (!providerRegistry.knows(name)) throw notFound(`provider ${name}`);
+    const { enabled } = c.req.valid('json');
+    await setProviderEnabled(c.env.DB, name, enabled, Date.now());
+    return c.json({ name, enabled }, 200);
+  })
+  .openapi(listDeadLetters, async (c) => {
+    const { channel, limit } = c.req.valid('query');
+    return c.json({ data: await new OperationsRepo(c.env.DB).listDeadLetters(channel, limit) }, 200);
+  })
+  .openapi(replay, async (c) => {
+    const ids = await replayDeadLetters(c.var.services, c.req.valid('json'));
+    return c.json({ replayed: ids.length, ids }, 200);
+  });

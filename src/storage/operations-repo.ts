@@ -1,0 +1,122 @@
+/** The only code with SQL for provider switches, alert digests and dead letters. */
+export interface DeadLetter {
+  deliveryId: string;
+  channel: string;
+  reason: string | null;
+  createdAt: string;
+}
+
+export interface PendingAlert {
+  key: string;
+  message: string;
+  count: number;
+  firstAt: string;
+  lastAt: string;
+}
+
+export class OperationsRepo {
+  constructor(private readonly db: D1Database) {}
+
+  async providerSwitches(): Promise<Map<string, boolean>> {
+    const { results } = await this.db
+      .prepare('SELECT name, enabled FROM provider_settings')
+      .all<{ name: string; enabled: number }>();
+    return new Map(results.map((r) => [r.name, r.enabled === 1]));
+  }
+
+  async setProviderEnabled(name: string, enabled: boolean, nowMs: number): Promise<void> {
+    await this.db
+      .prepare(
+        `INSERT INTO provider_settings (name, enabled, updated_at) VALUES (?, ?, ?)
+         ON CONFLICT (name) DO UPDATE SET enabled = excluded.enabled, updated_at = excluded.updated_at`,
+      )
+      .bind(name, enabled ? 1 : 0, nowMs)
+      .run();
+  }
+
+  /** Statement counting one more occurrence of an alert (one row per key until the digest). */
+  raiseAlertStatement(key: string, message: string, nowMs: number): D1PreparedStatement {
+    return this.db
+      .prepare(
+        `INSERT INTO alerts (key, message, count, first_at, last_at) VALUES (?, ?, 1, ?, ?)
+         ON CONFLICT (key) DO UPDATE SET count = alerts.count + 1, message = excluded.message, last_at = excluded.last_at`,
+      )
+      .bind(key, message, nowMs, nowMs);
+  }
+
+  /** Takes every pending alert (read and delete in one batch, so two crons never send one twice). */
+  async takeAlerts(): Promise<PendingAlert[]> {
+    const [taken] = await this.db.batch<{
+      key: string;
+      message: string;
+      count: number;
+      first_at: number;
+      last_at: number;
+    }>([this.db.prepare('DELETE FROM alerts RETURNING *')]);
+    return (taken?.results ?? []).map((r) => ({
+      key: r.key,
+      message: r.message,
+      count: r.count,
+      firstAt: new Date(r.first_at).toISOString(),
+      lastAt: new Date(r.last_at).toISOString(),
+    }));
+  }
+
+  /** Puts alerts back when the digest could not be sent. */
+  async restoreAlerts(alerts: readonly PendingAlert[]): Promise<void> {
+    if (alerts.length === 0) return;
+    await this.db.batch(
+      alerts.map((a) =>
+        this.db
+          .prepare(
+            `INSERT INTO alerts (key, message, count, first_at, last_at) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (key) DO UPDATE SET count = alerts.count + excluded.count, first_at = min(alerts.first_at, excluded.first_at)`,
+          )
+          .bind(a.key, a.message, a.count, Date.parse(a.firstAt), Date.parse(a.lastAt)),
+      ),
+    );
+  }
+
+  recordDeadLetterStatement(
+    deliveryId: string,
+    channel: string,
+    reason: string | null,
+    nowMs: number,
+  ): D1PreparedStatement {
+    return this.db
+      .prepare(
+        `INSERT INTO dead_letters (delivery_id, channel, reason, created_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (delivery_id) DO UPDATE SET reason = excluded.reason, created_at = excluded.created_at, replayed_at = NULL`,
+      )
+      .bind(deliveryId, channel, reason, nowMs);
+  }
+
+  async listDeadLetters(channel: string | undefined, limit: number): Promise<DeadLetter[]> {
+    const { results } = await this.db
+      .prepare(
+        `SELECT delivery_id, channel, reason, created_at FROM dead_letters
+         WHERE replayed_at IS NULL ${channel ? 'AND channel = ?' : ''} ORDER BY created_at DESC LIMIT ?`,
+      )
+      .bind(...(channel ? [channel, limit] : [limit]))
+      .all<{ delivery_id: string; channel: string; reason: string | null; created_at: number }>();
+    return results.map((r) => ({
+      deliveryId: r.delivery_id,
+      channel: r.channel,
+      reason: r.reason,
+      createdAt: new Date(r.created_at).toISOString(),
+    }));
+  }
+
+  async countDeadLetters(): Promise<number> {
+    const row = await this.db
+      .prepare('SELECT count(*) AS n FROM dead_letters WHERE replayed_at IS NULL')
+      .first<{ n: number }>();
+    return row?.n ?? 0;
+  }
+
+  markReplayedStatement(deliveryId: string, nowMs: number): D1PreparedStatement {
+    return this.db
+      .prepare('UPDATE dead_letters SET replayed_at = ? WHERE delivery_id = ?')
+      .bind(nowMs, deliveryId);
+  }
+}
