@@ -13,6 +13,12 @@ export async function readTemplates(root) {
     if (!(await stat(typeDir)).isDirectory()) continue;
     for (const entry of (await readdir(typeDir)).sort()) {
       const channelDir = join(typeDir, entry);
+      if (entry === 'type.json') {
+        const config = await readFile(channelDir, 'utf8');
+        JSON.parse(config); // a broken file fails here, before anything is uploaded
+        objects.push({ key: `templates/${type}/type.json`, body: config });
+        continue;
+      }
       if (!(await stat(channelDir)).isDirectory()) continue;
       if (!CHANNELS.includes(entry))
         throw new Error(`${channelDir}: "${entry}" is not a channel (${CHANNELS.join(', ')})`);

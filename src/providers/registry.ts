@@ -60,14 +60,19 @@ export class ProviderRegistry {
 
   constructor(private readonly definitions: readonly ProviderDefinition[]) {}
 
-  /** The chain for one channel. Throws MissingCredentialsError / UnknownProviderError on misconfiguration. */
+  /**
+   * The chain for one channel, without the providers an operator switched off. Throws
+   * MissingCredentialsError / UnknownProviderError when a listed provider is misconfigured.
+   */
   chain(
     env: ProviderEnv,
     channel: Channel,
     sink: SandboxSink,
     deps: ProviderDeps = defaultDeps(),
+    switches: ReadonlyMap<string, boolean> = new Map(),
   ): Provider[] {
-    return configuredProviderNames(env, channel).map((name) => {
+    const names = configuredProviderNames(env, channel).filter((name) => switches.get(name) !== false);
+    return names.map((name) => {
       if (name === 'sandbox') return createSandboxProvider(channel, sink);
       return this.instance(env, channel, name, deps);
     });

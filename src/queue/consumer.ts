@@ -96,22 +96,43 @@ async function settleMessage(
   decisions: Map<string, Decision>,
 ): Promise<void> {
   const retries = new Map<number, string[]>();
+  const waits = new Map<number, string[]>();
   const dead: string[] = [];
+  const add = (map: Map<number, string[]>, delay: number, id: string) =>
+    map.set(delay, [...(map.get(delay) ?? []), id]);
   for (const id of body.deliveryIds) {
     const decision = decisions.get(id) ?? { kind: 'done' };
-    if (decision.kind === 'retry')
-      retries.set(decision.delaySeconds, [...(retries.get(decision.delaySeconds) ?? []), id]);
+    if (decision.kind === 'retry') add(retries, decision.delaySeconds, id);
+    if (decision.kind === 'wait') add(waits, decision.delaySeconds, id);
     if (decision.kind === 'dead') dead.push(id);
   }
   const retryIds = [...retries.values()].flat();
-  if (dead.length === 0 && retryIds.length === body.deliveryIds.length && retries.size === 1) {
+  if (
+    dead.length === 0 &&
+    waits.size === 0 &&
+    retryIds.length === body.deliveryIds.length &&
+    retries.size === 1
+  ) {
     message.retry({ delaySeconds: [...retries.keys()][0] });
     return;
   }
   try {
-    const sends: MessageSendRequest<QueueMessage>[] = [...retries].map(([delaySeconds, deliveryIds]) => ({
-      body: { v: 1, deliveryIds, attempt: body.attempt + 1 },
-      contentType: 'json',
+    // Waiting (scheduled or deferred) is not a failed attempt: it travels in a new message, so the
+    // queue's retry limit only ever counts real failures.
+    const sends: MessageSendRequest<QueueMessage>[] = [
+      ...[...retries].map(([delaySeconds, deliveryIds]) => ({
+        delaySeconds,
+        deliveryIds,
+        attempt: body.attempt + 1,
+      })),
+      ...[...waits].map(([delaySeconds, deliveryIds]) => ({
+        delaySeconds,
+        deliveryIds,
+        attempt: body.attempt,
+      })),
+    ].map(({ delaySeconds, deliveryIds, attempt }) => ({
+      body: { v: 1 as const, deliveryIds, attempt },
+      contentType: 'json' as const,
       delaySeconds,
     }));
     if (sends.length > 0) await queueFor(services.env, channel).sendBatch(sends);

@@ -3,8 +3,10 @@ import type { Channel } from '../domain/channels';
 import type { Contact } from '../domain/contact';
 import type { DeliveryToSend } from '../domain/delivery';
 import type { RenderedMessage } from '../domain/message';
+import { LEASE_MS, type Verdict } from '../domain/politeness';
 import { hasAttemptsLeft, MAX_QUEUE_DELAY_SECONDS, retryDelaySeconds } from '../domain/retry';
 import { FINAL_FOR_SENDING } from '../domain/status';
+import type { TypeConfig } from '../domain/type-config';
 import { log } from '../lib/log';
 import { type ProviderRegistry, providersFor } from '../providers/registry';
 import type { ProviderDeps, SendRequest, SendResult } from '../providers/types';
@@ -12,6 +14,7 @@ import type { Outcome } from '../storage/deliveries-repo';
 import { raiseAlert } from './alerts';
 import type { Services } from './context';
 import { sendWithFailover } from './failover';
+import { decideBatch, releaseUnsent } from './politeness';
 import { providerSwitches } from './provider-switches';
 import { renderTemplate, TemplateError } from './render';
 
@@ -29,6 +32,9 @@ const CONCURRENCY = 8;
 
 /** Delay before retrying a batch that could not start (a misconfigured provider, say). */
 const CONFIG_RETRY_SECONDS = 60;
+
+/** Delay before asking again when the recipient's object was unreachable or another consumer holds the lease. */
+const RECIPIENT_RETRY_SECONDS = 30;
 
 interface Pending {
   outcome: Outcome;
@@ -56,12 +62,12 @@ export async function deliverBatch(
 
   let chain: ReturnType<ProviderRegistry['chain']>;
   try {
-    chain = registry.chain(services.env, channel, (request) => captured.push(request), deps);
+    const switches = await providerSwitches(services.env.DB, now);
+    chain = registry.chain(services.env, channel, (request) => captured.push(request), deps, switches);
   } catch (error) {
-    log('error', 'provider.misconfigured', {
-      channel,
-      error: error instanceof Error ? error.message : String(error),
-    });
+    // A listed provider without credentials: say so loudly and keep the messages for when it is fixed.
+    const message = error instanceof Error ? error.message : String(error);
+    await raiseAlert(services, `provider-config:${channel}`, `${channel} delivery is blocked: ${message}`);
     for (const id of ids) decisions.set(id, { kind: 'retry', delaySeconds: CONFIG_RETRY_SECONDS });
     return decisions;
   }
@@ -85,15 +91,37 @@ export async function deliverBatch(
     }
   }
 
+  const configs = new Map<string, TypeConfig>();
+  for (const type of new Set(todo.map((d) => d.type)))
+    configs.set(type, await services.templates.typeConfig(type));
+  const verdicts = await decideBatch(services, todo, configs, now);
+
   const pending = new Map<string, Pending>();
-  for (let i = 0; i < todo.length; i += CONCURRENCY) {
+  const allowed: DeliveryToSend[] = [];
+  for (const delivery of todo) {
+    const verdict = verdicts.get(delivery.id);
+    const politeness: ReturnType<typeof politenessOutcome> = verdict
+      ? politenessOutcome(delivery, verdict, now)
+      : { decision: { kind: 'wait', delaySeconds: RECIPIENT_RETRY_SECONDS } };
+    if (politeness === 'send') allowed.push(delivery);
+    else if (isPending(politeness)) pending.set(delivery.id, politeness);
+    else decisions.set(delivery.id, politeness.decision);
+  }
+
+  for (let i = 0; i < allowed.length; i += CONCURRENCY) {
     await Promise.all(
-      todo.slice(i, i + CONCURRENCY).map(async (delivery) => {
+      allowed.slice(i, i + CONCURRENCY).map(async (delivery) => {
         const contact = delivery.userId ? contacts.get(delivery.userId) : undefined;
         pending.set(delivery.id, await deliverOne(services, registry, chain, delivery, contact, now));
       }),
     );
   }
+  const unsent = allowed.filter((d) => pending.get(d.id)?.outcome.status !== 'sent');
+  if (unsent.length > 0)
+    await releaseUnsent(
+      services,
+      unsent.map((delivery) => ({ delivery, nowMs: now })),
+    );
 
   if (spareMassPrune(channel, pending)) {
     await raiseAlert(
@@ -128,6 +156,58 @@ export async function deliverBatch(
   if (statements.length > 0) await services.env.DB.batch(statements);
   return decisions;
 }
+
+/**
+ * Maps the recipient's verdict to what happens now: send, or an outcome without a provider call
+ * (`duplicate`, `rate_limited`, `deferred`), or a plain wait (another consumer holds the lease).
+ */
+function politenessOutcome(
+  delivery: DeliveryToSend,
+  verdict: Verdict,
+  now: number,
+): 'send' | Pending | { decision: Decision } {
+  const base = { deliveryId: delivery.id, attempted: false };
+  switch (verdict.verdict) {
+    case 'send':
+      return 'send';
+    case 'leased':
+      return { decision: { kind: 'wait', delaySeconds: Math.ceil(LEASE_MS / 1000) } };
+    case 'duplicate':
+      return {
+        outcome: {
+          ...base,
+          status: 'duplicate',
+          reason: `duplicate of ${verdict.firstDeliveryId} (same dedupe key within the window)`,
+        },
+        decision: { kind: 'done' },
+      };
+    case 'drop':
+      return {
+        outcome: {
+          ...base,
+          status: 'rate_limited',
+          reason: `${delivery.channel} rate limit reached; low priority is dropped`,
+        },
+        decision: { kind: 'done' },
+      };
+    case 'defer': {
+      const delaySeconds = Math.min(
+        MAX_QUEUE_DELAY_SECONDS,
+        Math.max(1, Math.ceil((verdict.untilMs - now) / 1000)),
+      );
+      return {
+        outcome: {
+          ...base,
+          status: 'deferred',
+          reason: `${delivery.channel} rate limit reached; next slot at ${new Date(verdict.untilMs).toISOString()}`,
+        },
+        decision: { kind: 'wait', delaySeconds },
+      };
+    }
+  }
+}
+
+const isPending = (value: Pending | { decision: Decision }): value is Pending => 'outcome' in value;
 
 async function deliverOne(
   services: Services,

@@ -156,8 +156,10 @@ async function prepare(
       [{ field: 'type', message: 'no templates for this type' }],
     );
   }
+  const config = await services.templates.typeConfig(input.type);
   const explicit = input.channels !== undefined;
-  const channels = explicit ? templated.filter((c) => input.channels?.includes(c)) : templated;
+  const wanted = input.channels ?? config.channels;
+  const channels = wanted ? templated.filter((c) => wanted.includes(c)) : templated;
   if (channels.length === 0) {
     throw new AppError(
       422,
@@ -179,7 +181,7 @@ async function prepare(
       id,
       type: input.type,
       source: input.source ?? null,
-      priority: input.priority ?? 'normal',
+      priority: input.priority ?? config.priority ?? 'normal',
       data: input.data ?? {},
       channels: input.channels ?? null,
       sendAtMs: input.sendAt ? Date.parse(input.sendAt) : null,

@@ -1,6 +1,8 @@
 import { CHANNELS, type Channel, isChannel } from '../domain/channels';
 import type { ChannelTemplate } from '../domain/template';
+import { type TypeConfig, TypeConfigSchema } from '../domain/type-config';
 import { canonicalJson, sha256Hex } from '../lib/crypto';
+import { log } from '../lib/log';
 
 /** Every template object lives under this R2 prefix: `templates/<type>/<channel>.json`. */
 export const TEMPLATE_PREFIX = 'templates/';
@@ -14,6 +16,7 @@ interface Cached<T> {
 }
 
 export const templateKey = (type: string, channel: Channel) => `${TEMPLATE_PREFIX}${type}/${channel}.json`;
+export const typeConfigKey = (type: string) => `${TEMPLATE_PREFIX}${type}/type.json`;
 
 /** The stored form of a channel template. */
 export interface StoredTemplate {
@@ -31,6 +34,7 @@ export async function templateVersion(parts: Record<string, string>): Promise<st
 export class TemplatesStore {
   private readonly templates = new Map<string, Cached<ChannelTemplate | null>>();
   private readonly channelLists = new Map<string, Cached<Channel[]>>();
+  private readonly typeConfigs = new Map<string, Cached<TypeConfig>>();
 
   constructor(
     private readonly bucket: R2Bucket,
@@ -64,6 +68,24 @@ export class TemplatesStore {
     }
     const value = CHANNELS.filter((c) => found.has(c));
     this.channelLists.set(type, { value, expires: this.now() + CACHE_TTL_MS });
+    return value;
+  }
+
+  /**
+   * The type's configuration (`templates/<type>/type.json`), or every default when absent. A file
+   * that no longer matches the schema is logged and ignored rather than blocking delivery.
+   */
+  async typeConfig(type: string): Promise<TypeConfig> {
+    const hit = this.typeConfigs.get(type);
+    if (hit && hit.expires > this.now()) return hit.value;
+    const object = await this.bucket.get(typeConfigKey(type));
+    let value: TypeConfig = {};
+    if (object) {
+      const parsed = TypeConfigSchema.safeParse(await object.json().catch(() => null));
+      if (parsed.success) value = parsed.data;
+      else log('error', 'template.type_config_invalid', { type });
+    }
+    this.typeConfigs.set(type, { value, expires: this.now() + CACHE_TTL_MS });
     return value;
   }
 

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { api, FCM_TOKEN, json, SLACK_URL, testEnv, uniqueUser } from '../helpers/api';
+import { fakeFetch } from '../helpers/fetch';
 import { type CapturedEnv, envWithCapturedQueues, runConsumer } from '../helpers/queues';
 
 interface Accepted {
@@ -36,17 +37,6 @@ async function outboxFor(deliveryId: string): Promise<number> {
     .bind(deliveryId)
     .first<{ n: number }>();
   return row?.n ?? 0;
-}
-
-/** Routes the Worker's outgoing fetches to a handler, recording each request. */
-function fakeFetch(handler: (url: string, init: RequestInit | undefined) => Response | Promise<Response>) {
-  const calls: { url: string; init: RequestInit | undefined }[] = [];
-  vi.spyOn(globalThis, 'fetch').mockImplementation(async (input: RequestInfo | URL, init?: RequestInit) => {
-    const url = input instanceof Request ? input.url : String(input);
-    calls.push({ url, init });
-    return handler(url, init);
-  });
-  return calls;
 }
 
 const emailEnv = (extra: Record<string, unknown> = {}) =>
