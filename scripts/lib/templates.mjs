@@ -22,13 +22,20 @@ export async function readTemplates(root) {
       if (!(await stat(channelDir)).isDirectory()) continue;
       if (!CHANNELS.includes(entry))
         throw new Error(`${channelDir}: "${entry}" is not a channel (${CHANNELS.join(', ')})`);
-      const parts = {};
+      // `subject.liquid` is the default; `subject.fr-CA.liquid` the fr-CA variant of that part.
+      const byLocale = new Map();
       for (const file of (await readdir(channelDir)).sort()) {
-        const match = /^([a-z]+)\.liquid$/.exec(file);
+        const match = /^([a-z]+)(?:\.([A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*))?\.liquid$/.exec(file);
         if (!match) continue;
+        const locale = match[2] ?? '';
+        const parts = byLocale.get(locale) ?? {};
         parts[match[1]] = await readFile(join(channelDir, file), 'utf8');
+        byLocale.set(locale, parts);
       }
-      objects.push({ key: `templates/${type}/${entry}.json`, body: JSON.stringify({ parts }) });
+      for (const [locale, parts] of byLocale) {
+        const name = locale ? `${entry}.${locale}` : entry;
+        objects.push({ key: `templates/${type}/${name}.json`, body: JSON.stringify({ parts }) });
+      }
     }
   }
   return objects;

@@ -8,8 +8,11 @@ import { requireApiKey } from './auth';
 import { errorResponse, onError } from './errors';
 import { adminRoutes } from './routes/admin';
 import { contactRoutes } from './routes/contacts';
+import { metricsRoutes } from './routes/metrics';
 import { notificationRoutes } from './routes/notifications';
 import { outboxRoutes } from './routes/outbox';
+import { preferenceRoutes } from './routes/preferences';
+import { templateRoutes } from './routes/templates';
 import type { AppEnv } from './types';
 import { validationHook } from './validation';
 
@@ -68,6 +71,9 @@ export function createApp() {
   app.route('/', notificationRoutes);
   app.route('/', outboxRoutes);
   app.route('/', adminRoutes);
+  app.route('/', metricsRoutes);
+  app.route('/', preferenceRoutes);
+  app.route('/', templateRoutes);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer' });
   app.doc31('/openapi.json', {

@@ -23,4 +23,6 @@ export interface ChannelTemplate {
   channel: Channel;
   parts: Record<string, string>;
   version: string;
+  /** The locale variant rendered, absent for the default. */
+  locale?: string;
 }

@@ -2,6 +2,7 @@ import type { Env } from '../env';
 import { ContactsRepo } from '../storage/contacts-repo';
 import { DeliveriesRepo } from '../storage/deliveries-repo';
 import { OutboxRepo } from '../storage/outbox-repo';
+import { PreferencesRepo } from '../storage/preferences-repo';
 import { TemplatesStore } from '../storage/templates-store';
 
 /** What every use case needs, built once per request (or queue batch) from the Worker's env. */
@@ -10,6 +11,7 @@ export interface Services {
   contacts: ContactsRepo;
   deliveries: DeliveriesRepo;
   outbox: OutboxRepo;
+  preferences: PreferencesRepo;
   templates: TemplatesStore;
   now: () => number;
 }
@@ -32,6 +34,7 @@ export function createServices(env: Env): Services {
     contacts: new ContactsRepo(env.DB),
     deliveries: new DeliveriesRepo(env.DB),
     outbox: new OutboxRepo(env.DB),
+    preferences: new PreferencesRepo(env.DB),
     templates: templatesFor(env.TEMPLATES),
     now: () => Date.now(),
   };

@@ -4,6 +4,7 @@ import type { Contact } from '../domain/contact';
 import type { DeliveryToSend } from '../domain/delivery';
 import type { RenderedMessage } from '../domain/message';
 import { LEASE_MS, type Verdict } from '../domain/politeness';
+import { NO_PREFERENCES, type Preferences, preferenceVerdict } from '../domain/preferences';
 import { hasAttemptsLeft, MAX_QUEUE_DELAY_SECONDS, retryDelaySeconds } from '../domain/retry';
 import { FINAL_FOR_SENDING } from '../domain/status';
 import type { TypeConfig } from '../domain/type-config';
@@ -92,13 +93,50 @@ export async function deliverBatch(
   }
 
   const configs = new Map<string, TypeConfig>();
-  for (const type of new Set(todo.map((d) => d.type)))
+  for (const type of new Set(todo.map((d) => d.type))) {
     configs.set(type, await services.templates.typeConfig(type));
-  const verdicts = await decideBatch(services, todo, configs, now);
+  }
 
+  // The user's wishes first (opt-outs, quiet hours), so an unwanted delivery takes no rate slot.
   const pending = new Map<string, Pending>();
-  const allowed: DeliveryToSend[] = [];
+  const wanted: DeliveryToSend[] = [];
+  const preferenceUsers = todo.map((d) => d.userId).filter((u): u is string => u !== null);
+  const preferences =
+    preferenceUsers.length > 0
+      ? await services.preferences.getMany(preferenceUsers)
+      : new Map<string, Preferences>();
   for (const delivery of todo) {
+    const contact = delivery.userId ? contacts.get(delivery.userId) : undefined;
+    const settings = (delivery.userId && preferences.get(delivery.userId)) || NO_PREFERENCES;
+    const verdict = preferenceVerdict(
+      settings,
+      delivery,
+      configs.get(delivery.type) ?? {},
+      contact?.timezone ?? null,
+      now,
+    );
+    if (verdict.verdict === 'send') {
+      wanted.push(delivery);
+    } else if (verdict.verdict === 'suppress') {
+      pending.set(delivery.id, {
+        outcome: { deliveryId: delivery.id, status: 'suppressed', reason: verdict.reason, attempted: false },
+        decision: { kind: 'done' },
+      });
+    } else {
+      const delaySeconds = Math.min(
+        MAX_QUEUE_DELAY_SECONDS,
+        Math.max(1, Math.ceil((verdict.untilMs - now) / 1000)),
+      );
+      pending.set(delivery.id, {
+        outcome: { deliveryId: delivery.id, status: 'deferred', reason: verdict.reason, attempted: false },
+        decision: { kind: 'wait', delaySeconds },
+      });
+    }
+  }
+
+  const verdicts = await decideBatch(services, wanted, configs, now);
+  const allowed: DeliveryToSend[] = [];
+  for (const delivery of wanted) {
     const verdict = verdicts.get(delivery.id);
     const politeness: ReturnType<typeof politenessOutcome> = verdict
       ? politenessOutcome(delivery, verdict, now)
@@ -224,7 +262,7 @@ async function deliverOne(
   });
   if (!delivery.address) return fail('delivery has no address');
 
-  const template = await services.templates.get(delivery.type, delivery.channel);
+  const template = await services.templates.get(delivery.type, delivery.channel, contact?.locale);
   if (!template) return fail(`no ${delivery.channel} template for type ${delivery.type}`);
   let message: RenderedMessage;
   try {
