@@ -9,6 +9,8 @@ import { uploadTemplatesLocally } from './lib/templates.mjs';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 process.chdir(root);
 process.env.WRANGLER_SEND_METRICS = 'false';
+// No network is needed locally: use miniflare's built-in request.cf instead of downloading one.
+process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= 'false';
 const port = process.env.PORT ?? '8787';
 
 if (!existsSync('.dev.vars')) {

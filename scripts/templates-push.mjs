@@ -10,6 +10,8 @@ import { readTemplates, uploadTemplatesLocally } from './lib/templates.mjs';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 process.chdir(root);
 process.env.WRANGLER_SEND_METRICS = 'false';
+// No network is needed locally: use miniflare's built-in request.cf instead of downloading one.
+process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= 'false';
 const args = process.argv.slice(2);
 const remote = args.includes('--remote');
 const envIndex = args.indexOf('--env');

@@ -2,6 +2,7 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import { bodyLimit } from 'hono/body-limit';
 import { createMiddleware } from 'hono/factory';
 import { secureHeaders } from 'hono/secure-headers';
+import { dashboardRoutes } from '../dashboard/index';
 import { newId } from '../lib/ids';
 import { createServices } from '../services/context';
 import { requireApiKey } from './auth';
@@ -13,6 +14,9 @@ import { notificationRoutes } from './routes/notifications';
 import { outboxRoutes } from './routes/outbox';
 import { preferenceRoutes } from './routes/preferences';
 import { templateRoutes } from './routes/templates';
+import { trackingRoutes } from './routes/tracking';
+import { unsubscribeRoutes } from './routes/unsubscribe';
+import { webhookRoutes } from './routes/webhooks';
 import type { AppEnv } from './types';
 import { validationHook } from './validation';
 
@@ -56,6 +60,9 @@ export function createApp() {
   );
   app.use('*', requestContext);
   app.get('/healthz', (c) => c.json({ ok: true }));
+  app.route('/', unsubscribeRoutes);
+  app.route('/', trackingRoutes);
+  app.route('/', webhookRoutes); // before the /v1/* middleware: signed by providers, form or JSON, no API key
 
   app.use('/v1/*', requireApiKey);
   app.use('/v1/*', requireJson);
@@ -72,6 +79,7 @@ export function createApp() {
   app.route('/', outboxRoutes);
   app.route('/', adminRoutes);
   app.route('/', metricsRoutes);
+  app.route('/dashboard', dashboardRoutes);
   app.route('/', preferenceRoutes);
   app.route('/', templateRoutes);
 

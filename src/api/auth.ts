@@ -21,6 +21,7 @@ export async function isAdminKey(env: Env, key: string): Promise<boolean> {
 
 /** Every `/v1` route needs a valid key; a missing or wrong one gets 401 in the error envelope. */
 export const requireApiKey = createMiddleware<AppEnv>(async (c, next) => {
+  if (c.req.path.startsWith('/v1/webhooks/')) return next(); // provider callbacks carry a signature instead
   const key = bearerToken(c.req.header('Authorization'));
   if (!key) {
     c.header('WWW-Authenticate', 'Bearer realm="herald"');

@@ -9,7 +9,8 @@ import { hasAttemptsLeft, MAX_QUEUE_DELAY_SECONDS, retryDelaySeconds } from '../
 import { FINAL_FOR_SENDING } from '../domain/status';
 import type { TypeConfig } from '../domain/type-config';
 import { log } from '../lib/log';
-import { type ProviderRegistry, providersFor } from '../providers/registry';
+import { configuredProviderNames, type ProviderRegistry, providersFor } from '../providers/registry';
+import { IDEMPOTENT_CHANNELS, sandboxFaultsFromEnv } from '../providers/sandbox';
 import type { ProviderDeps, SendRequest, SendResult } from '../providers/types';
 import type { Outcome } from '../storage/deliveries-repo';
 import { raiseAlert } from './alerts';
@@ -18,6 +19,8 @@ import { sendWithFailover } from './failover';
 import { decideBatch, releaseUnsent } from './politeness';
 import { providerSwitches } from './provider-switches';
 import { renderTemplate, TemplateError } from './render';
+import { trackMessage } from './tracking';
+import { unsubscribeUrl, withUnsubscribe } from './unsubscribe';
 
 /** What the queue consumer does with one delivery id after this batch. */
 export type Decision =
@@ -27,6 +30,14 @@ export type Decision =
   /** Not yet: scheduled for later, or deferred by politeness; re-sent as a new message. */
   | { kind: 'wait'; delaySeconds: number }
   | { kind: 'dead'; reason: string };
+
+/** The sandbox's injected consumer death (SANDBOX_CRASH_RATE); the batch is retried whole. */
+export class SandboxCrash extends Error {
+  constructor() {
+    super('sandbox: injected consumer crash after sending');
+    this.name = 'SandboxCrash';
+  }
+}
 
 /** How many deliveries of a batch are in flight to providers at once. */
 const CONCURRENCY = 8;
@@ -64,7 +75,22 @@ export async function deliverBatch(
   let chain: ReturnType<ProviderRegistry['chain']>;
   try {
     const switches = await providerSwitches(services.env.DB, now);
-    chain = registry.chain(services.env, channel, (request) => captured.push(request), deps, switches);
+    const sandbox = configuredProviderNames(services.env, channel).includes('sandbox')
+      ? {
+          faults: sandboxFaultsFromEnv(services.env),
+          alreadySent: IDEMPOTENT_CHANNELS.has(channel)
+            ? await services.outbox.capturedIds(ids)
+            : new Set<string>(),
+        }
+      : {};
+    chain = registry.chain(
+      services.env,
+      channel,
+      (request) => captured.push(request),
+      deps,
+      switches,
+      sandbox,
+    );
   } catch (error) {
     // A listed provider without credentials: say so loudly and keep the messages for when it is fixed.
     const message = error instanceof Error ? error.message : String(error);
@@ -150,7 +176,8 @@ export async function deliverBatch(
     await Promise.all(
       allowed.slice(i, i + CONCURRENCY).map(async (delivery) => {
         const contact = delivery.userId ? contacts.get(delivery.userId) : undefined;
-        pending.set(delivery.id, await deliverOne(services, registry, chain, delivery, contact, now));
+        const config = configs.get(delivery.type) ?? {};
+        pending.set(delivery.id, await deliverOne(services, registry, chain, delivery, contact, config, now));
       }),
     );
   }
@@ -169,27 +196,31 @@ export async function deliverBatch(
     );
   }
 
-  const statements: D1PreparedStatement[] = [];
+  const outboxStatements = captured.map((request) =>
+    services.outbox.insertStatement(
+      {
+        deliveryId: request.deliveryId,
+        notificationId: request.notificationId,
+        userId: loaded.get(request.deliveryId)?.userId ?? null,
+        channel,
+        address: request.address,
+        message: request.message,
+      },
+      now,
+    ),
+  );
+  const crashRate = sandboxFaultsFromEnv(services.env).crashRate;
+  if (crashRate > 0 && captured.length > 0 && Math.random() < crashRate) {
+    // Chaos: the messages went out (the outbox has them) but the consumer dies before recording it.
+    if (outboxStatements.length > 0) await services.env.DB.batch(outboxStatements);
+    throw new SandboxCrash();
+  }
+
+  const statements: D1PreparedStatement[] = [...outboxStatements];
   for (const [id, p] of pending) {
     statements.push(services.deliveries.outcomeStatement(p.outcome, now));
     if (p.cleanup) statements.push(p.cleanup);
     decisions.set(id, p.decision);
-  }
-  for (const request of captured) {
-    const delivery = loaded.get(request.deliveryId);
-    statements.push(
-      services.outbox.insertStatement(
-        {
-          deliveryId: request.deliveryId,
-          notificationId: request.notificationId,
-          userId: delivery?.userId ?? null,
-          channel,
-          address: request.address,
-          message: request.message,
-        },
-        now,
-      ),
-    );
   }
   if (statements.length > 0) await services.env.DB.batch(statements);
   return decisions;
@@ -245,6 +276,16 @@ function politenessOutcome(
   }
 }
 
+/**
+ * `RETRY_DELAY_SCALE` (default 1) shrinks retry delays for chaos runs against the local stack, so
+ * an hour of backoff plays out in a minute. Never set it in production.
+ */
+function scaleDelay(services: Services, seconds: number): number {
+  const scale = Number(services.env.RETRY_DELAY_SCALE ?? 1);
+  if (!Number.isFinite(scale) || scale <= 0 || scale >= 1) return seconds;
+  return Math.max(1, Math.round(seconds * scale));
+}
+
 const isPending = (value: Pending | { decision: Decision }): value is Pending => 'outcome' in value;
 
 async function deliverOne(
@@ -253,6 +294,7 @@ async function deliverOne(
   chain: ReturnType<ProviderRegistry['chain']>,
   delivery: DeliveryToSend,
   contact: Contact | undefined,
+  config: TypeConfig,
   now: number,
 ): Promise<Pending> {
   const started = Date.now();
@@ -265,13 +307,20 @@ async function deliverOne(
   const template = await services.templates.get(delivery.type, delivery.channel, contact?.locale);
   if (!template) return fail(`no ${delivery.channel} template for type ${delivery.type}`);
   let message: RenderedMessage;
+  const unsubscribe = await unsubscribeUrl(services, delivery, config);
   try {
-    message = await renderTemplate(template, renderContext(delivery, delivery.address, contact));
+    message = await renderTemplate(template, {
+      ...renderContext(delivery, delivery.address, contact),
+      unsubscribe_url: unsubscribe,
+    });
   } catch (error) {
     const reason =
       error instanceof TemplateError ? `template error in ${error.part}: ${error.message}` : String(error);
     return fail(reason);
   }
+
+  if (unsubscribe && delivery.channel === 'email') message = withUnsubscribe(message, unsubscribe);
+  message = await trackMessage(services, delivery, message, config);
 
   const providers = providersFor(chain, delivery.address);
   const { result, provider, tried } = await sendWithFailover(
@@ -345,7 +394,7 @@ function toPending(
         const reason = `attempts exhausted (${attemptsMade}): ${result.reason}`;
         return { outcome: { ...base, status: 'failed', reason }, decision: { kind: 'dead', reason } };
       }
-      const delaySeconds = retryDelaySeconds(attemptsMade, result.retryAfterSeconds);
+      const delaySeconds = scaleDelay(services, retryDelaySeconds(attemptsMade, result.retryAfterSeconds));
       return {
         outcome: { ...base, status: 'queued', reason: `retry in ${delaySeconds}s: ${result.reason}` },
         decision: { kind: 'retry', delaySeconds },

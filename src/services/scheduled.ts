@@ -1,6 +1,8 @@
 import { log } from '../lib/log';
+import { D1ReplayGuard } from '../storage/events-repo';
 import { flushAlerts } from './alerts';
 import type { Services } from './context';
+import { checkBacklog } from './metrics';
 import { sweepStuckDeliveries } from './sweeper';
 
 /** The minute cron: re-enqueue what was written but not queued, then send the alert digest. */
@@ -8,6 +10,8 @@ export async function runMinuteCron(services: Services, scheduledTimeMs: number)
   const wide = new Date(scheduledTimeMs).getUTCMinutes() === 0;
   const started = Date.now();
   const swept = await sweepStuckDeliveries(services, wide);
+  await checkBacklog(services, { scheduledTimeMs, wide });
+  await new D1ReplayGuard(services.env.DB, services.now).prune(services.now());
   const alerts = await flushAlerts(services);
   log('info', 'cron.done', { swept, alerts, wide, durationMs: Date.now() - started });
 }

@@ -11,6 +11,7 @@ import { log } from '../lib/log';
 import { MAX_IDS_PER_MESSAGE, type QueueMessage } from '../queue/messages';
 import type { NewDelivery, NewNotification } from '../storage/deliveries-repo';
 import type { Services } from './context';
+import { type AddressValue, addressValue, suppressedAddresses, suppressionKey } from './suppressions';
 
 /** A validated notification request (the API's schema output). */
 export interface NotificationInput {
@@ -80,6 +81,7 @@ export async function acceptNotifications(
 
   const fresh = [...byId.values()].map((e) => e.result).filter((r): r is Prepared => 'notification' in r);
   if (fresh.length > 0) {
+    await applySuppressions(services, fresh);
     try {
       await services.env.DB.batch(
         fresh.flatMap((p) => services.deliveries.insertStatements(p.notification, p.deliveries, now)),
@@ -93,6 +95,27 @@ export async function acceptNotifications(
     return results.map((r) => ('replayed' in r ? r : toAccepted(r, queued)));
   }
   return results.map((r) => ('replayed' in r ? r : toAccepted(r, new Set())));
+}
+
+/**
+ * Addresses on the suppression list (hard bounces, complaints, unsubscribes of recipients without
+ * a user id) are planned `suppressed`: one query for the whole request.
+ */
+async function applySuppressions(services: Services, prepared: readonly Prepared[]): Promise<void> {
+  const candidates = prepared.flatMap((p) => p.deliveries).filter((d) => d.status === 'created' && d.address);
+  const values = candidates
+    .map((d) => (d.address ? addressValue(d.address) : null))
+    .filter((v): v is AddressValue => v !== null);
+  if (values.length === 0) return;
+  const suppressed = await suppressedAddresses(services, values);
+  if (suppressed.size === 0) return;
+  for (const d of candidates) {
+    const value = d.address ? addressValue(d.address) : null;
+    if (value && suppressed.has(suppressionKey(value.channel, value.value))) {
+      d.status = 'suppressed';
+      d.reason = 'address is on the suppression list (bounced, complained or unsubscribed)';
+    }
+  }
 }
 
 async function acceptOne(services: Services, input: NotificationInput): Promise<Accepted> {

@@ -45,6 +45,22 @@ export class OutboxRepo {
       );
   }
 
+  /** Which of these deliveries the sandbox already captured (one query per 100 ids). */
+  async capturedIds(ids: readonly string[]): Promise<Set<string>> {
+    const found = new Set<string>();
+    for (let i = 0; i < ids.length; i += 100) {
+      const chunk = ids.slice(i, i + 100);
+      const { results } = await this.db
+        .prepare(
+          `SELECT DISTINCT delivery_id FROM outbox WHERE delivery_id IN (${chunk.map(() => '?').join(',')})`,
+        )
+        .bind(...chunk)
+        .all<{ delivery_id: string }>();
+      for (const row of results) found.add(row.delivery_id);
+    }
+    return found;
+  }
+
   async list(filters: {
     userId?: string;
     channel?: Channel;

@@ -47,7 +47,8 @@ export function resendConfigFromEnv(env: ProviderEnv): ResendConfig {
 
 /**
  * Builds `POST /emails`. The delivery id is the `Idempotency-Key`, so a redelivered queue message
- * within Resend's 24 h window gets the original answer instead of a second email.
+ * within Resend's 24 h window gets the original answer instead of a second email. The id is also
+ * the `delivery_id` tag (tag values allow ASCII letters, digits, `_` and `-`: ids use only those).
  */
 export function buildResendRequest(config: ResendConfig, request: SendRequest): HttpRequest {
   const job = requireEmailJob(request);
@@ -59,6 +60,8 @@ export function buildResendRequest(config: ResendConfig, request: SendRequest): 
     ...(job.text ? { text: job.text } : {}),
     ...(job.headers.length > 0 ? { headers: Object.fromEntries(job.headers) } : {}),
     ...(config.sender.replyTo ? { reply_to: formatMailbox(config.sender.replyTo) } : {}),
+    // Resend echoes tags in every webhook event: callbacks find the delivery without a lookup.
+    tags: [{ name: 'delivery_id', value: request.deliveryId }],
   };
   return {
     url: `${config.baseUrl}/emails`,

@@ -30,7 +30,7 @@ export interface TwilioConfig {
   sender: { messagingServiceSid: string } | { from: string };
   /** Without trailing slash; https://api.twilio.com unless TWILIO_BASE_URL is set. */
   baseUrl: string;
-  /** `{PUBLIC_BASE_URL}/v1/webhooks/twilio` when PUBLIC_BASE_URL is set. */
+  /** `{PUBLIC_BASE_URL}/v1/webhooks/twilio` when PUBLIC_BASE_URL is set (`?deliveryId=` is added per message). */
   statusCallback?: string;
 }
 
@@ -59,7 +59,7 @@ export function twilioConfigFromEnv(env: ProviderEnv): TwilioConfig {
   };
 }
 
-/** Builds the Create Message POST: Basic auth SID:token, form-encoded To, sender, Body, StatusCallback. */
+/** Builds the Create Message POST: Basic auth SID:token, form-encoded To, sender, Body, StatusCallback?deliveryId=. */
 export function buildTwilioRequest(config: TwilioConfig, request: SendRequest<SmsAddress>): BuiltRequest {
   const form = new URLSearchParams();
   form.set('To', request.address.phone);
@@ -67,7 +67,12 @@ export function buildTwilioRequest(config: TwilioConfig, request: SendRequest<Sm
     form.set('MessagingServiceSid', config.sender.messagingServiceSid);
   else form.set('From', config.sender.from);
   form.set('Body', request.message.text ?? '');
-  if (config.statusCallback) form.set('StatusCallback', config.statusCallback);
+  // The delivery id rides in the callback URL, which Twilio signs with the rest of the request.
+  if (config.statusCallback)
+    form.set(
+      'StatusCallback',
+      `${config.statusCallback}?deliveryId=${encodeURIComponent(request.deliveryId)}`,
+    );
   return {
     url: `${config.baseUrl}/2010-04-01/Accounts/${encodeURIComponent(config.accountSid)}/Messages.json`,
     method: 'POST',

@@ -39,6 +39,7 @@ describe('resend request', () => {
       html: '<p>Thanks, Ada. Invoice <b>#42</b> is paid.</p>',
       text: 'Thanks, Ada. Invoice #42 is paid.',
       headers: UNSUBSCRIBE_HEADERS,
+      tags: [{ name: 'delivery_id', value: DELIVERY_ID }],
     });
   });
 
@@ -56,6 +57,7 @@ describe('resend request', () => {
       subject: 'Your invoice is paid',
       text: 'Thanks, Ada. Invoice #42 is paid.',
       reply_to: 'support@example.com',
+      tags: [{ name: 'delivery_id', value: DELIVERY_ID }],
     });
   });
 

@@ -60,7 +60,10 @@ describe('twilio request', () => {
     const form = new URLSearchParams(calls[0]?.body);
     expect(form.get('MessagingServiceSid')).toBe('MGtest000000000000000000000000000');
     expect(form.has('From')).toBe(false);
-    expect(form.get('StatusCallback')).toBe('https://herald.example.com/v1/webhooks/twilio');
+    // The delivery id rides in the (signed) callback URL, so status callbacks find their delivery.
+    expect(form.get('StatusCallback')).toBe(
+      'https://herald.example.com/v1/webhooks/twilio?deliveryId=dlv_01JTESTDELIVERY',
+    );
   });
 
   it('omits StatusCallback without PUBLIC_BASE_URL', async () => {

@@ -1,0 +1,238 @@
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { CHANNELS, type Channel } from '../../domain/channels';
+import { STATUSES } from '../../domain/status';
+import { collectMetrics, type Metrics, WINDOW_NAMES } from '../../services/metrics';
+import { requireApiKey } from '../auth';
+import { ErrorSchema, TypeSchema } from '../schemas';
+import type { AppEnv } from '../types';
+import { validationHook } from '../validation';
+
+const security = [{ bearerAuth: [] }];
+const errorContent = { 'application/json': { schema: ErrorSchema } };
+
+const MetricsQuerySchema = z.object({
+  window: z.enum(WINDOW_NAMES).default('1h').openapi({ description: 'How far back to count' }),
+  type: TypeSchema.optional().openapi({ description: 'Only this notification type' }),
+});
+
+const ByStatusSchema = z.record(z.string(), z.number());
+const FunnelSchema = z.object({
+  created: z.number(),
+  queued: z.number(),
+  sent: z.number(),
+  delivered: z.number(),
+  opened: z.number(),
+  clicked: z.number(),
+});
+const PerChannelNumber = z.object(
+  Object.fromEntries(CHANNELS.map((c) => [c, z.number()])) as Record<Channel, z.ZodNumber>,
+);
+
+const MetricsSchema = z
+  .object({
+    window: z.enum(WINDOW_NAMES),
+    windowSeconds: z.number(),
+    from: z.string(),
+    to: z.string(),
+    type: z.string().nullable(),
+    acceptedInWindow: z.number().openapi({ description: 'Notifications accepted in the window' }),
+    queuedNow: z.number().openapi({ description: 'Deliveries created, queued or deferred now' }),
+    deliveries: z.array(
+      z.object({ channel: z.enum(CHANNELS), type: z.string(), status: z.enum(STATUSES), count: z.number() }),
+    ),
+    channels: z.record(
+      z.enum(CHANNELS),
+      z.object({
+        total: z.number(),
+        byStatus: ByStatusSchema,
+        funnel: FunnelSchema,
+        openRate: z.number().nullable().openapi({
+          description: 'Email only: deliveries opened or clicked / deliveries sent; null elsewhere',
+        }),
+        clickRate: z.number().nullable().openapi({ description: 'Deliveries clicked / deliveries sent' }),
+      }),
+    ),
+    types: z.record(z.string(), z.object({ total: z.number(), byStatus: ByStatusSchema })),
+    funnel: FunnelSchema,
+    backlog: z.object({
+      total: z.number(),
+      byChannel: PerChannelNumber,
+      byStatus: z.object({ created: z.number(), queued: z.number(), deferred: z.number() }),
+      oldestQueuedSeconds: z.number(),
+    }),
+    deadLetters: z.object({ total: z.number(), byChannel: PerChannelNumber }),
+    latency: z.object({
+      count: z.number(),
+      sumSeconds: z.number(),
+      p50Seconds: z.number().nullable(),
+      p95Seconds: z.number().nullable(),
+    }),
+  })
+  .openapi('Metrics');
+
+const getMetrics = createRoute({
+  method: 'get',
+  path: '/v1/metrics',
+  tags: ['operations'],
+  summary: 'Delivery counts, backlog, dead letters, engagement rates and send latency for a window',
+  description:
+    'Counts cover deliveries created in the window (grouped by channel, type and status). The backlog and dead letters are as of now. Open rate is email only: opened-or-clicked / sent; click rate is clicked / sent. Latency runs from when a delivery was due to when it was sent, for deliveries sent in the window (exact nearest-rank percentiles computed in D1).',
+  security,
+  request: { query: MetricsQuerySchema },
+  responses: {
+    200: { description: 'Metrics', content: { 'application/json': { schema: MetricsSchema } } },
+    401: { description: 'Missing or invalid API key', content: errorContent },
+    422: { description: 'Validation failed', content: errorContent },
+  },
+});
+
+const getPrometheus = createRoute({
+  method: 'get',
+  path: '/metrics',
+  tags: ['operations'],
+  summary: 'The same metrics in the Prometheus text exposition format (version 0.0.4)',
+  security,
+  request: { query: MetricsQuerySchema },
+  responses: {
+    200: {
+      description: 'Prometheus text format',
+      content: { 'text/plain': { schema: z.string() } },
+    },
+    401: { description: 'Missing or invalid API key', content: errorContent },
+    422: { description: 'Validation failed', content: errorContent },
+  },
+});
+
+/** Escapes a label value as the exposition format requires: backslash, double quote, line feed. */
+export function escapeLabelValue(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+function formatValue(value: number): string {
+  if (Number.isNaN(value)) return 'NaN';
+  if (value === Number.POSITIVE_INFINITY) return '+Inf';
+  if (value === Number.NEGATIVE_INFINITY) return '-Inf';
+  return String(value);
+}
+
+type Labels = Record<string, string>;
+
+/** Writes metric families: one HELP and TYPE line each, then its samples. */
+class Exposition {
+  private readonly lines: string[] = [];
+
+  family(
+    name: string,
+    type: 'gauge' | 'summary',
+    help: string,
+    samples: { labels?: Labels; value: number; suffix?: string }[],
+  ): this {
+    // HELP text escapes only backslash and line feed.
+    this.lines.push(`# HELP ${name} ${help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}`);
+    this.lines.push(`# TYPE ${name} ${type}`);
+    for (const { labels = {}, value, suffix = '' } of samples) {
+      const pairs = Object.entries(labels).map(([k, v]) => `${k}="${escapeLabelValue(v)}"`);
+      this.lines.push(`${name}${suffix}${pairs.length ? `{${pairs.join(',')}}` : ''} ${formatValue(value)}`);
+    }
+    return this;
+  }
+
+  toString(): string {
+    return `${this.lines.join('\n')}\n`;
+  }
+}
+
+/** The metrics as Prometheus text. Every family is a gauge over the window, except the latency summary. */
+export function toPrometheus(m: Metrics): string {
+  const out = new Exposition();
+  out.family('herald_window_seconds', 'gauge', 'Length of the window the other counts cover.', [
+    { value: m.windowSeconds },
+  ]);
+  out.family('herald_accepted_notifications', 'gauge', 'Notifications accepted in the window.', [
+    { value: m.acceptedInWindow },
+  ]);
+  out.family(
+    'herald_deliveries',
+    'gauge',
+    'Deliveries created in the window, by channel, type and current status.',
+    m.deliveries.map((d) => ({
+      labels: { channel: d.channel, type: d.type, status: d.status },
+      value: d.count,
+    })),
+  );
+  out.family(
+    'herald_funnel',
+    'gauge',
+    'Deliveries created in the window that reached each stage (created, queued, sent, delivered, opened, clicked).',
+    CHANNELS.flatMap((channel) =>
+      Object.entries(m.channels[channel].funnel).map(([stage, value]) => ({
+        labels: { channel, stage },
+        value,
+      })),
+    ),
+  );
+  out.family(
+    'herald_open_rate',
+    'gauge',
+    'Email deliveries opened or clicked / email deliveries sent, in the window.',
+    CHANNELS.flatMap((channel) => {
+      const rate = m.channels[channel].openRate;
+      return rate === null ? [] : [{ labels: { channel }, value: rate }];
+    }),
+  );
+  out.family(
+    'herald_click_rate',
+    'gauge',
+    'Deliveries clicked / deliveries sent, in the window.',
+    CHANNELS.flatMap((channel) => {
+      const rate = m.channels[channel].clickRate;
+      return rate === null ? [] : [{ labels: { channel }, value: rate }];
+    }),
+  );
+  out.family(
+    'herald_queue_backlog',
+    'gauge',
+    'Deliveries waiting now (created, queued or deferred), by channel.',
+    CHANNELS.map((channel) => ({ labels: { channel }, value: m.backlog.byChannel[channel] })),
+  );
+  out.family(
+    'herald_oldest_queued_seconds',
+    'gauge',
+    'Seconds the oldest due created or queued delivery has waited; 0 when none waits.',
+    [{ value: m.backlog.oldestQueuedSeconds }],
+  );
+  out.family(
+    'herald_dead_letters',
+    'gauge',
+    'Dead letters not replayed, by channel.',
+    CHANNELS.map((channel) => ({ labels: { channel }, value: m.deadLetters.byChannel[channel] })),
+  );
+  const { latency } = m;
+  out.family(
+    'herald_send_latency_seconds',
+    'summary',
+    'Seconds from due to sent, for deliveries sent in the window.',
+    [
+      ...(latency.p50Seconds === null ? [] : [{ labels: { quantile: '0.5' }, value: latency.p50Seconds }]),
+      ...(latency.p95Seconds === null ? [] : [{ labels: { quantile: '0.95' }, value: latency.p95Seconds }]),
+      { suffix: '_sum', value: latency.sumSeconds },
+      { suffix: '_count', value: latency.count },
+    ],
+  );
+  return out.toString();
+}
+
+/** `GET /v1/metrics` (JSON) and `GET /metrics` (Prometheus), both behind the admin key. */
+export const metricsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+metricsRoutes.use('/metrics', requireApiKey);
+metricsRoutes
+  .openapi(getMetrics, async (c) => {
+    const metrics = await collectMetrics(c.var.services, c.req.valid('query'));
+    c.header('Cache-Control', 'no-store');
+    return c.json(metrics as z.infer<typeof MetricsSchema>, 200);
+  })
+  .openapi(getPrometheus, async (c) => {
+    const metrics = await collectMetrics(c.var.services, c.req.valid('query'));
+    c.header('Cache-Control', 'no-store');
+    return c.text(toPrometheus(metrics), 200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
+  });

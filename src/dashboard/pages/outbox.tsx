@@ -1,0 +1,70 @@
+import type { FC } from 'hono/jsx';
+import { CHANNELS, type Channel } from '../../domain/channels';
+import type { OutboxEntry } from '../../storage/outbox-repo';
+import { describeAddress } from '../format';
+import { ChannelName, Empty, Time } from '../layout';
+
+function preview(entry: OutboxEntry): string {
+  const m = entry.message;
+  const text =
+    m.subject ?? m.title ?? m.text ?? m.body ?? (m.json === undefined ? '' : JSON.stringify(m.json));
+  return text.length > 140 ? `${text.slice(0, 140)}…` : text;
+}
+
+/** The latest messages the sandbox provider captured instead of sending. */
+export const OutboxPage: FC<{ entries: OutboxEntry[]; channel?: Channel }> = ({ entries, channel }) => (
+  <>
+    <h1>Outbox</h1>
+    <p class="muted">Sandbox mode: what Herald would have sent, exactly as rendered. Newest first.</p>
+    <nav class="tabs" aria-label="Channel">
+      <a href="/dashboard/outbox" class={channel === undefined ? 'active' : undefined}>
+        all
+      </a>
+      {CHANNELS.map((c) => (
+        <a href={`/dashboard/outbox?channel=${c}`} class={c === channel ? 'active' : undefined}>
+          {c}
+        </a>
+      ))}
+    </nav>
+    <section class="panel">
+      {entries.length === 0 ? (
+        <Empty>Nothing captured yet.</Empty>
+      ) : (
+        <div class="scroll">
+          <table>
+            <thead>
+              <tr>
+                <th>Captured</th>
+                <th>Channel</th>
+                <th>To</th>
+                <th>Message</th>
+                <th>Notification</th>
+              </tr>
+            </thead>
+            <tbody>
+              {entries.map((e) => (
+                <tr>
+                  <td>
+                    <Time at={e.createdAt} />
+                  </td>
+                  <td>
+                    <ChannelName channel={e.channel} />
+                  </td>
+                  <td class="mono">{describeAddress(e.address)}</td>
+                  <td>{preview(e)}</td>
+                  <td class="mono">
+                    <a
+                      href={`/dashboard/notifications/${encodeURIComponent(e.notificationId)}#${e.deliveryId}`}
+                    >
+                      {e.notificationId}
+                    </a>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
+  </>
+);

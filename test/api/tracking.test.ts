@@ -1,0 +1,268 @@
+import { describe, expect, it } from 'vitest';
+import type { Address } from '../../src/domain/address';
+import type { Delivery } from '../../src/domain/delivery';
+import type { Env } from '../../src/env';
+import { newId } from '../../src/lib/ids';
+import { signToken } from '../../src/lib/signed-token';
+import { createServices } from '../../src/services/context';
+import { trackEmail, trackMessage, trackText } from '../../src/services/tracking';
+import { DeliveriesRepo } from '../../src/storage/deliveries-repo';
+import { api, json, testEnv, uniqueUser } from '../helpers/api';
+
+const repo = new DeliveriesRepo(testEnv.DB);
+const services = createServices(testEnv);
+const GIF_HEADER = [0x47, 0x49, 0x46, 0x38, 0x39, 0x61]; // "GIF89a"
+
+/** A delivery that a provider accepted: created, then recorded `sent`. */
+async function sentDelivery(
+  address: Address = { channel: 'email', email: 'ada@example.com' },
+): Promise<string> {
+  const now = Date.now();
+  const notificationId = newId('ntf', now);
+  const id = newId('dlv', now);
+  await testEnv.DB.batch(
+    repo.insertStatements(
+      {
+        id: notificationId,
+        type: 'payment_reminder',
+        source: null,
+        priority: 'normal',
+        data: {},
+        channels: null,
+        sendAtMs: null,
+        dedupeKey: null,
+        requestHash: 'test',
+        deliveryIds: [id],
+      },
+      [{ id, notificationId, userId: uniqueUser(), channel: address.channel, address, status: 'created' }],
+      now,
+    ),
+  );
+  await repo
+    .outcomeStatement({ deliveryId: id, status: 'sent', provider: 'sandbox', attempted: true }, now)
+    .run();
+  return id;
+}
+
+async function delivery(id: string): Promise<Delivery> {
+  const [found] = await repo.getDeliveries([id]);
+  if (!found) throw new Error(`no delivery ${id}`);
+  return found;
+}
+
+/** The href values and the pixel src of tracked HTML, entity-decoded. */
+function linksOf(html: string): { hrefs: string[]; pixel: string } {
+  const hrefs = [...html.matchAll(/href="([^"]*)"/g)].map((m) => (m[1] ?? '').replace(/&amp;/g, '&'));
+  const pixel = /<img src="([^"]*)"/.exec(html)?.[1] ?? '';
+  return { hrefs, pixel };
+}
+
+const pathOf = (url: string) => {
+  const parsed = new URL(url);
+  return parsed.pathname + parsed.search;
+};
+
+const EMAIL_HTML = [
+  '<html><body>',
+  '<p>Hi Ada, <a class="btn" href="https://shop.example/pay?invoice=42&amp;currency=EUR">pay now</a></p>',
+  '<p><a href="mailto:billing@shop.example">write to us</a></p>',
+  '<p><a href="https://herald.test/u/unsubscribe-token">unsubscribe</a></p>',
+  '</body></html>',
+].join('');
+
+describe('trackEmail', () => {
+  it('wraps http(s) links, leaves mailto: and Herald’s own links, and adds one pixel', async () => {
+    const id = await sentDelivery();
+    const html = await trackEmail(services, { deliveryId: id, html: EMAIL_HTML });
+    const { hrefs, pixel } = linksOf(html);
+    expect(hrefs[0]).toMatch(/^https:\/\/herald\.test\/t\/c\/[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
+    expect(hrefs.slice(1)).toEqual([
+      'mailto:billing@shop.example',
+      'https://herald.test/u/unsubscribe-token',
+    ]);
+    expect(pixel).toMatch(/^https:\/\/herald\.test\/t\/o\/[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
+    expect(html.indexOf('<img')).toBeLessThan(html.indexOf('</body>'));
+    // The token carries ids and the URL, never the recipient.
+    expect(html).not.toContain('ada@example.com');
+  });
+
+  it('leaves the HTML alone when SIGNING_SECRET is not set', async () => {
+    const env = { ...testEnv, SIGNING_SECRET: undefined } as Env;
+    expect(await trackEmail(createServices(env), { deliveryId: 'dlv_x', html: EMAIL_HTML })).toBe(EMAIL_HTML);
+  });
+});
+
+describe('open pixel', () => {
+  it('answers a never-cached 1x1 GIF and records opened', async () => {
+    const id = await sentDelivery();
+    const { pixel } = linksOf(await trackEmail(services, { deliveryId: id, html: EMAIL_HTML }));
+    const res = await api('GET', pathOf(pixel), undefined, { key: null });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('image/gif');
+    expect(res.headers.get('cache-control')).toBe('no-store, no-cache, must-revalidate, private');
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    expect([...bytes.subarray(0, 6)]).toEqual(GIF_HEADER);
+    expect([...bytes.subarray(6, 10)]).toEqual([1, 0, 1, 0]); // logical screen 1 x 1
+    const after = await delivery(id);
+    expect(after.status).toBe('opened');
+    expect(after.history.at(-1)).toMatchObject({ status: 'opened' });
+  });
+
+  it('answers the same GIF for a forged, garbled or wrong-purpose token and records nothing', async () => {
+    const id = await sentDelivery();
+    const before = await delivery(id);
+    const forged = await signToken('not-the-secret', 'open', { d: id });
+    const clickToken = await signToken('test-signing-secret', 'click', { d: id, u: 'https://x.example/' });
+    for (const token of [forged, clickToken, 'garbage', 'a.b', `${forged}x`]) {
+      const res = await api('GET', `/t/o/${token}`, undefined, { key: null });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toBe('image/gif');
+      expect([...new Uint8Array(await res.arrayBuffer()).subarray(0, 6)]).toEqual(GIF_HEADER);
+    }
+    const after = await delivery(id);
+    expect(after.status).toBe('sent');
+    expect(after.history).toEqual(before.history);
+  });
+
+  it('answers HEAD (a prefetch) without counting it', async () => {
+    const id = await sentDelivery();
+    const { pixel } = linksOf(await trackEmail(services, { deliveryId: id, html: EMAIL_HTML }));
+    const res = await api('HEAD', pathOf(pixel), undefined, { key: null });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('image/gif');
+    expect((await delivery(id)).status).toBe('sent');
+  });
+});
+
+describe('click redirect', () => {
+  it('redirects to the exact original URL (entities decoded) and records clicked', async () => {
+    const id = await sentDelivery();
+    const { hrefs } = linksOf(await trackEmail(services, { deliveryId: id, html: EMAIL_HTML }));
+    const res = await api('GET', pathOf(hrefs[0] ?? ''), undefined, { key: null });
+    expect(res.status).toBe(302);
+    expect(res.headers.get('location')).toBe('https://shop.example/pay?invoice=42&currency=EUR');
+    expect(res.headers.get('cache-control')).toContain('no-store');
+    const after = await delivery(id);
+    expect(after.status).toBe('clicked');
+    expect(after.history.at(-1)).toMatchObject({ status: 'clicked' });
+  });
+
+  it('never takes the target from the query string', async () => {
+    const id = await sentDelivery();
+    const { hrefs } = linksOf(await trackEmail(services, { deliveryId: id, html: EMAIL_HTML }));
+    const evil = encodeURIComponent('https://evil.example/phish');
+    const res = await api(
+      'GET',
+      `${pathOf(hrefs[0] ?? '')}?u=${evil}&url=${evil}&redirect=${evil}&next=${evil}`,
+      undefined,
+      { key: null },
+    );
+    expect(res.status).toBe(302);
+    expect(res.headers.get('location')).toBe('https://shop.example/pay?invoice=42&currency=EUR');
+  });
+
+  it('answers 404 with no details for a token whose URL was swapped', async () => {
+    const id = await sentDelivery();
+    const token = await signToken('test-signing-secret', 'click', { d: id, u: 'https://shop.example/a' });
+    const [, mac] = token.split('.');
+    const swappedPayload = btoa(JSON.stringify({ v: 1, d: id, u: 'https://evil.example/a' }))
+      .replace(/\+/g, '-')
+      .replace(/\//g, '_')
+      .replace(/=+$/, '');
+    const res = await api('GET', `/t/c/${swappedPayload}.${mac}`, undefined, { key: null });
+    expect(res.status).toBe(404);
+    expect(res.headers.get('location')).toBeNull();
+    expect(await json(res)).toEqual({ error: { code: 'not_found', message: 'not found' } });
+    expect((await delivery(id)).status).toBe('sent');
+  });
+
+  it('answers 404 for forged, open-purpose and garbage tokens, and records nothing', async () => {
+    const id = await sentDelivery();
+    const forged = await signToken('not-the-secret', 'click', { d: id, u: 'https://evil.example/' });
+    const openToken = await signToken('test-signing-secret', 'open', { d: id });
+    const notHttp = await signToken('test-signing-secret', 'click', { d: id, u: 'javascript:alert(1)' });
+    for (const token of [forged, openToken, notHttp, 'garbage']) {
+      const res = await api('GET', `/t/c/${token}`, undefined, { key: null });
+      expect(res.status).toBe(404);
+      const text = await res.text();
+      expect(text).not.toMatch(/stack|Error:|at \w+ \(/);
+    }
+    expect((await delivery(id)).status).toBe('sent');
+  });
+
+  it('answers HEAD with the same redirect without counting it', async () => {
+    const id = await sentDelivery();
+    const { hrefs } = linksOf(await trackEmail(services, { deliveryId: id, html: EMAIL_HTML }));
+    const res = await api('HEAD', pathOf(hrefs[0] ?? ''), undefined, { key: null });
+    expect(res.status).toBe(302);
+    expect(res.headers.get('location')).toBe('https://shop.example/pay?invoice=42&currency=EUR');
+    expect((await delivery(id)).status).toBe('sent');
+  });
+
+  it('a click after an open moves opened → clicked; an open after a click is history only', async () => {
+    const id = await sentDelivery();
+    const { hrefs, pixel } = linksOf(await trackEmail(services, { deliveryId: id, html: EMAIL_HTML }));
+    await api('GET', pathOf(pixel), undefined, { key: null });
+    await api('GET', pathOf(hrefs[0] ?? ''), undefined, { key: null });
+    await api('GET', pathOf(pixel), undefined, { key: null });
+    const after = await delivery(id);
+    expect(after.status).toBe('clicked');
+    expect(after.history.map((h) => h.status)).toEqual(['created', 'sent', 'opened', 'clicked', 'opened']);
+  });
+});
+
+describe('text tracking', () => {
+  it('trackText wraps URLs in SMS text and the link redirects to the original', async () => {
+    const id = await sentDelivery({ channel: 'sms', phone: '+14155550123' });
+    const text = await trackText(services, {
+      deliveryId: id,
+      text: 'Your order A-1001 shipped: https://shop.example/o/A-1001. Reply STOP to opt out.',
+    });
+    const match =
+      /^Your order A-1001 shipped: (https:\/\/herald\.test\/t\/c\/\S+)\. Reply STOP to opt out\.$/.exec(text);
+    expect(match).not.toBeNull();
+    const res = await api('GET', pathOf(match?.[1] ?? ''), undefined, { key: null });
+    expect(res.headers.get('location')).toBe('https://shop.example/o/A-1001');
+    expect((await delivery(id)).status).toBe('clicked');
+  });
+
+  it('trackMessage tracks email always, other channels only with trackClicks, webhooks never', async () => {
+    const delivery = { id: 'dlv_0000000000aaaaaaaaaaaaaaaa' };
+    const sms = { text: 'See https://shop.example/x' };
+    expect(await trackMessage(services, { ...delivery, channel: 'sms' }, sms)).toEqual(sms);
+    expect(
+      await trackMessage(services, { ...delivery, channel: 'sms' }, sms, { trackClicks: false }),
+    ).toEqual(sms);
+    const tracked = await trackMessage(services, { ...delivery, channel: 'sms' }, sms, { trackClicks: true });
+    expect(tracked.text).toMatch(/^See https:\/\/herald\.test\/t\/c\//);
+
+    const push = { title: 'Shipped', body: 'Track https://shop.example/t', url: 'https://shop.example/app' };
+    const pushTracked = await trackMessage(services, { ...delivery, channel: 'push' }, push, {
+      trackClicks: true,
+    });
+    expect(pushTracked.title).toBe('Shipped');
+    expect(pushTracked.body).toMatch(/^Track https:\/\/herald\.test\/t\/c\//);
+    expect(pushTracked.url).toMatch(/^https:\/\/herald\.test\/t\/c\//);
+
+    const email = { subject: 'Hi', text: 'Pay at https://shop.example/pay', html: EMAIL_HTML };
+    const emailTracked = await trackMessage(services, { ...delivery, channel: 'email' }, email);
+    expect(emailTracked.text).toBe(email.text);
+    expect(emailTracked.html).toContain('/t/o/');
+
+    const webhook = { json: { url: 'https://shop.example/x' } };
+    expect(
+      await trackMessage(services, { ...delivery, channel: 'webhook' }, webhook, { trackClicks: true }),
+    ).toEqual(webhook);
+  });
+});
+
+describe('OpenAPI', () => {
+  it('documents the tracking and webhook routes', async () => {
+    const doc = await json<{ paths: Record<string, Record<string, unknown>> }>(
+      await api('GET', '/openapi.json', undefined, { key: null }),
+    );
+    expect(Object.keys(doc.paths['/t/o/{token}'] ?? {})).toContain('get');
+    expect(Object.keys(doc.paths['/t/c/{token}'] ?? {})).toContain('get');
+    expect(Object.keys(doc.paths['/v1/webhooks/{provider}'] ?? {})).toContain('post');
+  });
+});
