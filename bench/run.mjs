@@ -13,7 +13,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { ROOT, writeSection } from './lib/results.mjs';
@@ -23,6 +23,8 @@ const CHANNELS = ['email', 'sms', 'push', 'chat', 'webhook'];
 const PENDING = new Set(['created', 'queued', 'deferred']);
 const FCM_TOKEN = `fcm-${'x'.repeat(40)}:APA91b${'Q'.repeat(120)}`;
 const SLACK_URL = 'https://hooks.slack.com/services/T000/B000/XXXXXXXX';
+/** How long the drain waits without any delivery finishing before it gives up. */
+const STALL_MS = 60_000;
 const WRANGLER_JS = join(ROOT, 'node_modules', 'wrangler', 'bin', 'wrangler.js');
 
 function parseOptions(argv) {
@@ -181,7 +183,7 @@ const percentile = (sorted, p) =>
   sorted.length === 0 ? null : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 
 async function drain(base, headers, runId, count, timeoutSeconds) {
-  const users = Array.from({ length: Math.ceil(count / CHANNELS.length) }, (_, i) => `bench_${runId}_${i}`);
+  const users = Array.from({ length: Math.ceil(count / CHANNELS.length) }, (_, i) => `bench_${runId}_d${i}`);
   await pool(users, 16, async (userId) => {
     const res = await fetch(`${base}/v1/contacts/${userId}`, {
       method: 'PUT',
@@ -219,9 +221,12 @@ async function drain(base, headers, runId, count, timeoutSeconds) {
   });
   const acceptSeconds = (Date.now() - acceptStarted) / 1000;
 
-  const where = `user_id LIKE 'bench\\_${runId}\\_%' ESCAPE '\\'`;
+  const where = `user_id LIKE 'bench\\_${runId}\\_d%' ESCAPE '\\'`;
   const deadline = Date.now() + timeoutSeconds * 1000;
   let statuses = {};
+  let shown = '';
+  let lastProgressAt = Date.now();
+  let stalled = false;
   for (;;) {
     statuses = Object.fromEntries(
       queryLocalD1(`SELECT status, count(*) AS n FROM deliveries WHERE ${where} GROUP BY status`).map((r) => [
@@ -233,12 +238,22 @@ async function drain(base, headers, runId, count, timeoutSeconds) {
     const pending = Object.entries(statuses)
       .filter(([s]) => PENDING.has(s))
       .reduce((s, [, n]) => s + n, 0);
-    process.stdout.write(`\r  drain: ${total - pending}/${count} terminal   `);
+    const progress = `  drain: ${total - pending}/${count} terminal`;
+    if (progress !== shown) {
+      console.log(progress);
+      shown = progress;
+      lastProgressAt = Date.now();
+    }
     if (total >= count && pending === 0) break;
     if (Date.now() > deadline) break;
+    // Nothing moved for a minute: messages were lost (wrangler dev reloads on a file change and
+    // drops its in-memory queues) or a consumer is stuck; report what finished.
+    if (Date.now() - lastProgressAt > STALL_MS) {
+      stalled = true;
+      break;
+    }
     await sleep(3000);
   }
-  process.stdout.write('\n');
 
   const [span] = queryLocalD1(
     `SELECT min(created_at) AS first, max(updated_at) AS last, count(*) AS n FROM deliveries WHERE ${where}`,
@@ -259,6 +274,8 @@ async function drain(base, headers, runId, count, timeoutSeconds) {
     deliveriesPerSecond: span.n / seconds,
     statuses,
     finished: pending === 0,
+    stalled,
+    pending,
     p50: percentile(latencies, 50),
     p99: percentile(latencies, 99),
   };
@@ -268,12 +285,18 @@ const n0 = (n) => (n === null || n === undefined ? 'n/a' : Math.round(n).toLocal
 const n2 = (n) => (n === null || n === undefined ? 'n/a' : n.toFixed(2));
 
 function loadSection(options, load) {
-  const { health, single, batch, drained } = load;
+  const { health, single, batch, drained, reloads, loadAtStart } = load;
   const lines = [
     '## Load against `wrangler dev` (127.0.0.1, sandbox providers)',
     '',
-    `autocannon, ${options.connections} connections, ${options.duration} s per phase, on the same machine as workerd (they share the cores). Ingest phases use a send time 23 h ahead, so their messages wait in the queue and the consumer does not compete with the measurement.`,
+    `autocannon, ${options.connections} connections, ${options.duration} s per phase, on the same machine as workerd (they share the cores; 1-minute load average at the start: ${loadAtStart.toFixed(2)}). Ingest phases use a send time 23 h ahead, so their messages wait in the queue and the consumer does not compete with the measurement.`,
     '',
+    ...(reloads > 0
+      ? [
+          `**Warning:** wrangler dev reloaded ${reloads} time(s) during this run (a source file changed), which drops its in-memory queue messages and disturbs the figures. Run the bench in a quiet checkout.`,
+          '',
+        ]
+      : []),
     '| phase | requests/s | notifications/s | p50 ms | p99 ms | ratio to /healthz (rate, p50, p99) | non-2xx | errors |',
     '| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: |',
     `| GET /healthz (baseline) | ${n0(health.requestsPerSecond)} | | ${health.p50} | ${health.p99} | 1, 1, 1 | ${health.non2xx} | ${health.errors} |`,
@@ -297,7 +320,7 @@ function loadSection(options, load) {
       `| statuses | ${Object.entries(drained.statuses)
         .map(([s, n]) => `${s} ${n}`)
         .join(', ')} |`,
-      `| finished | ${drained.finished ? 'yes' : `**no**: stopped after ${options.drainTimeout} s`} |`,
+      `| finished | ${drained.finished ? 'yes' : `**no**: ${drained.pending} still pending, ${drained.stalled ? 'nothing moved for 60 s' : `stopped after ${options.drainTimeout} s`}`} |`,
     );
   }
   return lines.join('\n');
@@ -308,6 +331,8 @@ async function main() {
   const port = await freePort();
   const base = `http://${HOST}:${port}`;
   const runId = Date.now().toString(36);
+  // Other work on the machine skews every figure: say how busy it was when the run began.
+  const loadAtStart = loadavg()[0];
   const logPath = join(tmpdir(), `herald-bench-${runId}.log`);
   console.log(`bench: starting the local stack on ${base} (log: ${logPath})`);
   const child = startStack(port, logPath);
@@ -335,7 +360,8 @@ async function main() {
       data: { order_id: 'A-1' },
       sendAt: later,
     };
-    const common = { connections: options.connections, duration: options.duration };
+    // A batch of 100 can take seconds on a small machine: a 60 s timeout counts it instead of failing it.
+    const common = { connections: options.connections, duration: options.duration, timeout: 60 };
 
     console.log('bench: warm-up');
     await cannon({ ...common, duration: 3, url: `${base}/healthz` });
@@ -379,6 +405,8 @@ async function main() {
   } finally {
     await stopStack(child);
   }
+  load.loadAtStart = loadAtStart;
+  load.reloads = (readFileSync(logPath, 'utf8').match(/Reloading local server/g) ?? []).length;
 
   console.log(`bench: wrote ${writeSection('load', loadSection(options, load))}`);
   console.log(JSON.stringify(load, null, 2));

@@ -1,7 +1,7 @@
 // `npm start`: prepare the local stack (vars, D1 migrations, templates in local R2), then run
 // `wrangler dev` on port 8787 with the sandbox providers.
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { uploadTemplatesLocally } from './lib/templates.mjs';
@@ -16,6 +16,18 @@ const port = process.env.PORT ?? '8787';
 if (!existsSync('.dev.vars')) {
   copyFileSync('.dev.vars.example', '.dev.vars');
   console.log('created .dev.vars from .dev.vars.example');
+} else {
+  // A newer Herald may need a variable an older .dev.vars lacks: add it, never change yours.
+  const names = (text) => new Set(text.split('\n').map((l) => /^([A-Z0-9_]+)=/.exec(l)?.[1]).filter(Boolean));
+  const current = readFileSync('.dev.vars', 'utf8');
+  const have = names(current);
+  const missing = readFileSync('.dev.vars.example', 'utf8')
+    .split('\n')
+    .filter((line) => /^([A-Z0-9_]+)=/.test(line) && !have.has(/^([A-Z0-9_]+)=/.exec(line)?.[1]));
+  if (missing.length > 0) {
+    appendFileSync('.dev.vars', `${current.endsWith('\n') ? '' : '\n'}${missing.join('\n')}\n`);
+    console.log(`added ${missing.length} new variable(s) to .dev.vars from .dev.vars.example`);
+  }
 }
 
 const wrangler = (args, options = {}) => spawnSync('wrangler', args, { stdio: 'inherit', ...options });

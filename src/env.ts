@@ -18,6 +18,8 @@ export interface Env {
   DLQ_CHAT: Queue<QueueMessage>;
   DLQ_WEBHOOK: Queue<QueueMessage>;
   ANALYTICS?: AnalyticsEngineDataset;
+  /** Per-API-key request limit (`[[ratelimits]]`); absent = no limit. */
+  API_RATE_LIMITER?: RateLimit;
 
   /** `development` enables loopback URLs and the sandbox outbox API; `production` by default. */
   ENVIRONMENT?: string;
@@ -33,6 +35,12 @@ export interface Env {
   CHAT_PROVIDERS?: string;
   WEBHOOK_PROVIDERS?: string;
   ALERT_WEBHOOK_URL?: string;
+  /** Alert when the oldest due delivery has waited longer than this (seconds, default 300). */
+  BACKLOG_ALERT_SECONDS?: string;
+  /** `kid:base64key[,kid:base64key…]`: the first encrypts, all decrypt (secret). */
+  DATA_ENCRYPTION_KEY?: string;
+  /** Key for equality lookups on personal data (suppressed addresses); never rotate it casually (secret). */
+  BLIND_INDEX_KEY?: string;
   [key: string]: unknown;
 }
 

@@ -9,8 +9,8 @@ import { CHANNELS, type Channel } from '../../src/domain/channels';
 import type { Env } from '../../src/env';
 import worker from '../../src/index';
 import type { QueueMessage } from '../../src/queue/messages';
+import { createServices } from '../../src/services/context';
 import { recipientKey } from '../../src/services/politeness';
-import { DeliveriesRepo } from '../../src/storage/deliveries-repo';
 import { api, FCM_TOKEN, json, SLACK_URL, testEnv } from '../../test/helpers/api';
 import { envWithCapturedQueues, runConsumer } from '../../test/helpers/queues';
 import type { DurableObjectStorageCounts } from './costs';
@@ -181,10 +181,16 @@ async function drain(env: Env, meter: Meter, queues: ReturnType<typeof freshEnv>
 
 async function statusesOf(accepted: AcceptedBody[]): Promise<Record<string, number>> {
   const ids = accepted.flatMap((a) => a.deliveries.map((d) => d.id));
-  const deliveries = await new DeliveriesRepo(testEnv.DB).getDeliveries(ids);
+  const deliveries = await createServices(testEnv).deliveries.getDeliveries(ids);
   const out: Record<string, number> = {};
   for (const d of deliveries) out[d.status] = (out[d.status] ?? 0) + 1;
   return out;
+}
+
+/** The database's size in bytes, as D1 reports it after a statement (pages of 4 KB). */
+async function databaseBytes(): Promise<number> {
+  const { meta } = await testEnv.DB.prepare('SELECT 1').run();
+  return meta.size_after;
 }
 
 async function runScenario(
@@ -197,12 +203,15 @@ async function runScenario(
   takeRecipientStorage();
   const stopFetch = meterFetch(meter);
   try {
+    const sizeBefore = await databaseBytes();
     const accepted = await ingest(env, meter, channels, count, batch);
     const ingestCounts = meter.snapshot();
+    const sizeAfterIngest = await databaseBytes();
     const messages = CHANNELS.reduce((s, c) => s + queues[c].sent.length, 0);
     meter.reset();
     const unconsumed = await drain(env, meter, queues);
     const consumeCounts = meter.snapshot();
+    const sizeAfterDelivery = await databaseBytes();
     const statuses = await statusesOf(accepted);
     return {
       name,
@@ -217,6 +226,7 @@ async function runScenario(
       consume: consumeCounts,
       total: addCounts(ingestCounts, consumeCounts),
       storage: takeRecipientStorage(),
+      databaseGrowth: { ingest: sizeAfterIngest - sizeBefore, delivery: sizeAfterDelivery - sizeAfterIngest },
     };
   } finally {
     stopFetch();

@@ -25,6 +25,8 @@ export interface ScenarioResult {
   consume: Counts;
   total: Counts;
   storage: DurableObjectStorageCounts;
+  /** D1 database growth in bytes while accepting, and while delivering (sandbox outbox included). */
+  databaseGrowth: { ingest: number; delivery: number };
 }
 
 export interface MeterReport {
@@ -109,20 +111,19 @@ function costTable(lines: readonly CostLine[], unit: 'delivery' | 'notification'
   ];
 }
 
-function statementTable(s: ScenarioResult): string[] {
-  const d = s.sent;
-  const entries = Object.entries(s.total.d1ByStatement).sort(
+function statementTable(byStatement: Counts['d1ByStatement'], divisor: number, per = 'delivery'): string[] {
+  const entries = Object.entries(byStatement).sort(
     (a, b) => b[1].rowsWritten - a[1].rowsWritten || b[1].statements - a[1].statements,
   );
   return [
-    row(['statement', 'statements / delivery', 'rows written / delivery', 'rows read / delivery']),
+    row(['statement', `statements / ${per}`, `rows written / ${per}`, `rows read / ${per}`]),
     row(['---', '---:', '---:', '---:']),
     ...entries.map(([label, u]) =>
       row([
         `\`${label.replace(/\|/g, '\\|')}\``,
-        fmt(u.statements / d),
-        fmt(u.rowsWritten / d),
-        fmt(u.rowsRead / d),
+        fmt(u.statements / divisor),
+        fmt(u.rowsWritten / divisor),
+        fmt(u.rowsRead / divisor),
       ]),
     ),
   ];
@@ -160,10 +161,11 @@ export function renderReport(report: MeterReport): string {
       'R2 B reads (run)',
       'R2 A lists (run)',
       'subrequests',
+      'D1 bytes (ingest / delivery)',
       '$ / M deliveries',
     ]),
   );
-  out.push(row(['---', ...Array.from({ length: 14 }, () => '---:')]));
+  out.push(row(['---', ...Array.from({ length: 15 }, () => '---:')]));
   for (const s of report.scenarios) {
     const p = perDelivery(s);
     out.push(
@@ -182,13 +184,14 @@ export function renderReport(report: MeterReport): string {
         p.r2ClassB,
         p.r2ClassA,
         fmt(p.subrequests),
+        `${fmt(s.databaseGrowth.ingest / s.sent, 3)} / ${fmt(s.databaseGrowth.delivery / s.sent, 3)}`,
         usd(p.dollars),
       ]),
     );
   }
   out.push('');
   out.push(
-    '"of which real providers" leaves out the statements on the sandbox outbox (its insert writes 3 rows: the row, its AUTOINCREMENT sequence row, its index), which real providers do not run. The first scenario that reaches a recipient also sets its cleanup alarm (counted as a DO row written); later scenarios find it pending.',
+    '"of which real providers" leaves out the statements on the sandbox outbox (its insert writes 3 rows: the row, its AUTOINCREMENT sequence row, its index), which real providers do not run. "D1 bytes" is how much the database grew per delivery while accepting (notification and delivery rows, index) and while delivering (status history, plus the sandbox outbox). The first scenario that reaches a recipient also sets its cleanup alarm (counted as a DO row written); later scenarios find it pending.',
   );
 
   for (const s of [all, single]) {
@@ -298,7 +301,7 @@ export function renderReport(report: MeterReport): string {
       out.push('');
       out.push(`### Where the D1 rows go: ${s.name}`);
       out.push('');
-      out.push(...statementTable(s));
+      out.push(...statementTable(s.total.d1ByStatement, s.sent));
     }
   }
 
@@ -311,11 +314,14 @@ export function renderReport(report: MeterReport): string {
         c.d1RowsRead * CLOUDFLARE_PRICES.d1RowRead)) /
     1e6;
   out.push('');
-  out.push('### Fixed cost: the once-a-minute cron (sweeper, alert digest)');
+  out.push('### The once-a-minute cron (sweeper, backlog check, alert digest)');
   out.push('');
+  const inDatabase = report.scenarios.reduce((sum, s) => sum + s.deliveries, 0);
   out.push(
-    `One idle tick: ${c.d1Statements} D1 statements, ${c.d1RowsWritten} rows written, ${c.d1RowsRead} rows read, ${c.doRequests} DO requests, ${c.r2ClassB + c.r2ClassA} R2 operations, ${c.subrequests} subrequests. ${ticksPerMonth} ticks a month: about ${usd(cronMonthly)} a month (rows read grow with the deliveries table the sweeper scans).`,
+    `One tick: ${c.d1Statements} D1 statements, ${c.d1RowsWritten} rows written, ${c.d1RowsRead} rows read (with ${inDatabase} deliveries in the database, all created minutes earlier), ${c.doRequests} DO requests, ${c.r2ClassB + c.r2ClassA} R2 operations, ${c.subrequests} subrequests. Its reads grow with the deliveries inside the scan window, so in steady state each delivery is read once per tick while it is inside that window (see docs/scaling.md). ${ticksPerMonth} ticks a month at this size: about ${usd(cronMonthly)} a month.`,
   );
+  out.push('');
+  out.push(...statementTable(c.d1ByStatement, 1, 'tick'));
   out.push('');
   out.push('### Not counted');
   out.push('');

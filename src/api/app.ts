@@ -8,6 +8,7 @@ import { createServices } from '../services/context';
 import { requireApiKey } from './auth';
 import { errorResponse, onError } from './errors';
 import { adminRoutes } from './routes/admin';
+import { apiKeyRoutes } from './routes/api-keys';
 import { contactRoutes } from './routes/contacts';
 import { metricsRoutes } from './routes/metrics';
 import { notificationRoutes } from './routes/notifications';
@@ -78,6 +79,7 @@ export function createApp() {
   app.route('/', notificationRoutes);
   app.route('/', outboxRoutes);
   app.route('/', adminRoutes);
+  app.route('/', apiKeyRoutes);
   app.route('/', metricsRoutes);
   app.route('/dashboard', dashboardRoutes);
   app.route('/', preferenceRoutes);

@@ -4,7 +4,7 @@ import type { Funnel, VolumeSeries } from '../services/metrics';
 
 const WIDTH = 720;
 const HEIGHT = 220;
-const LEFT = 44;
+const LEFT = 56;
 const RIGHT = 8;
 const TOP = 10;
 const BOTTOM = 26;
@@ -91,7 +91,7 @@ const STAGES: (keyof Funnel)[] = ['created', 'queued', 'sent', 'delivered', 'ope
 /** The status funnel as horizontal bars, each stage as a share of `created`. */
 export const FunnelChart: FC<{ funnel: Funnel }> = ({ funnel }) => {
   const rowHeight = 28;
-  const labelWidth = 80;
+  const labelWidth = 96;
   const valueWidth = 110;
   const barSpace = WIDTH - labelWidth - valueWidth;
   const height = STAGES.length * rowHeight + 4;

@@ -45,6 +45,15 @@ import {
   startSession,
 } from './session';
 
+/** Reads a posted form; a malformed body (a multipart without its boundary, say) is a 400, not a 500. */
+async function formOf(c: Context, all = false): Promise<Record<string, string | File | (string | File)[]>> {
+  try {
+    return await c.req.parseBody({ all });
+  } catch {
+    throw new AppError(400, 'bad_request', 'malformed form body');
+  }
+}
+
 interface DashboardEnv {
   Bindings: Env;
   Variables: { requestId: string; services: Services; nonce: string };
@@ -160,7 +169,7 @@ dashboardRoutes.post('/login', async (c) => {
       'Set the SIGNING_SECRET secret to enable dashboard sessions.',
     );
   }
-  const key = field(await c.req.parseBody(), 'key') ?? '';
+  const key = field(await formOf(c), 'key') ?? '';
   if (!key || !(await isAdminKey(c.env, key))) {
     log('warn', 'dashboard.login_failed', { requestId: c.var.requestId });
     return render(c, <LoginPage nonce={c.var.nonce} error="That key is not the admin key." />, 401);
@@ -284,7 +293,7 @@ dashboardRoutes.get('/dead-letters', async (c) => {
 });
 
 dashboardRoutes.post('/dead-letters/replay', async (c) => {
-  const body = await c.req.parseBody({ all: true });
+  const body = await formOf(c, true);
   const ids = fields(body, 'id')
     .filter((id) => IdSchema.safeParse(id).success)
     .slice(0, 1000);
@@ -311,7 +320,7 @@ dashboardRoutes.get('/providers', async (c) => {
 dashboardRoutes.post('/providers/:name', async (c) => {
   const name = c.req.param('name');
   if (!providerRegistry.knows(name)) throw new AppError(404, 'not_found', 'No such provider.');
-  const enabled = field(await c.req.parseBody(), 'enabled');
+  const enabled = field(await formOf(c), 'enabled');
   if (enabled !== 'on' && enabled !== 'off') throw new AppError(422, 'validation_error', 'Choose on or off.');
   await setProviderEnabled(c.env.DB, name, enabled === 'on', c.var.services.now());
   log('info', 'dashboard.provider_switch', {
@@ -341,7 +350,12 @@ dashboardRoutes.onError((error, c) => {
   const ctx = c as DashboardContext;
   if (!ctx.var.nonce) ctx.set('nonce', newNonce());
   if (error instanceof AppError) {
-    const title = error.status === 404 ? 'Not found' : error.status === 422 ? 'Invalid request' : 'Error';
+    const title =
+      error.status === 404
+        ? 'Not found'
+        : error.status === 422 || error.status === 400
+          ? 'Invalid request'
+          : 'Error';
     return message(ctx, error.status as ContentfulStatusCode, title, error.message);
   }
   log('error', 'dashboard.unhandled', {

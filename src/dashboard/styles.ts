@@ -56,6 +56,7 @@ h3 { font-size: 15px; margin: 14px 0 6px; }
 .card .hint { color: var(--muted); font-size: 12px; }
 .card.warn .value { color: #d97706; }
 .card.bad .value { color: var(--danger); }
+.card .value a { color: inherit; }
 .muted { color: var(--muted); }
 .scroll { overflow-x: auto; }
 table { width: 100%; border-collapse: collapse; }
@@ -94,7 +95,7 @@ button.small { padding: 2px 10px; font-size: 13px; }
 .tabs a.active { background: var(--accent); color: #fff; border-color: var(--accent); }
 .legend { display: flex; gap: 14px; flex-wrap: wrap; font-size: 13px; color: var(--muted); margin-top: 6px; }
 svg.chart { width: 100%; height: auto; display: block; }
-svg.chart text { fill: var(--muted); font-size: 13px; }
+svg.chart text { fill: var(--muted); font-size: 15px; }
 svg.chart line.grid { stroke: var(--line); }
 svg.chart rect.stage { fill: var(--accent); opacity: .85; }
 .grid2 { display: grid; grid-template-columns: repeat(auto-fit, minmax(340px, 1fr)); gap: 16px; }

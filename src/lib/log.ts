@@ -4,6 +4,8 @@
  * callers log ids, channels, providers, statuses and durations. `redact` is a last line of
  * defence for free-text fields such as provider reasons.
  */
+import { redact } from './redact';
+
 export type LogFields = Record<string, string | number | boolean | null | undefined>;
 
 export function log(level: 'info' | 'warn' | 'error', event: string, fields: LogFields = {}): void {
@@ -11,26 +13,6 @@ export function log(level: 'info' | 'warn' | 'error', event: string, fields: Log
   if (level === 'error') console.error(line);
   else if (level === 'warn') console.warn(line);
   else console.log(line);
-}
-
-const EMAIL = /[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/g;
-const PHONE = /\+?\d[\d\s().-]{7,}\d/g;
-const URL_PATTERN = /https?:\/\/[^\s"'<>]+/g;
-const LONG_TOKEN = /[A-Za-z0-9_:-]{40,}/g;
-
-/** Masks emails, phone numbers, URLs and long tokens inside free text. */
-export function redact(text: string): string {
-  return text
-    .replace(URL_PATTERN, (url) => {
-      try {
-        return `${new URL(url).origin}/…`;
-      } catch {
-        return '[url]';
-      }
-    })
-    .replace(EMAIL, '[email]')
-    .replace(LONG_TOKEN, '[token]')
-    .replace(PHONE, '[phone]');
 }
 
 function redactFields(fields: LogFields): LogFields {

@@ -11,6 +11,7 @@ import { AppError } from '../domain/errors';
 import { log } from '../lib/log';
 import { applyEventsStatements, D1ReplayGuard, runBatches, type StatusEvent } from '../storage/events-repo';
 import type { Services } from './context';
+import { recordStatusChangesById } from './metrics';
 import { addressValue, SuppressionKeyError, suppressStatement } from './suppressions';
 
 /**
@@ -159,6 +160,7 @@ async function applyCallback(
 
   const statements = [...applyEventsStatements(services.env.DB, statusEvents, now), ...suppressions];
   if (statements.length > 0) await runBatches(services.env.DB, statements);
+  await recordStatusChangesById(services, statusEvents);
   const summary = {
     received: events.length,
     applied: statusEvents.length,

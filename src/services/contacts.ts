@@ -53,7 +53,8 @@ export async function replaceContact(
     locale: input.locale ?? null,
     timezone: input.timezone ?? null,
   };
-  return services.contacts.put(userId, fields, services.now());
+  const existing = await services.contacts.get(userId);
+  return services.contacts.put(userId, fields, services.now(), existing?.phone !== fields.phone);
 }
 
 /** PATCH: only the fields present change; `null` clears a field. */
@@ -75,7 +76,7 @@ export async function patchContact(
     locale: pick('locale', existing.locale) ?? null,
     timezone: pick('timezone', existing.timezone) ?? null,
   };
-  return services.contacts.put(userId, fields, services.now());
+  return services.contacts.put(userId, fields, services.now(), existing.phone !== fields.phone);
 }
 
 export async function addDeviceToken(

@@ -4,6 +4,7 @@ import { DeliveriesRepo } from '../storage/deliveries-repo';
 import { OutboxRepo } from '../storage/outbox-repo';
 import { PreferencesRepo } from '../storage/preferences-repo';
 import { TemplatesStore } from '../storage/templates-store';
+import { cipherFor } from './encryption';
 
 /** What every use case needs, built once per request (or queue batch) from the Worker's env. */
 export interface Services {
@@ -31,8 +32,8 @@ function templatesFor(bucket: R2Bucket): TemplatesStore {
 export function createServices(env: Env): Services {
   return {
     env,
-    contacts: new ContactsRepo(env.DB),
-    deliveries: new DeliveriesRepo(env.DB),
+    contacts: new ContactsRepo(env.DB, () => cipherFor(env)),
+    deliveries: new DeliveriesRepo(env.DB, () => cipherFor(env)),
     outbox: new OutboxRepo(env.DB),
     preferences: new PreferencesRepo(env.DB),
     templates: templatesFor(env.TEMPLATES),

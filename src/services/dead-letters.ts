@@ -5,6 +5,7 @@ import type { QueueMessage } from '../queue/messages';
 import { OperationsRepo } from '../storage/operations-repo';
 import { raiseAlert } from './alerts';
 import type { Services } from './context';
+import { recordStatusChangesById } from './metrics';
 import { sendGroups } from './send';
 
 /**
@@ -37,6 +38,10 @@ export async function recordDeadLetters(
     statements.push(ops.recordDeadLetterStatement(d.id, channel, reason, now));
   }
   if (statements.length > 0) await services.env.DB.batch(statements);
+  await recordStatusChangesById(
+    services,
+    loaded.filter((d) => d.status !== 'failed').map((d) => ({ deliveryId: d.id, status: 'failed' as const })),
+  );
   log('error', 'delivery.dead_lettered', { channel, count: ids.length });
   await raiseAlert(
     services,

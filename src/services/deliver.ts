@@ -16,6 +16,7 @@ import type { Outcome } from '../storage/deliveries-repo';
 import { raiseAlert } from './alerts';
 import type { Services } from './context';
 import { sendWithFailover } from './failover';
+import { recordStatusChange } from './metrics';
 import { decideBatch, releaseUnsent } from './politeness';
 import { providerSwitches } from './provider-switches';
 import { renderTemplate, TemplateError } from './render';
@@ -51,7 +52,7 @@ const RECIPIENT_RETRY_SECONDS = 30;
 interface Pending {
   outcome: Outcome;
   decision: Decision;
-  cleanup?: D1PreparedStatement;
+  cleanup?: Cleanup;
   code?: string;
   platform?: string;
 }
@@ -219,10 +220,24 @@ export async function deliverBatch(
   const statements: D1PreparedStatement[] = [...outboxStatements];
   for (const [id, p] of pending) {
     statements.push(services.deliveries.outcomeStatement(p.outcome, now));
-    if (p.cleanup) statements.push(p.cleanup);
     decisions.set(id, p.decision);
   }
+  const cleanups = [...pending.values()].flatMap((p) => (p.cleanup ? [p.cleanup] : []));
+  statements.push(...(await cleanupStatements(services, cleanups, contacts, now)));
   if (statements.length > 0) await services.env.DB.batch(statements);
+  for (const [id, p] of pending) {
+    const d = loaded.get(id);
+    if (d) {
+      recordStatusChange(services.env, {
+        deliveryId: id,
+        notificationId: d.notificationId,
+        channel,
+        type: d.type,
+        status: p.outcome.status,
+        provider: p.outcome.provider ?? null,
+      });
+    }
+  }
   return decisions;
 }
 
@@ -384,7 +399,7 @@ function toPending(
       return {
         outcome: { ...base, status: 'failed', reason: result.reason },
         decision: { kind: 'done' },
-        cleanup: cleanupFor(services, delivery, result, now),
+        cleanup: cleanupFor(delivery, result),
         ...(result.code ? { code: result.code } : {}),
         ...(delivery.address?.channel === 'push' ? { platform: delivery.address.platform } : {}),
       };
@@ -403,27 +418,67 @@ function toPending(
   }
 }
 
+/** What a permanent answer proves about the contact. */
+type Cleanup =
+  | { userId: string; kind: 'remove-token'; target: string }
+  | { userId: string; kind: 'disable-channel'; target: string }
+  | { userId: string; kind: 'sms-opt-out' };
+
 /** A permanent answer that proves an address dead cleans the contact, so it is not tried again. */
 function cleanupFor(
-  services: Services,
   delivery: DeliveryToSend,
   result: Extract<SendResult, { kind: 'permanent' }>,
-  now: number,
-): D1PreparedStatement | undefined {
+): Cleanup | undefined {
   const { address, userId } = delivery;
   if (!address || !userId) return undefined;
-  if (result.optOut && address.channel === 'sms') return services.contacts.optOutOfSms(userId, now);
+  if (result.optOut && address.channel === 'sms') return { userId, kind: 'sms-opt-out' };
   if (!result.invalidAddress) return undefined;
   switch (address.channel) {
     case 'push':
-      return services.contacts.removeDeviceToken(userId, address.deviceToken, now);
+      return { userId, kind: 'remove-token', target: address.deviceToken };
     case 'chat':
-      return services.contacts.disableExternalChannel(userId, address.url ?? address.chatId ?? '', now);
+      return { userId, kind: 'disable-channel', target: address.url ?? address.chatId ?? '' };
     case 'webhook':
-      return services.contacts.disableExternalChannel(userId, address.url, now);
+      return { userId, kind: 'disable-channel', target: address.url };
     default:
       return undefined;
   }
+}
+
+/**
+ * Turns a batch's clean-ups into statements: one rewrite of each affected contact's (encrypted)
+ * token and channel lists, computed from the contact as loaded for this batch.
+ */
+async function cleanupStatements(
+  services: Services,
+  cleanups: readonly Cleanup[],
+  contacts: ReadonlyMap<string, Contact>,
+  now: number,
+): Promise<D1PreparedStatement[]> {
+  const statements: D1PreparedStatement[] = [];
+  const byUser = new Map<string, Cleanup[]>();
+  for (const c of cleanups) byUser.set(c.userId, [...(byUser.get(c.userId) ?? []), c]);
+  for (const [userId, list] of byUser) {
+    if (list.some((c) => c.kind === 'sms-opt-out'))
+      statements.push(services.contacts.optOutOfSms(userId, now));
+    const contact = contacts.get(userId);
+    const dead = new Set(list.flatMap((c) => (c.kind === 'remove-token' ? [c.target] : [])));
+    const disabled = new Set(list.flatMap((c) => (c.kind === 'disable-channel' ? [c.target] : [])));
+    if (!contact || (dead.size === 0 && disabled.size === 0)) continue;
+    statements.push(
+      await services.contacts.cleanupStatement(
+        contact,
+        {
+          deviceTokens: contact.deviceTokens.filter((t) => !dead.has(t.deviceToken)),
+          externalChannels: contact.externalChannels.map((ch) =>
+            disabled.has(ch.url ?? '') || disabled.has(ch.chatId ?? '') ? { ...ch, status: false } : ch,
+          ),
+        },
+        now,
+      ),
+    );
+  }
+  return statements;
 }
 
 /**

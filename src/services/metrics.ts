@@ -337,3 +337,25 @@ export async function checkBacklog(
     return null;
   }
 }
+
+/**
+ * Records status changes known only by delivery id (callbacks, opens, clicks): loads what the
+ * data point needs in one query, and only when the `ANALYTICS` binding exists.
+ */
+export async function recordStatusChangesById(
+  services: Services,
+  changes: readonly { deliveryId: string; status: DeliveryStatus; provider?: string | null }[],
+): Promise<void> {
+  if (!services.env.ANALYTICS || changes.length === 0) return;
+  const loaded = await services.deliveries.loadForSending(changes.map((c) => c.deliveryId));
+  for (const change of changes) {
+    const d = loaded.get(change.deliveryId);
+    if (d)
+      recordStatusChange(services.env, {
+        ...change,
+        notificationId: d.notificationId,
+        channel: d.channel,
+        type: d.type,
+      });
+  }
+}

@@ -84,7 +84,11 @@ export async function acceptNotifications(
     await applySuppressions(services, fresh);
     try {
       await services.env.DB.batch(
-        fresh.flatMap((p) => services.deliveries.insertStatements(p.notification, p.deliveries, now)),
+        (
+          await Promise.all(
+            fresh.map((p) => services.deliveries.insertStatements(p.notification, p.deliveries, now)),
+          )
+        ).flat(),
       );
     } catch (error) {
       if (!String(error).includes('UNIQUE')) throw error;

@@ -13,6 +13,7 @@ import { log } from '../lib/log';
 import { signToken, verifyToken } from '../lib/signed-token';
 import { applyEvents } from '../storage/events-repo';
 import type { Services } from './context';
+import { recordStatusChangesById } from './metrics';
 
 /**
  * Open and click tracking. Every tracked link is `${PUBLIC_BASE_URL}/t/c/{token}` where the token
@@ -193,6 +194,7 @@ export async function recordEngagement(
   const now = services.now();
   try {
     await applyEvents(services.env.DB, [{ deliveryId, status, at: now }], now);
+    await recordStatusChangesById(services, [{ deliveryId, status }]);
   } catch (error) {
     log('error', 'tracking.record_failed', {
       deliveryId,

@@ -1,4 +1,5 @@
 import type { Contact, DeviceToken, ExternalChannel } from '../domain/contact';
+import type { FieldCipher } from '../lib/field-crypto';
 
 interface ContactRow {
   user_id: string;
@@ -16,33 +17,67 @@ interface ContactRow {
 /** D1 binds at most 100 parameters per statement. */
 const MAX_PARAMS = 100;
 
-function toContact(row: ContactRow): Contact {
-  return {
-    userId: row.user_id,
-    email: row.email,
-    phone: row.phone,
-    deviceTokens: JSON.parse(row.device_tokens) as DeviceToken[],
-    externalChannels: JSON.parse(row.external_channels) as ExternalChannel[],
-    locale: row.locale,
-    timezone: row.timezone,
-    smsOptedOut: row.sms_opted_out === 1,
-    createdAt: new Date(row.created_at).toISOString(),
-    updatedAt: new Date(row.updated_at).toISOString(),
-  };
-}
+/** The columns holding personal data: encrypted with the row's user id as additional data. */
+const aad = (column: string, userId: string) => `contacts.${column}:${userId}`;
 
 export type ContactFields = Omit<Contact, 'userId' | 'createdAt' | 'updatedAt' | 'smsOptedOut'>;
 
-/** The only code that knows how contacts are stored. */
+/**
+ * The only code that knows how contacts are stored. Email, phone, device tokens and external
+ * channels are AES-256-GCM encrypted (field-crypto), bound to their column and user id, so a D1
+ * export holds no address in clear and a ciphertext cannot be moved to another row.
+ */
 export class ContactsRepo {
-  constructor(private readonly db: D1Database) {}
+  constructor(
+    private readonly db: D1Database,
+    private readonly cipher: () => Promise<FieldCipher>,
+  ) {}
+
+  private async toContact(row: ContactRow): Promise<Contact> {
+    const cipher = await this.cipher();
+    const open = (column: string, value: string | null) =>
+      value === null ? null : cipher.decrypt(value, aad(column, row.user_id));
+    const [email, phone, tokens, channels] = await Promise.all([
+      open('email', row.email),
+      open('phone', row.phone),
+      open('device_tokens', row.device_tokens),
+      open('external_channels', row.external_channels),
+    ]);
+    return {
+      userId: row.user_id,
+      email,
+      phone,
+      deviceTokens: JSON.parse(tokens ?? '[]') as DeviceToken[],
+      externalChannels: JSON.parse(channels ?? '[]') as ExternalChannel[],
+      locale: row.locale,
+      timezone: row.timezone,
+      smsOptedOut: row.sms_opted_out === 1,
+      createdAt: new Date(row.created_at).toISOString(),
+      updatedAt: new Date(row.updated_at).toISOString(),
+    };
+  }
+
+  /** The encrypted column values of a contact. */
+  private async seal(
+    userId: string,
+    fields: Pick<ContactFields, 'email' | 'phone' | 'deviceTokens' | 'externalChannels'>,
+  ) {
+    const cipher = await this.cipher();
+    const [email, phone, deviceTokens, externalChannels] = await Promise.all([
+      fields.email === null ? null : cipher.encrypt(fields.email, aad('email', userId)),
+      fields.phone === null ? null : cipher.encrypt(fields.phone, aad('phone', userId)),
+      cipher.encrypt(JSON.stringify(fields.deviceTokens), aad('device_tokens', userId)),
+      cipher.encrypt(JSON.stringify(fields.externalChannels), aad('external_channels', userId)),
+    ]);
+    return { email, phone, deviceTokens, externalChannels };
+  }
 
   async get(userId: string): Promise<Contact | null> {
     const row = await this.db
       .prepare('SELECT * FROM contacts WHERE user_id = ?')
       .bind(userId)
       .first<ContactRow>();
-    return row ? toContact(row) : null;
+    return row ? this.toContact(row) : null;
   }
 
   /** Loads many contacts with as few queries as the parameter limit allows. */
@@ -55,13 +90,18 @@ export class ContactsRepo {
         .prepare(`SELECT * FROM contacts WHERE user_id IN (${chunk.map(() => '?').join(',')})`)
         .bind(...chunk)
         .all<ContactRow>();
-      for (const row of results) found.set(row.user_id, toContact(row));
+      for (const contact of await Promise.all(results.map((row) => this.toContact(row))))
+        found.set(contact.userId, contact);
     }
     return found;
   }
 
-  /** Creates or replaces the contact; keeps `created_at` and the SMS opt-out of an existing one. */
-  async put(userId: string, fields: ContactFields, nowMs: number): Promise<Contact> {
+  /**
+   * Creates or replaces the contact; keeps `created_at`, and keeps the SMS opt-out unless the phone
+   * number changed (ciphertexts differ on every write, so the caller says whether it did).
+   */
+  async put(userId: string, fields: ContactFields, nowMs: number, phoneChanged: boolean): Promise<Contact> {
+    const sealed = await this.seal(userId, fields);
     const row = await this.db
       .prepare(
         `INSERT INTO contacts (user_id, email, phone, device_tokens, external_channels, locale, timezone, created_at, updated_at)
@@ -69,54 +109,51 @@ export class ContactsRepo {
          ON CONFLICT (user_id) DO UPDATE SET email = excluded.email, phone = excluded.phone,
            device_tokens = excluded.device_tokens, external_channels = excluded.external_channels,
            locale = excluded.locale, timezone = excluded.timezone, updated_at = excluded.updated_at,
-           sms_opted_out = CASE WHEN contacts.phone IS excluded.phone THEN contacts.sms_opted_out ELSE 0 END
+           sms_opted_out = CASE WHEN ? THEN 0 ELSE contacts.sms_opted_out END
          RETURNING *`,
       )
       .bind(
         userId,
-        fields.email,
-        fields.phone,
-        JSON.stringify(fields.deviceTokens),
-        JSON.stringify(fields.externalChannels),
+        sealed.email,
+        sealed.phone,
+        sealed.deviceTokens,
+        sealed.externalChannels,
         fields.locale,
         fields.timezone,
         nowMs,
         nowMs,
+        phoneChanged ? 1 : 0,
       )
       .first<ContactRow>();
     if (!row) throw new Error('contact upsert returned no row');
-    return toContact(row);
+    return this.toContact(row);
   }
 
-  async delete(userId: string): Promise<boolean> {
-    const result = await this.db.prepare('DELETE FROM contacts WHERE user_id = ?').bind(userId).run();
-    return result.meta.changes > 0;
+  deleteStatement(userId: string): D1PreparedStatement {
+    return this.db.prepare('DELETE FROM contacts WHERE user_id = ?').bind(userId);
   }
 
-  /** Statement removing one device token (a provider proved it dead); for the outcome batch. */
-  removeDeviceToken(userId: string, deviceToken: string, nowMs: number): D1PreparedStatement {
+  /**
+   * Statement writing a contact's cleaned addresses (a provider proved a token or channel dead).
+   * It applies only if the contact did not change since it was read, so a concurrent edit wins.
+   */
+  async cleanupStatement(
+    contact: Contact,
+    next: Pick<Contact, 'deviceTokens' | 'externalChannels'>,
+    nowMs: number,
+  ): Promise<D1PreparedStatement> {
+    const sealed = await this.seal(contact.userId, { ...contact, ...next });
     return this.db
       .prepare(
-        `UPDATE contacts SET updated_at = ?, device_tokens = (
-           SELECT coalesce(json_group_array(json(value)), '[]') FROM json_each(contacts.device_tokens)
-           WHERE json_extract(value, '$.deviceToken') IS NOT ?)
-         WHERE user_id = ?`,
+        'UPDATE contacts SET device_tokens = ?, external_channels = ?, updated_at = ? WHERE user_id = ? AND updated_at = ?',
       )
-      .bind(nowMs, deviceToken, userId);
-  }
-
-  /** Statement setting `status: false` on the external channel with this URL or chat id. */
-  disableExternalChannel(userId: string, target: string, nowMs: number): D1PreparedStatement {
-    return this.db
-      .prepare(
-        `UPDATE contacts SET updated_at = ?, external_channels = (
-           SELECT coalesce(json_group_array(CASE
-             WHEN json_extract(value, '$.url') IS ? OR json_extract(value, '$.chatId') IS ?
-             THEN json_set(value, '$.status', json('false')) ELSE json(value) END), '[]')
-           FROM json_each(contacts.external_channels))
-         WHERE user_id = ?`,
-      )
-      .bind(nowMs, target, target, userId);
+      .bind(
+        sealed.deviceTokens,
+        sealed.externalChannels,
+        nowMs,
+        contact.userId,
+        Date.parse(contact.updatedAt),
+      );
   }
 
   /** Statement recording that the user texted STOP (Twilio 21610): no SMS until the number changes. */
@@ -124,5 +161,41 @@ export class ContactsRepo {
     return this.db
       .prepare('UPDATE contacts SET sms_opted_out = 1, updated_at = ? WHERE user_id = ?')
       .bind(nowMs, userId);
+  }
+
+  /**
+   * One page of rows for key rotation (by user id, after `cursor`), with the ones whose
+   * ciphertexts were written under an older key (or in clear) picked out.
+   */
+  async rotationPage(cursor: string, limit: number): Promise<{ stale: ContactRow[]; next: string | null }> {
+    const cipher = await this.cipher();
+    const { results } = await this.db
+      .prepare('SELECT * FROM contacts WHERE user_id > ? ORDER BY user_id LIMIT ?')
+      .bind(cursor, limit)
+      .all<ContactRow>();
+    const stale = results.filter((r) =>
+      [r.email, r.phone, r.device_tokens, r.external_channels].some(
+        (v) => v !== null && cipher.needsRotation(v),
+      ),
+    );
+    return { stale, next: results.length === limit ? (results.at(-1)?.user_id ?? null) : null };
+  }
+
+  /** Re-encrypts one row under the current key (read, decrypt with any key, encrypt with the first). */
+  async reencryptStatement(row: ContactRow): Promise<D1PreparedStatement> {
+    const contact = await this.toContact(row);
+    const sealed = await this.seal(contact.userId, contact);
+    return this.db
+      .prepare(
+        'UPDATE contacts SET email = ?, phone = ?, device_tokens = ?, external_channels = ? WHERE user_id = ? AND updated_at = ?',
+      )
+      .bind(
+        sealed.email,
+        sealed.phone,
+        sealed.deviceTokens,
+        sealed.externalChannels,
+        row.user_id,
+        row.updated_at,
+      );
   }
 }

@@ -2,6 +2,8 @@ import type { Address } from '../domain/address';
 import type { Channel, Priority } from '../domain/channels';
 import type { Delivery, DeliveryToSend, Notification } from '../domain/delivery';
 import type { DeliveryStatus, HistoryEntry } from '../domain/status';
+import type { FieldCipher } from '../lib/field-crypto';
+import { redact } from '../lib/redact';
 
 const MAX_PARAMS = 100;
 
@@ -39,13 +41,16 @@ interface NotificationRow {
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-function toDelivery(row: DeliveryRow): Delivery {
+/** The address is personal data: encrypted, bound to the delivery id. */
+const addressAad = (deliveryId: string) => `deliveries.address:${deliveryId}`;
+
+function toDelivery(row: DeliveryRow, address: Address | null): Delivery {
   return {
     id: row.id,
     notificationId: row.notification_id,
     userId: row.user_id,
     channel: row.channel,
-    address: row.address ? (JSON.parse(row.address) as Address) : null,
+    address,
     status: row.status,
     reason: row.reason,
     provider: row.provider,
@@ -130,7 +135,21 @@ export interface ListFilters {
 
 /** The only code with SQL for notifications and deliveries. */
 export class DeliveriesRepo {
-  constructor(private readonly db: D1Database) {}
+  constructor(
+    private readonly db: D1Database,
+    private readonly cipher: () => Promise<FieldCipher>,
+  ) {}
+
+  private async openAddress(row: { id: string; address: string | null }): Promise<Address | null> {
+    if (row.address === null) return null;
+    const cipher = await this.cipher();
+    return JSON.parse(await cipher.decrypt(row.address, addressAad(row.id))) as Address;
+  }
+
+  private async sealAddress(deliveryId: string, address: Address | null): Promise<string | null> {
+    if (address === null) return null;
+    return (await this.cipher()).encrypt(JSON.stringify(address), addressAad(deliveryId));
+  }
 
   async getNotification(id: string): Promise<Notification | null> {
     const row = await this.db
@@ -147,7 +166,9 @@ export class DeliveriesRepo {
         .prepare(`SELECT * FROM deliveries WHERE id IN (${chunk.map(() => '?').join(',')})`)
         .bind(...chunk)
         .all<DeliveryRow>();
-      out.push(...results.map(toDelivery));
+      out.push(
+        ...(await Promise.all(results.map(async (row) => toDelivery(row, await this.openAddress(row))))),
+      );
     }
     const order = new Map(ids.map((id, i) => [id, i]));
     return out.sort((a, b) => (order.get(a.id) ?? 0) - (order.get(b.id) ?? 0));
@@ -176,7 +197,7 @@ export class DeliveriesRepo {
         >();
       for (const row of results) {
         found.set(row.id, {
-          ...toDelivery(row),
+          ...toDelivery(row, await this.openAddress(row)),
           type: row.n_type,
           priority: row.n_priority,
           data: JSON.parse(row.n_data) as Record<string, unknown>,
@@ -189,11 +210,11 @@ export class DeliveriesRepo {
   }
 
   /** Statements inserting one notification and its deliveries (run in one atomic batch). */
-  insertStatements(
+  async insertStatements(
     notification: NewNotification,
     deliveries: readonly NewDelivery[],
     nowMs: number,
-  ): D1PreparedStatement[] {
+  ): Promise<D1PreparedStatement[]> {
     const at = new Date(nowMs).toISOString();
     const statements = [
       this.db
@@ -215,7 +236,8 @@ export class DeliveriesRepo {
           nowMs,
         ),
     ];
-    for (const d of deliveries) {
+    const sealed = await Promise.all(deliveries.map((d) => this.sealAddress(d.id, d.address)));
+    for (const [index, d] of deliveries.entries()) {
       const history: HistoryEntry[] = [{ status: d.status, at, ...(d.reason ? { reason: d.reason } : {}) }];
       statements.push(
         this.db
@@ -228,7 +250,7 @@ export class DeliveriesRepo {
             d.notificationId,
             d.userId,
             d.channel,
-            d.address ? JSON.stringify(d.address) : null,
+            sealed[index] ?? null,
             d.status,
             d.reason ?? null,
             JSON.stringify(history),
@@ -259,7 +281,9 @@ export class DeliveriesRepo {
    * edges: the WHERE clause refuses to overwrite a status that is already final for sending, so a
    * late duplicate consumer cannot turn `sent` back into `failed`.
    */
-  outcomeStatement(outcome: Outcome, nowMs: number): D1PreparedStatement {
+  outcomeStatement(given: Outcome, nowMs: number): D1PreparedStatement {
+    // Provider answers often echo the address they refused: keep the reason, never the address.
+    const outcome = given.reason ? { ...given, reason: redact(given.reason) } : given;
     const entry: HistoryEntry = {
       status: outcome.status,
       at: new Date(nowMs).toISOString(),
@@ -346,6 +370,63 @@ export class DeliveriesRepo {
         .bind(nowMs, ...chunk)
         .run();
     }
+  }
+
+  /** One page of deliveries (by id, after `cursor`) whose address needs re-encrypting under the current key. */
+  async rotationPage(
+    cursor: string,
+    limit: number,
+  ): Promise<{ statements: D1PreparedStatement[]; unreadable: number; next: string | null }> {
+    const cipher = await this.cipher();
+    const { results } = await this.db
+      .prepare('SELECT id, address FROM deliveries WHERE id > ? ORDER BY id LIMIT ?')
+      .bind(cursor, limit)
+      .all<{ id: string; address: string | null }>();
+    const statements: D1PreparedStatement[] = [];
+    let unreadable = 0;
+    for (const row of results) {
+      if (row.address === null || !cipher.needsRotation(row.address)) continue;
+      try {
+        const sealed = await this.sealAddress(row.id, await this.openAddress(row));
+        statements.push(
+          this.db
+            .prepare('UPDATE deliveries SET address = ? WHERE id = ? AND address = ?')
+            .bind(sealed, row.id, row.address),
+        );
+      } catch {
+        unreadable += 1;
+      }
+    }
+    return { statements, unreadable, next: results.length === limit ? (results.at(-1)?.id ?? null) : null };
+  }
+
+  /** Erasure: a user's deliveries keep their ids, statuses and history, never the address. */
+  eraseAddressesStatement(userId: string): D1PreparedStatement {
+    return this.db
+      .prepare('UPDATE deliveries SET address = NULL WHERE user_id = ? AND address IS NOT NULL')
+      .bind(userId);
+  }
+
+  /** A user's deliveries, newest first (for the data export). */
+  async listForUser(userId: string, limit: number): Promise<Delivery[]> {
+    const { results } = await this.db
+      .prepare('SELECT * FROM deliveries WHERE user_id = ? ORDER BY created_at DESC LIMIT ?')
+      .bind(userId, limit)
+      .all<DeliveryRow>();
+    return Promise.all(results.map(async (row) => toDelivery(row, await this.openAddress(row))));
+  }
+
+  /** Notifications by id (for the data export: the template data a user's messages carried). */
+  async getNotifications(ids: readonly string[]): Promise<Notification[]> {
+    const out: Notification[] = [];
+    for (const chunk of chunks([...new Set(ids)], MAX_PARAMS)) {
+      const { results } = await this.db
+        .prepare(`SELECT * FROM notifications WHERE id IN (${chunk.map(() => '?').join(',')})`)
+        .bind(...chunk)
+        .all<NotificationRow>();
+      out.push(...results.map(toNotification));
+    }
+    return out;
   }
 
   /** Lists notifications newest first, filtered through their deliveries. */

@@ -1,4 +1,5 @@
 import { canTransition, type DeliveryStatus, type HistoryEntry, STATUSES } from '../domain/status';
+import { redact } from '../lib/redact';
 
 /** A status change reported from outside the send path: a provider callback, the pixel, a click. */
 export interface StatusEvent {
@@ -39,7 +40,8 @@ const MAY_MOVE_TO: Record<DeliveryStatus, string> = Object.fromEntries(
  * row as it was, so the CASE decides on the old status, and the single UPDATE is race-free.
  * An unknown delivery id matches no row and writes nothing.
  */
-export function applyEventStatement(db: D1Database, event: StatusEvent, nowMs: number): D1PreparedStatement {
+export function applyEventStatement(db: D1Database, given: StatusEvent, nowMs: number): D1PreparedStatement {
+  const event = given.reason ? { ...given, reason: redact(given.reason) } : given;
   const entry: HistoryEntry = {
     status: event.status,
     at: new Date(event.at).toISOString(),

@@ -45,6 +45,10 @@ export class OutboxRepo {
       );
   }
 
+  deleteForUserStatement(userId: string): D1PreparedStatement {
+    return this.db.prepare('DELETE FROM outbox WHERE user_id = ?').bind(userId);
+  }
+
   /** Which of these deliveries the sandbox already captured (one query per 100 ids). */
   async capturedIds(ids: readonly string[]): Promise<Set<string>> {
     const found = new Set<string>();

@@ -6,10 +6,9 @@ import { newId } from '../../src/lib/ids';
 import { signToken } from '../../src/lib/signed-token';
 import { createServices } from '../../src/services/context';
 import { trackEmail, trackMessage, trackText } from '../../src/services/tracking';
-import { DeliveriesRepo } from '../../src/storage/deliveries-repo';
 import { api, json, testEnv, uniqueUser } from '../helpers/api';
 
-const repo = new DeliveriesRepo(testEnv.DB);
+const repo = createServices(testEnv).deliveries;
 const services = createServices(testEnv);
 const GIF_HEADER = [0x47, 0x49, 0x46, 0x38, 0x39, 0x61]; // "GIF89a"
 
@@ -21,7 +20,7 @@ async function sentDelivery(
   const notificationId = newId('ntf', now);
   const id = newId('dlv', now);
   await testEnv.DB.batch(
-    repo.insertStatements(
+    await repo.insertStatements(
       {
         id: notificationId,
         type: 'payment_reminder',

@@ -12,7 +12,6 @@ import {
   suppressionKey,
   suppressionKeyOf,
 } from '../../src/services/suppressions';
-import { DeliveriesRepo } from '../../src/storage/deliveries-repo';
 import { D1ReplayGuard } from '../../src/storage/events-repo';
 import { base64, hex, hmacBytes } from '../callbacks/helpers';
 import { api, json, testEnv, uniqueUser } from '../helpers/api';
@@ -20,7 +19,7 @@ import { api, json, testEnv, uniqueUser } from '../helpers/api';
 // Signatures are made here with WebCrypto (and standardwebhooks for Svix) following each
 // provider's documentation, never with the code under test.
 
-const repo = new DeliveriesRepo(testEnv.DB);
+const repo = createServices(testEnv).deliveries;
 const encoder = new TextEncoder();
 
 const TWILIO_TOKEN = 'twilio-auth-token-0123456789abcdef';
@@ -60,7 +59,7 @@ async function sentDelivery(address: Address): Promise<string> {
   const notificationId = newId('ntf', now);
   const id = newId('dlv', now);
   await testEnv.DB.batch(
-    repo.insertStatements(
+    await repo.insertStatements(
       {
         id: notificationId,
         type: 'payment_reminder',

@@ -1,16 +1,8 @@
+import { spawnSync } from 'node:child_process';
 import { expect, it } from 'vitest';
 
-// No @types/node in this project: the one Node built-in used comes through getBuiltinModule.
-const { spawnSync } = process.getBuiltinModule('node:child_process') as {
-  spawnSync(
-    command: string,
-    args: string[],
-    options: { encoding: 'utf8' },
-  ): { status: number | null; stdout: string; stderr: string };
-};
-
 it('the Worker bundle, gzipped as wrangler would upload it, stays within 400 KiB', () => {
-  const result = spawnSync(process.execPath as string, ['scripts/bundle-budget.mjs'], { encoding: 'utf8' });
+  const result = spawnSync(process.execPath, ['scripts/bundle-budget.mjs'], { encoding: 'utf8' });
   const summary = /bundle: ([\d.]+) KiB, gzip ([\d.]+) KiB: (within|OVER) the 400\.0 KiB budget/.exec(
     result.stdout,
   );

@@ -1,34 +1,8 @@
+import { spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-
-// The project has no @types/node (its types are the Workers runtime's): the few Node built-ins this
-// test uses come through process.getBuiltinModule, typed by hand.
-interface NodeBuiltins {
-  spawnSync(
-    command: string,
-    args: string[],
-    options: { encoding: 'utf8'; env: Record<string, string | undefined> },
-  ): { status: number | null; stdout: string; stderr: string };
-  fs: {
-    chmodSync(path: string, mode: number): void;
-    copyFileSync(from: string, to: string): void;
-    mkdtempSync(prefix: string): string;
-    readFileSync(path: string, encoding: 'utf8'): string;
-    rmSync(path: string, options: { recursive: boolean; force: boolean }): void;
-    writeFileSync(path: string, data: string): void;
-  };
-  tmpdir(): string;
-  join(...parts: string[]): string;
-}
-const node: NodeBuiltins = {
-  spawnSync: process.getBuiltinModule('node:child_process').spawnSync,
-  fs: process.getBuiltinModule('node:fs'),
-  tmpdir: process.getBuiltinModule('node:os').tmpdir,
-  join: process.getBuiltinModule('node:path').join,
-};
-const { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } = node.fs;
-const { spawnSync, tmpdir, join } = node;
-const execPath: string = process.execPath;
-const inheritedEnv: Record<string, string | undefined> = process.env;
 
 const CHANNELS = ['email', 'sms', 'push', 'chat', 'webhook'];
 const FAKE_UUID = '3f0c7a52-8c1e-4a57-9b7e-2d64c1f0a9b1';
@@ -80,13 +54,13 @@ afterEach(() => {
 });
 
 function setup(...args: string[]) {
-  const result = spawnSync(execPath, ['scripts/setup.mjs', ...args], {
+  const result = spawnSync(process.execPath, ['scripts/setup.mjs', ...args], {
     encoding: 'utf8',
     env: {
-      ...inheritedEnv,
+      ...process.env,
       HERALD_WRANGLER: join(dir, 'wrangler'),
       // templates-push.mjs calls `wrangler` from the PATH: the fake comes first.
-      PATH: `${dir}:${inheritedEnv.PATH ?? ''}`,
+      PATH: `${dir}:${process.env.PATH ?? ''}`,
     },
   });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
@@ -108,7 +82,7 @@ const commandsOf = (stdout: string) =>
   stdout
     .split('\n')
     .filter((line) => line.startsWith('$ '))
-    .map((line: string) => line.slice(2));
+    .map((line) => line.slice(2));
 
 describe('npm run setup', () => {
   it('without --remote explains itself, points at npm start and runs nothing', () => {

@@ -6,6 +6,7 @@ import { configuredProviderNames } from '../../providers/registry';
 import { MissingCredentialsError } from '../../providers/types';
 import { providerRegistry } from '../../queue/consumer';
 import { replayDeadLetters } from '../../services/dead-letters';
+import { rotatePage } from '../../services/key-rotation';
 import { providerSwitches, setProviderEnabled } from '../../services/provider-switches';
 import { OperationsRepo } from '../../storage/operations-repo';
 import { ErrorSchema, IdSchema } from '../schemas';
@@ -123,6 +124,41 @@ const replay = createRoute({
   },
 });
 
+const rotateKey = createRoute({
+  method: 'post',
+  path: '/v1/admin/rotate-key',
+  tags: ['admin'],
+  summary:
+    'Re-encrypt one page of personal data under the current DATA_ENCRYPTION_KEY (call until nextCursor is null)',
+  security,
+  request: {
+    body: jsonBody(
+      z
+        .object({
+          table: z.enum(['contacts', 'deliveries']),
+          cursor: z.string().max(256).default(''),
+          limit: z.number().int().min(1).max(500).default(200),
+        })
+        .strict(),
+    ),
+  },
+  responses: {
+    200: {
+      description: 'What this page rotated',
+      content: {
+        'application/json': {
+          schema: z.object({
+            table: z.string(),
+            rotated: z.number(),
+            unreadable: z.number(),
+            nextCursor: z.string().nullable(),
+          }),
+        },
+      },
+    },
+  },
+});
+
 function credentialsOf(env: Record<string, unknown>, name: string, channel: Channel): string {
   if (name === 'sandbox') return 'ok';
   const definition = allProviders.find((d) => d.name === name && d.channel === channel);
@@ -171,6 +207,10 @@ export const adminRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook
   .openapi(listDeadLetters, async (c) => {
     const { channel, limit } = c.req.valid('query');
     return c.json({ data: await new OperationsRepo(c.env.DB).listDeadLetters(channel, limit) }, 200);
+  })
+  .openapi(rotateKey, async (c) => {
+    const { table, cursor, limit } = c.req.valid('json');
+    return c.json(await rotatePage(c.var.services, table, cursor, limit), 200);
   })
   .openapi(replay, async (c) => {
     const ids = await replayDeadLetters(c.var.services, c.req.valid('json'));

@@ -1,6 +1,7 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { notFound } from '../../domain/errors';
 import { addDeviceToken, patchContact, removeDeviceToken, replaceContact } from '../../services/contacts';
+import { eraseContact, exportContact } from '../../services/erasure';
 import { ContactInputSchema, ContactSchema, DeviceTokenSchema, ErrorSchema, UserIdParam } from '../schemas';
 import type { AppEnv } from '../types';
 import { jsonBody, validationHook } from '../validation';
@@ -56,10 +57,27 @@ const deleteContact = createRoute({
   method: 'delete',
   path: '/v1/contacts/{userId}',
   tags: ['contacts'],
-  summary: 'Delete a contact and its addresses',
+  summary: 'Erase a contact: its data, tokens and preferences; its deliveries keep only non-personal fields',
   security,
   request: { params: UserIdParam },
   responses: { 204: { description: 'Deleted' }, ...errors },
+});
+
+const exportContactRoute = createRoute({
+  method: 'get',
+  path: '/v1/contacts/{userId}/export',
+  tags: ['contacts'],
+  summary:
+    'Everything Herald holds on a user: contact, preferences, deliveries with history, and their template data (GDPR access)',
+  security,
+  request: { params: UserIdParam },
+  responses: {
+    200: {
+      description: 'The export',
+      content: { 'application/json': { schema: z.record(z.string(), z.unknown()) } },
+    },
+    ...errors,
+  },
 });
 
 const addToken = createRoute({
@@ -108,8 +126,22 @@ export const contactRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHo
   })
   .openapi(deleteContact, async (c) => {
     const { userId } = c.req.valid('param');
-    if (!(await c.var.services.contacts.delete(userId))) throw notFound(`contact ${userId}`);
+    await eraseContact(c.var.services, userId);
     return c.body(null, 204);
+  })
+  .openapi(exportContactRoute, async (c) => {
+    c.header('Cache-Control', 'no-store');
+    c.header(
+      'Content-Disposition',
+      `attachment; filename="herald-export-${c.req.valid('param').userId}.json"`,
+    );
+    return c.json(
+      (await exportContact(c.var.services, c.req.valid('param').userId)) as unknown as Record<
+        string,
+        unknown
+      >,
+      200,
+    );
   })
   .openapi(addToken, async (c) => {
     const contact = await addDeviceToken(c.var.services, c.req.valid('param').userId, c.req.valid('json'));

@@ -7,6 +7,7 @@ import { checkChannelUrls } from '../../services/contacts';
 import type { Services } from '../../services/context';
 import { type EventBridgeEvent, fromEventBridge } from '../../services/eventbridge';
 import { type Accepted, acceptNotifications, type NotificationInput } from '../../services/send';
+import { assertSendAllowed } from '../auth';
 import {
   AcceptedSchema,
   ErrorSchema,
@@ -170,6 +171,7 @@ function decodeCursor(cursor: string): { createdAt: number; id: string } {
 export const notificationRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
   .openapi(send, async (c) => {
     const inputs = toInputs(c.req.valid('json'));
+    assertSendAllowed(c, inputs);
     for (const input of inputs) checkInlineRecipients(c.var.services, input, '');
     const results = await acceptNotifications(c.var.services, inputs);
     if (results.every((r) => r.replayed)) c.header('Idempotent-Replayed', 'true');
@@ -181,6 +183,7 @@ export const notificationRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validat
   })
   .openapi(sendBatch, async (c) => {
     const { notifications } = c.req.valid('json');
+    assertSendAllowed(c, notifications, 'notifications');
     for (const [index, input] of notifications.entries()) {
       checkInlineRecipients(c.var.services, input, `notifications[${index}].`);
     }
