@@ -16,7 +16,10 @@ const PLACEHOLDER_ID = '00000000-0000-0000-0000-000000000000';
 const SECRETS = [
   ['ADMIN_API_KEY', 'the admin API key (required)'],
   ['SIGNING_SECRET', 'HMAC key for unsubscribe, tracking and callback links (required)'],
-  ['DATA_ENCRYPTION_KEY', 'field encryption keys `kid:base64key` (npm run rotate-key -- --new-key makes one)'],
+  [
+    'DATA_ENCRYPTION_KEY',
+    'field encryption keys `kid:base64key` (npm run rotate-key -- --new-key makes one)',
+  ],
   ['BLIND_INDEX_KEY', 'recommended: keys the suppression list, so SIGNING_SECRET can rotate alone'],
   ['ALERT_WEBHOOK_URL', 'optional: where the once-a-minute alert digest is posted'],
 ];

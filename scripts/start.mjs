@@ -18,7 +18,13 @@ if (!existsSync('.dev.vars')) {
   console.log('created .dev.vars from .dev.vars.example');
 } else {
   // A newer Herald may need a variable an older .dev.vars lacks: add it, never change yours.
-  const names = (text) => new Set(text.split('\n').map((l) => /^([A-Z0-9_]+)=/.exec(l)?.[1]).filter(Boolean));
+  const names = (text) =>
+    new Set(
+      text
+        .split('\n')
+        .map((l) => /^([A-Z0-9_]+)=/.exec(l)?.[1])
+        .filter(Boolean),
+    );
   const current = readFileSync('.dev.vars', 'utf8');
   const have = names(current);
   const missing = readFileSync('.dev.vars.example', 'utf8')

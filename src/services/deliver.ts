@@ -373,7 +373,7 @@ async function deliverOne(
     attempt: delivery.attempts + 1,
     durationMs: Date.now() - started,
   });
-  return toPending(services, delivery, result, provider, template.version, now);
+  return toPending(services, delivery, result, provider, template.version);
 }
 
 function toPending(
@@ -382,7 +382,6 @@ function toPending(
   result: SendResult,
   provider: string,
   templateVersion: string,
-  now: number,
 ): Pending {
   const base = { deliveryId: delivery.id, provider, templateVersion, attempted: true };
   switch (result.kind) {

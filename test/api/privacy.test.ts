@@ -34,11 +34,24 @@ describe('personal data at rest', () => {
       ).status,
     ).toBe(200);
     const captured = envWithCapturedQueues({ EMAIL_PROVIDERS: 'sandbox' });
-    await api('POST', '/v1/notifications', { type: 'security_alert', recipients: [userId, { email: `inline-${EMAIL}` }], channels: ['push', 'chat'] }, { env: captured.env });
+    await api(
+      'POST',
+      '/v1/notifications',
+      {
+        type: 'security_alert',
+        recipients: [userId, { email: `inline-${EMAIL}` }],
+        channels: ['push', 'chat'],
+      },
+      { env: captured.env },
+    );
     // The API still reads them back decrypted.
-    expect(await json(await api('GET', `/v1/contacts/${userId}`))).toMatchObject({ email: EMAIL, phone: PHONE });
+    expect(await json(await api('GET', `/v1/contacts/${userId}`))).toMatchObject({
+      email: EMAIL,
+      phone: PHONE,
+    });
     const text = await dump();
-    for (const secret of [EMAIL, PHONE, APNS, SLACK, 'grace.hopper', 'TPRIV']) expect(text).not.toContain(secret);
+    for (const secret of [EMAIL, PHONE, APNS, SLACK, 'grace.hopper', 'TPRIV'])
+      expect(text).not.toContain(secret);
     expect(text).toMatch(/enc:v1:test1:/);
   });
 
@@ -47,7 +60,11 @@ describe('personal data at rest', () => {
     const b = uniqueUser();
     await api('PUT', `/v1/contacts/${a}`, { email: 'a@example.com' });
     await api('PUT', `/v1/contacts/${b}`, { email: 'b@example.com' });
-    await testEnv.DB.prepare('UPDATE contacts SET email = (SELECT email FROM contacts WHERE user_id = ?) WHERE user_id = ?').bind(a, b).run();
+    await testEnv.DB.prepare(
+      'UPDATE contacts SET email = (SELECT email FROM contacts WHERE user_id = ?) WHERE user_id = ?',
+    )
+      .bind(a, b)
+      .run();
     const res = await api('GET', `/v1/contacts/${b}`);
     expect(res.status).toBe(500);
     expect(await res.text()).not.toContain('a@example.com');
@@ -61,9 +78,18 @@ describe('erasure and export', () => {
     await api('PUT', `/v1/contacts/${userId}/preferences`, { channels: { sms: false } });
     const captured = envWithCapturedQueues();
     const accepted = await json<{ id: string }>(
-      await api('POST', '/v1/notifications', { type: 'order_shipped', recipients: [userId], channels: ['email'], data: { order_id: 'A9' } }, { env: captured.env }),
+      await api(
+        'POST',
+        '/v1/notifications',
+        { type: 'order_shipped', recipients: [userId], channels: ['email'], data: { order_id: 'A9' } },
+        { env: captured.env },
+      ),
     );
-    await runConsumer(captured.env, 'herald-email', captured.queues.email.sent.map((m) => m.body));
+    await runConsumer(
+      captured.env,
+      'herald-email',
+      captured.queues.email.sent.map((m) => m.body),
+    );
 
     const exported = await api('GET', `/v1/contacts/${userId}/export`);
     expect(exported.status).toBe(200);
@@ -77,16 +103,24 @@ describe('erasure and export', () => {
     expect(body.contact.email).toBe(EMAIL);
     expect(body.preferences.channels).toEqual({ sms: false });
     expect(body.deliveries[0]).toMatchObject({ status: 'sent', address: { channel: 'email', email: EMAIL } });
-    expect(body.notifications).toEqual([expect.objectContaining({ id: accepted.id, data: { order_id: 'A9' } })]);
+    expect(body.notifications).toEqual([
+      expect.objectContaining({ id: accepted.id, data: { order_id: 'A9' } }),
+    ]);
 
     expect((await api('DELETE', `/v1/contacts/${userId}`)).status).toBe(204);
     expect((await api('GET', `/v1/contacts/${userId}`)).status).toBe(404);
-    const after = await json<{ deliveries: { address: unknown; status: string; history: unknown[] }[] }>(await api('GET', `/v1/notifications/${accepted.id}`));
+    const after = await json<{ deliveries: { address: unknown; status: string; history: unknown[] }[] }>(
+      await api('GET', `/v1/notifications/${accepted.id}`),
+    );
     expect(after.deliveries[0]).toMatchObject({ address: null, status: 'sent' });
     expect(after.deliveries[0]?.history.length).toBeGreaterThan(0);
     const outbox = await json<{ data: unknown[] }>(await api('GET', `/v1/outbox?userId=${userId}`));
     expect(outbox.data).toEqual([]);
-    expect(await json(await api('GET', `/v1/contacts/${userId}/preferences`))).toEqual({ channels: {}, types: {}, quietHours: null });
+    expect(await json(await api('GET', `/v1/contacts/${userId}/preferences`))).toEqual({
+      channels: {},
+      types: {},
+      quietHours: null,
+    });
   });
 
   it('erasing an unknown contact is 404', async () => {
@@ -109,22 +143,34 @@ describe('key rotation', () => {
   it('rows written under the old key are re-encrypted under the new first key and still read back', async () => {
     const userId = uniqueUser();
     await api('PUT', `/v1/contacts/${userId}`, { email: 'rotate@example.com', phone: '+14155550000' });
-    const rotated = { ...testEnv, DATA_ENCRYPTION_KEY: `new2:${btoa(String.fromCharCode(...new Uint8Array(32).fill(7)))},${testEnv.DATA_ENCRYPTION_KEY}` };
+    const rotated = {
+      ...testEnv,
+      DATA_ENCRYPTION_KEY: `new2:${btoa(String.fromCharCode(...new Uint8Array(32).fill(7)))},${testEnv.DATA_ENCRYPTION_KEY}`,
+    };
     let cursor = '';
     let total = 0;
     for (;;) {
       const page = await json<{ rotated: number; nextCursor: string | null }>(
-        await api('POST', '/v1/admin/rotate-key', { table: 'contacts', cursor, limit: 500 }, { env: rotated }),
+        await api(
+          'POST',
+          '/v1/admin/rotate-key',
+          { table: 'contacts', cursor, limit: 500 },
+          { env: rotated },
+        ),
       );
       total += page.rotated;
       if (!page.nextCursor) break;
       cursor = page.nextCursor;
     }
     expect(total).toBeGreaterThan(0);
-    const row = await testEnv.DB.prepare('SELECT email, phone FROM contacts WHERE user_id = ?').bind(userId).first<{ email: string; phone: string }>();
+    const row = await testEnv.DB.prepare('SELECT email, phone FROM contacts WHERE user_id = ?')
+      .bind(userId)
+      .first<{ email: string; phone: string }>();
     expect(row?.email).toMatch(/^enc:v1:new2:/);
     expect(row?.phone).toMatch(/^enc:v1:new2:/);
-    expect(await json(await api('GET', `/v1/contacts/${userId}`, undefined, { env: rotated }))).toMatchObject({ email: 'rotate@example.com' });
+    expect(await json(await api('GET', `/v1/contacts/${userId}`, undefined, { env: rotated }))).toMatchObject(
+      { email: 'rotate@example.com' },
+    );
     // the old key alone can no longer read it
     expect((await api('GET', `/v1/contacts/${userId}`)).status).toBe(500);
   });
