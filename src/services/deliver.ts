@@ -178,7 +178,7 @@ export async function deliverBatch(
       allowed.slice(i, i + CONCURRENCY).map(async (delivery) => {
         const contact = delivery.userId ? contacts.get(delivery.userId) : undefined;
         const config = configs.get(delivery.type) ?? {};
-        pending.set(delivery.id, await deliverOne(services, registry, chain, delivery, contact, config, now));
+        pending.set(delivery.id, await deliverOne(services, registry, chain, delivery, contact, config));
       }),
     );
   }
@@ -310,7 +310,6 @@ async function deliverOne(
   delivery: DeliveryToSend,
   contact: Contact | undefined,
   config: TypeConfig,
-  now: number,
 ): Promise<Pending> {
   const started = Date.now();
   const fail = (reason: string): Pending => ({
