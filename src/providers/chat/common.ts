@@ -1,6 +1,6 @@
-import { networkErrorReason } from '../../lib/http';
+import { networkErrorReason, parseRetryAfter, safeText } from '../../lib/http';
 import { checkWebhookUrl } from '../../lib/ssrf-guard';
-import { type ProviderEnv, readVar, type SendResult } from '../types';
+import { type ProviderDeps, type ProviderEnv, readVar, type SendResult } from '../types';
 
 /** The outgoing HTTP request a chat provider builds; `body` is the exact JSON text sent. */
 export interface BuiltRequest {
@@ -74,3 +74,41 @@ export function truncateText(text: string, maxUnits: number): string {
   if (last >= 0xd800 && last <= 0xdbff) end -= 1;
   return `${text.slice(0, end)}…`;
 }
+
+/** What a chat webhook answered: its status, its body text and its Retry-After in seconds. */
+export interface WebhookAnswer {
+  status: number;
+  body: string;
+  retryAfterSeconds: number | undefined;
+}
+
+/**
+ * Posts a built chat-webhook request: no redirects followed, a timeout, and a network failure
+ * reported without the URL (which holds the webhook's secret). The caller classifies the answer.
+ */
+export async function postChatWebhook(
+  deps: ProviderDeps,
+  built: BuiltRequest,
+  secrets: readonly string[],
+  maxBodyChars = 4096,
+): Promise<WebhookAnswer | SendResult> {
+  let response: Response;
+  try {
+    response = await deps.fetch(built.url, {
+      method: built.method,
+      headers: built.headers,
+      body: built.body,
+      redirect: 'manual',
+      signal: AbortSignal.timeout(CHAT_TIMEOUT_MS),
+    });
+  } catch (error) {
+    return networkFailure(error, secrets);
+  }
+  return {
+    status: response.status,
+    body: await safeText(response, maxBodyChars),
+    retryAfterSeconds: parseRetryAfter(response.headers.get('retry-after'), deps.now()),
+  };
+}
+
+export const isAnswer = (value: WebhookAnswer | SendResult): value is WebhookAnswer => 'status' in value;

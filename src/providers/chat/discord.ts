@@ -2,7 +2,7 @@
 // (rate limits: https://discord.com/developers/docs/topics/rate-limits, JSON error codes:
 // https://discord.com/developers/docs/topics/opcodes-and-status-codes#json)
 import type { AddressOf } from '../../domain/address';
-import { isRetryableStatus, parseRetryAfter, safeText, tryParseJson } from '../../lib/http';
+import { isRetryableStatus, tryParseJson } from '../../lib/http';
 import type {
   Provider,
   ProviderDefinition,
@@ -14,10 +14,10 @@ import type {
 import {
   allowLoopbackFromEnv,
   type BuiltRequest,
-  CHAT_TIMEOUT_MS,
   checkChatWebhookUrl,
   invalidAddress,
-  networkFailure,
+  isAnswer,
+  postChatWebhook,
   shortReason,
   truncateText,
 } from './common';
@@ -117,24 +117,9 @@ export function createDiscordProvider(config: DiscordConfig, deps: ProviderDeps)
       if (!target.ok) return target.result;
       const built = buildDiscordRequest(target.url, request);
       const secrets = [built.url, target.url, request.address.url ?? ''];
-      let response: Response;
-      try {
-        response = await deps.fetch(built.url, {
-          method: built.method,
-          headers: built.headers,
-          body: built.body,
-          redirect: 'manual',
-          signal: AbortSignal.timeout(CHAT_TIMEOUT_MS),
-        });
-      } catch (error) {
-        return networkFailure(error, secrets);
-      }
-      const body = await safeText(response);
-      return classifyDiscordResponse(
-        response.status,
-        body,
-        parseRetryAfter(response.headers.get('retry-after'), deps.now()),
-      );
+      const answer = await postChatWebhook(deps, built, secrets);
+      if (!isAnswer(answer)) return answer;
+      return classifyDiscordResponse(answer.status, answer.body, answer.retryAfterSeconds);
     },
   };
 }

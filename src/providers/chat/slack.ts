@@ -1,7 +1,7 @@
 // Slack incoming webhooks: https://docs.slack.dev/messaging/sending-messages-using-incoming-webhooks
 // (errors: https://api.slack.com/changelog/2016-05-17-changes-to-errors-for-incoming-webhooks)
 import type { AddressOf } from '../../domain/address';
-import { isRetryableStatus, parseRetryAfter, safeText } from '../../lib/http';
+import { isRetryableStatus } from '../../lib/http';
 import type {
   Provider,
   ProviderDefinition,
@@ -13,10 +13,10 @@ import type {
 import {
   allowLoopbackFromEnv,
   type BuiltRequest,
-  CHAT_TIMEOUT_MS,
   checkChatWebhookUrl,
   invalidAddress,
-  networkFailure,
+  isAnswer,
+  postChatWebhook,
   shortReason,
   truncateText,
 } from './common';
@@ -109,24 +109,9 @@ export function createSlackProvider(config: SlackConfig, deps: ProviderDeps): Pr
       if (!target.ok) return target.result;
       const built = buildSlackRequest(target.url, request);
       const secrets = [target.url, request.address.url ?? ''];
-      let response: Response;
-      try {
-        response = await deps.fetch(built.url, {
-          method: built.method,
-          headers: built.headers,
-          body: built.body,
-          redirect: 'manual',
-          signal: AbortSignal.timeout(CHAT_TIMEOUT_MS),
-        });
-      } catch (error) {
-        return networkFailure(error, secrets);
-      }
-      const body = await safeText(response, 1024);
-      return classifySlackResponse(
-        response.status,
-        body,
-        parseRetryAfter(response.headers.get('retry-after'), deps.now()),
-      );
+      const answer = await postChatWebhook(deps, built, secrets, 1024);
+      if (!isAnswer(answer)) return answer;
+      return classifySlackResponse(answer.status, answer.body, answer.retryAfterSeconds);
     },
   };
 }

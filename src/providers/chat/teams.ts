@@ -1,7 +1,7 @@
 // Teams Workflows webhook ("When a Teams webhook request is received") with an Adaptive Card:
 // https://learn.microsoft.com/en-us/microsoftteams/platform/webhooks-and-connectors/how-to/add-incoming-webhook
 import type { AddressOf } from '../../domain/address';
-import { isRetryableStatus, parseRetryAfter, safeText } from '../../lib/http';
+import { isRetryableStatus } from '../../lib/http';
 import type {
   Provider,
   ProviderDefinition,
@@ -13,10 +13,10 @@ import type {
 import {
   allowLoopbackFromEnv,
   type BuiltRequest,
-  CHAT_TIMEOUT_MS,
   checkChatWebhookUrl,
   invalidAddress,
-  networkFailure,
+  isAnswer,
+  postChatWebhook,
   shortReason,
 } from './common';
 
@@ -111,24 +111,9 @@ export function createTeamsProvider(config: TeamsConfig, deps: ProviderDeps): Pr
       if (!target.ok) return target.result;
       const built = buildTeamsRequest(target.url, request);
       const secrets = [target.url, request.address.url ?? ''];
-      let response: Response;
-      try {
-        response = await deps.fetch(built.url, {
-          method: built.method,
-          headers: built.headers,
-          body: built.body,
-          redirect: 'manual',
-          signal: AbortSignal.timeout(CHAT_TIMEOUT_MS),
-        });
-      } catch (error) {
-        return networkFailure(error, secrets);
-      }
-      const body = await safeText(response, 2048);
-      return classifyTeamsResponse(
-        response.status,
-        body,
-        parseRetryAfter(response.headers.get('retry-after'), deps.now()),
-      );
+      const answer = await postChatWebhook(deps, built, secrets, 2048);
+      if (!isAnswer(answer)) return answer;
+      return classifyTeamsResponse(answer.status, answer.body, answer.retryAfterSeconds);
     },
   };
 }
