@@ -49,6 +49,9 @@ function describeLiquidError(part: string, error: unknown): TemplateError {
   return new TemplateError(part, message, line);
 }
 
+/** Tags that would read another template file; there is no file system, so they can only fail. */
+const FILE_TAGS = /\{%-?\s*(include|render|layout)\b/;
+
 /** Checks that every part parses; throws TemplateError naming the part and line. */
 export function validateTemplateParts(channel: Channel, parts: Record<string, string>): void {
   for (const spec of TEMPLATE_PARTS[channel]) {
@@ -56,6 +59,15 @@ export function validateTemplateParts(channel: Channel, parts: Record<string, st
     if (source === undefined) {
       if (spec.required) throw new TemplateError(spec.name, `part "${spec.name}" is required for ${channel}`);
       continue;
+    }
+    const fileTag = FILE_TAGS.exec(source);
+    if (fileTag) {
+      const line = source.slice(0, fileTag.index).split('\n').length;
+      throw new TemplateError(
+        spec.name,
+        `{% ${fileTag[1]} %} is not available: templates cannot read other files`,
+        line,
+      );
     }
     try {
       (spec.html ? htmlEngine : textEngine).parse(source);

@@ -247,7 +247,7 @@ describe('content types', () => {
     }
   });
 
-  it('a malformed multipart form to a dashboard POST is a 4xx page, not a 500', async () => {
+  it('a malformed multipart form to a dashboard POST is a 400 page, not a 500', async () => {
     const session = await signToken(
       String(testEnv.SIGNING_SECRET),
       SESSION_PURPOSE,
@@ -267,8 +267,13 @@ describe('content types', () => {
             headers: { 'Content-Type': type, Origin: ORIGIN, Cookie: `${SESSION_COOKIE}=${session}` },
           }),
         );
-        expect(res.status, `${route.template} with ${type}`).toBeGreaterThanOrEqual(400);
-        expect(res.status, `${route.template} with ${type}`).toBeLessThan(500);
+        const label = `${route.template} with ${type}`;
+        // Logging out reads no form, so it just redirects; every other form POST must refuse it.
+        if (route.template === '/dashboard/logout') expect(res.status, label).toBe(303);
+        else {
+          expect(res.status, label).toBe(400);
+          expect(res.headers.get('Content-Type'), label).toMatch(/^text\/html/);
+        }
       }
     }
   });

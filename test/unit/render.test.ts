@@ -115,6 +115,18 @@ describe('template validation', () => {
     }
   });
 
+  it('include, render and layout are refused at save time, naming the line', () => {
+    for (const tag of ['include', 'render', 'layout']) {
+      try {
+        validateTemplateParts('sms', { text: `ok\n{%- ${tag} 'x' %}` });
+        expect.unreachable();
+      } catch (error) {
+        expect((error as TemplateError).line).toBe(2);
+        expect((error as TemplateError).message).toContain(tag);
+      }
+    }
+  });
+
   it('a missing required part is refused', () => {
     expect(() => validateTemplateParts('push', { title: 'only a title' })).toThrow(/body/);
   });

@@ -5,13 +5,8 @@ import { AppError } from '../../domain/errors';
 import { readUnsubscribeToken, unsubscribe } from '../../services/unsubscribe';
 import type { AppEnv } from '../types';
 
-const TokenParam = z.object({
-  token: z
-    .string()
-    .min(1)
-    .max(2048)
-    .openapi({ param: { name: 'token', in: 'path' } }),
-});
+// No length limit here: an overlong token is simply not valid, and gets the same harmless page.
+const TokenParam = z.object({ token: z.string().openapi({ param: { name: 'token', in: 'path' } }) });
 
 const PAGE_CSP =
   "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";

@@ -132,7 +132,13 @@ export function buildWebPushRequest(subscription: WebPushSubscription, parts: We
     Authorization: parts.authorization,
   };
   if (parts.topic) headers.Topic = parts.topic;
-  return new Request(subscription.endpoint.toString(), { method: 'POST', headers, body: parts.body });
+  // A redirect is never followed: it could point where the SSRF guard never looked.
+  return new Request(subscription.endpoint.toString(), {
+    method: 'POST',
+    headers,
+    body: parts.body,
+    redirect: 'manual',
+  });
 }
 
 /** Maps one push service answer (pure). */
@@ -273,7 +279,10 @@ export function createWebPushProvider(config: WebPushConfig, deps: ProviderDeps)
       });
       let response: Response;
       try {
-        response = await deps.fetch(built, { signal: AbortSignal.timeout(PUSH_TIMEOUT_MS) });
+        response = await deps.fetch(built, {
+          redirect: 'manual',
+          signal: AbortSignal.timeout(PUSH_TIMEOUT_MS),
+        });
       } catch (error) {
         return networkFailure(error);
       }

@@ -163,6 +163,15 @@ function vapidParts(request: Request) {
 }
 
 describe('webpush request', () => {
+  it('never follows a redirect: a 3xx from the push service is a permanent failure', async () => {
+    const { provider, requests } = setup(
+      () => new Response(null, { status: 302, headers: { location: 'http://169.254.169.254/' } }),
+    );
+    const result = await provider.send(pushRequest('webpush', browser.json));
+    expect(requests[0]?.redirect).toBe('manual');
+    expect(result).toMatchObject({ kind: 'permanent', code: '302' });
+  });
+
   it('sends an aes128gcm body the browser can decrypt, with the RFC 8030 headers', async () => {
     const { provider, requests } = setup();
     const result = await provider.send(
