@@ -1,7 +1,9 @@
 // `npm run bench`: load figures against the local stack, then the operation meter.
 //
-// 1. starts `node scripts/start.mjs` (wrangler dev, sandbox providers) on a free port of 127.0.0.1
-//    in its own process group, and waits for /healthz;
+// 1. copies the app (src, migrations, templates, scripts, config) into a temporary folder, so edits
+//    made meanwhile cannot reload wrangler dev mid-run, and starts its `node scripts/start.mjs`
+//    (wrangler dev, sandbox providers, a fresh local D1) on a free port of 127.0.0.1 in its own
+//    process group, then waits for /healthz;
 // 2. autocannon: GET /healthz (the baseline), POST /v1/notifications, POST /v1/notifications/batch;
 // 3. drain: N notifications over every channel, from first accept to the last terminal status,
 //    read from the local D1;
@@ -11,7 +13,15 @@
 // notifications (10000; 0 skips), --drain-timeout <s> (900), --meter-notifications <n> (1000),
 // --no-meter.
 import { spawn, spawnSync } from 'node:child_process';
-import { createWriteStream, existsSync, readFileSync } from 'node:fs';
+import {
+  cpSync,
+  createWriteStream,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -69,10 +79,33 @@ function freePort() {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** What the local stack needs to run; node_modules is linked, not copied. */
+const APP_FILES = [
+  'src',
+  'migrations',
+  'templates',
+  'scripts',
+  'wrangler.toml',
+  'package.json',
+  'tsconfig.json',
+  '.dev.vars.example',
+  '.dev.vars',
+];
+
+/** A copy of the app as it is now, with its own (empty) local state. */
+function snapshotApp() {
+  const dir = mkdtempSync(join(tmpdir(), 'herald-bench-app-'));
+  for (const entry of APP_FILES) {
+    if (existsSync(join(ROOT, entry))) cpSync(join(ROOT, entry), join(dir, entry), { recursive: true });
+  }
+  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
+  return dir;
+}
+
 /** The admin key `npm start` uses: .dev.vars (copied from .dev.vars.example on first start). */
-function adminKey() {
+function adminKey(app) {
   for (const file of ['.dev.vars', '.dev.vars.example']) {
-    const path = join(ROOT, file);
+    const path = join(app, file);
     if (!existsSync(path)) continue;
     const match = /^ADMIN_API_KEY=(.*)$/m.exec(readFileSync(path, 'utf8'));
     if (match) return match[1].trim();
@@ -81,10 +114,10 @@ function adminKey() {
 }
 
 /** Starts `npm start`'s script in its own process group; output goes to a log file. */
-function startStack(port, logPath) {
+function startStack(app, port, logPath) {
   const log = createWriteStream(logPath);
-  const child = spawn(process.execPath, [join(ROOT, 'scripts', 'start.mjs')], {
-    cwd: ROOT,
+  const child = spawn(process.execPath, [join(app, 'scripts', 'start.mjs')], {
+    cwd: app,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: {
@@ -163,12 +196,12 @@ async function pool(items, limit, fn) {
 }
 
 /** One query against the local D1 that `wrangler dev` uses (read while it runs). */
-function queryLocalD1(sql) {
+function queryLocalD1(app, sql) {
   const result = spawnSync(
     process.execPath,
     [WRANGLER_JS, 'd1', 'execute', 'DB', '--local', '--json', '--command', sql],
     {
-      cwd: ROOT,
+      cwd: app,
       encoding: 'utf8',
       env: { ...process.env, WRANGLER_SEND_METRICS: 'false' },
       maxBuffer: 256 * 1024 * 1024,
@@ -182,7 +215,7 @@ function queryLocalD1(sql) {
 const percentile = (sorted, p) =>
   sorted.length === 0 ? null : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 
-async function drain(base, headers, runId, count, timeoutSeconds) {
+async function drain(app, base, headers, runId, count, timeoutSeconds) {
   const users = Array.from({ length: Math.ceil(count / CHANNELS.length) }, (_, i) => `bench_${runId}_d${i}`);
   await pool(users, 16, async (userId) => {
     const res = await fetch(`${base}/v1/contacts/${userId}`, {
@@ -203,6 +236,8 @@ async function drain(base, headers, runId, count, timeoutSeconds) {
 
   // Notification i goes to user i / 5 on channel i % 5: every user gets one per channel.
   const inputs = Array.from({ length: count }, (_, i) => ({
+    // An id makes a retried request idempotent: the same notifications, not new ones.
+    id: `bench-${runId}-${i}`,
     type: 'order_shipped',
     recipients: [users[Math.floor(i / CHANNELS.length)]],
     channels: [CHANNELS[i % CHANNELS.length]],
@@ -212,12 +247,17 @@ async function drain(base, headers, runId, count, timeoutSeconds) {
   for (let i = 0; i < inputs.length; i += 100) batches.push(inputs.slice(i, i + 100));
   const acceptStarted = Date.now();
   await pool(batches, 4, async (notifications) => {
-    const res = await fetch(`${base}/v1/notifications/batch`, {
-      method: 'POST',
-      headers,
-      body: JSON.stringify({ notifications }),
-    });
-    if (res.status !== 202) throw new Error(`POST batch: ${res.status} ${await res.text()}`);
+    for (let attempt = 1; ; attempt += 1) {
+      const res = await fetch(`${base}/v1/notifications/batch`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ notifications }),
+      });
+      if (res.status === 202) return;
+      const text = await res.text();
+      if (res.status < 500 || attempt === 3) throw new Error(`POST batch: ${res.status} ${text}`);
+      await sleep(1000);
+    }
   });
   const acceptSeconds = (Date.now() - acceptStarted) / 1000;
 
@@ -229,10 +269,9 @@ async function drain(base, headers, runId, count, timeoutSeconds) {
   let stalled = false;
   for (;;) {
     statuses = Object.fromEntries(
-      queryLocalD1(`SELECT status, count(*) AS n FROM deliveries WHERE ${where} GROUP BY status`).map((r) => [
-        r.status,
-        r.n,
-      ]),
+      queryLocalD1(app, `SELECT status, count(*) AS n FROM deliveries WHERE ${where} GROUP BY status`).map(
+        (r) => [r.status, r.n],
+      ),
     );
     const total = Object.values(statuses).reduce((s, n) => s + n, 0);
     const pending = Object.entries(statuses)
@@ -289,7 +328,7 @@ function loadSection(options, load) {
   const lines = [
     '## Load against `wrangler dev` (127.0.0.1, sandbox providers)',
     '',
-    `autocannon, ${options.connections} connections, ${options.duration} s per phase, on the same machine as workerd (they share the cores; 1-minute load average at the start: ${loadAtStart.toFixed(2)}). Ingest phases use a send time 23 h ahead, so their messages wait in the queue and the consumer does not compete with the measurement.`,
+    `A copy of the app with a fresh local state; autocannon, ${options.connections} connections, ${options.duration} s per phase, on the same machine as workerd (they share the cores; 1-minute load average at the start: ${loadAtStart.toFixed(2)}). Ingest phases use a send time 23 h ahead, so their messages wait in the queue and the consumer does not compete with the measurement.`,
     '',
     ...(reloads > 0
       ? [
@@ -303,7 +342,9 @@ function loadSection(options, load) {
     `| POST /v1/notifications (1 email) | ${n0(single.requestsPerSecond)} | ${n0(single.requestsPerSecond)} | ${single.p50} | ${single.p99} | ${n2(single.requestsPerSecond / health.requestsPerSecond)}, ${n2(single.p50 / Math.max(1, health.p50))}, ${n2(single.p99 / Math.max(1, health.p99))} | ${single.non2xx} | ${single.errors} |`,
     `| POST /v1/notifications/batch (100 emails) | ${n0(batch.requestsPerSecond)} | ${n0(batch.requestsPerSecond * 100)} | ${batch.p50} | ${batch.p99} | ${n2(batch.requestsPerSecond / health.requestsPerSecond)}, ${n2(batch.p50 / Math.max(1, health.p50))}, ${n2(batch.p99 / Math.max(1, health.p99))} | ${batch.non2xx} | ${batch.errors} |`,
   ];
-  if (drained) {
+  if (drained?.error) {
+    lines.push('', `### Drain`, '', `**Failed:** ${drained.error}`);
+  } else if (drained) {
     lines.push(
       '',
       `### Drain: ${n0(drained.notifications)} notifications over all channels`,
@@ -334,16 +375,21 @@ async function main() {
   // Other work on the machine skews every figure: say how busy it was when the run began.
   const loadAtStart = loadavg()[0];
   const logPath = join(tmpdir(), `herald-bench-${runId}.log`);
-  console.log(`bench: starting the local stack on ${base} (log: ${logPath})`);
-  const child = startStack(port, logPath);
-  const stop = () => stopStack(child).finally(() => process.exit(130));
+  const app = snapshotApp();
+  console.log(`bench: starting a copy of the app (${app}) on ${base} (log: ${logPath})`);
+  const child = startStack(app, port, logPath);
+  const cleanUp = () => rmSync(app, { recursive: true, force: true });
+  const stop = () =>
+    stopStack(child)
+      .then(cleanUp)
+      .finally(() => process.exit(130));
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
 
   let load;
   try {
     await waitForHealth(base, child);
-    const key = adminKey();
+    const key = adminKey(app);
     const headers = { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' };
     const userId = `bench_${runId}_ingest`;
     const put = await fetch(`${base}/v1/contacts/${userId}`, {
@@ -399,11 +445,17 @@ async function main() {
     let drained;
     if (options.drain > 0) {
       console.log(`bench: drain of ${options.drain} notifications`);
-      drained = await drain(base, headers, runId, options.drain, options.drainTimeout);
+      try {
+        drained = await drain(app, base, headers, runId, options.drain, options.drainTimeout);
+      } catch (error) {
+        // The load figures above stand on their own: keep them, say why the drain has none.
+        drained = { error: error instanceof Error ? error.message : String(error) };
+      }
     }
     load = { health, single, batch, drained };
   } finally {
     await stopStack(child);
+    cleanUp();
   }
   load.loadAtStart = loadAtStart;
   load.reloads = (readFileSync(logPath, 'utf8').match(/Reloading local server/g) ?? []).length;

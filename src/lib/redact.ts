@@ -1,5 +1,6 @@
 const EMAIL = /[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/g;
-const PHONE = /\+?\d[\d\s().-]{7,}\d/g;
+/** Phone-like digit runs, but not ISO dates and times (`2026-01-15T06:00`), which reasons carry. */
+const PHONE = /(?<![\d-])(?!\d{4}-\d{2}-\d{2})\+?\d[\d\s().-]{7,}\d/g;
 const URL_PATTERN = /https?:\/\/[^\s"'<>]+/g;
 /** Webhook secrets and bearer credentials, whatever their length. */
 const SECRET = /\b(?:whsec_|hk_live_|Bearer\s+)[A-Za-z0-9+/=_.-]+/g;
