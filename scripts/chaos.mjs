@@ -3,6 +3,7 @@
 // then the invariants: every delivery terminal, none lost, no delivery sent twice except in the
 // crash window (and never where the provider takes an idempotency key).
 //   node scripts/chaos.mjs [--count 2000] [--port 8798] [--timeout 900]
+import './lib/local-bin.mjs';
 import { spawn, spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,7 +32,7 @@ const faults = [
   'SANDBOX_FAIL_RATE:0.3',
   'SANDBOX_429_RATE:0.05',
   'SANDBOX_CRASH_RATE:0.02',
-  'RETRY_DELAY_SCALE:0.02',
+  'RETRY_DELAY_SCALE:0.005',
 ];
 const server = spawn('node', ['scripts/start.mjs', ...faults.flatMap((v) => ['--var', v])], {
   env,
@@ -81,7 +82,8 @@ for (let i = 0; i < count; i += 100) {
         {
           email: `c${j}@example.com`,
           phone: `+1415${String(1_000_000 + j).slice(-7)}`,
-          deviceTokens: [{ deviceToken: `${(j % 16).toString(16)}${'b'.repeat(63)}`, platform: 'apns' }],
+          // A token per recipient: a shared one would (rightly) hit the push rate limit.
+          deviceTokens: [{ deviceToken: j.toString(16).padStart(64, '0'), platform: 'apns' }],
           externalChannels: [
             { platform: 'slack', url: `https://hooks.slack.com/services/T0/B0/${tag}${j}` },
             { platform: 'webhook', url: `https://example.com/hooks/${tag}/${j}` },
@@ -134,11 +136,12 @@ const report = {
   failed: byStatus.failed ?? 0,
   rate_limited: byStatus.rate_limited ?? 0,
   duplicate: byStatus.duplicate ?? 0,
-  lost: accepted - terminalCount,
+  lost: accepted - stored,
+  'not terminal': stored - terminalCount,
   'sent-twice': Object.fromEntries(twice.map((t) => [t.channel, t.deliveries])),
   seconds: Math.round((Date.now() - started) / 1000),
 };
 console.log(JSON.stringify(report, null, 2));
 const idempotentTwice = twice.filter((t) => ['email', 'push', 'webhook'].includes(t.channel)).length;
 stop();
-process.exit(report.lost === 0 && stored === accepted && idempotentTwice === 0 ? 0 : 1);
+process.exit(report.lost === 0 && report['not terminal'] === 0 && idempotentTwice === 0 ? 0 : 1);

@@ -3,6 +3,7 @@
 // the new database id into wrangler.toml, applies the migrations, uploads the templates and lists
 // the secrets to set. Safe to run again: what already exists is kept.
 // Without --remote it only explains itself: the local stack needs no setup (`npm start`).
+import './lib/local-bin.mjs';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';

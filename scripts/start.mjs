@@ -1,5 +1,6 @@
 // `npm start`: prepare the local stack (vars, D1 migrations, templates in local R2), then run
 // `wrangler dev` on port 8787 with the sandbox providers.
+import './lib/local-bin.mjs';
 import { spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';

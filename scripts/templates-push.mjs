@@ -1,5 +1,6 @@
 // `npm run templates:push` uploads templates/ to local R2; with `-- --remote`, to the production
 // bucket named in wrangler.toml (`--env staging` selects that environment's bucket).
+import './lib/local-bin.mjs';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -44,7 +44,7 @@ describe('chaos', () => {
         {
           email: `c${i}@example.com`,
           phone: `+1415555${String(1000 + i).padStart(4, '0')}`,
-          deviceTokens: [{ deviceToken: `${(i % 16).toString(16)}${'a'.repeat(63)}`, platform: 'apns' }],
+          deviceTokens: [{ deviceToken: i.toString(16).padStart(64, '0'), platform: 'apns' }],
           externalChannels: [
             { platform: 'slack', url: `https://hooks.slack.com/services/T0/B0/${tag}${i}` },
             { platform: 'webhook', url: `https://example.com/hooks/${tag}/${i}` },
