@@ -11,7 +11,6 @@ import { AppError } from '../domain/errors';
 import { isStatus } from '../domain/status';
 import type { Env } from '../env';
 import { log } from '../lib/log';
-import { providerRegistry } from '../queue/consumer';
 import type { Services } from '../services/context';
 import { replayDeadLetters } from '../services/dead-letters';
 import {
@@ -22,6 +21,7 @@ import {
   volumeOverTime,
   WINDOW_NAMES,
 } from '../services/metrics';
+import { providerRegistry } from '../services/provider-registry';
 import { setProviderEnabled } from '../services/provider-switches';
 import { OperationsRepo } from '../storage/operations-repo';
 import type { OutboxEntry } from '../storage/outbox-repo';

@@ -3,7 +3,7 @@ import type { Env } from '../env';
 import { allProviders } from '../providers/all';
 import { configuredProviderNames } from '../providers/registry';
 import { MissingCredentialsError } from '../providers/types';
-import { providerRegistry } from '../queue/consumer';
+import { providerRegistry } from '../services/provider-registry';
 import { providerSwitches } from '../services/provider-switches';
 
 /** One provider of one channel, as the Providers page shows it. */

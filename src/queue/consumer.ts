@@ -1,18 +1,14 @@
 import { type Channel, isChannel } from '../domain/channels';
 import { deadLetterQueueFor, type Env, queueFor } from '../env';
 import { log } from '../lib/log';
-import { allProviders } from '../providers/all';
-import { ProviderRegistry } from '../providers/registry';
 import { createServices, type Services } from '../services/context';
 import { recordDeadLetters } from '../services/dead-letters';
 import { type Decision, deliverBatch } from '../services/deliver';
+import { providerRegistry } from '../services/provider-registry';
 import { type QueueMessage, queueMessageSchema } from './messages';
 
 /** Delay before a batch that failed as a whole (D1 unavailable, say) is tried again. */
 const BATCH_FAILURE_RETRY_SECONDS = 30;
-
-/** One registry per isolate: provider instances (and their token caches) and circuit breakers. */
-export const providerRegistry = new ProviderRegistry(allProviders);
 
 /** `herald-email`, `herald-email-staging`, `herald-email-dlq` ... → channel and whether it is a DLQ. */
 export function parseQueueName(queue: string): { channel: Channel; deadLetter: boolean } | null {
