@@ -183,6 +183,27 @@ const summary = (r) => ({
   timeouts: r.timeouts,
 });
 
+/**
+ * fetch for idempotent requests (PUT, or POST with ids): retried on a network error or a 5xx,
+ * which wrangler dev's local proxy produces now and then under load.
+ */
+async function fetchIdempotent(url, init, attempts = 4) {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      const res = await fetch(url, init);
+      if (res.status < 500 || attempt === attempts) return res;
+      await res.body?.cancel();
+    } catch (error) {
+      if (attempt === attempts) {
+        throw new Error(
+          `${init.method} ${url}: ${error.message}${error.cause ? ` (${error.cause.message ?? error.cause})` : ''}`,
+        );
+      }
+    }
+    await sleep(1000 * attempt);
+  }
+}
+
 /** Runs `fn` over items with at most `limit` in flight. */
 async function pool(items, limit, fn) {
   let next = 0;
@@ -195,21 +216,24 @@ async function pool(items, limit, fn) {
   await Promise.all(workers);
 }
 
-/** One query against the local D1 that `wrangler dev` uses (read while it runs). */
+/** One query against the local D1 that `wrangler dev` uses (read while it runs); 3 tries. */
 function queryLocalD1(app, sql) {
-  const result = spawnSync(
-    process.execPath,
-    [WRANGLER_JS, 'd1', 'execute', 'DB', '--local', '--json', '--command', sql],
-    {
-      cwd: app,
-      encoding: 'utf8',
-      env: { ...process.env, WRANGLER_SEND_METRICS: 'false' },
-      maxBuffer: 256 * 1024 * 1024,
-    },
-  );
-  if (result.status !== 0) throw new Error(`wrangler d1 execute failed: ${result.stderr || result.stdout}`);
-  const parsed = JSON.parse(result.stdout);
-  return parsed[0]?.results ?? [];
+  let failure = '';
+  for (let attempt = 1; attempt <= 3; attempt += 1) {
+    const result = spawnSync(
+      process.execPath,
+      [WRANGLER_JS, 'd1', 'execute', 'DB', '--local', '--json', '--command', sql],
+      {
+        cwd: app,
+        encoding: 'utf8',
+        env: { ...process.env, WRANGLER_SEND_METRICS: 'false' },
+        maxBuffer: 256 * 1024 * 1024,
+      },
+    );
+    if (result.status === 0) return JSON.parse(result.stdout)[0]?.results ?? [];
+    failure = result.error?.message ?? `${result.status ?? result.signal}: ${result.stderr || result.stdout}`;
+  }
+  throw new Error(`wrangler d1 execute failed: ${failure}`);
 }
 
 const percentile = (sorted, p) =>
@@ -218,7 +242,7 @@ const percentile = (sorted, p) =>
 async function drain(app, base, headers, runId, count, timeoutSeconds) {
   const users = Array.from({ length: Math.ceil(count / CHANNELS.length) }, (_, i) => `bench_${runId}_d${i}`);
   await pool(users, 16, async (userId) => {
-    const res = await fetch(`${base}/v1/contacts/${userId}`, {
+    const res = await fetchIdempotent(`${base}/v1/contacts/${userId}`, {
       method: 'PUT',
       headers,
       body: JSON.stringify({
@@ -247,17 +271,12 @@ async function drain(app, base, headers, runId, count, timeoutSeconds) {
   for (let i = 0; i < inputs.length; i += 100) batches.push(inputs.slice(i, i + 100));
   const acceptStarted = Date.now();
   await pool(batches, 4, async (notifications) => {
-    for (let attempt = 1; ; attempt += 1) {
-      const res = await fetch(`${base}/v1/notifications/batch`, {
-        method: 'POST',
-        headers,
-        body: JSON.stringify({ notifications }),
-      });
-      if (res.status === 202) return;
-      const text = await res.text();
-      if (res.status < 500 || attempt === 3) throw new Error(`POST batch: ${res.status} ${text}`);
-      await sleep(1000);
-    }
+    const res = await fetchIdempotent(`${base}/v1/notifications/batch`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ notifications }),
+    });
+    if (res.status !== 202) throw new Error(`POST batch: ${res.status} ${await res.text()}`);
   });
   const acceptSeconds = (Date.now() - acceptStarted) / 1000;
 
@@ -295,9 +314,11 @@ async function drain(app, base, headers, runId, count, timeoutSeconds) {
   }
 
   const [span] = queryLocalD1(
+    app,
     `SELECT min(created_at) AS first, max(updated_at) AS last, count(*) AS n FROM deliveries WHERE ${where}`,
   );
   const latencies = queryLocalD1(
+    app,
     `SELECT sent_at - created_at AS ms FROM deliveries WHERE ${where} AND status = 'sent' ORDER BY ms`,
   ).map((r) => r.ms);
   const pending = Object.entries(statuses)

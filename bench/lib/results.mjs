@@ -51,8 +51,7 @@ function header(m) {
     '| --- | --- |',
     `| machine | ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB |`,
     `| node | ${m.node} |`,
-    `| commit | ${m.commit} |`,
-    `| written | ${m.date} |`,
+    `| last written | ${m.date}, commit ${m.commit} (each section names its own) |`,
   ].join('\n');
 }
 
@@ -70,8 +69,10 @@ export function writeSection(name, markdown, file = RESULTS_FILE) {
       bodies[section] = existing.slice(start + marker(section, 'start').length, end).trim();
     }
   }
-  bodies[name] = markdown.trim();
-  const parts = [header(machine())];
+  const m = machine();
+  // Each section says which code it measured: the two are often re-run separately.
+  bodies[name] = `${markdown.trim()}\n\n_Measured at commit ${m.commit}, ${m.date}._`;
+  const parts = [header(m)];
   for (const section of SECTIONS) {
     if (bodies[section] === undefined) continue;
     parts.push(`${marker(section, 'start')}\n${bodies[section]}\n${marker(section, 'end')}`);

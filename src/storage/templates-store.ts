@@ -65,6 +65,8 @@ export class TemplatesStore {
   private readonly templates = new Map<string, Cached<ChannelTemplate | null>>();
   private readonly catalogs = new Map<string, Cached<TypeCatalog>>();
   private readonly typeConfigs = new Map<string, Cached<TypeConfig>>();
+  private readonly inflight = new Map<string, Promise<ChannelTemplate | null>>();
+  private readonly inflightCatalogs = new Map<string, Promise<TypeCatalog>>();
 
   constructor(
     private readonly bucket: R2Bucket,
@@ -75,6 +77,15 @@ export class TemplatesStore {
   async catalog(type: string): Promise<TypeCatalog> {
     const hit = this.catalogs.get(type);
     if (hit && hit.expires > this.now()) return hit.value;
+    let pending = this.inflightCatalogs.get(type);
+    if (!pending) {
+      pending = this.listCatalog(type).finally(() => this.inflightCatalogs.delete(type));
+      this.inflightCatalogs.set(type, pending);
+    }
+    return pending;
+  }
+
+  private async listCatalog(type: string): Promise<TypeCatalog> {
     const prefix = `${TEMPLATE_PREFIX}${type}/`;
     const listed = await this.bucket.list({ prefix, delimiter: '/' });
     const channels = new Set<Channel>();
@@ -123,6 +134,21 @@ export class TemplatesStore {
     const key = templateKey(type, channel, locale);
     const hit = this.templates.get(key);
     if (hit && hit.expires > this.now()) return hit.value;
+    // Concurrent renders of one batch share a single R2 read of a template.
+    let pending = this.inflight.get(key);
+    if (!pending) {
+      pending = this.fetchTemplate(key, type, channel, locale).finally(() => this.inflight.delete(key));
+      this.inflight.set(key, pending);
+    }
+    return pending;
+  }
+
+  private async fetchTemplate(
+    key: string,
+    type: string,
+    channel: Channel,
+    locale?: string,
+  ): Promise<ChannelTemplate | null> {
     const object = await this.bucket.get(key);
     let value: ChannelTemplate | null = null;
     if (object) {
