@@ -1,5 +1,6 @@
 import type { Channel, Priority } from '../domain/channels';
 import type { Contact, InlineRecipient } from '../domain/contact';
+import type { Notification } from '../domain/delivery';
 import { AppError } from '../domain/errors';
 import { MAX_QUEUE_DELAY_SECONDS } from '../domain/retry';
 import { planDeliveries, type ResolvedRecipient } from '../domain/route';
@@ -57,6 +58,12 @@ export async function acceptNotifications(
   const now = services.now();
   const results: (Accepted | Prepared)[] = [];
   const byId = new Map<string, { hash: string; result: Accepted | Prepared }>();
+  // One query for every producer-given id and one for every recipient, not one per notification.
+  const given = inputs.map((i) => i.id).filter((id): id is string => id !== undefined);
+  const known = new Map(
+    given.length > 0 ? (await services.deliveries.getNotifications(given)).map((n) => [n.id, n]) : [],
+  );
+  const contacts = await services.contacts.getMany(inputs.flatMap((i) => recipientUserIds(i.recipients)));
   for (const [index, input] of inputs.entries()) {
     const id = input.id ?? newId('ntf', now);
     const requestHash = await sha256Hex(canonicalJson({ ...input, id: undefined }));
@@ -74,7 +81,8 @@ export async function acceptNotifications(
       continue;
     }
     const result =
-      (await replay(services, id, requestHash)) ?? (await prepare(services, input, id, requestHash, now));
+      (await replay(services, known.get(id), requestHash)) ??
+      (await prepare(services, input, id, requestHash, now, contacts));
     byId.set(id, { hash: requestHash, result });
     results.push(result);
   }
@@ -142,9 +150,13 @@ function toAccepted(p: Prepared, queued: ReadonlySet<string>): Accepted {
   };
 }
 
-async function replay(services: Services, id: string, requestHash: string): Promise<Accepted | null> {
-  const existing = await services.deliveries.getNotification(id);
+async function replay(
+  services: Services,
+  existing: Notification | undefined,
+  requestHash: string,
+): Promise<Accepted | null> {
   if (!existing) return null;
+  const { id } = existing;
   if (existing.requestHash !== requestHash) {
     throw new AppError(
       409,
@@ -173,6 +185,7 @@ async function prepare(
   id: string,
   requestHash: string,
   now: number,
+  contacts: ReadonlyMap<string, Contact>,
 ): Promise<Prepared> {
   const templated = await services.templates.channelsOf(input.type);
   if (templated.length === 0) {
@@ -196,7 +209,7 @@ async function prepare(
     );
   }
 
-  const recipients = await resolveRecipients(services, input.recipients);
+  const recipients = resolveRecipients(input.recipients, contacts);
   const deliveries: NewDelivery[] = [];
   for (const recipient of recipients) {
     for (const planned of planDeliveries(recipient, channels, explicit)) {
@@ -220,15 +233,16 @@ async function prepare(
   };
 }
 
-/** Looks every user id up with one query, and merges inline address fields over the contact's. */
-async function resolveRecipients(
-  services: Services,
+/** The user ids a notification names (plain ids and inline recipients with one). */
+function recipientUserIds(recipients: NotificationInput['recipients']): string[] {
+  return recipients.map((r) => (typeof r === 'string' ? r : r.userId)).filter((u): u is string => !!u);
+}
+
+/** Merges inline address fields over the contact's (contacts loaded once per request). */
+function resolveRecipients(
   recipients: NotificationInput['recipients'],
-): Promise<ResolvedRecipient[]> {
-  const userIds = recipients
-    .map((r) => (typeof r === 'string' ? r : r.userId))
-    .filter((u): u is string => !!u);
-  const contacts = await services.contacts.getMany(userIds);
+  contacts: ReadonlyMap<string, Contact>,
+): ResolvedRecipient[] {
   return recipients.map((r) => {
     const inline: InlineRecipient = typeof r === 'string' ? { userId: r } : r;
     const contact: Contact | undefined = inline.userId ? contacts.get(inline.userId) : undefined;
