@@ -1,18 +1,15 @@
 // Mailgun Messages API: https://documentation.mailgun.com/docs/mailgun/api-reference/send/mailgun/messages/post-v3--domain-name--messages
 import { isRetryableStatus } from '../../lib/http';
 import {
-  type Provider,
   type ProviderDefinition,
-  type ProviderDeps,
   type ProviderEnv,
   requireVars,
   type SendRequest,
   type SendResult,
 } from '../types';
 import {
-  dispatch,
   formatMailbox,
-  isRefused,
+  httpEmailProvider,
   permanent,
   readBaseUrl,
   readBody,
@@ -23,7 +20,6 @@ import {
   type Sender,
   shortReason,
   stringField,
-  toEmailJob,
   USER_AGENT,
 } from './shared';
 
@@ -99,21 +95,9 @@ export async function interpretMailgunResponse(response: Response, nowMs: number
 }
 
 /** The Mailgun provider definition. */
-export const mailgun: ProviderDefinition = {
+export const mailgun: ProviderDefinition = httpEmailProvider({
   name: 'mailgun',
-  channel: 'email',
-  create(env: ProviderEnv, deps: ProviderDeps): Provider {
-    const config = mailgunConfigFromEnv(env);
-    return {
-      name: 'mailgun',
-      channel: 'email',
-      async send(request: SendRequest): Promise<SendResult> {
-        const job = toEmailJob(request);
-        if (isRefused(job)) return job;
-        const answer = await dispatch(deps.fetch, buildMailgunRequest(config, request));
-        if (!(answer instanceof Response)) return answer;
-        return interpretMailgunResponse(answer, deps.now());
-      },
-    };
-  },
-};
+  configFromEnv: mailgunConfigFromEnv,
+  build: buildMailgunRequest,
+  interpret: interpretMailgunResponse,
+});

@@ -1,9 +1,7 @@
 // Postmark Email API: https://postmarkapp.com/developer/api/email-api (error codes: /developer/api/overview#error-codes)
 import { isRetryableStatus } from '../../lib/http';
 import {
-  type Provider,
   type ProviderDefinition,
-  type ProviderDeps,
   type ProviderEnv,
   readVar,
   requireVars,
@@ -11,10 +9,9 @@ import {
   type SendResult,
 } from '../types';
 import {
-  dispatch,
   formatMailbox,
   type HttpRequest,
-  isRefused,
+  httpEmailProvider,
   numberField,
   permanent,
   readBaseUrl,
@@ -26,7 +23,6 @@ import {
   type Sender,
   shortReason,
   stringField,
-  toEmailJob,
   USER_AGENT,
 } from './shared';
 
@@ -134,21 +130,9 @@ export async function interpretPostmarkResponse(response: Response, nowMs: numbe
 }
 
 /** The Postmark provider definition. */
-export const postmark: ProviderDefinition = {
+export const postmark: ProviderDefinition = httpEmailProvider({
   name: 'postmark',
-  channel: 'email',
-  create(env: ProviderEnv, deps: ProviderDeps): Provider {
-    const config = postmarkConfigFromEnv(env);
-    return {
-      name: 'postmark',
-      channel: 'email',
-      async send(request: SendRequest): Promise<SendResult> {
-        const job = toEmailJob(request);
-        if (isRefused(job)) return job;
-        const answer = await dispatch(deps.fetch, buildPostmarkRequest(config, request));
-        if (!(answer instanceof Response)) return answer;
-        return interpretPostmarkResponse(answer, deps.now());
-      },
-    };
-  },
-};
+  configFromEnv: postmarkConfigFromEnv,
+  build: buildPostmarkRequest,
+  interpret: interpretPostmarkResponse,
+});

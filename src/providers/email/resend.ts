@@ -1,19 +1,16 @@
 // Resend Send Email API: https://resend.com/docs/api-reference/emails/send-email (errors: /docs/api-reference/errors)
 import { isRetryableStatus } from '../../lib/http';
 import {
-  type Provider,
   type ProviderDefinition,
-  type ProviderDeps,
   type ProviderEnv,
   requireVars,
   type SendRequest,
   type SendResult,
 } from '../types';
 import {
-  dispatch,
   formatMailbox,
   type HttpRequest,
-  isRefused,
+  httpEmailProvider,
   permanent,
   readBaseUrl,
   readBody,
@@ -24,7 +21,6 @@ import {
   type Sender,
   shortReason,
   stringField,
-  toEmailJob,
   USER_AGENT,
 } from './shared';
 
@@ -118,21 +114,9 @@ function resetSeconds(response: Response): number | undefined {
 }
 
 /** The Resend provider definition. */
-export const resend: ProviderDefinition = {
+export const resend: ProviderDefinition = httpEmailProvider({
   name: 'resend',
-  channel: 'email',
-  create(env: ProviderEnv, deps: ProviderDeps): Provider {
-    const config = resendConfigFromEnv(env);
-    return {
-      name: 'resend',
-      channel: 'email',
-      async send(request: SendRequest): Promise<SendResult> {
-        const job = toEmailJob(request);
-        if (isRefused(job)) return job;
-        const answer = await dispatch(deps.fetch, buildResendRequest(config, request));
-        if (!(answer instanceof Response)) return answer;
-        return interpretResendResponse(answer, deps.now());
-      },
-    };
-  },
-};
+  configFromEnv: resendConfigFromEnv,
+  build: buildResendRequest,
+  interpret: interpretResendResponse,
+});

@@ -1,18 +1,15 @@
 // SendGrid v3 Mail Send: https://www.twilio.com/docs/sendgrid/api-reference/mail-send/mail-send
 import { isRetryableStatus } from '../../lib/http';
 import {
-  type Provider,
   type ProviderDefinition,
-  type ProviderDeps,
   type ProviderEnv,
   requireVars,
   type SendRequest,
   type SendResult,
 } from '../types';
 import {
-  dispatch,
   type HttpRequest,
-  isRefused,
+  httpEmailProvider,
   type Mailbox,
   permanent,
   readBaseUrl,
@@ -24,7 +21,6 @@ import {
   type Sender,
   shortReason,
   stringField,
-  toEmailJob,
   USER_AGENT,
 } from './shared';
 
@@ -124,21 +120,9 @@ export async function interpretSendgridResponse(response: Response, nowMs: numbe
 }
 
 /** The SendGrid provider definition. */
-export const sendgrid: ProviderDefinition = {
+export const sendgrid: ProviderDefinition = httpEmailProvider({
   name: 'sendgrid',
-  channel: 'email',
-  create(env: ProviderEnv, deps: ProviderDeps): Provider {
-    const config = sendgridConfigFromEnv(env);
-    return {
-      name: 'sendgrid',
-      channel: 'email',
-      async send(request: SendRequest): Promise<SendResult> {
-        const job = toEmailJob(request);
-        if (isRefused(job)) return job;
-        const answer = await dispatch(deps.fetch, buildSendgridRequest(config, request));
-        if (!(answer instanceof Response)) return answer;
-        return interpretSendgridResponse(answer, deps.now());
-      },
-    };
-  },
-};
+  configFromEnv: sendgridConfigFromEnv,
+  build: buildSendgridRequest,
+  interpret: interpretSendgridResponse,
+});

@@ -2,9 +2,7 @@
 import { AwsClient } from 'aws4fetch';
 import { isRetryableStatus } from '../../lib/http';
 import {
-  type Provider,
   type ProviderDefinition,
-  type ProviderDeps,
   type ProviderEnv,
   readVar,
   requireVars,
@@ -12,10 +10,9 @@ import {
   type SendResult,
 } from '../types';
 import {
-  dispatch,
   formatMailbox,
   type HttpRequest,
-  isRefused,
+  httpEmailProvider,
   type Mailbox,
   permanent,
   readBaseUrl,
@@ -27,7 +24,6 @@ import {
   type Sender,
   shortReason,
   stringField,
-  toEmailJob,
   USER_AGENT,
 } from './shared';
 
@@ -192,10 +188,9 @@ export async function interpretSesResponse(response: Response, nowMs: number): P
 }
 
 /** The Amazon SES (API v2) provider definition. */
-export const ses: ProviderDefinition = {
+export const ses: ProviderDefinition = httpEmailProvider({
   name: 'ses',
-  channel: 'email',
-  create(env: ProviderEnv, deps: ProviderDeps): Provider {
+  configFromEnv(env: ProviderEnv) {
     const config = sesConfigFromEnv(env);
     // aws4fetch caches derived signing keys per day inside this client, so keep one per instance.
     const client = new AwsClient({
@@ -205,17 +200,9 @@ export const ses: ProviderDefinition = {
       service: 'ses',
       region: config.region,
     });
-    return {
-      name: 'ses',
-      channel: 'email',
-      async send(request: SendRequest): Promise<SendResult> {
-        const job = toEmailJob(request);
-        if (isRefused(job)) return job;
-        const signed = await signSesRequest(client, buildSesRequest(config, request), deps.now());
-        const answer = await dispatch(deps.fetch, signed);
-        if (!(answer instanceof Response)) return answer;
-        return interpretSesResponse(answer, deps.now());
-      },
-    };
+    return { config, client };
   },
-};
+  build: ({ config, client }, request, nowMs) =>
+    signSesRequest(client, buildSesRequest(config, request), nowMs),
+  interpret: interpretSesResponse,
+});

@@ -1,6 +1,14 @@
 import type { RenderedMessage } from '../../domain/message';
 import { networkErrorReason, parseRetryAfter, safeText, tryParseJson } from '../../lib/http';
-import { type ProviderDeps, type ProviderEnv, readVar, type SendRequest, type SendResult } from '../types';
+import {
+  type Provider,
+  type ProviderDefinition,
+  type ProviderDeps,
+  type ProviderEnv,
+  readVar,
+  type SendRequest,
+  type SendResult,
+} from '../types';
 
 /** Sent as `User-Agent` to every email API (Resend rejects requests without one). */
 export const USER_AGENT = 'herald/0.1';
@@ -211,4 +219,42 @@ export async function dispatch(
   } catch (error) {
     return networkFailure(error);
   }
+}
+
+/** How one HTTP email API is configured, called and understood. */
+export interface HttpEmailApi<C> {
+  name: string;
+  configFromEnv(env: ProviderEnv): C;
+  /** Builds the (possibly signed) request; async so SigV4 signing fits. */
+  build(
+    config: C,
+    request: SendRequest,
+    nowMs: number,
+  ): HttpRequest | Request | Promise<HttpRequest | Request>;
+  interpret(response: Response, nowMs: number): SendResult | Promise<SendResult>;
+}
+
+/**
+ * The provider definition every HTTP email API shares: refuse what cannot be an email, send it
+ * once through the injected fetch, and let the API's own rules classify the answer.
+ */
+export function httpEmailProvider<C>(api: HttpEmailApi<C>): ProviderDefinition {
+  return {
+    name: api.name,
+    channel: 'email',
+    create(env: ProviderEnv, deps: ProviderDeps): Provider {
+      const config = api.configFromEnv(env);
+      return {
+        name: api.name,
+        channel: 'email',
+        async send(request: SendRequest): Promise<SendResult> {
+          const job = toEmailJob(request);
+          if (isRefused(job)) return job;
+          const answer = await dispatch(deps.fetch, await api.build(config, request, deps.now()));
+          if (!(answer instanceof Response)) return answer;
+          return api.interpret(answer, deps.now());
+        },
+      };
+    },
+  };
 }
