@@ -1,19 +1,14 @@
-import { networkErrorReason, parseRetryAfter, safeText } from '../../lib/http';
+import { networkErrorReason } from '../../lib/http';
 import { checkWebhookUrl } from '../../lib/ssrf-guard';
+import { type HttpCall as BuiltRequest, callHttp, shortReason } from '../http-call';
 import { type ProviderDeps, type ProviderEnv, readVar, type SendResult } from '../types';
 
 /** The outgoing HTTP request a chat provider builds; `body` is the exact JSON text sent. */
-export interface BuiltRequest {
-  url: string;
-  method: 'POST';
-  headers: Record<string, string>;
-  body: string;
-}
+/** The outgoing HTTP request a provider builds; `body` is the exact text sent. */
+export type { HttpCall as BuiltRequest } from '../http-call';
 
 /** Chat webhooks are short calls; a hung endpoint must not hold the queue consumer. */
 export const CHAT_TIMEOUT_MS = 15_000;
-
-const MAX_REASON_CHARS = 300;
 
 /** Loopback webhook targets (a local fake) are allowed only when ENVIRONMENT is exactly 'development'. */
 export function allowLoopbackFromEnv(env: ProviderEnv): boolean {
@@ -39,11 +34,7 @@ export function invalidAddress(reason: string, code?: string): SendResult {
   return { kind: 'permanent', reason: shortReason(reason), invalidAddress: true, ...(code ? { code } : {}) };
 }
 
-/** Trims a reason to a loggable size. */
-export function shortReason(reason: string): string {
-  const flat = reason.replace(/\s+/g, ' ').trim();
-  return flat.length > MAX_REASON_CHARS ? `${flat.slice(0, MAX_REASON_CHARS - 1)}…` : flat;
-}
+export { shortReason } from '../http-call';
 
 /** Removes every secret (webhook URL, bot token) from a reason before it is logged or stored. */
 export function redact(reason: string, secrets: readonly string[]): string {
@@ -75,40 +66,22 @@ export function truncateText(text: string, maxUnits: number): string {
   return `${text.slice(0, end)}…`;
 }
 
-/** What a chat webhook answered: its status, its body text and its Retry-After in seconds. */
-export interface WebhookAnswer {
-  status: number;
-  body: string;
-  retryAfterSeconds: number | undefined;
-}
-
 /**
  * Posts a built chat-webhook request: no redirects followed, a timeout, and a network failure
  * reported without the URL (which holds the webhook's secret). The caller classifies the answer.
  */
-export async function postChatWebhook(
+export function postChatWebhook(
   deps: ProviderDeps,
   built: BuiltRequest,
   secrets: readonly string[],
   maxBodyChars = 4096,
-): Promise<WebhookAnswer | SendResult> {
-  let response: Response;
-  try {
-    response = await deps.fetch(built.url, {
-      method: built.method,
-      headers: built.headers,
-      body: built.body,
-      redirect: 'manual',
-      signal: AbortSignal.timeout(CHAT_TIMEOUT_MS),
-    });
-  } catch (error) {
-    return networkFailure(error, secrets);
-  }
-  return {
-    status: response.status,
-    body: await safeText(response, maxBodyChars),
-    retryAfterSeconds: parseRetryAfter(response.headers.get('retry-after'), deps.now()),
-  };
+) {
+  return callHttp(deps, built, {
+    timeoutMs: CHAT_TIMEOUT_MS,
+    redirect: 'manual',
+    maxBodyChars,
+    onNetworkError: (error) => networkFailure(error, secrets),
+  });
 }
 
-export const isAnswer = (value: WebhookAnswer | SendResult): value is WebhookAnswer => 'status' in value;
+export { isHttpAnswer as isAnswer } from '../http-call';

@@ -1,13 +1,8 @@
 // Twilio Messages API: https://www.twilio.com/docs/messaging/api/message-resource#create-a-message-resource
 // (error codes: https://www.twilio.com/docs/api/errors)
 import type { AddressOf } from '../../domain/address';
-import {
-  isRetryableStatus,
-  networkErrorReason,
-  parseRetryAfter,
-  safeText,
-  tryParseJson,
-} from '../../lib/http';
+import { isRetryableStatus, tryParseJson } from '../../lib/http';
+import { callHttp, isHttpAnswer } from '../http-call';
 import {
   MissingCredentialsError,
   type Provider,
@@ -159,22 +154,9 @@ export function createTwilioProvider(config: TwilioConfig, deps: ProviderDeps): 
     channel: 'sms',
     async send(request) {
       const built = buildTwilioRequest(config, request);
-      let response: Response;
-      try {
-        response = await deps.fetch(built.url, {
-          method: built.method,
-          headers: built.headers,
-          body: built.body,
-          signal: AbortSignal.timeout(SMS_TIMEOUT_MS),
-        });
-      } catch (error) {
-        return { kind: 'retryable', reason: networkErrorReason(error) };
-      }
-      return classifyTwilioResponse(
-        response.status,
-        await safeText(response),
-        parseRetryAfter(response.headers.get('retry-after'), deps.now()),
-      );
+      const answer = await callHttp(deps, built, { timeoutMs: SMS_TIMEOUT_MS });
+      if (!isHttpAnswer(answer)) return answer;
+      return classifyTwilioResponse(answer.status, answer.body, answer.retryAfterSeconds);
     },
   };
 }

@@ -1,13 +1,8 @@
 // Vonage SMS API: https://developer.vonage.com/en/api/sms#send-an-sms
 // (status codes: https://developer.vonage.com/en/messaging/sms/guides/troubleshooting-sms)
 import type { AddressOf } from '../../domain/address';
-import {
-  isRetryableStatus,
-  networkErrorReason,
-  parseRetryAfter,
-  safeText,
-  tryParseJson,
-} from '../../lib/http';
+import { isRetryableStatus, tryParseJson } from '../../lib/http';
+import { callHttp, isHttpAnswer } from '../http-call';
 import {
   type Provider,
   type ProviderDefinition,
@@ -163,22 +158,9 @@ export function createVonageProvider(config: VonageConfig, deps: ProviderDeps): 
     channel: 'sms',
     async send(request) {
       const built = buildVonageRequest(config, request);
-      let response: Response;
-      try {
-        response = await deps.fetch(built.url, {
-          method: built.method,
-          headers: built.headers,
-          body: built.body,
-          signal: AbortSignal.timeout(SMS_TIMEOUT_MS),
-        });
-      } catch (error) {
-        return { kind: 'retryable', reason: networkErrorReason(error) };
-      }
-      return classifyVonageResponse(
-        response.status,
-        await safeText(response),
-        parseRetryAfter(response.headers.get('retry-after'), deps.now()),
-      );
+      const answer = await callHttp(deps, built, { timeoutMs: SMS_TIMEOUT_MS });
+      if (!isHttpAnswer(answer)) return answer;
+      return classifyVonageResponse(answer.status, answer.body, answer.retryAfterSeconds);
     },
   };
 }

@@ -1,0 +1,64 @@
+import { networkErrorReason, parseRetryAfter, safeText } from '../lib/http';
+import type { ProviderDeps, SendResult } from './types';
+
+/** An outgoing provider request as the pure builders produce it. */
+export interface HttpCall {
+  url: string;
+  method: 'POST';
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** What the provider answered: its status, its body text and its Retry-After in seconds. */
+export interface HttpAnswer {
+  status: number;
+  body: string;
+  retryAfterSeconds: number | undefined;
+}
+
+export interface HttpCallOptions {
+  timeoutMs: number;
+  /** `manual` where the target comes from user data: a redirect could point past the SSRF guard. */
+  redirect?: 'manual' | 'follow';
+  maxBodyChars?: number;
+  /** How a network failure or timeout is reported (default: retryable with a short reason). */
+  onNetworkError?: (error: unknown) => SendResult;
+}
+
+/**
+ * Sends one provider request through the injected fetch with a timeout, and reads the answer
+ * without ever throwing. The provider's own rules then classify it.
+ */
+export async function callHttp(
+  deps: ProviderDeps,
+  call: HttpCall,
+  options: HttpCallOptions,
+): Promise<HttpAnswer | SendResult> {
+  let response: Response;
+  try {
+    response = await deps.fetch(call.url, {
+      method: call.method,
+      headers: call.headers,
+      body: call.body,
+      ...(options.redirect ? { redirect: options.redirect } : {}),
+      signal: AbortSignal.timeout(options.timeoutMs),
+    });
+  } catch (error) {
+    return options.onNetworkError?.(error) ?? { kind: 'retryable', reason: networkErrorReason(error) };
+  }
+  return {
+    status: response.status,
+    body: await safeText(response, options.maxBodyChars ?? 4096),
+    retryAfterSeconds: parseRetryAfter(response.headers.get('retry-after'), deps.now()),
+  };
+}
+
+export const isHttpAnswer = (value: HttpAnswer | SendResult): value is HttpAnswer => 'status' in value;
+
+const MAX_REASON_CHARS = 300;
+
+/** Flattens and trims a provider message to a loggable reason. */
+export function shortReason(reason: string): string {
+  const flat = reason.replace(/\s+/g, ' ').trim();
+  return flat.length > MAX_REASON_CHARS ? `${flat.slice(0, MAX_REASON_CHARS - 1)}…` : flat;
+}
