@@ -24,20 +24,9 @@ export const STATUSES = [
 export type DeliveryStatus = (typeof STATUSES)[number];
 
 /** Statuses after which the delivery will not be attempted again. */
-export const FINAL_FOR_SENDING: ReadonlySet<DeliveryStatus> = new Set([
-  'sent',
-  'delivered',
-  'opened',
-  'clicked',
-  'failed',
-  'bounced',
-  'complained',
-  'suppressed',
-  'unsubscribed',
-  'rate_limited',
-  'duplicate',
-  'skipped',
-]);
+export const FINAL_FOR_SENDING: ReadonlySet<DeliveryStatus> = new Set(
+  STATUSES.filter((s) => s !== 'created' && s !== 'queued' && s !== 'deferred'),
+);
 
 const TRANSITIONS: Record<DeliveryStatus, readonly DeliveryStatus[]> = {
   created: [

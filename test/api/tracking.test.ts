@@ -1,53 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import type { Address } from '../../src/domain/address';
-import type { Delivery } from '../../src/domain/delivery';
 import type { Env } from '../../src/env';
-import { newId } from '../../src/lib/ids';
 import { signToken } from '../../src/lib/signed-token';
 import { createServices } from '../../src/services/context';
 import { trackEmail, trackMessage, trackText } from '../../src/services/tracking';
-import { api, json, testEnv, uniqueUser } from '../helpers/api';
+import { api, json, testEnv } from '../helpers/api';
+import { delivery, sentDelivery } from '../helpers/deliveries';
 
-const repo = createServices(testEnv).deliveries;
+const _repo = createServices(testEnv).deliveries;
 const services = createServices(testEnv);
 const GIF_HEADER = [0x47, 0x49, 0x46, 0x38, 0x39, 0x61]; // "GIF89a"
-
-/** A delivery that a provider accepted: created, then recorded `sent`. */
-async function sentDelivery(
-  address: Address = { channel: 'email', email: 'ada@example.com' },
-): Promise<string> {
-  const now = Date.now();
-  const notificationId = newId('ntf', now);
-  const id = newId('dlv', now);
-  await testEnv.DB.batch(
-    await repo.insertStatements(
-      {
-        id: notificationId,
-        type: 'payment_reminder',
-        source: null,
-        priority: 'normal',
-        data: {},
-        channels: null,
-        sendAtMs: null,
-        dedupeKey: null,
-        requestHash: 'test',
-        deliveryIds: [id],
-      },
-      [{ id, notificationId, userId: uniqueUser(), channel: address.channel, address, status: 'created' }],
-      now,
-    ),
-  );
-  await repo
-    .outcomeStatement({ deliveryId: id, status: 'sent', provider: 'sandbox', attempted: true }, now)
-    .run();
-  return id;
-}
-
-async function delivery(id: string): Promise<Delivery> {
-  const [found] = await repo.getDeliveries([id]);
-  if (!found) throw new Error(`no delivery ${id}`);
-  return found;
-}
 
 /** The href values and the pixel src of tracked HTML, entity-decoded. */
 function linksOf(html: string): { hrefs: string[]; pixel: string } {

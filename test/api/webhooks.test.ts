@@ -1,10 +1,7 @@
 import { Webhook } from 'standardwebhooks';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { Address } from '../../src/domain/address';
-import type { Delivery } from '../../src/domain/delivery';
 import type { DeliveryStatus } from '../../src/domain/status';
 import type { Env } from '../../src/env';
-import { newId } from '../../src/lib/ids';
 import { createServices } from '../../src/services/context';
 import {
   suppressAddress,
@@ -15,11 +12,12 @@ import {
 import { D1ReplayGuard } from '../../src/storage/events-repo';
 import { base64, hex, hmacBytes } from '../callbacks/helpers';
 import { api, json, testEnv, uniqueUser } from '../helpers/api';
+import { delivery, sentDelivery } from '../helpers/deliveries';
 
 // Signatures are made here with WebCrypto (and standardwebhooks for Svix) following each
 // provider's documentation, never with the code under test.
 
-const repo = createServices(testEnv).deliveries;
+const _repo = createServices(testEnv).deliveries;
 const encoder = new TextEncoder();
 
 const TWILIO_TOKEN = 'twilio-auth-token-0123456789abcdef';
@@ -53,43 +51,8 @@ beforeAll(async () => {
 const nowSeconds = () => String(Math.floor(Date.now() / 1000));
 const STALE_SECONDS = () => String(Math.floor(Date.now() / 1000) - 600);
 
-/** A delivery a provider accepted (created, then sent). */
-async function sentDelivery(address: Address): Promise<string> {
-  const now = Date.now();
-  const notificationId = newId('ntf', now);
-  const id = newId('dlv', now);
-  await testEnv.DB.batch(
-    await repo.insertStatements(
-      {
-        id: notificationId,
-        type: 'payment_reminder',
-        source: null,
-        priority: 'normal',
-        data: {},
-        channels: null,
-        sendAtMs: null,
-        dedupeKey: null,
-        requestHash: 'test',
-        deliveryIds: [id],
-      },
-      [{ id, notificationId, userId: uniqueUser(), channel: address.channel, address, status: 'created' }],
-      now,
-    ),
-  );
-  await repo
-    .outcomeStatement({ deliveryId: id, status: 'sent', provider: 'test', attempted: true }, now)
-    .run();
-  return id;
-}
-
 const uniqueEmail = () => `${uniqueUser('ada')}@Example.com`;
 const uniquePhone = () => `+1415${String(Math.floor(Math.random() * 1e7)).padStart(7, '0')}`;
-
-async function delivery(id: string): Promise<Delivery> {
-  const [found] = await repo.getDeliveries([id]);
-  if (!found) throw new Error(`no delivery ${id}`);
-  return found;
-}
 
 async function isSuppressed(channel: 'email' | 'sms', value: string): Promise<boolean> {
   return (await suppressedAddresses(testEnv, [{ channel, value }])).has(suppressionKey(channel, value));
@@ -213,7 +176,7 @@ async function expectStatus(id: string, status: DeliveryStatus, provider?: strin
 
 describe('provider callbacks: genuine requests move the delivery', () => {
   it('twilio: a signed form post, delivery id from the signed URL, needs no API key', async () => {
-    const id = await sentDelivery({ channel: 'sms', phone: uniquePhone() });
+    const id = await sentDelivery({ channel: 'sms', phone: uniquePhone() }, 'test');
     const res = await twilioPost(twilioStatus('delivered'), `?deliveryId=${id}`);
     expect(res.status).toBe(200);
     expect(await json(res)).toEqual({ received: 1 });
@@ -222,7 +185,7 @@ describe('provider callbacks: genuine requests move the delivery', () => {
 
   it('twilio: failed 30005 (unknown handset) fails the delivery and suppresses the number', async () => {
     const phone = uniquePhone();
-    const id = await sentDelivery({ channel: 'sms', phone });
+    const id = await sentDelivery({ channel: 'sms', phone }, 'test');
     const res = await twilioPost(twilioStatus('undelivered', { ErrorCode: '30005' }), `?deliveryId=${id}`);
     expect(res.status).toBe(200);
     const after = await expectStatus(id, 'failed', 'twilio');
@@ -232,7 +195,7 @@ describe('provider callbacks: genuine requests move the delivery', () => {
 
   it('twilio: 21610 (STOP) marks the delivery unsubscribed and suppresses the number', async () => {
     const phone = uniquePhone();
-    const id = await sentDelivery({ channel: 'sms', phone });
+    const id = await sentDelivery({ channel: 'sms', phone }, 'test');
     await twilioPost(twilioStatus('undelivered', { ErrorCode: '21610' }), `?deliveryId=${id}`);
     await expectStatus(id, 'unsubscribed', 'twilio');
     expect(await isSuppressed('sms', phone)).toBe(true);
@@ -240,8 +203,8 @@ describe('provider callbacks: genuine requests move the delivery', () => {
 
   it('sendgrid: a batch applies in order (delivered then open), a bounce suppresses the address', async () => {
     const email = uniqueEmail();
-    const opened = await sentDelivery({ channel: 'email', email: uniqueEmail() });
-    const bounced = await sentDelivery({ channel: 'email', email });
+    const opened = await sentDelivery({ channel: 'email', email: uniqueEmail() }, 'test');
+    const bounced = await sentDelivery({ channel: 'email', email }, 'test');
     const ts = Math.floor(Date.now() / 1000);
     const res = await sendgridPost([
       { event: 'delivered', delivery_id: opened, sg_message_id: 'abc.filter1', timestamp: ts },
@@ -268,7 +231,7 @@ describe('provider callbacks: genuine requests move the delivery', () => {
 
   it('sendgrid: an unsubscribe marks the delivery and suppresses with reason unsubscribed', async () => {
     const email = uniqueEmail();
-    const id = await sentDelivery({ channel: 'email', email });
+    const id = await sentDelivery({ channel: 'email', email }, 'test');
     await sendgridPost([{ event: 'unsubscribe', delivery_id: id, timestamp: Math.floor(Date.now() / 1000) }]);
     await expectStatus(id, 'unsubscribed', 'sendgrid');
     expect(await suppressionReasonOf('email', email)).toBe('unsubscribed');
@@ -276,7 +239,7 @@ describe('provider callbacks: genuine requests move the delivery', () => {
 
   it('resend: a complaint marks the delivery complained and suppresses the address', async () => {
     const email = uniqueEmail();
-    const id = await sentDelivery({ channel: 'email', email });
+    const id = await sentDelivery({ channel: 'email', email }, 'test');
     const res = await resendPost({
       type: 'email.complained',
       created_at: new Date().toISOString(),
@@ -289,7 +252,7 @@ describe('provider callbacks: genuine requests move the delivery', () => {
 
   it('mailgun: a permanent failure bounces and suppresses; the same token again is refused', async () => {
     const email = uniqueEmail();
-    const id = await sentDelivery({ channel: 'email', email });
+    const id = await sentDelivery({ channel: 'email', email }, 'test');
     const body = await mailgunBody({
       event: 'failed',
       severity: 'permanent',
@@ -312,7 +275,7 @@ describe('provider callbacks: genuine requests move the delivery', () => {
 
   it('postmark: Basic credentials; Delivery then a HardBounce', async () => {
     const email = uniqueEmail();
-    const id = await sentDelivery({ channel: 'email', email });
+    const id = await sentDelivery({ channel: 'email', email }, 'test');
     const delivered = await postmarkPost({
       RecordType: 'Delivery',
       MessageID: 'pm-1',
@@ -331,12 +294,12 @@ describe('provider callbacks: genuine requests move the delivery', () => {
   });
 
   it('vonage: delivered, and failed with err-code 3 suppresses the number', async () => {
-    const ok = await sentDelivery({ channel: 'sms', phone: uniquePhone() });
+    const ok = await sentDelivery({ channel: 'sms', phone: uniquePhone() }, 'test');
     expect((await vonagePost(vonageReceipt(ok, 'delivered'))).status).toBe(200);
     await expectStatus(ok, 'delivered', 'vonage');
 
     const phone = uniquePhone();
-    const dead = await sentDelivery({ channel: 'sms', phone });
+    const dead = await sentDelivery({ channel: 'sms', phone }, 'test');
     expect((await vonagePost(vonageReceipt(dead, 'failed', '3'))).status).toBe(200);
     await expectStatus(dead, 'failed', 'vonage');
     expect(await isSuppressed('sms', phone)).toBe(true);
@@ -356,9 +319,9 @@ async function suppressionReasonOf(channel: 'email' | 'sms', value: string): Pro
 
 describe('provider callbacks: refused requests write nothing', () => {
   it('forged signatures are 401 for every provider, and nothing changes', async () => {
-    const sms = await sentDelivery({ channel: 'sms', phone: uniquePhone() });
+    const sms = await sentDelivery({ channel: 'sms', phone: uniquePhone() }, 'test');
     const email = uniqueEmail();
-    const mail = await sentDelivery({ channel: 'email', email });
+    const mail = await sentDelivery({ channel: 'email', email }, 'test');
     const forgedKey = (
       (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, [
         'sign',
@@ -407,8 +370,8 @@ describe('provider callbacks: refused requests write nothing', () => {
   });
 
   it('stale timestamps are 401 (sendgrid, resend, mailgun, vonage)', async () => {
-    const mail = await sentDelivery({ channel: 'email', email: uniqueEmail() });
-    const sms = await sentDelivery({ channel: 'sms', phone: uniquePhone() });
+    const mail = await sentDelivery({ channel: 'email', email: uniqueEmail() }, 'test');
+    const sms = await sentDelivery({ channel: 'sms', phone: uniquePhone() }, 'test');
     const responses = [
       await sendgridPost([{ event: 'delivered', delivery_id: mail }], STALE_SECONDS()),
       await resendPost(
@@ -442,7 +405,7 @@ describe('provider callbacks: refused requests write nothing', () => {
   });
 
   it('a replay store that cannot answer is 503 (the provider retries), and nothing is written', async () => {
-    const mail = await sentDelivery({ channel: 'email', email: uniqueEmail() });
+    const mail = await sentDelivery({ channel: 'email', email: uniqueEmail() }, 'test');
     const failingDb = new Proxy(testEnv.DB, {
       get(target, property) {
         if (property === 'prepare')
@@ -467,7 +430,7 @@ describe('provider callbacks: refused requests write nothing', () => {
 
 describe('provider callbacks: matching and the state machine', () => {
   it('an open after a bounce is recorded in the history; the status stays bounced', async () => {
-    const id = await sentDelivery({ channel: 'email', email: uniqueEmail() });
+    const id = await sentDelivery({ channel: 'email', email: uniqueEmail() }, 'test');
     const ts = Math.floor(Date.now() / 1000);
     await sendgridPost([{ event: 'bounce', delivery_id: id, status: '5.1.1', timestamp: ts }]);
     await sendgridPost([{ event: 'open', delivery_id: id, timestamp: ts }]);
@@ -477,7 +440,7 @@ describe('provider callbacks: matching and the state machine', () => {
   });
 
   it('a delivered after a click is history only: the status stays clicked', async () => {
-    const id = await sentDelivery({ channel: 'email', email: uniqueEmail() });
+    const id = await sentDelivery({ channel: 'email', email: uniqueEmail() }, 'test');
     const ts = Math.floor(Date.now() / 1000);
     await sendgridPost([
       { event: 'click', delivery_id: id, timestamp: ts },
@@ -488,7 +451,7 @@ describe('provider callbacks: matching and the state machine', () => {
   });
 
   it('events without a known delivery of the provider’s channel are counted but change nothing', async () => {
-    const sms = await sentDelivery({ channel: 'sms', phone: uniquePhone() });
+    const sms = await sentDelivery({ channel: 'sms', phone: uniquePhone() }, 'test');
     // Twilio without ?deliveryId= carries only its MessageSid: not looked up.
     const noId = await twilioPost(twilioStatus('delivered'), '');
     expect(await json(noId)).toEqual({ received: 1 });
@@ -498,7 +461,7 @@ describe('provider callbacks: matching and the state machine', () => {
       { event: 'bounce', delivery_id: 'dlv_0000000000zzzzzzzzzzzzzzzz' },
     ]);
     // A delivery id in the query string is trusted only where the provider signs the URL.
-    const mail = await sentDelivery({ channel: 'email', email: uniqueEmail() });
+    const mail = await sentDelivery({ channel: 'email', email: uniqueEmail() }, 'test');
     const unsigned = await mailgunPost(await mailgunBody({ event: 'complained' }), `?deliveryId=${mail}`);
     expect(await json(unsigned)).toEqual({ received: 1 });
     for (const id of [sms, mail]) expect((await expectStatus(id, 'sent')).history).toHaveLength(2);
