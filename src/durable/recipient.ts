@@ -1,10 +1,12 @@
 import { DurableObject } from 'cloudflare:workers';
 import { isChannel } from '../domain/channels';
 import {
+  DEFAULT_RATE_LIMITS,
   type DecisionRequest,
   type DeliveryOutcome,
   dedupeExpiresAt,
   LEASE_MS,
+  type RateLimit,
   rateScopeOf,
   rateVerdict,
   type SendRecord,
@@ -47,17 +49,53 @@ CREATE TABLE IF NOT EXISTS sends (
 ) WITHOUT ROWID;
 `;
 
-type SendRow = { delivery_id: string; channel: string; type: string; sent_at: number };
+type SendRow = { delivery_id: string; channel: string; type: string; sent_at: number; expires_at: number };
+
+/** A counted send as the instance holds it. */
+interface HeldSend extends SendRecord {
+  /** Until when some cap can still count it; past that it is dropped. */
+  readonly expiresAtMs: number;
+  /** Whether its row is in `sends`, so that an eviction cannot make the object forget it. */
+  readonly written: boolean;
+}
 
 /** What one `decide` call accumulates before it commits. */
 interface Batch {
-  readonly minNowMs: number;
-  /** The recipient's live sends, loaded on first need and kept current as the batch records more. */
-  sends?: SendRecord[];
+  /**
+   * A copy of the recipient's live sends (deliveryId -> send) that the batch records into; it
+   * replaces the instance's only once the batch's writes committed.
+   */
+  readonly sends: Map<string, HeldSend>;
   /** Leases granted in this batch, published only once the batch's writes committed. */
   readonly granted: Map<string, number>;
   /** Earliest expiry among rows written, which the cleanup alarm must cover. */
   firstExpiryMs: number;
+}
+
+/**
+ * Whether `request`'s send, already in `sends`, brings a cap that counts it to at least half its
+ * limit in its window: the channel default (which counts every type on the channel) or the
+ * request's own override (which counts only its type). So a cap of 1 or 2 is written from its
+ * first send, and a burst from half the cap on.
+ */
+function reachesHalfACap(request: DecisionRequest, sends: readonly SendRecord[]): boolean {
+  const caps: { limit: RateLimit; perType: boolean }[] = [];
+  const channelDefault = DEFAULT_RATE_LIMITS[request.channel];
+  if (channelDefault) caps.push({ limit: channelDefault, perType: false });
+  if (request.rateLimit) caps.push({ limit: request.rateLimit, perType: true });
+  return caps.some(({ limit, perType }) => {
+    const windowMs = limit.windowSeconds * 1000;
+    let counted = 0;
+    for (const send of sends) {
+      if (
+        send.channel === request.channel &&
+        (!perType || send.type === request.type) &&
+        request.nowMs < send.sentAtMs + windowMs
+      )
+        counted += 1;
+    }
+    return 2 * counted >= limit.limit;
+  });
 }
 
 /**
@@ -71,14 +109,34 @@ interface Batch {
  *   which is the same narrow crash window the design accepts (and providers that take the
  *   delivery id as idempotency key close it). Persisting leases would cost 2 rows per send
  *   (grant, release) for that rare case.
- * - Dedupe claims and counted sends (SQLite): they must survive eviction for their whole window,
- *   or an evicted object would forget and let a user get 50 SMS. The happy path writes at most one
- *   row for each: nothing for a delivery that is leased, deduped, deferred or dropped, nothing on
- *   `complete` for a delivery that was sent.
+ * - Dedupe claims (SQLite): one row per delivery that carries a `dedupeKey`, kept for its whole
+ *   window, since an evicted object that forgot one would let the twin through. That is the only
+ *   row the happy path writes.
+ * - Counted sends (memory first, SQLite near a cap): the performance budget allows no storage
+ *   write per happy-path delivery unless it needs a dedupe record. A row written here costs as
+ *   much as the D1 row the delivery already writes; one row per counted send came to 0.8 rows per
+ *   delivery, $0.80 per million plus their deletion. So sends are counted in memory, loaded from
+ *   `sends` on the first `decide` (rows written by an earlier instance still count). A send is
+ *   written, together with every send still only in memory, only when, counting it, a cap that
+ *   counts it (the channel default or the type's override) has used at least half its limit in
+ *   its window.
+ *   The trade: the object is evicted after some idle time, and sends that were only in memory are
+ *   forgotten with it, so a slow trickle (about one send per idle period) is counted only while
+ *   the object lives and can get past a cap. Caps of 1 and 2 are exact (their first send is half
+ *   of them), and a burst is durable from half its cap on, so many messages in a short time, the
+ *   case a cap exists for, are still counted after an eviction.
+ *
+ * Nothing is written for a delivery that is leased, deduped, deferred or dropped, nor on
+ * `complete` for a delivery that was sent.
  */
 export class Recipient extends DurableObject<unknown> {
   /** deliveryId -> end of its lease (ms). Expired entries are dropped lazily. */
   private readonly leases = new Map<string, number>();
+  /**
+   * deliveryId -> counted send still retained for some window: every row of `sends` plus the sends
+   * only held here. Undefined until the first `decide` loads it; expired entries are dropped lazily.
+   */
+  private sends: Map<string, HeldSend> | undefined;
   /** Whether a cleanup alarm is pending; undefined until asked, after each start. */
   private cleanupPending: boolean | undefined;
 
@@ -98,16 +156,19 @@ export class Recipient extends DurableObject<unknown> {
       rateScopeOf(request.channel, request.rateLimit);
       dedupeExpiresAt(request.nowMs, request.dedupeWindowSeconds);
     }
+    const minNowMs = Math.min(...requests.map((request) => request.nowMs));
+    this.dropExpiredLeases(minNowMs);
     const batch: Batch = {
-      minNowMs: Math.min(...requests.map((request) => request.nowMs)),
+      sends: new Map(this.liveSends(minNowMs)),
       granted: new Map(),
       firstExpiryMs: Number.POSITIVE_INFINITY,
     };
-    this.dropExpiredLeases(batch.minNowMs);
-    // One transaction: either every verdict's rows are written or, on a throw, none are.
+    // One transaction: either every verdict's rows are written or, on a throw, none are; memory
+    // takes the batch's sends and leases only after it committed.
     const verdicts = this.ctx.storage.transactionSync(() =>
       requests.map((request) => this.decideOne(request, batch)),
     );
+    this.sends = batch.sends;
     for (const [deliveryId, untilMs] of batch.granted) this.leases.set(deliveryId, untilMs);
     if (Number.isFinite(batch.firstExpiryMs)) await this.scheduleCleanup(batch.firstExpiryMs);
     return verdicts;
@@ -122,7 +183,10 @@ export class Recipient extends DurableObject<unknown> {
     for (const { deliveryId, sent } of results) {
       this.leases.delete(deliveryId);
       if (sent) continue;
-      sql.exec('DELETE FROM sends WHERE delivery_id = ?', deliveryId);
+      const held = this.sends?.get(deliveryId);
+      this.sends?.delete(deliveryId);
+      // A send known to be only in memory has no row; a written or unknown one may have one.
+      if (held?.written !== false) sql.exec('DELETE FROM sends WHERE delivery_id = ?', deliveryId);
       // Guarded by delivery id, so a claim that already passed to a twin is left alone.
       sql.exec('DELETE FROM dedupe_claims WHERE delivery_id = ?', deliveryId);
     }
@@ -131,7 +195,8 @@ export class Recipient extends DurableObject<unknown> {
 
   /**
    * Deletes expired claims and sends, then sleeps until the next row expires; with nothing left,
-   * no alarm is set, so an idle recipient costs nothing.
+   * no alarm is set, so an idle recipient costs nothing. Sends held in memory are dropped lazily,
+   * by the next `decide` after they expire.
    */
   override async alarm(): Promise<void> {
     const sql = this.ctx.storage.sql;
@@ -157,7 +222,7 @@ export class Recipient extends DurableObject<unknown> {
     if (claimant !== null && claimant !== deliveryId)
       return { verdict: 'duplicate', firstDeliveryId: claimant };
 
-    const rate = rateVerdict(request, this.sendsOf(batch));
+    const rate = rateVerdict(request, [...batch.sends.values()]);
     if (rate.verdict !== 'send') return rate;
 
     if (request.dedupeKey !== undefined && claimant === null) this.claim(request, batch);
@@ -196,40 +261,67 @@ export class Recipient extends DurableObject<unknown> {
     batch.firstExpiryMs = Math.min(batch.firstExpiryMs, expiresAt);
   }
 
-  /** Counts the send against the caps, unless no cap could ever count it (a plain webhook). */
+  /**
+   * Counts the send against the caps, unless no cap could ever count it (a plain webhook): in
+   * memory, and in `sends` too, along with every send still only in memory, once it brings a cap
+   * to half its limit.
+   */
   private recordSend(request: DecisionRequest, batch: Batch): void {
     const { deliveryId, channel, type, nowMs } = request;
-    const expiresAt = sendRetainedUntil(channel, request.rateLimit, nowMs);
-    if (expiresAt === null) return;
+    const expiresAtMs = sendRetainedUntil(channel, request.rateLimit, nowMs);
+    if (expiresAtMs === null) return;
+    const earlier = batch.sends.get(deliveryId);
     // A redelivery replaces its own earlier send: one delivery, one slot, stamped when it went.
-    this.ctx.storage.sql.exec(
-      'INSERT OR REPLACE INTO sends (delivery_id, channel, type, sent_at, expires_at) VALUES (?, ?, ?, ?, ?)',
-      deliveryId,
-      channel,
-      type,
-      nowMs,
-      expiresAt,
-    );
-    const sends = this.sendsOf(batch).filter((send) => send.deliveryId !== deliveryId);
-    sends.push({ deliveryId, channel, type, sentAtMs: nowMs });
-    batch.sends = sends;
-    batch.firstExpiryMs = Math.min(batch.firstExpiryMs, expiresAt);
+    const send: HeldSend = { deliveryId, channel, type, sentAtMs: nowMs, expiresAtMs, written: false };
+    batch.sends.set(deliveryId, send);
+    const held = [...batch.sends.values()];
+    let toWrite: HeldSend[];
+    if (reachesHalfACap(request, held)) {
+      toWrite = held.filter((other) => !other.written && nowMs < other.expiresAtMs);
+    } else {
+      // An earlier row of this delivery is brought up to date rather than left with a stale stamp.
+      toWrite = earlier?.written ? [send] : [];
+    }
+    for (const row of toWrite) {
+      this.ctx.storage.sql.exec(
+        'INSERT OR REPLACE INTO sends (delivery_id, channel, type, sent_at, expires_at) VALUES (?, ?, ?, ?, ?)',
+        row.deliveryId,
+        row.channel,
+        row.type,
+        row.sentAtMs,
+        row.expiresAtMs,
+      );
+      batch.sends.set(row.deliveryId, { ...row, written: true });
+      batch.firstExpiryMs = Math.min(batch.firstExpiryMs, row.expiresAtMs);
+    }
   }
 
-  /** The recipient's sends still retained for some window, read once per batch. */
-  private sendsOf(batch: Batch): SendRecord[] {
-    if (batch.sends === undefined) {
+  /**
+   * The recipient's sends still retained at `nowMs`: read from `sends` once in the instance's
+   * life, then kept in memory.
+   */
+  private liveSends(nowMs: number): Map<string, HeldSend> {
+    if (this.sends === undefined) {
+      this.sends = new Map();
       const rows = this.ctx.storage.sql
-        .exec<SendRow>(
-          'SELECT delivery_id, channel, type, sent_at FROM sends WHERE expires_at > ?',
-          batch.minNowMs,
-        )
+        .exec<SendRow>('SELECT delivery_id, channel, type, sent_at, expires_at FROM sends')
         .toArray();
-      batch.sends = rows.flatMap(({ delivery_id, channel, type, sent_at }) =>
-        isChannel(channel) ? [{ deliveryId: delivery_id, channel, type, sentAtMs: sent_at }] : [],
-      );
+      for (const { delivery_id, channel, type, sent_at, expires_at } of rows) {
+        if (!isChannel(channel)) continue;
+        this.sends.set(delivery_id, {
+          deliveryId: delivery_id,
+          channel,
+          type,
+          sentAtMs: sent_at,
+          expiresAtMs: expires_at,
+          written: true,
+        });
+      }
     }
-    return batch.sends;
+    for (const [deliveryId, send] of this.sends) {
+      if (send.expiresAtMs <= nowMs) this.sends.delete(deliveryId);
+    }
+    return this.sends;
   }
 
   private dropExpiredLeases(nowMs: number): void {

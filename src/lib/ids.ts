@@ -1,4 +1,6 @@
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
+const TIME_CHARS = 10;
+const RANDOM_CHARS = 16;
 
 /**
  * A prefixed, time-ordered id (`dlv_01j...`): 10 Crockford base32 characters of milliseconds,
@@ -6,16 +8,49 @@ const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
  */
 export function newId(prefix: string, nowMs = Date.now()): string {
   const time = encodeTime(nowMs);
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  const bytes = crypto.getRandomValues(new Uint8Array(RANDOM_CHARS));
   let random = '';
   for (const byte of bytes) random += ALPHABET[byte % 32];
   return `${prefix}_${time}${random}`;
 }
 
+/**
+ * `first` and the ids after it: the random part counted up in base 32, so sorting them by id keeps
+ * the order they were asked for in, and they form one primary-key range.
+ */
+export function idSequence(first: string, count: number): string[] {
+  return Array.from({ length: count }, (_, i) => idAfter(first, i));
+}
+
+/** The id `steps` places after `id` (same prefix and time; the random part plus `steps`). */
+export function idAfter(id: string, steps: number): string {
+  const randomStart = id.length - RANDOM_CHARS;
+  let value = 0n;
+  for (const char of id.slice(randomStart)) value = value * 32n + BigInt(ALPHABET.indexOf(char));
+  value += BigInt(steps);
+  if (value >= 32n ** BigInt(RANDOM_CHARS)) throw new RangeError(`no id ${steps} places after ${id}`);
+  let text = '';
+  for (let c = 0; c < RANDOM_CHARS; c++) {
+    text = ALPHABET[Number(value % 32n)] + text;
+    value /= 32n;
+  }
+  return id.slice(0, randomStart) + text;
+}
+
+/** The creation instant (epoch ms) of an id `newId(prefix)` made, or null for any other string. */
+export function idTimeMs(prefix: string, id: string): number | null {
+  const pattern = new RegExp(`^${prefix}_([${ALPHABET}]{${TIME_CHARS}})[${ALPHABET}]{${RANDOM_CHARS}}$`);
+  const time = pattern.exec(id)?.[1];
+  if (time === undefined) return null;
+  let ms = 0;
+  for (const char of time) ms = ms * 32 + ALPHABET.indexOf(char);
+  return ms;
+}
+
 function encodeTime(ms: number): string {
   let time = '';
   let t = Math.max(0, Math.floor(ms));
-  for (let i = 0; i < 10; i++) {
+  for (let i = 0; i < TIME_CHARS; i++) {
     time = ALPHABET[t % 32] + time;
     t = Math.floor(t / 32);
   }

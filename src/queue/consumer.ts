@@ -54,6 +54,11 @@ export async function handleQueueBatch(batch: MessageBatch<unknown>, env: Env): 
     return;
   }
 
+  const handedAt = new Map<string, number>();
+  for (const { body } of valid) {
+    // Only ingest's messages carry `at`; ids the sweeper or a replay sends have rows already.
+    if (body.at !== undefined) for (const id of body.deliveryIds) handedAt.set(id, body.at);
+  }
   let decisions: Map<string, Decision>;
   try {
     decisions = await deliverBatch(
@@ -61,6 +66,8 @@ export async function handleQueueBatch(batch: MessageBatch<unknown>, env: Env): 
       providerRegistry,
       route.channel,
       valid.flatMap((v) => v.body.deliveryIds),
+      undefined,
+      handedAt,
     );
   } catch (error) {
     log('error', 'queue.batch_failed', { queue: batch.queue, count: valid.length, error: String(error) });
@@ -127,7 +134,7 @@ async function settleMessage(
         attempt: body.attempt,
       })),
     ].map(({ delaySeconds, deliveryIds, attempt }) => ({
-      body: { v: 1 as const, deliveryIds, attempt },
+      body: { v: 1 as const, deliveryIds, attempt, ...(body.at !== undefined ? { at: body.at } : {}) },
       contentType: 'json' as const,
       delaySeconds,
     }));

@@ -46,6 +46,14 @@ const CONCURRENCY = 8;
 /** Delay before retrying a batch that could not start (a misconfigured provider, say). */
 const CONFIG_RETRY_SECONDS = 60;
 
+/**
+ * How long a delivery id without a row is waited for. Ingest hands deliveries to the queue before
+ * it writes their rows, so a fast consumer can get there first; after this, the write failed (the
+ * producer got an error) and the message is dropped.
+ */
+export const MISSING_ROW_GRACE_MS = 2 * 60 * 1000;
+const MISSING_ROW_RETRY_SECONDS = 5;
+
 /** Delay before asking again when the recipient's object was unreachable or another consumer holds the lease. */
 const RECIPIENT_RETRY_SECONDS = 30;
 
@@ -67,6 +75,8 @@ export async function deliverBatch(
   channel: Channel,
   ids: readonly string[],
   deps?: ProviderDeps,
+  /** When ingest handed each id to the queue (from the message); absent ids are not waited for. */
+  handedAt?: ReadonlyMap<string, number>,
 ): Promise<Map<string, Decision>> {
   const now = services.now();
   const decisions = new Map<string, Decision>();
@@ -107,8 +117,13 @@ export async function deliverBatch(
   for (const id of ids) {
     const delivery = loaded.get(id);
     if (!delivery) {
-      log('warn', 'delivery.missing', { deliveryId: id, channel });
-      decisions.set(id, { kind: 'done' });
+      const since = handedAt?.get(id);
+      if (since !== undefined && now - since < MISSING_ROW_GRACE_MS) {
+        decisions.set(id, { kind: 'wait', delaySeconds: MISSING_ROW_RETRY_SECONDS });
+      } else {
+        log('warn', 'delivery.missing', { deliveryId: id, channel });
+        decisions.set(id, { kind: 'done' });
+      }
     } else if (FINAL_FOR_SENDING.has(delivery.status)) {
       decisions.set(id, { kind: 'done' });
     } else if (delivery.sendAtMs !== null && delivery.sendAtMs - now > 1000) {

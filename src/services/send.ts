@@ -7,7 +7,7 @@ import { planDeliveries, type ResolvedRecipient } from '../domain/route';
 import type { DeliveryStatus } from '../domain/status';
 import { queueFor } from '../env';
 import { canonicalJson, sha256Hex } from '../lib/crypto';
-import { newId } from '../lib/ids';
+import { idSequence, newId } from '../lib/ids';
 import { log } from '../lib/log';
 import { MAX_IDS_PER_MESSAGE, type QueueMessage } from '../queue/messages';
 import type { NewDelivery, NewNotification } from '../storage/deliveries-repo';
@@ -48,8 +48,11 @@ interface Prepared {
 }
 
 /**
- * Accepts notifications: writes the rows, then enqueues the deliveries per channel. The answer is
- * given only after D1 holds the rows; a failed queue send leaves them `created` for the sweeper.
+ * Accepts notifications: enqueues the deliveries per channel, then writes their rows, already
+ * `queued` (one row written per delivery, no second write to record the enqueue). The answer is
+ * given only after D1 holds the rows. A failed queue send leaves its deliveries `created` for the
+ * sweeper; a message whose rows never got written (D1 failed after the queue send) finds no
+ * delivery and is dropped by the consumer after a grace period, while the producer got an error.
  */
 export async function acceptNotifications(
   services: Services,
@@ -65,7 +68,9 @@ export async function acceptNotifications(
   );
   const contacts = await services.contacts.getMany(inputs.flatMap((i) => recipientUserIds(i.recipients)));
   for (const [index, input] of inputs.entries()) {
-    const id = input.id ?? newId('ntf', now);
+    // The head delivery's id names a generated notification (under `ntf_`): no key row to find it.
+    const head = newId('dlv', now);
+    const id = input.id ?? `ntf_${head.slice(4)}`;
     const requestHash = await sha256Hex(canonicalJson({ ...input, id: undefined }));
     const earlier = byId.get(id);
     if (earlier) {
@@ -82,7 +87,7 @@ export async function acceptNotifications(
     }
     const result =
       (await replay(services, known.get(id), requestHash)) ??
-      (await prepare(services, input, id, requestHash, now, contacts));
+      (await prepare(services, input, id, head, requestHash, contacts));
     byId.set(id, { hash: requestHash, result });
     results.push(result);
   }
@@ -90,6 +95,10 @@ export async function acceptNotifications(
   const fresh = [...byId.values()].map((e) => e.result).filter((r): r is Prepared => 'notification' in r);
   if (fresh.length > 0) {
     await applySuppressions(services, fresh);
+    const queued = new Set(await enqueue(services, fresh, now));
+    for (const p of fresh) {
+      for (const d of p.deliveries) if (queued.has(d.id)) d.status = 'queued';
+    }
     try {
       await services.env.DB.batch(
         (
@@ -103,10 +112,9 @@ export async function acceptNotifications(
       // A concurrent request with the same id won the race: answer as that one did, one by one.
       return Promise.all(inputs.map((input) => acceptOne(services, input)));
     }
-    const queued = new Set(await enqueue(services, fresh, now));
-    return results.map((r) => ('replayed' in r ? r : toAccepted(r, queued)));
+    return results.map((r) => ('replayed' in r ? r : toAccepted(r)));
   }
-  return results.map((r) => ('replayed' in r ? r : toAccepted(r, new Set())));
+  return results.map((r) => ('replayed' in r ? r : toAccepted(r)));
 }
 
 /**
@@ -136,7 +144,7 @@ async function acceptOne(services: Services, input: NotificationInput): Promise<
   return accepted;
 }
 
-function toAccepted(p: Prepared, queued: ReadonlySet<string>): Accepted {
+function toAccepted(p: Prepared): Accepted {
   return {
     id: p.notification.id,
     replayed: false,
@@ -144,7 +152,7 @@ function toAccepted(p: Prepared, queued: ReadonlySet<string>): Accepted {
       id: d.id,
       userId: d.userId,
       channel: d.channel,
-      status: queued.has(d.id) ? 'queued' : d.status,
+      status: d.status,
       ...(d.reason ? { reason: d.reason } : {}),
     })),
   };
@@ -183,8 +191,8 @@ async function prepare(
   services: Services,
   input: NotificationInput,
   id: string,
+  head: string,
   requestHash: string,
-  now: number,
   contacts: ReadonlyMap<string, Contact>,
 ): Promise<Prepared> {
   const templated = await services.templates.channelsOf(input.type);
@@ -210,12 +218,14 @@ async function prepare(
   }
 
   const recipients = resolveRecipients(input.recipients, contacts);
-  const deliveries: NewDelivery[] = [];
-  for (const recipient of recipients) {
-    for (const planned of planDeliveries(recipient, channels, explicit)) {
-      deliveries.push({ id: newId('dlv', now), notificationId: id, ...planned });
-    }
-  }
+  const plans = recipients.flatMap((recipient) => planDeliveries(recipient, channels, explicit));
+  // Ids in sequence from the head: the notification's rows are one ordered primary-key range.
+  const ids = idSequence(head, plans.length);
+  const deliveries: NewDelivery[] = plans.map((planned, index) => ({
+    id: ids[index] ?? head,
+    notificationId: id,
+    ...planned,
+  }));
   return {
     notification: {
       id,
@@ -227,7 +237,7 @@ async function prepare(
       sendAtMs: input.sendAt ? Date.parse(input.sendAt) : null,
       dedupeKey: input.dedupeKey ?? null,
       requestHash,
-      deliveryIds: deliveries.map((d) => d.id),
+      producerKey: input.id !== undefined,
     },
     deliveries,
   };
@@ -260,8 +270,8 @@ function resolveRecipients(
 }
 
 /**
- * Sends the `created` deliveries to their channel queues, several ids per message, and marks
- * them `queued`. A send time becomes `delaySeconds` (at most the queue's limit).
+ * Sends the `created` deliveries to their channel queues, several ids per message, and returns
+ * the ids the queues took. A send time becomes `delaySeconds` (at most the queue's limit).
  */
 export async function enqueue(
   services: Services,
@@ -286,11 +296,23 @@ export async function enqueue(
       byChannel.set(d.channel, groups);
     }
   }
-  return sendGroups(services, byChannel, 0, now);
+  return sendToQueues(services, byChannel, 0, now);
 }
 
-/** Sends grouped delivery ids to their queues and marks the ones accepted `queued`. */
+/** Sends grouped delivery ids of existing rows to their queues and marks the ones taken `queued`. */
 export async function sendGroups(
+  services: Services,
+  byChannel: Map<Channel, { delay: number; ids: string[] }[]>,
+  attempt: number,
+  now: number,
+): Promise<string[]> {
+  const queued = await sendToQueues(services, byChannel, attempt, now);
+  if (queued.length > 0) await services.deliveries.markQueued(queued, now);
+  return queued;
+}
+
+/** Sends grouped delivery ids to their queues; returns the ids the queues took. */
+async function sendToQueues(
   services: Services,
   byChannel: Map<Channel, { delay: number; ids: string[] }[]>,
   attempt: number,
@@ -304,7 +326,7 @@ export async function sendGroups(
         try {
           await queueFor(services.env, channel).sendBatch(
             slice.map((g) => ({
-              body: { v: 1, deliveryIds: g.ids, attempt } satisfies QueueMessage,
+              body: { v: 1, deliveryIds: g.ids, attempt, at: now } satisfies QueueMessage,
               contentType: 'json' as const,
               ...(g.delay > 0 ? { delaySeconds: g.delay } : {}),
             })),
@@ -316,6 +338,5 @@ export async function sendGroups(
       }
     }),
   );
-  if (queued.length > 0) await services.deliveries.markQueued(queued, now);
   return queued;
 }

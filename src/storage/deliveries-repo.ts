@@ -3,6 +3,7 @@ import type { Channel, Priority } from '../domain/channels';
 import type { Delivery, DeliveryToSend, Notification } from '../domain/delivery';
 import type { DeliveryStatus, HistoryEntry } from '../domain/status';
 import type { FieldCipher } from '../lib/field-crypto';
+import { idAfter, idBoundAt, idTimeMs } from '../lib/ids';
 import { redact } from '../lib/redact';
 
 const MAX_PARAMS = 100;
@@ -23,21 +24,21 @@ interface DeliveryRow {
   created_at: number;
   updated_at: number;
   sent_at: number | null;
-}
-
-interface NotificationRow {
-  id: string;
   type: string;
-  source: string | null;
   priority: Priority;
-  data: string;
-  channels: string | null;
   send_at: number | null;
   dedupe_key: string | null;
-  request_hash: string;
-  delivery_ids: string;
-  created_at: number;
+  /** The next four are set on the notification's head row only (its first delivery). */
+  source: string | null;
+  data: string | null;
+  channels: string | null;
+  request_hash: string | null;
+  /** The notification's head row (its own id on the head). */
+  head_id: string | null;
 }
+
+/** A notification's head row: the delivery row that also carries the notification. */
+type HeadRow = DeliveryRow & { data: string; request_hash: string };
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
@@ -64,21 +65,47 @@ function toDelivery(row: DeliveryRow, address: Address | null): Delivery {
   };
 }
 
-function toNotification(row: NotificationRow): Notification {
+function toNotification(head: HeadRow, deliveryIds: string[]): Notification {
   return {
-    id: row.id,
-    type: row.type,
-    source: row.source,
-    priority: row.priority,
-    data: JSON.parse(row.data) as Record<string, unknown>,
-    channels: row.channels ? (JSON.parse(row.channels) as Channel[]) : null,
-    sendAt: iso(row.send_at),
-    dedupeKey: row.dedupe_key,
-    requestHash: row.request_hash,
-    deliveryIds: JSON.parse(row.delivery_ids) as string[],
-    createdAt: new Date(row.created_at).toISOString(),
+    id: head.notification_id,
+    type: head.type,
+    source: head.source,
+    priority: head.priority,
+    data: JSON.parse(head.data) as Record<string, unknown>,
+    channels: head.channels ? (JSON.parse(head.channels) as Channel[]) : null,
+    sendAt: iso(head.send_at),
+    dedupeKey: head.dedupe_key,
+    requestHash: head.request_hash,
+    deliveryIds,
+    createdAt: new Date(head.created_at).toISOString(),
   };
 }
+
+/** Most deliveries one notification can plan (100 recipients with every address), rounded up. */
+const MAX_DELIVERIES_PER_NOTIFICATION = 16_384;
+
+/** Where a notification's rows are: the range from its head, or (rows from before migration 0007) its millisecond. */
+interface Located {
+  id: string;
+  head: string | null;
+  ms: number;
+}
+
+const rangeOf = ({ head, ms }: Located): [string, string] =>
+  head
+    ? [head, idAfter(head, MAX_DELIVERIES_PER_NOTIFICATION)]
+    : [idBoundAt('dlv', ms), idBoundAt('dlv', ms + 1)];
+
+/** The head delivery of a generated notification id (`ntf_<time><random>` → `dlv_<time><random>`). */
+export const headOfGeneratedId = (id: string): string | null =>
+  idTimeMs('ntf', id) === null ? null : `dlv_${id.slice(4)}`;
+
+/**
+ * SQL matching the rows of `head`'s notification: its millisecond of the time-ordered key (the
+ * first 14 characters, `dlv_` and the time) and its notification id.
+ */
+const SAME_NOTIFICATION = (row: string, head: string) =>
+  `${row}.id >= substr(${head}.id, 1, 14) AND ${row}.id < substr(${head}.id, 1, 14) || '~' AND ${row}.notification_id = ${head}.notification_id`;
 
 function chunks<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];
@@ -108,7 +135,8 @@ export interface NewNotification {
   sendAtMs: number | null;
   dedupeKey: string | null;
   requestHash: string;
-  deliveryIds: string[];
+  /** Whether `id` is the producer's own (its idempotency key), which needs a key row to be found. */
+  producerKey: boolean;
 }
 
 /** The outcome of one delivery attempt, written in the consumer's single batch. */
@@ -152,11 +180,60 @@ export class DeliveriesRepo {
   }
 
   async getNotification(id: string): Promise<Notification | null> {
-    const row = await this.db
-      .prepare('SELECT * FROM notifications WHERE id = ?')
-      .bind(id)
-      .first<NotificationRow>();
-    return row ? toNotification(row) : null;
+    const [notification] = await this.getNotifications([id]);
+    return notification ?? null;
+  }
+
+  /**
+   * Notifications by their public id: a producer's id is looked up in `notification_keys` for its
+   * head delivery; a generated id is its head's id. Either way the notification is then one
+   * primary-key range from its head, filtered on its id.
+   */
+  async getNotifications(ids: readonly string[]): Promise<Notification[]> {
+    const unique = [...new Set(ids)];
+    const keyed = new Map<string, Located>();
+    for (const chunk of chunks(unique, MAX_PARAMS)) {
+      const { results } = await this.db
+        .prepare(
+          `SELECT key, created_at, head_id FROM notification_keys WHERE key IN (${chunk.map(() => '?').join(',')})`,
+        )
+        .bind(...chunk)
+        .all<{ key: string; created_at: number; head_id: string | null }>();
+      for (const row of results) keyed.set(row.key, { id: row.key, head: row.head_id, ms: row.created_at });
+    }
+    const located = unique.flatMap((id): Located[] => {
+      const known = keyed.get(id);
+      if (known) return [known];
+      const head = headOfGeneratedId(id);
+      return head ? [{ id, head, ms: 0 }] : [];
+    });
+    return this.notificationsAt(located);
+  }
+
+  /** Builds notifications from their rows, one range query per notification in one D1 batch. */
+  private async notificationsAt(located: readonly Located[]): Promise<Notification[]> {
+    if (located.length === 0) return [];
+    const out: Notification[] = [];
+    for (const chunk of chunks(located, MAX_PARAMS)) {
+      const results = await this.db.batch<DeliveryRow>(
+        chunk.map((where) =>
+          this.db
+            .prepare('SELECT * FROM deliveries WHERE id >= ? AND id < ? AND notification_id = ? ORDER BY id')
+            .bind(...rangeOf(where), where.id),
+        ),
+      );
+      for (const { results: rows } of results) {
+        const head = rows.find((row): row is HeadRow => row.request_hash !== null && row.data !== null);
+        if (head)
+          out.push(
+            toNotification(
+              head,
+              rows.map((row) => row.id),
+            ),
+          );
+      }
+    }
+    return out;
   }
 
   async getDeliveries(ids: readonly string[]): Promise<Delivery[]> {
@@ -174,76 +251,69 @@ export class DeliveriesRepo {
     return out.sort((a, b) => (order.get(a.id) ?? 0) - (order.get(b.id) ?? 0));
   }
 
-  /** Loads a queue batch's deliveries with their notification fields: one query per 100 ids. */
+  /** Loads a queue batch's deliveries with their notification's data: one query per 100 ids. */
   async loadForSending(ids: readonly string[]): Promise<Map<string, DeliveryToSend>> {
     const found = new Map<string, DeliveryToSend>();
     for (const chunk of chunks([...new Set(ids)], MAX_PARAMS)) {
       const { results } = await this.db
         .prepare(
-          `SELECT d.*, n.type AS n_type, n.priority AS n_priority, n.data AS n_data, n.dedupe_key AS n_dedupe_key,
-             n.send_at AS n_send_at
-           FROM deliveries d JOIN notifications n ON n.id = d.notification_id
+          `SELECT d.*, h.data AS head_data
+           FROM deliveries d LEFT JOIN deliveries h ON h.id = d.head_id
            WHERE d.id IN (${chunk.map(() => '?').join(',')})`,
         )
         .bind(...chunk)
-        .all<
-          DeliveryRow & {
-            n_type: string;
-            n_priority: Priority;
-            n_data: string;
-            n_dedupe_key: string | null;
-            n_send_at: number | null;
-          }
-        >();
+        .all<DeliveryRow & { head_data: string | null }>();
       for (const row of results) {
         found.set(row.id, {
           ...toDelivery(row, await this.openAddress(row)),
-          type: row.n_type,
-          priority: row.n_priority,
-          data: JSON.parse(row.n_data) as Record<string, unknown>,
-          dedupeKey: row.n_dedupe_key,
-          sendAtMs: row.n_send_at,
+          type: row.type,
+          priority: row.priority,
+          data: JSON.parse(row.head_data ?? '{}') as Record<string, unknown>,
+          dedupeKey: row.dedupe_key,
+          sendAtMs: row.send_at,
         });
       }
     }
     return found;
   }
 
-  /** Statements inserting one notification and its deliveries (run in one atomic batch). */
+  /**
+   * Statements inserting one notification as its delivery rows (run in one atomic batch): every
+   * row carries what sending needs, the first also the notification's data. A producer's id adds
+   * its key row. A delivery already handed to its queue is written `queued` (its history says
+   * `created`, then `queued`), so no second write follows.
+   */
   async insertStatements(
     notification: NewNotification,
     deliveries: readonly NewDelivery[],
     nowMs: number,
   ): Promise<D1PreparedStatement[]> {
     const at = new Date(nowMs).toISOString();
-    const statements = [
-      this.db
-        .prepare(
-          `INSERT INTO notifications (id, type, source, priority, data, channels, send_at, dedupe_key, request_hash, delivery_ids, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        )
-        .bind(
-          notification.id,
-          notification.type,
-          notification.source,
-          notification.priority,
-          JSON.stringify(notification.data),
-          notification.channels ? JSON.stringify(notification.channels) : null,
-          notification.sendAtMs,
-          notification.dedupeKey,
-          notification.requestHash,
-          JSON.stringify(notification.deliveryIds),
-          nowMs,
-        ),
-    ];
+    const statements: D1PreparedStatement[] = [];
+    const headId = deliveries[0]?.id ?? null;
+    if (notification.producerKey) {
+      statements.push(
+        this.db
+          .prepare('INSERT INTO notification_keys (key, created_at, head_id) VALUES (?, ?, ?)')
+          .bind(notification.id, nowMs, headId),
+      );
+    }
     const sealed = await Promise.all(deliveries.map((d) => this.sealAddress(d.id, d.address)));
     for (const [index, d] of deliveries.entries()) {
-      const history: HistoryEntry[] = [{ status: d.status, at, ...(d.reason ? { reason: d.reason } : {}) }];
+      const history: HistoryEntry[] =
+        d.status === 'queued'
+          ? [
+              { status: 'created', at },
+              { status: 'queued', at },
+            ]
+          : [{ status: d.status, at, ...(d.reason ? { reason: d.reason } : {}) }];
+      const head = index === 0;
       statements.push(
         this.db
           .prepare(
-            `INSERT INTO deliveries (id, notification_id, user_id, channel, address, status, reason, history, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+            `INSERT INTO deliveries (id, notification_id, user_id, channel, address, status, reason, history, created_at, updated_at,
+               type, priority, send_at, dedupe_key, source, data, channels, request_hash, head_id)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           )
           .bind(
             d.id,
@@ -256,6 +326,15 @@ export class DeliveriesRepo {
             JSON.stringify(history),
             nowMs,
             nowMs,
+            notification.type,
+            notification.priority,
+            notification.sendAtMs,
+            notification.dedupeKey,
+            head ? notification.source : null,
+            head ? JSON.stringify(notification.data) : null,
+            head && notification.channels ? JSON.stringify(notification.channels) : null,
+            head ? notification.requestHash : null,
+            headId,
           ),
       );
     }
@@ -416,22 +495,12 @@ export class DeliveriesRepo {
     return Promise.all(results.map(async (row) => toDelivery(row, await this.openAddress(row))));
   }
 
-  /** Notifications by id (for the data export: the template data a user's messages carried). */
-  async getNotifications(ids: readonly string[]): Promise<Notification[]> {
-    const out: Notification[] = [];
-    for (const chunk of chunks([...new Set(ids)], MAX_PARAMS)) {
-      const { results } = await this.db
-        .prepare(`SELECT * FROM notifications WHERE id IN (${chunk.map(() => '?').join(',')})`)
-        .bind(...chunk)
-        .all<NotificationRow>();
-      out.push(...results.map(toNotification));
-    }
-    return out;
-  }
-
-  /** Lists notifications newest first, filtered through their deliveries. */
+  /**
+   * Lists notifications newest first, filtered through their deliveries. Head rows are scanned
+   * (no index: see migration 0007); a delivery filter looks at the head's own millisecond range.
+   */
   async list(filters: ListFilters): Promise<Notification[]> {
-    const where: string[] = [];
+    const where = ['h.request_hash IS NOT NULL'];
     const params: unknown[] = [];
     const deliveryFilters: string[] = [];
     if (filters.userId !== undefined) {
@@ -448,23 +517,33 @@ export class DeliveriesRepo {
     }
     if (deliveryFilters.length > 0) {
       where.push(
-        `n.id IN (SELECT d.notification_id FROM deliveries d WHERE ${deliveryFilters.join(' AND ')})`,
+        `EXISTS (SELECT 1 FROM deliveries d WHERE ${SAME_NOTIFICATION('d', 'h')} AND ${deliveryFilters.join(' AND ')})`,
       );
     }
     if (filters.type !== undefined) {
-      where.push('n.type = ?');
+      where.push('h.type = ?');
       params.push(filters.type);
     }
     if (filters.cursor) {
-      where.push('(n.created_at < ? OR (n.created_at = ? AND n.id < ?))');
+      where.push('(h.created_at < ? OR (h.created_at = ? AND h.notification_id < ?))');
       params.push(filters.cursor.createdAt, filters.cursor.createdAt, filters.cursor.id);
     }
-    const sql = `SELECT n.* FROM notifications n ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-      ORDER BY n.created_at DESC, n.id DESC LIMIT ?`;
     const { results } = await this.db
-      .prepare(sql)
+      .prepare(
+        `SELECT h.notification_id AS id, h.created_at AS ms, h.id AS head_id, k.head_id IS NULL AND k.key IS NOT NULL AS legacy
+         FROM deliveries h LEFT JOIN notification_keys k ON k.key = h.notification_id
+         WHERE ${where.join(' AND ')}
+         ORDER BY h.created_at DESC, h.notification_id DESC LIMIT ?`,
+      )
       .bind(...params, filters.limit)
-      .all<NotificationRow>();
-    return results.map(toNotification);
+      .all<{ id: string; ms: number; head_id: string; legacy: number }>();
+    const byId = new Map(
+      (
+        await this.notificationsAt(
+          results.map((row) => ({ id: row.id, head: row.legacy ? null : row.head_id, ms: row.ms })),
+        )
+      ).map((n) => [n.id, n]),
+    );
+    return results.flatMap(({ id }) => byId.get(id) ?? []);
   }
 }

@@ -96,9 +96,9 @@ const STATUS_COUNTS_SQL = (typeFilter: string) => `
       instr(seen, ',opened,') > 0 AS o,
       instr(seen, ',clicked,') > 0 AS c
     FROM (
-      SELECT d.channel, n.type, d.status, d.sent_at,
+      SELECT d.channel, d.type, d.status, d.sent_at,
         ',' || coalesce((SELECT group_concat(json_extract(h.value, '$.status'), ',') FROM json_each(d.history) h), '') || ',' AS seen
-      FROM deliveries d JOIN notifications n ON n.id = d.notification_id
+      FROM deliveries d
       WHERE d.id >= ?1 AND d.created_at >= ?2 ${typeFilter}
     )
   )
@@ -108,7 +108,7 @@ const STATUS_COUNTS_SQL = (typeFilter: string) => `
 /** Producers' events in: notifications with a delivery created in the window. */
 const ACCEPTED_SQL = (typeFilter: string) => `
   SELECT count(DISTINCT d.notification_id) AS n
-  FROM deliveries d JOIN notifications n ON n.id = d.notification_id
+  FROM deliveries d
   WHERE d.id >= ?1 AND d.created_at >= ?2 ${typeFilter}`;
 
 /**
@@ -118,9 +118,9 @@ const ACCEPTED_SQL = (typeFilter: string) => `
  */
 const BACKLOG_SQL = (typeFilter: string) => `
   SELECT d.channel, d.status, count(*) AS count,
-    min(CASE WHEN d.status IN ('created', 'queued') AND coalesce(n.send_at, 0) <= ?2
-      THEN max(d.created_at, coalesce(n.send_at, 0)) END) AS oldest_due_at
-  FROM deliveries d JOIN notifications n ON n.id = d.notification_id
+    min(CASE WHEN d.status IN ('created', 'queued') AND coalesce(d.send_at, 0) <= ?2
+      THEN max(d.created_at, coalesce(d.send_at, 0)) END) AS oldest_due_at
+  FROM deliveries d
   WHERE d.id >= ?1 AND d.status IN ${OPEN_STATUSES} ${typeFilter}
   GROUP BY d.channel, d.status`;
 
@@ -129,8 +129,7 @@ const DEAD_LETTERS_SQL = (typed: boolean) =>
     ? `SELECT dl.channel, count(*) AS count, sum(dl.created_at >= ?1 AND dl.created_at < ?2) AS recent
        FROM dead_letters dl
          JOIN deliveries d ON d.id = dl.delivery_id
-         JOIN notifications n ON n.id = d.notification_id
-       WHERE dl.replayed_at IS NULL AND n.type = ?3
+       WHERE dl.replayed_at IS NULL AND d.type = ?3
        GROUP BY dl.channel`
     : `SELECT channel, count(*) AS count, sum(created_at >= ?1 AND created_at < ?2) AS recent
        FROM dead_letters WHERE replayed_at IS NULL GROUP BY channel`;
@@ -142,8 +141,8 @@ const DEAD_LETTERS_SQL = (typed: boolean) =>
  */
 const LATENCY_SQL = (typeFilter: string) => `
   WITH l AS (
-    SELECT max(0, d.sent_at - max(d.created_at, coalesce(n.send_at, 0))) AS ms
-    FROM deliveries d JOIN notifications n ON n.id = d.notification_id
+    SELECT max(0, d.sent_at - max(d.created_at, coalesce(d.send_at, 0))) AS ms
+    FROM deliveries d
     WHERE d.id >= ?1 AND d.sent_at >= ?2 ${typeFilter}
   ), ranked AS (
     SELECT ms, row_number() OVER (ORDER BY ms) AS rn, count(*) OVER () AS total, sum(ms) OVER () AS total_ms
@@ -166,7 +165,7 @@ export class StatsRepo {
 
   /** Everything `/v1/metrics` shows, in one round trip to D1. */
   async snapshot(q: StatsQuery): Promise<StatsSnapshot> {
-    const typeFilter = q.type === undefined ? '' : 'AND n.type = ?3';
+    const typeFilter = q.type === undefined ? '' : 'AND d.type = ?3';
     const typeParam = q.type === undefined ? [] : [q.type];
     const from = idBoundAt('dlv', q.fromMs);
     const [counts, accepted, backlog, deadLetters, latency] = await this.db.batch<Record<string, unknown>>([

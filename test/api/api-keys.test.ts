@@ -404,7 +404,12 @@ describe('send restrictions', () => {
     expect(await json<ErrorBody>(refused)).toMatchObject({
       error: { code: 'forbidden', details: [{ field: 'type' }] },
     });
-    expect(await testEnv.DB.prepare('SELECT id FROM notifications WHERE id = ?').bind(id).first()).toBeNull();
+    expect(
+      await testEnv.DB.prepare('SELECT key FROM notification_keys WHERE key = ?').bind(id).first(),
+    ).toBeNull();
+    expect(
+      await testEnv.DB.prepare('SELECT id FROM deliveries WHERE notification_id = ?').bind(id).first(),
+    ).toBeNull();
     expect(queues.email.sent).toHaveLength(0);
 
     const wrongSource = await api(

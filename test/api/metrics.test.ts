@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { escapeLabelValue, toPrometheus } from '../../src/api/routes/metrics';
 import type { Channel } from '../../src/domain/channels';
 import type { DeliveryStatus } from '../../src/domain/status';
-import { newId } from '../../src/lib/ids';
+import { idSequence, newId } from '../../src/lib/ids';
 import { createServices } from '../../src/services/context';
 import { checkBacklog, collectMetrics, type Metrics, recordStatusChange } from '../../src/services/metrics';
 import { api, json, testEnv } from '../helpers/api';
@@ -11,8 +11,7 @@ const MIN = 60_000;
 const now = Date.now();
 /** A type no other test uses, so `?type=` isolates this file's rows from the shared database. */
 const TYPE = `metrics_${now.toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
-const inserted: { notifications: string[]; deliveries: string[]; deadLetters: string[] } = {
-  notifications: [],
+const inserted: { deliveries: string[]; deadLetters: string[] } = {
   deliveries: [],
   deadLetters: [],
 };
@@ -27,33 +26,33 @@ interface Row {
 
 /** Inserts one notification of TYPE created at `createdAt` with these deliveries (SQL, for control). */
 async function seed(createdAt: number, rows: Row[], sendAt: number | null = null): Promise<string[]> {
-  const notificationId = newId('ntf', createdAt);
-  const ids = rows.map(() => newId('dlv', createdAt));
-  const statements = [
-    testEnv.DB.prepare(
-      `INSERT INTO notifications (id, type, priority, data, send_at, request_hash, delivery_ids, created_at)
-       VALUES (?, ?, 'normal', '{}', ?, 'x', ?, ?)`,
-    ).bind(notificationId, TYPE, sendAt, JSON.stringify(ids), createdAt),
-    ...rows.map((row, i) => {
-      const at = new Date(createdAt).toISOString();
-      const history = [...(row.before ?? []), row.status].map((status) => ({ status, at }));
-      return testEnv.DB.prepare(
-        `INSERT INTO deliveries (id, notification_id, user_id, channel, status, history, created_at, updated_at, sent_at)
-         VALUES (?, ?, 'metrics-user', ?, ?, ?, ?, ?, ?)`,
-      ).bind(
-        ids[i],
-        notificationId,
-        row.channel,
-        row.status,
-        JSON.stringify(history),
-        createdAt,
-        createdAt,
-        row.sentAfterMs === undefined ? null : createdAt + row.sentAfterMs,
-      );
-    }),
-  ];
+  const ids = idSequence(newId('dlv', createdAt), rows.length);
+  const notificationId = `ntf_${ids[0]?.slice(4)}`;
+  const statements = rows.map((row, i) => {
+    const at = new Date(createdAt).toISOString();
+    const history = [...(row.before ?? []), row.status].map((status) => ({ status, at }));
+    // The first row is the notification's head: it also carries the data and the request hash.
+    return testEnv.DB.prepare(
+      `INSERT INTO deliveries (id, notification_id, user_id, channel, status, history, created_at, updated_at, sent_at,
+         type, priority, send_at, data, request_hash, head_id)
+       VALUES (?, ?, 'metrics-user', ?, ?, ?, ?, ?, ?, ?, 'normal', ?, ?, ?, ?)`,
+    ).bind(
+      ids[i],
+      notificationId,
+      row.channel,
+      row.status,
+      JSON.stringify(history),
+      createdAt,
+      createdAt,
+      row.sentAfterMs === undefined ? null : createdAt + row.sentAfterMs,
+      TYPE,
+      sendAt,
+      i === 0 ? '{}' : null,
+      i === 0 ? 'x' : null,
+      ids[0],
+    );
+  });
   await testEnv.DB.batch(statements);
-  inserted.notifications.push(notificationId);
   inserted.deliveries.push(...ids);
   return ids;
 }
@@ -104,7 +103,6 @@ afterAll(async () => {
   await testEnv.DB.batch([
     ...del('dead_letters', 'delivery_id', inserted.deadLetters),
     ...del('deliveries', 'id', inserted.deliveries),
-    ...del('notifications', 'id', inserted.notifications),
   ]);
 });
 

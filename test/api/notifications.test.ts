@@ -19,7 +19,7 @@ async function createContact(userId: string, body: Record<string, unknown>) {
 
 async function rowCounts() {
   const n = await testEnv.DB.prepare(
-    'SELECT (SELECT count(*) FROM notifications) AS n, (SELECT count(*) FROM deliveries) AS d',
+    'SELECT (SELECT count(*) FROM notification_keys) AS n, (SELECT count(*) FROM deliveries) AS d',
   ).first<{
     n: number;
     d: number;

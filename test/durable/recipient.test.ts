@@ -14,6 +14,8 @@ const DAY = 24 * HOUR;
 const LEASE = 2 * MINUTE;
 /** A fixed instant for rules that only read `nowMs`; the alarm tests use the real clock. */
 const T0 = 1_700_000_000_000;
+/** A type override of 1 send an hour: half the cap from the first send, so that send is written. */
+const CAP_OF_ONE = { rateLimit: { limit: 1, windowSeconds: 3600 } };
 
 type Stub = DurableObjectStub<Recipient>;
 
@@ -64,7 +66,8 @@ async function pendingAlarm(stub: Stub): Promise<number | null> {
 
 /**
  * Runs `action` inside the object and sums the SQLite rows its statements wrote, as billed
- * (`SqlStorageCursor.rowsWritten`).
+ * (`SqlStorageCursor.rowsWritten`). A decision answered from memory runs no statement at all, so
+ * the tests below that expect rows are what shows this handle reaches the object's statements.
  */
 async function rowsWrittenBy(
   stub: Stub,
@@ -86,7 +89,6 @@ async function rowsWrittenBy(
     } finally {
       sql.exec = original;
     }
-    expect(cursors.length).toBeGreaterThan(0); // the object really uses this handle
     return cursors.reduce((sum, cursor) => sum + cursor.rowsWritten, 0);
   });
 }
@@ -268,14 +270,36 @@ describe('rate limit', () => {
     });
   });
 
-  it('gives the slot back when a delivery was not sent', async () => {
+  it('gives the slot back when a written send was not sent, deleting its row', async () => {
     const stub = freshRecipient();
     const burst = smsBurst(5, T0);
     await stub.decide(burst);
+    expect(await rowCounts(stub)).toEqual({ claims: 0, sends: 5 });
     const sixth = request({ nowMs: T0 + 10 * MINUTE });
     expect(await decideOne(stub, sixth)).toMatchObject({ verdict: 'defer' });
-    await stub.complete([done(burst[2]?.deliveryId ?? '', false, T0 + 10 * MINUTE)]);
+    const failed = done(burst[2]?.deliveryId ?? '', false, T0 + 10 * MINUTE);
+    expect(await rowsWrittenBy(stub, (recipient) => recipient.complete([failed]))).toBe(1);
     expect(await decideOne(stub, sixth)).toMatchObject({ verdict: 'send' });
+    expect(await rowCounts(stub)).toEqual({ claims: 0, sends: 5 });
+  });
+
+  it('gives the slot back when a send held only in memory was not sent', async () => {
+    const stub = freshRecipient();
+    const [first, second] = smsBurst(2, T0);
+    await stub.decide([first as DecisionRequest, second as DecisionRequest]);
+    expect(await rowCounts(stub)).toEqual({ claims: 0, sends: 0 });
+    expect(
+      await rowsWrittenBy(stub, (recipient) => recipient.complete([done(first?.deliveryId ?? '', false)])),
+    ).toBe(0);
+    // Two sends would count with the first one still there (2 * 3 >= 5): one does, so no row yet.
+    const rest = smsBurst(5, T0 + 5 * MINUTE);
+    expect(await rowsWrittenBy(stub, (recipient) => recipient.decide(rest.slice(0, 1)))).toBe(0);
+    expect((await stub.decide(rest.slice(1))).map((v) => v.verdict)).toEqual([
+      'send',
+      'send',
+      'send',
+      'defer',
+    ]);
   });
 
   it('does not defer a redelivery by its own slot', async () => {
@@ -309,17 +333,98 @@ describe('rate limit', () => {
     });
     expect(await rowCounts(stub)).toEqual({ claims: 0, sends: 0 });
     expect(await pendingAlarm(stub)).toBeNull();
+    // Nor counted in memory: the rejected batch's first SMS takes no slot.
+    expect((await stub.decide(smsBurst(6, T0))).map((v) => v.verdict)).toEqual([
+      'send',
+      'send',
+      'send',
+      'send',
+      'send',
+      'defer',
+    ]);
   });
 });
 
 describe('rows written', () => {
   it.each([
-    ['an SMS with a dedupe key: its claim and its send', request({ dedupeKey: 'k' }), 2],
-    ['an SMS without a key: its send', request(), 1],
+    [
+      'an SMS with a dedupe key: only its claim (the send is counted in memory)',
+      request({ dedupeKey: 'k' }),
+      1,
+    ],
+    ['an SMS without a key: nothing (counted in memory)', request(), 0],
+    ['an email without a key: nothing (counted in memory)', request({ channel: 'email' }), 0],
+    ['a type capped at 1: its send, which fills the cap', request(CAP_OF_ONE), 1],
+    [
+      'a type capped at 2: its send, which fills half the cap',
+      request({ rateLimit: { limit: 2, windowSeconds: 60 } }),
+      1,
+    ],
     ['a webhook without a key: nothing to count', request({ channel: 'webhook' }), 0],
   ])('%s', async (_name, req, expected) => {
     const stub = freshRecipient();
     expect(await rowsWrittenBy(stub, (recipient) => recipient.decide([req]))).toBe(expected);
+  });
+
+  it.each([
+    ['an email', 'email'],
+    ['an SMS', 'sms'],
+    ['a push', 'push'],
+    ['a chat message', 'chat'],
+  ] as const)('a lone capped send (%s) writes no row and sets no alarm', async (_name, channel) => {
+    const stub = freshRecipient();
+    const req = request({ channel, nowMs: Date.now() });
+    expect(await rowsWrittenBy(stub, (recipient) => recipient.decide([req]))).toBe(0);
+    expect(await rowCounts(stub)).toEqual({ claims: 0, sends: 0 });
+    expect(await pendingAlarm(stub)).toBeNull();
+  });
+
+  it('writes SMS sends from half the cap on: none for the 1st and 2nd, 3 rows for the 3rd, then 1 each', async () => {
+    const stub = freshRecipient();
+    const sends = smsBurst(6, Date.now());
+    const written: number[] = [];
+    const verdicts: string[] = [];
+    for (const req of sends) {
+      written.push(
+        await rowsWrittenBy(stub, async (recipient) => {
+          const [verdict] = await recipient.decide([req]);
+          verdicts.push(verdict?.verdict ?? '');
+        }),
+      );
+      if (written.length === 2) expect(await pendingAlarm(stub)).toBeNull();
+    }
+    // 2 * 3 >= 5: the 3rd send writes itself and the two held in memory; the 6th is over the cap.
+    expect(written).toEqual([0, 0, 3, 1, 1, 0]);
+    expect(verdicts).toEqual(['send', 'send', 'send', 'send', 'send', 'defer']);
+    expect(await rowCounts(stub)).toEqual({ claims: 0, sends: 5 });
+    expect(await pendingAlarm(stub)).not.toBeNull();
+  });
+
+  it('checks half of a type override and of the channel default, each over its own sends', async () => {
+    const stub = freshRecipient();
+    const otp = { type: 'auth.otp', rateLimit: { limit: 4, windowSeconds: 600 } };
+    // 1 of 4 for auth.otp, 1 of 5 for SMS: memory only.
+    expect(await rowsWrittenBy(stub, (r) => r.decide([request({ ...otp, nowMs: T0 })]))).toBe(0);
+    // 2 of 4 for auth.otp: written with the first.
+    expect(await rowsWrittenBy(stub, (r) => r.decide([request({ ...otp, nowMs: T0 + MINUTE })]))).toBe(2);
+    // Another type: 3 of 5 for SMS, which counts every type, so it is written too.
+    expect(await rowsWrittenBy(stub, (r) => r.decide([request({ nowMs: T0 + 2 * MINUTE })]))).toBe(1);
+  });
+
+  it.each([
+    ['rewrites the row of a written send that is redelivered', CAP_OF_ONE, 1, 1],
+    ['writes no row for a redelivered send held in memory', { channel: 'email' } as const, 0, 0],
+  ])('%s', async (_name, over, expected, rows) => {
+    const stub = freshRecipient();
+    const first = request(over);
+    await stub.decide([first]);
+    const redelivered = { ...first, nowMs: T0 + LEASE };
+    expect(await rowsWrittenBy(stub, (recipient) => recipient.decide([redelivered]))).toBe(expected);
+    expect(await rowCounts(stub)).toEqual({ claims: 0, sends: rows });
+    await runInDurableObject(stub, (_instance, state) => {
+      const sentAt = state.storage.sql.exec<{ sent_at: number }>('SELECT sent_at FROM sends').toArray();
+      expect(sentAt).toEqual(rows === 0 ? [] : [{ sent_at: T0 + LEASE }]);
+    });
   });
 
   it('writes nothing for leased, duplicate, deferred and dropped deliveries, nor for a sent completion', async () => {
@@ -343,12 +448,24 @@ describe('rows written', () => {
 
   it('deletes exactly the send and the claim of a delivery that was not sent', async () => {
     const stub = freshRecipient();
-    const req = request({ dedupeKey: 'k' });
-    await stub.decide([req, request({ dedupeKey: 'other' })]);
+    const req = request({ ...CAP_OF_ONE, dedupeKey: 'k' });
+    await stub.decide([req, request({ ...CAP_OF_ONE, type: 'other', dedupeKey: 'other' })]);
+    expect(await rowCounts(stub)).toEqual({ claims: 2, sends: 2 });
     expect(await rowsWrittenBy(stub, (recipient) => recipient.complete([done(req.deliveryId, false)]))).toBe(
       2,
     );
     expect(await rowCounts(stub)).toEqual({ claims: 1, sends: 1 });
+  });
+
+  it('deletes only the claim of a delivery that was not sent when its send was held in memory', async () => {
+    const stub = freshRecipient();
+    const req = request({ dedupeKey: 'k' });
+    await stub.decide([req, request({ dedupeKey: 'other' })]);
+    expect(await rowCounts(stub)).toEqual({ claims: 2, sends: 0 });
+    expect(await rowsWrittenBy(stub, (recipient) => recipient.complete([done(req.deliveryId, false)]))).toBe(
+      1,
+    );
+    expect(await rowCounts(stub)).toEqual({ claims: 1, sends: 0 });
   });
 });
 
@@ -357,8 +474,8 @@ describe('cleanup alarm', () => {
     const stub = freshRecipient();
     const twoDaysAgo = Date.now() - 2 * DAY;
     await stub.decide([
-      request({ nowMs: twoDaysAgo, dedupeKey: 'k' }),
-      request({ nowMs: twoDaysAgo, channel: 'email', dedupeKey: 'k' }),
+      request({ ...CAP_OF_ONE, nowMs: twoDaysAgo, dedupeKey: 'k' }),
+      request({ ...CAP_OF_ONE, nowMs: twoDaysAgo, channel: 'email', dedupeKey: 'k' }),
     ]);
     expect(await rowCounts(stub)).toEqual({ claims: 2, sends: 2 });
     expect(await pendingAlarm(stub)).not.toBeNull();
@@ -373,7 +490,7 @@ describe('cleanup alarm', () => {
     const stub = freshRecipient();
     const now = Date.now();
     await stub.decide([request({ nowMs: now - 2 * DAY, dedupeKey: 'old' })]);
-    const fresh = request({ nowMs: now, channel: 'email' });
+    const fresh = request({ ...CAP_OF_ONE, nowMs: now, channel: 'email' });
     await stub.decide([fresh]);
 
     expect(await runDurableObjectAlarm(stub)).toBe(true);
@@ -395,21 +512,22 @@ describe('cleanup alarm', () => {
 
   it('sets one alarm and leaves it alone while it is pending', async () => {
     const stub = freshRecipient();
-    await stub.decide([request({ nowMs: Date.now() })]);
+    await stub.decide([request({ ...CAP_OF_ONE, nowMs: Date.now() })]);
     const first = await pendingAlarm(stub);
     expect(first).not.toBeNull();
     await evictDurableObject(stub);
-    await stub.decide([request({ nowMs: Date.now() + HOUR, channel: 'email' })]);
+    await stub.decide([request({ ...CAP_OF_ONE, nowMs: Date.now() + HOUR, channel: 'email' })]);
     expect(await pendingAlarm(stub)).toBe(first);
   });
 });
 
 describe('eviction', () => {
-  it('keeps dedupe claims and rate-limit sends across eviction, but not leases', async () => {
+  it('keeps dedupe claims and the sends of a full burst across eviction, but not leases', async () => {
     const stub = freshRecipient();
     const burst = smsBurst(5, T0);
     const claimant = request({ channel: 'email', dedupeKey: 'invoice-7' });
     await stub.decide([...burst, claimant]);
+    expect(await rowCounts(stub)).toEqual({ claims: 1, sends: 5 });
 
     await evictDurableObject(stub);
 
@@ -425,6 +543,53 @@ describe('eviction', () => {
       { verdict: 'duplicate', firstDeliveryId: claimant.deliveryId },
       // Accepted trade-off: leases live in memory, so an eviction forgets them.
       { verdict: 'send', leaseUntilMs: at + LEASE },
+    ]);
+  });
+
+  it('still counts a burst that reached half a cap after eviction', async () => {
+    const stub = freshRecipient();
+    await stub.decide(smsBurst(3, T0));
+    await evictDurableObject(stub);
+    expect((await stub.decide(smsBurst(3, T0 + 10 * MINUTE))).map((v) => v.verdict)).toEqual([
+      'send',
+      'send',
+      'defer',
+    ]);
+  });
+
+  it('keeps a cap of 1 exact across eviction', async () => {
+    const stub = freshRecipient();
+    await stub.decide([request({ ...CAP_OF_ONE, channel: 'email' })]);
+    await evictDurableObject(stub);
+    expect(await decideOne(stub, request({ ...CAP_OF_ONE, channel: 'email', nowMs: T0 + MINUTE }))).toEqual({
+      verdict: 'defer',
+      untilMs: T0 + HOUR,
+    });
+  });
+
+  it('forgets sends held only in memory (accepted trade-off: a slow trickle counts only while the object lives)', async () => {
+    const stub = freshRecipient();
+    await stub.decide(smsBurst(2, T0));
+    await evictDurableObject(stub);
+    // Alive, the object would let 3 more through; evicted, it lets 5, a full cap.
+    expect((await stub.decide(smsBurst(6, T0 + 10 * MINUTE))).map((v) => v.verdict)).toEqual([
+      'send',
+      'send',
+      'send',
+      'send',
+      'send',
+      'defer',
+    ]);
+  });
+
+  it('counts sends held in memory while the object lives', async () => {
+    const stub = freshRecipient();
+    await stub.decide(smsBurst(2, T0));
+    expect((await stub.decide(smsBurst(4, T0 + 10 * MINUTE))).map((v) => v.verdict)).toEqual([
+      'send',
+      'send',
+      'send',
+      'defer',
     ]);
   });
 });

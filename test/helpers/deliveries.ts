@@ -12,8 +12,8 @@ export async function sentDelivery(
   provider = 'sandbox',
 ): Promise<string> {
   const now = Date.now();
-  const notificationId = newId('ntf', now);
   const id = newId('dlv', now);
+  const notificationId = `ntf_${id.slice(4)}`;
   await testEnv.DB.batch(
     await repo().insertStatements(
       {
@@ -26,7 +26,7 @@ export async function sentDelivery(
         sendAtMs: null,
         dedupeKey: null,
         requestHash: 'test',
-        deliveryIds: [id],
+        producerKey: false,
       },
       [{ id, notificationId, userId: uniqueUser(), channel: address.channel, address, status: 'created' }],
       now,

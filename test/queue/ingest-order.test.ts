@@ -1,0 +1,191 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { Env } from '../../src/env';
+import { MISSING_ROW_GRACE_MS } from '../../src/services/deliver';
+import { api, json, testEnv, uniqueUser } from '../helpers/api';
+import { type CapturedEnv, envWithCapturedQueues, runConsumer } from '../helpers/queues';
+
+/**
+ * Ingest hands deliveries to their queues first and writes their rows (already `queued`) after:
+ * one row written per delivery. These tests pin that order and what it implies for the consumer.
+ */
+
+interface Accepted {
+  id: string;
+  deliveries: { id: string; channel: string; status: string }[];
+}
+
+afterEach(() => vi.restoreAllMocks());
+
+async function send(captured: CapturedEnv, body: Record<string, unknown>) {
+  return api('POST', '/v1/notifications', body, { env: captured.env });
+}
+
+async function rowsOf(notificationId: string) {
+  const { results } = await testEnv.DB.prepare(
+    'SELECT id, status, history, head_id, request_hash FROM deliveries WHERE notification_id = ? ORDER BY id',
+  )
+    .bind(notificationId)
+    .all<{ id: string; status: string; history: string; head_id: string; request_hash: string | null }>();
+  return results;
+}
+
+const keyRow = (key: string) =>
+  testEnv.DB.prepare('SELECT key, head_id FROM notification_keys WHERE key = ?').bind(key).first();
+
+/** The env whose D1 `batch` (the ingest's write) fails, while reads still work. */
+function failingWrites(captured: CapturedEnv): Env {
+  const db = new Proxy(testEnv.DB, {
+    get(target, property, receiver) {
+      if (property === 'batch') return async () => Promise.reject(new Error('D1_ERROR: storage unavailable'));
+      const value = Reflect.get(target, property, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return { ...captured.env, DB: db } as Env;
+}
+
+describe('ingest: queue first, then one row per delivery', () => {
+  it('writes each delivery once, already queued, in the order planned, the first carrying the notification', async () => {
+    const captured = envWithCapturedQueues();
+    const res = await send(captured, {
+      type: 'security_alert',
+      recipients: [{ email: 'a@example.com' }, { email: 'b@example.com', phone: '+14155550100' }],
+      channels: ['email', 'sms'],
+    });
+    expect(res.status).toBe(202);
+    const accepted = await json<Accepted>(res);
+    const rows = await rowsOf(accepted.id);
+    expect(rows.map((r) => r.id)).toEqual(accepted.deliveries.map((d) => d.id));
+    // The first recipient has no phone: that delivery is planned `skipped` and never enqueued.
+    expect(rows.map((r) => r.status)).toEqual(['queued', 'skipped', 'queued', 'queued']);
+    expect(JSON.parse(rows[0]?.history ?? '[]').map((h: { status: string }) => h.status)).toEqual([
+      'created',
+      'queued',
+    ]);
+    expect(rows.map((r) => r.head_id)).toEqual(rows.map(() => rows[0]?.id));
+    expect(rows.map((r) => r.request_hash !== null)).toEqual([true, false, false, false]);
+    // A generated notification id is its head's id under `ntf_`: no key row is written for it.
+    expect(accepted.id).toBe(`ntf_${rows[0]?.id.slice(4)}`);
+    expect(await keyRow(accepted.id)).toBeNull();
+    expect(captured.queues.email.ids()).toEqual([rows[0]?.id, rows[2]?.id]);
+  });
+
+  it('writes one key row for a producer id, which finds the notification again', async () => {
+    const captured = envWithCapturedQueues();
+    const id = `order-${uniqueUser()}`;
+    const body = { id, type: 'security_alert', recipients: [{ email: 'a@example.com' }] };
+    const first = await json<Accepted>(await send(captured, body));
+    const rows = await rowsOf(id);
+    expect(await keyRow(id)).toEqual({ key: id, head_id: rows[0]?.id });
+    const again = await send(captured, body);
+    expect(again.headers.get('Idempotent-Replayed')).toBe('true');
+    expect((await json<Accepted>(again)).deliveries).toEqual(first.deliveries);
+    expect(captured.queues.email.sent).toHaveLength(1);
+  });
+
+  it('insert and outcome write exactly the rows the budget allows, as D1 counts them', async () => {
+    const captured = envWithCapturedQueues();
+    const accepted = await json<Accepted>(
+      await send(captured, { type: 'security_alert', recipients: [{ email: 'a@example.com' }] }),
+    );
+    const [message] = captured.queues.email.sent;
+    if (!message) throw new Error('nothing enqueued');
+    const written: number[] = [];
+    const metered = new Proxy(testEnv.DB, {
+      get(target, property, receiver) {
+        if (property === 'batch')
+          return async (statements: D1PreparedStatement[]) => {
+            const results = await target.batch(statements);
+            written.push(...results.map((r) => r.meta.rows_written));
+            return results;
+          };
+        const value = Reflect.get(target, property, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    await runConsumer({ ...captured.env, DB: metered, EMAIL_PROVIDERS: 'sandbox' } as Env, 'herald-email', [
+      message.body,
+    ]);
+    const [row] = await rowsOf(accepted.id);
+    expect(row?.status).toBe('sent');
+    // The consumer's batch: the sandbox outbox insert (3 rows: row, sequence, index), then the
+    // delivery's outcome, which must stay 1 row (no index on deliveries).
+    expect(written.at(-1)).toBe(1);
+  });
+
+  it('when the row write fails after the queue send, the producer gets a 5xx and nothing is sent', async () => {
+    const captured = envWithCapturedQueues();
+    const res = await api(
+      'POST',
+      '/v1/notifications',
+      { type: 'security_alert', recipients: [{ email: 'lost@example.com' }] },
+      { env: failingWrites(captured) },
+    );
+    expect(res.status).toBeGreaterThanOrEqual(500);
+    const [message] = captured.queues.email.sent;
+    if (!message) throw new Error('the queue send comes first');
+    const [id] = message.body.deliveryIds;
+    expect(await testEnv.DB.prepare('SELECT id FROM deliveries WHERE id = ?').bind(id).first()).toBeNull();
+
+    // Within the grace period the consumer waits for the row: a new message, the same `at`.
+    const early = await runConsumer(captured.env, 'herald-email', [message.body]);
+    expect(early.result.explicitAcks).toEqual(early.messageIds);
+    const resent = captured.queues.email.sent.at(-1);
+    expect(resent?.body).toMatchObject({ deliveryIds: [id], at: message.body.at });
+    expect(resent?.delaySeconds).toBeGreaterThan(0);
+
+    // After it, the message is dropped: the producer was told the notification was not accepted.
+    const before = captured.queues.email.sent.length;
+    const late = await runConsumer(captured.env, 'herald-email', [
+      { ...message.body, at: Date.now() - MISSING_ROW_GRACE_MS - 1 },
+    ]);
+    expect(late.result.explicitAcks).toEqual(late.messageIds);
+    expect(captured.queues.email.sent).toHaveLength(before);
+    expect(
+      await testEnv.DB.prepare('SELECT count(*) AS n FROM outbox WHERE delivery_id = ?').bind(id).first(),
+    ).toEqual({
+      n: 0,
+    });
+  });
+
+  it('a consumer that gets the message before the rows exist delivers it once they do', async () => {
+    const captured = envWithCapturedQueues();
+    const accepted = await json<Accepted>(
+      await send(captured, { type: 'security_alert', recipients: [{ email: 'race@example.com' }] }),
+    );
+    const [message] = captured.queues.email.sent;
+    if (!message) throw new Error('nothing enqueued');
+    const [row] = await rowsOf(accepted.id);
+    // Take the row away as if the ingest's write had not committed yet, then put it back.
+    const saved = await testEnv.DB.prepare('SELECT * FROM deliveries WHERE id = ?').bind(row?.id).first();
+    await testEnv.DB.prepare('DELETE FROM deliveries WHERE id = ?').bind(row?.id).run();
+    await runConsumer(captured.env, 'herald-email', [message.body]);
+    const resent = captured.queues.email.sent.at(-1);
+    if (!resent || resent === message) throw new Error('the consumer should have waited');
+    const columns = Object.keys(saved ?? {});
+    await testEnv.DB.prepare(
+      `INSERT INTO deliveries (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`,
+    )
+      .bind(...columns.map((c) => (saved as Record<string, unknown>)[c]))
+      .run();
+    await runConsumer(captured.env, 'herald-email', [resent.body]);
+    expect((await rowsOf(accepted.id))[0]?.status).toBe('sent');
+  });
+
+  it('a queue that refuses leaves its deliveries created for the sweeper, the others queued', async () => {
+    const captured = envWithCapturedQueues();
+    captured.queues.sms.fail = true;
+    const res = await send(captured, {
+      type: 'security_alert',
+      recipients: [{ email: 'a@example.com', phone: '+14155550100' }],
+      channels: ['email', 'sms'],
+    });
+    expect(res.status).toBe(202);
+    const accepted = await json<Accepted>(res);
+    expect(accepted.deliveries.map((d) => [d.channel, d.status])).toEqual([
+      ['email', 'queued'],
+      ['sms', 'created'],
+    ]);
+    expect((await rowsOf(accepted.id)).map((r) => r.status)).toEqual(['queued', 'created']);
+  });
+});
