@@ -102,7 +102,7 @@ for (let i = 0; i < count; i += 100) {
   accepted += body.results.reduce((n, r) => n + r.deliveries.length, 0);
 }
 
-const scope = `notification_id IN (SELECT id FROM notifications WHERE source = '${tag}')`;
+const scope = `notification_id IN (SELECT notification_id FROM deliveries WHERE source = '${tag}')`;
 const terminal = "('sent','failed','rate_limited','duplicate','skipped','suppressed')";
 for (;;) {
   const [{ open }] = d1(

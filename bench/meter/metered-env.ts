@@ -4,7 +4,8 @@ import type { Env } from '../../src/env';
  * Counting proxies around the Worker's bindings, so a scenario can say how many billed operations
  * each delivery costs. Every count is what the platform bills, taken where the platform reports it:
  * D1 rows from each statement's `meta`, queue messages per send, one request per Durable Object
- * RPC call, one R2 operation per call that reaches the bucket (the template cache hides the rest).
+ * RPC call, one R2 operation per call that reaches the bucket (the template cache hides the rest),
+ * one subrequest per outbound fetch (answered by a fake network, see `meterFetch`).
  */
 
 /** D1 usage of one kind of statement (keyed by the start of its SQL). */
@@ -36,11 +37,12 @@ export interface Counts {
   doRequests: number;
   doWallMs: number;
   doByMethod: Record<string, number>;
-  /** R2 Class B (get, head) and Class A (list, put, delete ...) operations, and which keys were read. */
+  /** R2 Class B (get, head) and Class A (list, put, delete ...) operations, which keys were read and which prefixes listed. */
   r2ClassB: number;
   r2ClassA: number;
   r2ByMethod: Record<string, number>;
   r2KeysRead: Record<string, number>;
+  r2PrefixesListed: Record<string, number>;
   /** Outbound fetch() subrequests, by host. */
   subrequests: number;
   subrequestHosts: Record<string, number>;
@@ -70,6 +72,7 @@ export const emptyCounts = (): Counts => ({
   r2ClassA: 0,
   r2ByMethod: {},
   r2KeysRead: {},
+  r2PrefixesListed: {},
   subrequests: 0,
   subrequestHosts: {},
   fetchRequests: 0,
@@ -283,6 +286,9 @@ export function meterR2(bucket: R2Bucket, meter: Meter): R2Bucket {
           bump(meter.counts.r2KeysRead, String(args[0]));
         } else {
           meter.counts.r2ClassA += 1;
+          if (method === 'list') {
+            bump(meter.counts.r2PrefixesListed, (args[0] as R2ListOptions | undefined)?.prefix ?? '');
+          }
         }
         bump(meter.counts.r2ByMethod, method);
         return fn(...args);
@@ -291,18 +297,173 @@ export function meterR2(bucket: R2Bucket, meter: Meter): R2Bucket {
   });
 }
 
-/** Counts outbound fetch() calls while installed; returns the function that uninstalls it. */
-export function meterFetch(meter: Meter): () => void {
+/** Answers one outbound request: the fake network behind one host. */
+export type FakeHost = (request: Request) => Response | Promise<Response>;
+
+/**
+ * Replaces the global `fetch` (which the providers call) with a fake network while installed:
+ * every outbound request is counted by host and answered by that host's fake, so no request
+ * leaves the machine. A host without a fake gets a network error, as an unreachable host would
+ * (its deliveries then do not end `sent`). Returns the function that puts the real fetch back.
+ *
+ * While installed, `AbortSignal.timeout` also gives a signal that never aborts: the fake answers
+ * at once, so a provider's timeout cannot fire, but each one would still hold a timer for 10-15 s.
+ * In production each queue() invocation has its own timers; here every batch runs inside the one
+ * test, where workerd allows 10 000 live timers, and thousands of sends a minute would exceed it.
+ */
+export function meterFetch(meter: Meter, network: Readonly<Record<string, FakeHost>>): () => void {
   const original = globalThis.fetch;
+  const originalTimeout = AbortSignal.timeout;
+  AbortSignal.timeout = () => new AbortController().signal;
   globalThis.fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
-    const url = input instanceof Request ? input.url : String(input);
+    const request = new Request(input, init);
+    const host = new URL(request.url).host;
     meter.counts.subrequests += 1;
-    bump(meter.counts.subrequestHosts, URL.canParse(url) ? new URL(url).host : url);
-    return original(input, init);
+    bump(meter.counts.subrequestHosts, host);
+    const answer = network[host];
+    if (!answer) throw new TypeError(`meter: no fake answer for ${host} (the meter never calls the network)`);
+    return answer(request);
   }) as typeof fetch;
   return () => {
     globalThis.fetch = original;
+    AbortSignal.timeout = originalTimeout;
   };
+}
+
+/** Reads a form body as bytes (workerd warns when `.text()` meets a form content type). */
+async function formOf(request: Request): Promise<URLSearchParams> {
+  return new URLSearchParams(new TextDecoder().decode(await request.arrayBuffer()));
+}
+
+const jsonAnswer = (status: number, body: unknown) =>
+  new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+
+/** The answer to a request a fake does not expect (path, method, credentials): it never ends `sent`. */
+const refuse = (status: number, message: string) => jsonAnswer(status, { message: `meter fake: ${message}` });
+
+const hex = (bytes: number) =>
+  Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, '0')).join('');
+
+/** The contacts' webhook endpoint (a public HTTPS URL, as the SSRF guard requires). */
+export const METER_WEBHOOK_URL = 'https://hooks.example.com/herald';
+
+/**
+ * The real providers the meter runs (one per channel), configured through env overrides, and the
+ * fake network that gives each of their hosts its documented success answer. The FCM service
+ * account's RSA key is generated here (RSASSA-PKCS1-v1_5, SHA-256, exported as PKCS#8 PEM), so
+ * the provider signs a real JWT for its OAuth token request.
+ */
+export async function realProviders(): Promise<{
+  env: Record<string, string>;
+  network: Record<string, FakeHost>;
+}> {
+  const project = 'herald-meter';
+  const accountSid = `AC${hex(16)}`;
+  const keys = (await crypto.subtle.generateKey(
+    {
+      name: 'RSASSA-PKCS1-v1_5',
+      modulusLength: 2048,
+      publicExponent: new Uint8Array([1, 0, 1]),
+      hash: 'SHA-256',
+    },
+    true,
+    ['sign', 'verify'],
+  )) as CryptoKeyPair;
+  const der = new Uint8Array((await crypto.subtle.exportKey('pkcs8', keys.privateKey)) as ArrayBuffer);
+  const base64 = btoa(String.fromCharCode(...der));
+  const privateKey = `-----BEGIN PRIVATE KEY-----\n${base64.match(/.{1,64}/g)?.join('\n')}\n-----END PRIVATE KEY-----\n`;
+  const env = {
+    EMAIL_PROVIDERS: 'resend',
+    RESEND_API_KEY: `re_meter_${hex(12)}`,
+    EMAIL_FROM: 'Herald <noreply@example.com>',
+    SMS_PROVIDERS: 'twilio',
+    TWILIO_ACCOUNT_SID: accountSid,
+    TWILIO_AUTH_TOKEN: hex(16),
+    TWILIO_FROM: '+15005550006',
+    PUSH_PROVIDERS: 'fcm',
+    FCM_SERVICE_ACCOUNT: JSON.stringify({
+      type: 'service_account',
+      project_id: project,
+      private_key_id: 'meter-key-1',
+      private_key: privateKey,
+      client_email: `herald@${project}.iam.gserviceaccount.com`,
+      token_uri: 'https://oauth2.googleapis.com/token',
+    }),
+    CHAT_PROVIDERS: 'slack',
+    WEBHOOK_PROVIDERS: 'webhook',
+    WEBHOOK_SIGNING_SECRET: `whsec_${btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(24))))}`,
+  };
+  let tokens = 0;
+  const post = (request: Request, path: RegExp) =>
+    request.method === 'POST' && path.test(new URL(request.url).pathname);
+  const network: Record<string, FakeHost> = {
+    // https://resend.com/docs/api-reference/emails/send-email: 200 { "id": "<uuid>" }
+    'api.resend.com': (request) =>
+      post(request, /^\/emails$/) && request.headers.get('authorization') === `Bearer ${env.RESEND_API_KEY}`
+        ? jsonAnswer(200, { id: crypto.randomUUID() })
+        : refuse(401, 'unexpected resend request'),
+    // https://www.twilio.com/docs/messaging/api/message-resource#create-a-message-resource: 201, the message resource
+    'api.twilio.com': async (request) => {
+      const path = `/2010-04-01/Accounts/${accountSid}/Messages.json`;
+      if (!post(request, new RegExp(`^${path}$`))) return refuse(404, 'unexpected twilio request');
+      if (request.headers.get('authorization') !== `Basic ${btoa(`${accountSid}:${env.TWILIO_AUTH_TOKEN}`)}`)
+        return refuse(401, 'bad twilio credentials');
+      const form = await formOf(request);
+      const sid = `SM${hex(16)}`;
+      const now = new Date().toUTCString();
+      return jsonAnswer(201, {
+        account_sid: accountSid,
+        api_version: '2010-04-01',
+        body: form.get('Body'),
+        date_created: now,
+        date_sent: null,
+        date_updated: now,
+        direction: 'outbound-api',
+        error_code: null,
+        error_message: null,
+        from: form.get('From'),
+        messaging_service_sid: null,
+        num_media: '0',
+        num_segments: '1',
+        price: null,
+        price_unit: 'USD',
+        sid,
+        status: 'queued',
+        to: form.get('To'),
+        uri: `${path.slice(0, -'.json'.length)}/${sid}.json`,
+      });
+    },
+    // https://developers.google.com/identity/protocols/oauth2/service-account#callinganapi: the token JSON
+    'oauth2.googleapis.com': async (request) => {
+      if (!post(request, /^\/token$/)) return refuse(404, 'unexpected token request');
+      const form = await formOf(request);
+      if (form.get('grant_type') !== 'urn:ietf:params:oauth:grant-type:jwt-bearer' || !form.get('assertion'))
+        return jsonAnswer(400, { error: 'invalid_grant' });
+      tokens += 1;
+      return jsonAnswer(200, {
+        access_token: `ya29.meter-${tokens}`,
+        expires_in: 3599,
+        token_type: 'Bearer',
+      });
+    },
+    // https://firebase.google.com/docs/reference/fcm/rest/v1/projects.messages/send: 200, the message's name
+    'fcm.googleapis.com': (request) =>
+      post(request, new RegExp(`^/v1/projects/${project}/messages:send$`)) &&
+      request.headers.get('authorization')?.startsWith('Bearer ya29.meter-')
+        ? jsonAnswer(200, { name: `projects/${project}/messages/0:${Date.now()}%${hex(8)}` })
+        : refuse(401, 'unexpected fcm request'),
+    // https://docs.slack.dev/messaging/sending-messages-using-incoming-webhooks: 200 "ok"
+    'hooks.slack.com': (request) =>
+      post(request, /^\/services\//)
+        ? new Response('ok', { status: 200, headers: { 'content-type': 'text/html' } })
+        : new Response('invalid_token', { status: 403 }),
+    // A Standard Webhooks receiver: 204 once the signature headers are there.
+    [new URL(METER_WEBHOOK_URL).host]: (request) =>
+      request.method === 'POST' && request.headers.get('webhook-signature')?.startsWith('v1,')
+        ? new Response(null, { status: 204 })
+        : new Response('missing signature', { status: 400 }),
+  };
+  return { env, network };
 }
 
 /** The env with D1, R2, the Recipient namespace and every queue producer metered. */
@@ -341,6 +502,7 @@ export function addCounts(a: Counts, b: Counts): Counts {
   out.doByMethod = addRecords(a.doByMethod, b.doByMethod);
   out.r2ByMethod = addRecords(a.r2ByMethod, b.r2ByMethod);
   out.r2KeysRead = addRecords(a.r2KeysRead, b.r2KeysRead);
+  out.r2PrefixesListed = addRecords(a.r2PrefixesListed, b.r2PrefixesListed);
   out.subrequestHosts = addRecords(a.subrequestHosts, b.subrequestHosts);
   out.d1ByStatement = structuredClone(a.d1ByStatement);
   for (const [k, v] of Object.entries(b.d1ByStatement)) {

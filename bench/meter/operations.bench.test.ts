@@ -1,6 +1,7 @@
 import {
   createExecutionContext,
   createScheduledController,
+  evictAllDurableObjects,
   runInDurableObject,
   waitOnExecutionContext,
 } from 'cloudflare:test';
@@ -8,18 +9,29 @@ import { expect, it } from 'vitest';
 import { CHANNELS, type Channel } from '../../src/domain/channels';
 import type { Env } from '../../src/env';
 import worker from '../../src/index';
+import { PROVIDERS_VAR } from '../../src/providers/registry';
 import type { QueueMessage } from '../../src/queue/messages';
 import { createServices } from '../../src/services/context';
 import { recipientKey } from '../../src/services/politeness';
 import { api, FCM_TOKEN, json, SLACK_URL, testEnv } from '../../test/helpers/api';
 import { envWithCapturedQueues, runConsumer } from '../../test/helpers/queues';
 import type { DurableObjectStorageCounts } from './costs';
-import { addCounts, type Counts, Meter, meterEnv, meterFetch } from './metered-env';
+import {
+  addCounts,
+  type Counts,
+  type FakeHost,
+  METER_WEBHOOK_URL,
+  Meter,
+  meterEnv,
+  meterFetch,
+  realProviders,
+} from './metered-env';
 import { type MeterReport, renderReport, type ScenarioResult } from './report';
 
 /**
  * The operation meter: runs real traffic through the Worker's fetch() and queue() handlers inside
- * workerd, with every binding wrapped in a counting proxy, and prices what one delivery costs.
+ * workerd, with every binding wrapped in a counting proxy and the real provider modules calling a
+ * fake network, and prices what one delivery costs.
  * Run with `npx vitest run -c bench/meter/vitest.meter.config.ts` (not part of `npm test`).
  */
 
@@ -30,14 +42,66 @@ const CONSUMER_BATCH = 100;
 const SINGLE_N = Math.max(10, Math.round(N / 10));
 const TYPE = 'order_shipped';
 const DATA = { order_id: 'A-1001', carrier: 'DHL', eta: 'Tuesday' };
+const RUN = `meter_${Date.now().toString(36)}`;
 
 interface AcceptedBody {
   id: string;
   deliveries: { id: string; channel: Channel; status: string }[];
 }
 
-/** Contacts with every address, one Recipient object each (created and instrumented up front). */
-const users = Array.from({ length: N }, (_, i) => `meter_${Date.now().toString(36)}_${i}`);
+/** One scenario: which notifications are sent, and how they are ingested. */
+interface ScenarioPlan {
+  name: string;
+  /** The notification's channels; undefined sends to every channel with a template. */
+  channels: Channel[] | undefined;
+  count: number;
+  /** Batch ingest (PER_REQUEST a request) or one notification per request. */
+  batch: boolean;
+  /** Each notification carries its own `id`, the producer's idempotency key. */
+  producerIds: boolean;
+  /** The contacts this scenario sends to, reached by no other scenario. */
+  users: string[];
+}
+
+const PLANS: Omit<ScenarioPlan, 'users'>[] = [
+  ...CHANNELS.map((channel) => ({
+    name: `${channel}, batch ingest`,
+    channels: [channel],
+    count: N,
+    batch: true,
+    producerIds: false,
+  })),
+  { name: 'all channels, batch ingest', channels: undefined, count: N, batch: true, producerIds: false },
+  {
+    name: 'all channels, single ingest',
+    channels: undefined,
+    count: SINGLE_N,
+    batch: false,
+    producerIds: false,
+  },
+  {
+    name: 'email, batch ingest, producer ids',
+    channels: ['email'],
+    count: N,
+    batch: true,
+    producerIds: true,
+  },
+];
+
+/**
+ * Contacts with every address, one Recipient object each (created up front, instrumented just
+ * before their scenario). Each scenario gets its own, so none finds earlier sends in its
+ * recipients' windows: every scenario measures the happy path.
+ */
+const users = Array.from({ length: PLANS.reduce((sum, p) => sum + p.count, 0) }, (_, i) => `${RUN}_${i}`);
+const SCENARIOS: ScenarioPlan[] = (() => {
+  let next = 0;
+  return PLANS.map((plan) => {
+    const own = users.slice(next, next + plan.count);
+    next += plan.count;
+    return { ...plan, users: own };
+  });
+})();
 
 /** Cursors of every SQL statement the Recipient objects ran, read for rows written at the end. */
 const doCursors: SqlStorageCursor<Record<string, SqlStorageValue>>[] = [];
@@ -54,7 +118,7 @@ async function createContacts(): Promise<void> {
           deviceTokens: [{ deviceToken: FCM_TOKEN, platform: 'fcm' }],
           externalChannels: [
             { platform: 'slack', url: SLACK_URL },
-            { platform: 'webhook', url: 'https://hooks.example.com/herald' },
+            { platform: 'webhook', url: METER_WEBHOOK_URL },
           ],
         });
         expect(res.status).toBe(200);
@@ -66,28 +130,34 @@ async function createContacts(): Promise<void> {
 /**
  * Wakes each recipient's object (its constructor creates the schema, as in steady state) and
  * wraps its `sql.exec` and `setAlarm`, so rows written are measured where SQLite counts them.
+ * Done per scenario, just before it: the objects of earlier scenarios are evicted by then (each
+ * live object holds its SQLite files open, and thousands at once exhaust workerd's file handles).
  */
-async function instrumentRecipients(): Promise<void> {
-  for (const userId of users) {
-    const key = await recipientKey(userId, { channel: 'email', email: `${userId}@example.com` });
-    const stub = testEnv.RECIPIENT.get(testEnv.RECIPIENT.idFromName(key));
-    await runInDurableObject(stub, (_instance, state) => {
-      if (instrumented.has(state)) return;
-      instrumented.add(state);
-      const sql = state.storage.sql;
-      const exec = sql.exec.bind(sql);
-      (sql as { exec: SqlStorage['exec'] }).exec = ((query: string, ...bindings: unknown[]) => {
-        const cursor = exec(query, ...bindings);
-        doCursors.push(cursor);
-        return cursor;
-      }) as SqlStorage['exec'];
-      const setAlarm = state.storage.setAlarm.bind(state.storage);
-      (state.storage as { setAlarm: DurableObjectStorage['setAlarm'] }).setAlarm = (...args) => {
-        setAlarmCalls += 1;
-        return setAlarm(...args);
-      };
-    });
+async function instrumentRecipients(recipients: readonly string[]): Promise<void> {
+  for (let i = 0; i < recipients.length; i += 25) {
+    await Promise.all(recipients.slice(i, i + 25).map(instrumentRecipient));
   }
+}
+
+async function instrumentRecipient(userId: string): Promise<void> {
+  const key = await recipientKey(userId, { channel: 'email', email: `${userId}@example.com` });
+  const stub = testEnv.RECIPIENT.get(testEnv.RECIPIENT.idFromName(key));
+  await runInDurableObject(stub, (_instance, state) => {
+    if (instrumented.has(state)) return;
+    instrumented.add(state);
+    const sql = state.storage.sql;
+    const exec = sql.exec.bind(sql);
+    (sql as { exec: SqlStorage['exec'] }).exec = ((query: string, ...bindings: unknown[]) => {
+      const cursor = exec(query, ...bindings);
+      doCursors.push(cursor);
+      return cursor;
+    }) as SqlStorage['exec'];
+    const setAlarm = state.storage.setAlarm.bind(state.storage);
+    (state.storage as { setAlarm: DurableObjectStorage['setAlarm'] }).setAlarm = (...args) => {
+      setAlarmCalls += 1;
+      return setAlarm(...args);
+    };
+  });
 }
 
 /** Rows the Recipient objects wrote and read since the last call. */
@@ -102,28 +172,29 @@ function takeRecipientStorage(): DurableObjectStorageCounts {
   return counts;
 }
 
-/** A fresh metered env: new binding objects, so the per-isolate caches start cold, as in a new isolate. */
+/** The real providers' env overrides and the fake network that answers them (set once, before the scenarios). */
+let providers: { env: Record<string, string>; network: Record<string, FakeHost> };
+
+/**
+ * A fresh metered env: new binding objects (and a new env object, which keys the provider
+ * instances), so the per-isolate caches and the FCM access token start cold, as in a new isolate.
+ */
 function freshEnv() {
-  const captured = envWithCapturedQueues();
+  const captured = envWithCapturedQueues(providers.env);
   const meter = new Meter();
   return { env: meterEnv(captured.env, meter), meter, queues: captured.queues, dlqs: captured.dlqs };
 }
 
-async function ingest(
-  env: Env,
-  meter: Meter,
-  channels: Channel[] | undefined,
-  count: number,
-  batch: boolean,
-) {
-  const inputs = users.slice(0, count).map((userId) => ({
+async function ingest(env: Env, meter: Meter, plan: ScenarioPlan) {
+  const inputs = plan.users.map((userId, i) => ({
+    ...(plan.producerIds ? { id: `${RUN}_ntf_${plan.name.replace(/\W+/g, '_')}_${i}` } : {}),
     type: TYPE,
     recipients: [userId],
     data: DATA,
-    ...(channels ? { channels } : {}),
+    ...(plan.channels ? { channels: plan.channels } : {}),
   }));
   const accepted: AcceptedBody[] = [];
-  if (batch) {
+  if (plan.batch) {
     for (let i = 0; i < inputs.length; i += PER_REQUEST) {
       meter.counts.fetchRequests += 1;
       const res = await api(
@@ -143,6 +214,7 @@ async function ingest(
       accepted.push(await json<AcceptedBody>(res));
     }
   }
+  if (plan.producerIds) expect(accepted.map((a) => a.id)).toEqual(inputs.map((i) => i.id));
   return accepted;
 }
 
@@ -179,12 +251,18 @@ async function drain(env: Env, meter: Meter, queues: ReturnType<typeof freshEnv>
   return unconsumed;
 }
 
-async function statusesOf(accepted: AcceptedBody[]): Promise<Record<string, number>> {
+/** Final statuses of the scenario's deliveries, and which provider sent them. */
+async function outcomesOf(accepted: AcceptedBody[]) {
   const ids = accepted.flatMap((a) => a.deliveries.map((d) => d.id));
   const deliveries = await createServices(testEnv).deliveries.getDeliveries(ids);
-  const out: Record<string, number> = {};
-  for (const d of deliveries) out[d.status] = (out[d.status] ?? 0) + 1;
-  return out;
+  const statuses: Record<string, number> = {};
+  const providers: Record<string, number> = {};
+  for (const d of deliveries) {
+    statuses[d.status] = (statuses[d.status] ?? 0) + 1;
+    const provider = d.provider ?? 'none';
+    providers[provider] = (providers[provider] ?? 0) + 1;
+  }
+  return { statuses, providers };
 }
 
 /** The database's size in bytes, as D1 reports it after a statement (pages of 4 KB). */
@@ -193,35 +271,37 @@ async function databaseBytes(): Promise<number> {
   return meta.size_after;
 }
 
-async function runScenario(
-  name: string,
-  channels: Channel[] | undefined,
-  count: number,
-  batch: boolean,
-): Promise<ScenarioResult> {
+async function runScenario(plan: ScenarioPlan): Promise<ScenarioResult> {
   const { env, meter, queues, dlqs } = freshEnv();
   takeRecipientStorage();
-  const stopFetch = meterFetch(meter);
+  const stopFetch = meterFetch(meter, providers.network);
   try {
+    const started = Date.now();
     const sizeBefore = await databaseBytes();
-    const accepted = await ingest(env, meter, channels, count, batch);
+    const accepted = await ingest(env, meter, plan);
     const ingestCounts = meter.snapshot();
     const sizeAfterIngest = await databaseBytes();
     const messages = CHANNELS.reduce((s, c) => s + queues[c].sent.length, 0);
     meter.reset();
     const unconsumed = await drain(env, meter, queues);
     const consumeCounts = meter.snapshot();
+    const wallMs = Date.now() - started;
     const sizeAfterDelivery = await databaseBytes();
-    const statuses = await statusesOf(accepted);
+    const { statuses, providers: byProvider } = await outcomesOf(accepted);
     return {
-      name,
-      notifications: count,
+      name: plan.name,
+      batch: plan.batch,
+      producerIds: plan.producerIds,
+      channels: plan.channels ?? null,
+      notifications: plan.count,
       deliveries: accepted.reduce((s, a) => s + a.deliveries.length, 0),
       sent: statuses.sent ?? 0,
       statuses,
+      providers: byProvider,
       messages,
       unconsumed,
       deadLettered: CHANNELS.reduce((s, c) => s + dlqs[c].sent.length, 0),
+      wallMs,
       ingest: ingestCounts,
       consume: consumeCounts,
       total: addCounts(ingestCounts, consumeCounts),
@@ -235,7 +315,7 @@ async function runScenario(
 
 async function meterCronTick(): Promise<Counts> {
   const { env, meter } = freshEnv();
-  const stopFetch = meterFetch(meter);
+  const stopFetch = meterFetch(meter, providers.network);
   try {
     const ctx = createExecutionContext();
     meter.counts.cronInvocations += 1;
@@ -252,28 +332,41 @@ async function meterCronTick(): Promise<Counts> {
 }
 
 it(`meters ${N} notifications per channel and over all channels`, async ({ task }) => {
+  providers = await realProviders();
+  // The provider each channel is configured with: every delivery must have gone through it.
+  const providerOf = Object.fromEntries(
+    CHANNELS.map((channel) => [channel, providers.env[PROVIDERS_VAR[channel]] ?? 'sandbox']),
+  ) as Record<Channel, string>;
   await createContacts();
-  await instrumentRecipients();
 
+  const firstIngest = Date.now();
   const scenarios: ScenarioResult[] = [];
-  for (const channel of CHANNELS) {
-    scenarios.push(await runScenario(`${channel}, batch ingest`, [channel], N, true));
+  for (const plan of SCENARIOS) {
+    await instrumentRecipients(plan.users);
+    scenarios.push(await runScenario(plan));
+    // Its recipients' rows are counted: let their objects go (their storage stays).
+    await evictAllDurableObjects();
   }
-  scenarios.push(await runScenario('all channels, batch ingest', undefined, N, true));
-  scenarios.push(await runScenario('all channels, single ingest', undefined, SINGLE_N, false));
+  const cronAfterMs = Date.now() - firstIngest;
   const cron = await meterCronTick();
 
-  for (const s of scenarios) {
+  for (const [index, s] of scenarios.entries()) {
     // Every delivery must have been sent, or the per-delivery figures would be flattered.
     expect(s.sent, `${s.name}: ${JSON.stringify(s.statuses)}`).toBe(s.deliveries);
+    const channels = SCENARIOS[index]?.channels ?? CHANNELS;
+    const expected = Object.fromEntries(channels.map((c) => [providerOf[c], s.deliveries / channels.length]));
+    expect(s.providers, s.name).toEqual(expected);
   }
 
   const report: MeterReport = {
     notificationsPerScenario: N,
     perRequest: PER_REQUEST,
     consumerBatch: CONSUMER_BATCH,
+    contacts: users.length,
     scenarios,
     cron,
+    cronAfterMs,
+    providers: providerOf,
   };
   const markdown = renderReport(report);
   console.log(markdown);

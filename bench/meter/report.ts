@@ -1,3 +1,5 @@
+import type { Channel } from '../../src/domain/channels';
+import { FCM_ACCESS_TOKEN_MAX_AGE_MS } from '../../src/providers/push/fcm';
 import {
   AWS_ASSUMPTIONS,
   awsCost,
@@ -13,19 +15,29 @@ import type { Counts } from './metered-env';
 /** One metered scenario: what was sent, and what it cost in operations. */
 export interface ScenarioResult {
   name: string;
+  /** Batch ingest (many notifications a request) or one notification per request. */
+  batch: boolean;
+  /** Every notification carried its own `id` (the producer's idempotency key). */
+  producerIds: boolean;
+  /** The channels the notifications named; null when they named none (every templated channel). */
+  channels: Channel[] | null;
   notifications: number;
   deliveries: number;
   sent: number;
   statuses: Record<string, number>;
+  /** Deliveries by the provider that sent them. */
+  providers: Record<string, number>;
   /** Queue messages the ingest wrote. */
   messages: number;
   unconsumed: number;
   deadLettered: number;
+  /** Wall time from the first ingest request to the last consumer batch (ms). */
+  wallMs: number;
   ingest: Counts;
   consume: Counts;
   total: Counts;
   storage: DurableObjectStorageCounts;
-  /** D1 database growth in bytes while accepting, and while delivering (sandbox outbox included). */
+  /** D1 database growth in bytes while accepting, and while delivering. */
   databaseGrowth: { ingest: number; delivery: number };
 }
 
@@ -33,17 +45,21 @@ export interface MeterReport {
   notificationsPerScenario: number;
   perRequest: number;
   consumerBatch: number;
+  /** Contacts created up front: each scenario sends to its own. */
+  contacts: number;
+  /** The provider configured for each channel. */
+  providers: Record<Channel, string>;
   scenarios: ScenarioResult[];
   cron: Counts;
+  /** Time from the first scenario's first request to the cron tick (ms). */
+  cronAfterMs: number;
 }
-
-/** Statements only the sandbox provider runs (it records what it would have sent). */
-const SANDBOX_ONLY = /\boutbox\b/i;
 
 /** Budgets from the issue, per delivered delivery. */
 export const BUDGETS = {
   d1RowsWritten: 2,
   doRequests: 1,
+  doRowsWritten: 0,
   queueOps: 1,
   r2ReadsPerTemplatePerMinute: 1,
   dollarsPerMillion: 2,
@@ -58,51 +74,43 @@ const fmt = (n: number, digits = 3) => {
 };
 const usd = (n: number) => `$${n < 0.01 && n > 0 ? n.toPrecision(2) : n.toFixed(n >= 100 ? 0 : 3)}`;
 const row = (cells: (string | number)[]) => `| ${cells.join(' | ')} |`;
+const code = (label: string) => `\`${label.replace(/\|/g, '\\|')}\``;
+const plural = (n: number, one: string, many = `${one}s`) => `${fmt(n)} ${n === 1 ? one : many}`;
 
 /** Figures per delivered delivery for one scenario. */
 export function perDelivery(s: ScenarioResult) {
   const d = s.sent;
-  const sandbox = Object.entries(s.total.d1ByStatement)
-    .filter(([label]) => SANDBOX_ONLY.test(label))
-    .reduce(
-      (sum, [, u]) => ({ rowsWritten: sum.rowsWritten + u.rowsWritten, rowsRead: sum.rowsRead + u.rowsRead }),
-      { rowsWritten: 0, rowsRead: 0 },
-    );
-  const sandboxRows = sandbox.rowsWritten;
   const cost = cloudflareCost(s.total, s.storage, d, s.unconsumed);
-  const realCost = cloudflareCost(
-    {
-      ...s.total,
-      d1RowsWritten: s.total.d1RowsWritten - sandbox.rowsWritten,
-      d1RowsRead: s.total.d1RowsRead - sandbox.rowsRead,
-    },
-    s.storage,
-    d,
-    s.unconsumed,
-  );
+  const dollars = sumDollars(cost);
   return {
     workerInvocations: (s.total.fetchRequests + s.total.queueInvocations) / d,
     d1Statements: s.total.d1Statements / d,
     d1RowsWritten: s.total.d1RowsWritten / d,
-    d1RowsWrittenRealProviders: (s.total.d1RowsWritten - sandboxRows) / d,
     d1RowsRead: s.total.d1RowsRead / d,
     queueOps: queueOperations(s.total, s.unconsumed) / d,
     doRequests: s.total.doRequests / d,
     doRowsWritten: (s.storage.rowsWritten + s.storage.setAlarmCalls) / d,
     r2ClassB: s.total.r2ClassB,
     r2ClassA: s.total.r2ClassA,
-    maxReadsOfOneKey: Math.max(0, ...Object.values(s.total.r2KeysRead)),
+    /** Most R2 reads of one key, or lists of one prefix, in the scenario's run (one cold isolate). */
+    maxR2OfOneTemplate: Math.max(
+      0,
+      ...Object.values(s.total.r2KeysRead),
+      ...Object.values(s.total.r2PrefixesListed),
+    ),
+    /** Minutes the scenario ran, rounded up: the budget allows one read per template per minute. */
+    minutes: Math.max(1, Math.ceil(s.wallMs / 60_000)),
     subrequests: s.total.subrequests / d,
     cost,
-    dollars: sumDollars(cost),
-    dollarsRealProviders: sumDollars(realCost),
+    dollars,
+    shareOfAws: dollars / sumDollars(awsCost()),
   };
 }
 
 function costTable(lines: readonly CostLine[], unit: 'delivery' | 'notification'): string[] {
-  const plural = unit === 'delivery' ? 'deliveries' : 'notifications';
+  const units = unit === 'delivery' ? 'deliveries' : 'notifications';
   return [
-    row(['item', `per ${unit}`, '$ per M units', `$ per M ${plural}`, 'note']),
+    row(['item', `per ${unit}`, '$ per M units', `$ per M ${units}`, 'note']),
     row(['---', '---:', '---:', '---:', '---']),
     ...lines.map((l) =>
       row([l.item, fmt(l.perDelivery, 4), usd(l.pricePerMillion), usd(l.dollarsPerMillion), l.note ?? '']),
@@ -120,7 +128,7 @@ function statementTable(byStatement: Counts['d1ByStatement'], divisor: number, p
     row(['---', '---:', '---:', '---:']),
     ...entries.map(([label, u]) =>
       row([
-        `\`${label.replace(/\|/g, '\\|')}\``,
+        code(label),
         fmt(u.statements / divisor),
         fmt(u.rowsWritten / divisor),
         fmt(u.rowsRead / divisor),
@@ -130,19 +138,110 @@ function statementTable(byStatement: Counts['d1ByStatement'], divisor: number, p
 }
 
 const verdict = (ok: boolean) => (ok ? 'met' : '**not met**');
+const judged = (value: string, ok: boolean, note = '') =>
+  `${value} (${verdict(ok)}${note ? `; ${note}` : ''})`;
+
+/** The statement reading the most rows per delivery in a scenario. */
+function heaviestRead(s: ScenarioResult): { label: string; perDelivery: number } | undefined {
+  const [top] = Object.entries(s.total.d1ByStatement).sort((a, b) => b[1].rowsRead - a[1].rowsRead);
+  return top ? { label: top[0], perDelivery: top[1].rowsRead / s.sent } : undefined;
+}
+
+/** The budget table: one row per scenario, each figure judged against the issue's budget. */
+function budgetTable(report: MeterReport, awsTotal: number): string[] {
+  const out = [
+    row([
+      'scenario',
+      `D1 rows written <= ${BUDGETS.d1RowsWritten} (index rows included)`,
+      `DO requests <= ${BUDGETS.doRequests}`,
+      `DO rows written = ${BUDGETS.doRowsWritten}`,
+      `queue operations <= ${BUDGETS.queueOps}`,
+      `R2: reads of one template <= ${BUDGETS.r2ReadsPerTemplatePerMinute} per isolate per minute`,
+      `<= $${BUDGETS.dollarsPerMillion.toFixed(2)} per M deliveries`,
+      `< ${BUDGETS.shareOfAws * 100} % of AWS (${usd(awsTotal)})`,
+    ]),
+    row(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:']),
+  ];
+  for (const s of report.scenarios) {
+    const p = perDelivery(s);
+    out.push(
+      row([
+        s.name,
+        judged(fmt(p.d1RowsWritten), p.d1RowsWritten <= BUDGETS.d1RowsWritten),
+        judged(fmt(p.doRequests), p.doRequests <= BUDGETS.doRequests),
+        judged(fmt(p.doRowsWritten), p.doRowsWritten <= BUDGETS.doRowsWritten),
+        judged(
+          fmt(p.queueOps),
+          p.queueOps <= BUDGETS.queueOps,
+          s.batch ? '' : 'single sends, not the budgeted case',
+        ),
+        judged(
+          `${p.maxR2OfOneTemplate} in ${Math.ceil(s.wallMs / 1000)} s`,
+          p.maxR2OfOneTemplate <= BUDGETS.r2ReadsPerTemplatePerMinute * p.minutes,
+        ),
+        judged(usd(p.dollars), p.dollars <= BUDGETS.dollarsPerMillion),
+        judged(`${fmt(p.shareOfAws * 100, 2)} %`, p.shareOfAws < BUDGETS.shareOfAws),
+      ]),
+    );
+  }
+  return out;
+}
+
+/** What producer ids add: the statements only that scenario ran, against the same scenario without ids. */
+function producerIdsNote(report: MeterReport): string | undefined {
+  const withIds = report.scenarios.find((s) => s.producerIds);
+  if (!withIds) return undefined;
+  // The same scenario without producer ids: same channels, same ingest.
+  const without = report.scenarios.find(
+    (s) =>
+      !s.producerIds &&
+      s.batch === withIds.batch &&
+      s.notifications === withIds.notifications &&
+      JSON.stringify(s.channels) === JSON.stringify(withIds.channels),
+  );
+  if (!without) return undefined;
+  const a = perDelivery(withIds);
+  const b = perDelivery(without);
+  const perNotification = (s: ScenarioResult) => s.total.d1RowsWritten / s.notifications;
+  const extra = perNotification(withIds) - perNotification(without);
+  const added = Object.entries(withIds.total.d1ByStatement)
+    .filter(([label, u]) => u.rowsWritten > 0 && !without.total.d1ByStatement[label])
+    .map(
+      ([label, u]) =>
+        `${code(label)} (${plural(u.rowsWritten / withIds.notifications, 'row')} written per notification)`,
+    );
+  const deliveriesPerNotification = withIds.deliveries / withIds.notifications;
+  return [
+    `**Producer ids.** \`${withIds.name}\` writes ${fmt(a.d1RowsWritten)} D1 rows per delivery against ${fmt(b.d1RowsWritten)} for \`${without.name}\`: ${plural(extra, 'more row')} per notification`,
+    added.length > 0 ? `, from ${added.join(' and ')}` : '',
+    added.length === 1 && /notification_keys/.test(added[0] ?? '')
+      ? ", the key row that records the producer's own id."
+      : '.',
+    ` It is written per notification, not per delivery, so it weighs ${fmt(extra / deliveriesPerNotification)} row per delivery here (${fmt(deliveriesPerNotification)} delivery per notification) and less on a notification to several channels;`,
+    ` with it the D1 budget of ${BUDGETS.d1RowsWritten} rows per delivery is ${verdict(a.d1RowsWritten <= BUDGETS.d1RowsWritten)}, and the cost is ${usd(a.dollars)} against ${usd(b.dollars)} per million deliveries.`,
+  ].join('');
+}
 
 /** The meter's section of bench/results.md. */
 export function renderReport(report: MeterReport): string {
   const out: string[] = [];
-  const all = report.scenarios.find((s) => s.name === 'all channels, batch ingest');
-  const single = report.scenarios.find((s) => s.name === 'all channels, single ingest');
+  const all = report.scenarios.find((s) => s.batch && !s.producerIds && s.channels === null);
+  const single = report.scenarios.find((s) => !s.batch);
+  const withIds = report.scenarios.find((s) => s.producerIds);
   const aws = awsCost();
   const awsTotal = sumDollars(aws);
+  const providerList = (Object.entries(report.providers) as [Channel, string][])
+    .map(([channel, name]) => `${channel} \`${name}\``)
+    .join(', ');
+  const unsent = report.scenarios.filter((s) => s.sent !== s.deliveries);
+  const withIdsIntro = withIds
+    ? ` In \`${withIds.name}\` each notification carries its own \`id\` (the producer's idempotency key); elsewhere Herald generates the ids.`
+    : '';
 
   out.push('## Operation meter (inside workerd, `npx vitest run -c bench/meter/vitest.meter.config.ts`)');
   out.push('');
   out.push(
-    `Each scenario sends ${report.notificationsPerScenario} \`order_shipped\` notifications (single ingest: fewer, one per request) to distinct contacts that have an email, a phone, an FCM token, Slack and a webhook, through the Worker's \`fetch()\` (batch ingest: ${report.perRequest} per \`POST /v1/notifications/batch\`), then runs the captured queue messages through \`queue()\` in batches of ${report.consumerBatch} messages. Providers are the sandbox (no subrequests). Every binding is wrapped in a counting proxy; D1 rows are D1's own \`meta.rows_written\`/\`rows_read\`; Recipient object rows are SQLite's \`cursor.rowsWritten\`, measured inside the objects. Figures are per **delivered** delivery.`,
+    `Each scenario sends ${report.notificationsPerScenario} \`order_shipped\` notifications (single ingest: fewer, one per request) to its own contacts, which no earlier scenario reached (${report.contacts} contacts in all, each with an email, a phone, an FCM token, Slack and a webhook, so every scenario measures recipients with no earlier sends in their windows), through the Worker's \`fetch()\` (batch ingest: ${report.perRequest} per \`POST /v1/notifications/batch\`), then runs the captured queue messages through \`queue()\` in batches of ${report.consumerBatch} messages.${withIdsIntro} Providers are the real provider modules (${providerList}), configured through env overrides; the global \`fetch\` they call is replaced by a fake network that answers each provider host with its documented success response (no request leaves the machine) and counts every request by host. ${unsent.length === 0 ? 'Every delivery ended `sent`.' : `Not every delivery ended \`sent\`: ${unsent.map((s) => `${s.name} ${JSON.stringify(s.statuses)}`).join('; ')}.`} Every binding is wrapped in a counting proxy; D1 rows are D1's own \`meta.rows_written\`/\`rows_read\`; Recipient object rows are SQLite's \`cursor.rowsWritten\`, measured inside the objects. Figures are per **delivered** delivery.`,
   );
   out.push('');
   out.push(
@@ -153,7 +252,6 @@ export function renderReport(report: MeterReport): string {
       'Workers invocations',
       'D1 statements',
       'D1 rows written',
-      'of which real providers',
       'D1 rows read',
       'queue ops',
       'DO requests',
@@ -165,7 +263,7 @@ export function renderReport(report: MeterReport): string {
       '$ / M deliveries',
     ]),
   );
-  out.push(row(['---', ...Array.from({ length: 15 }, () => '---:')]));
+  out.push(row(['---', ...Array.from({ length: 14 }, () => '---:')]));
   for (const s of report.scenarios) {
     const p = perDelivery(s);
     out.push(
@@ -176,7 +274,6 @@ export function renderReport(report: MeterReport): string {
         fmt(p.workerInvocations),
         fmt(p.d1Statements),
         fmt(p.d1RowsWritten),
-        fmt(p.d1RowsWrittenRealProviders),
         fmt(p.d1RowsRead),
         fmt(p.queueOps),
         fmt(p.doRequests),
@@ -190,21 +287,44 @@ export function renderReport(report: MeterReport): string {
     );
   }
   out.push('');
-  out.push(
-    '"of which real providers" leaves out the statements on the sandbox outbox (its insert writes 3 rows: the row, its AUTOINCREMENT sequence row, its index), which real providers do not run. "D1 bytes" is how much the database grew per delivery while accepting (notification and delivery rows, index) and while delivering (status history, plus the sandbox outbox). The first scenario that reaches a recipient also sets its cleanup alarm (counted as a DO row written); later scenarios find it pending.',
-  );
+  const alarms = report.scenarios.reduce((sum, s) => sum + s.storage.setAlarmCalls, 0);
+  const doRows = report.scenarios.reduce((sum, s) => sum + s.storage.rowsWritten, 0);
+  const notes = [
+    '"D1 bytes" is how much the database grew per delivery while accepting (what ingest inserts) and while delivering (what the outcome adds to each delivery row).',
+    `"DO rows written" is the rows the Recipient objects' SQL statements wrote plus one per \`setAlarm\`: ${plural(doRows, 'row')} and ${plural(alarms, 'alarm')} over all scenarios.`,
+    'The sandbox provider (local development, the default when no provider is configured) additionally writes every message it captures to its outbox table in D1; these figures, from real providers, have no outbox rows.',
+  ];
+  out.push(notes.join(' '));
+  if (all) {
+    const hosts = Object.entries(all.total.subrequestHosts)
+      .sort((a, b) => b[1] - a[1])
+      .map(([host, n]) => `${host} ${n}`)
+      .join(', ');
+    const tokens = all.total.subrequestHosts['oauth2.googleapis.com'] ?? 0;
+    const tokenNote =
+      tokens === 0
+        ? ''
+        : tokens === 1
+          ? ` The request to oauth2.googleapis.com is the FCM access token, fetched once by the scenario's fresh isolate and reused for up to ${FCM_ACCESS_TOKEN_MAX_AGE_MS / 60_000} minutes.`
+          : ` The ${tokens} requests to oauth2.googleapis.com are FCM access tokens: the scenario's fresh isolate fetched ${tokens} before the first answer was cached (its first push sends run concurrently and each asks for one), then reused it for up to ${FCM_ACCESS_TOKEN_MAX_AGE_MS / 60_000} minutes.`;
+    out.push('');
+    out.push(`Subrequests in \`${all.name}\` (${all.sent} deliveries): ${hosts}.${tokenNote}`);
+    const heaviest = heaviestRead(all);
+    if (heaviest) {
+      out.push('');
+      out.push(
+        `The statement that reads the most D1 rows in \`${all.name}\` is ${code(heaviest.label)}: ${fmt(heaviest.perDelivery)} rows per delivery (see "Where the D1 rows go").`,
+      );
+    }
+  }
 
-  for (const s of [all, single]) {
+  for (const s of [all, single, withIds]) {
     if (!s) continue;
     const p = perDelivery(s);
     out.push('');
     out.push(`### Cloudflare cost per million deliveries: ${s.name}`);
     out.push('');
     out.push(...costTable(p.cost, 'delivery'));
-    out.push('');
-    out.push(
-      `With real providers (no sandbox outbox rows): **${usd(p.dollarsRealProviders)}** per million deliveries.`,
-    );
   }
 
   out.push('');
@@ -216,93 +336,40 @@ export function renderReport(report: MeterReport): string {
     `Assumptions: one API Gateway request and one EventBridge event per event; SQS standard at 3 requests per message; Lambda x86 at $${AWS_ASSUMPTIONS.lambdaGbSecondPrice}/M GB-s, ${AWS_ASSUMPTIONS.ingestLambdaMemoryMb} MB; the worker Lambda's duration includes the wait for SNS/SES; DynamoDB on-demand ($1.25/M WRU, $0.25/M RRU) with ${AWS_ASSUMPTIONS.contactReadsRru} RRU for the contact read and ${AWS_ASSUMPTIONS.statusWritesWru} WRU of status writes. SNS/SES and CloudWatch Logs are left out on both sides.`,
   );
 
-  if (all && single) {
-    const pa = perDelivery(all);
-    const ps = perDelivery(single);
-    const maxKeyReads = Math.max(...report.scenarios.map((s) => perDelivery(s).maxReadsOfOneKey));
-    out.push('');
-    out.push('### Budgets from the issue (per delivery)');
-    out.push('');
-    out.push(row(['budget', 'all channels, batch ingest', 'all channels, single ingest', 'verdict']));
-    out.push(row(['---', '---:', '---:', '---']));
-    out.push(
-      row([
-        `D1 rows written <= ${BUDGETS.d1RowsWritten} (index rows included)`,
-        `${fmt(pa.d1RowsWritten)} (real providers ${fmt(pa.d1RowsWrittenRealProviders)})`,
-        `${fmt(ps.d1RowsWritten)} (real providers ${fmt(ps.d1RowsWrittenRealProviders)})`,
-        verdict(
-          Math.max(pa.d1RowsWrittenRealProviders, ps.d1RowsWrittenRealProviders) <= BUDGETS.d1RowsWritten,
-        ),
-      ]),
+  out.push('');
+  out.push('### Budgets from the issue (per delivery)');
+  out.push('');
+  out.push(...budgetTable(report, awsTotal));
+  out.push('');
+  const budgetNotes: string[] = [];
+  const idsNote = producerIdsNote(report);
+  if (idsNote) budgetNotes.push(idsNote);
+  budgetNotes.push(
+    `**DO rows written**: ${BUDGETS.doRowsWritten} expected, since the budget allows a Durable Object storage write only for a delivery that needs a durable dedupe record and none of these notifications carries a \`dedupeKey\`; a delivery with one adds one claim row in its recipient's object.`,
+  );
+  if (single) {
+    budgetNotes.push(
+      `**Queue operations**: \`${single.name}\` writes ${fmt(single.messages / single.deliveries)} queue message per delivery (${single.messages} messages for ${single.deliveries} deliveries: each request carries one notification, whose deliveries go to their channels' queues one message each), so every delivery pays the write, read and delete of a message of its own. That is not the budgeted case, which is batch ingest.`,
     );
-    out.push(
-      row([
-        `Durable Object requests <= ${BUDGETS.doRequests}`,
-        fmt(pa.doRequests),
-        fmt(ps.doRequests),
-        verdict(Math.max(pa.doRequests, ps.doRequests) <= BUDGETS.doRequests),
-      ]),
-    );
-    out.push(
-      row([
-        `queue operations <= ${BUDGETS.queueOps}`,
-        fmt(pa.queueOps),
-        fmt(ps.queueOps),
-        pa.queueOps <= BUDGETS.queueOps && ps.queueOps <= BUDGETS.queueOps
-          ? 'met'
-          : pa.queueOps <= BUDGETS.queueOps
-            ? '**met for batches, not for single sends**'
-            : '**not met**',
-      ]),
-    );
-    out.push(
-      row([
-        `R2 reads <= ${BUDGETS.r2ReadsPerTemplatePerMinute} per template per isolate per minute`,
-        `most reads of one key in a run: ${maxKeyReads}`,
-        '',
-        verdict(maxKeyReads <= BUDGETS.r2ReadsPerTemplatePerMinute),
-      ]),
-    );
-    out.push(
-      row([
-        `<= $${BUDGETS.dollarsPerMillion.toFixed(2)} per million deliveries`,
-        `${usd(pa.dollars)} (real providers ${usd(pa.dollarsRealProviders)})`,
-        `${usd(ps.dollars)} (real providers ${usd(ps.dollarsRealProviders)})`,
-        pa.dollarsRealProviders <= BUDGETS.dollarsPerMillion &&
-        ps.dollarsRealProviders <= BUDGETS.dollarsPerMillion
-          ? 'met'
-          : pa.dollarsRealProviders <= BUDGETS.dollarsPerMillion
-            ? '**met for batches, not for single sends**'
-            : '**not met**',
-      ]),
-    );
-    out.push(
-      row([
-        `< half the AWS figure (${usd(awsTotal)} / 2 = ${usd(awsTotal * BUDGETS.shareOfAws)})`,
-        `${fmt((pa.dollarsRealProviders / awsTotal) * 100, 2)} % of AWS`,
-        `${fmt((ps.dollarsRealProviders / awsTotal) * 100, 2)} % of AWS`,
-        pa.dollarsRealProviders < awsTotal * BUDGETS.shareOfAws &&
-        ps.dollarsRealProviders < awsTotal * BUDGETS.shareOfAws
-          ? 'met'
-          : pa.dollarsRealProviders < awsTotal * BUDGETS.shareOfAws
-            ? '**met for batches, not for single sends**'
-            : '**not met**',
-      ]),
-    );
+  }
+  budgetNotes.push(
+    `**R2**: the most reads (get/head) of one template key or lists of one type's prefix during a scenario, which runs in a fresh env (a cold isolate), against ${BUDGETS.r2ReadsPerTemplatePerMinute} per started minute of its run time.`,
+  );
+  const floor =
+    BUDGETS.d1RowsWritten * CLOUDFLARE_PRICES.d1RowWritten + BUDGETS.doRequests * CLOUDFLARE_PRICES.doRequest;
+  budgetNotes.push(
+    `**$ and AWS**: the Cloudflare total per million deliveries of each scenario (as in the cost tables) against $${BUDGETS.dollarsPerMillion.toFixed(2)}, and against the seed AWS design's ${usd(awsTotal)} per million notifications (one delivery each). At the operation budgets' own limits, ${BUDGETS.d1RowsWritten} D1 rows written and ${BUDGETS.doRequests} Durable Object request cost ${usd(floor)} per million deliveries before anything else, so ${floor > BUDGETS.dollarsPerMillion ? `a delivery that meets them cannot also meet $${BUDGETS.dollarsPerMillion.toFixed(2)}` : `they leave ${usd(BUDGETS.dollarsPerMillion - floor)} for the rest`}.`,
+  );
+  for (const note of budgetNotes) {
+    out.push(`- ${note}`);
+  }
 
-    if (maxKeyReads > 1) {
-      out.push('');
-      out.push(
-        `R2: a cold isolate read one template up to ${maxKeyReads} times within a second: the deliveries of a batch render concurrently and each misses the per-isolate cache before the first read fills it (concurrent misses are not coalesced). After that, one read per template per isolate per minute.`,
-      );
-    }
-
-    for (const s of [all, single]) {
-      out.push('');
-      out.push(`### Where the D1 rows go: ${s.name}`);
-      out.push('');
-      out.push(...statementTable(s.total.d1ByStatement, s.sent));
-    }
+  for (const s of [all, single, withIds]) {
+    if (!s) continue;
+    out.push('');
+    out.push(`### Where the D1 rows go: ${s.name}`);
+    out.push('');
+    out.push(...statementTable(s.total.d1ByStatement, s.sent));
   }
 
   const c = report.cron;
@@ -318,7 +385,7 @@ export function renderReport(report: MeterReport): string {
   out.push('');
   const inDatabase = report.scenarios.reduce((sum, s) => sum + s.deliveries, 0);
   out.push(
-    `One tick: ${c.d1Statements} D1 statements, ${c.d1RowsWritten} rows written, ${c.d1RowsRead} rows read (with ${inDatabase} deliveries in the database, all created minutes earlier), ${c.doRequests} DO requests, ${c.r2ClassB + c.r2ClassA} R2 operations, ${c.subrequests} subrequests. Its reads grow with the deliveries inside the scan window, so in steady state each delivery is read once per tick while it is inside that window (see docs/scaling.md). ${ticksPerMonth} ticks a month at this size: about ${usd(cronMonthly)} a month.`,
+    `One tick: ${c.d1Statements} D1 statements, ${c.d1RowsWritten} rows written, ${c.d1RowsRead} rows read (with ${inDatabase} deliveries in the database, all created in the ${Math.ceil(report.cronAfterMs / 1000)} s before the tick), ${c.doRequests} DO requests, ${c.r2ClassB + c.r2ClassA} R2 operations, ${c.subrequests} subrequests. Its reads grow with the deliveries inside the scan window, so in steady state each delivery is read once per tick while it is inside that window (see docs/scaling.md). ${ticksPerMonth} ticks a month at this size: about ${usd(cronMonthly)} a month.`,
   );
   out.push('');
   out.push(...statementTable(c.d1ByStatement, 1, 'tick'));
@@ -327,6 +394,9 @@ export function renderReport(report: MeterReport): string {
   out.push('');
   out.push(
     '- Workers CPU time ($0.02 per million CPU-ms beyond the included 30 M/month): not measurable inside workerd; every 1 ms of CPU per delivery adds $0.02 per million deliveries.',
+  );
+  out.push(
+    "- Subrequests and the providers' own charges: Workers bill no subrequest, and what Resend, Twilio and the other providers charge is the same whatever runs Herald (SNS/SES are left out of the AWS figure likewise). The time a consumer waits on a provider is not CPU time.",
   );
   out.push(
     "- Recipient schema creation: the object's constructor writes 2 rows once in an object's life (per the comment in `src/durable/recipient.ts`; the objects here were woken before metering, as in steady state).",

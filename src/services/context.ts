@@ -17,7 +17,10 @@ export interface Services {
   now: () => number;
 }
 
-/** Templates are cached per isolate: the store outlives requests, keyed by its bucket binding. */
+/**
+ * Templates are cached per isolate: the store outlives requests, keyed by its bucket binding;
+ * each request gets a view of it that shares reads in flight only with itself.
+ */
 const templateStores = new WeakMap<R2Bucket, TemplatesStore>();
 
 function templatesFor(bucket: R2Bucket): TemplatesStore {
@@ -36,7 +39,7 @@ export function createServices(env: Env): Services {
     deliveries: new DeliveriesRepo(env.DB, () => cipherFor(env)),
     outbox: new OutboxRepo(env.DB),
     preferences: new PreferencesRepo(env.DB),
-    templates: templatesFor(env.TEMPLATES),
+    templates: templatesFor(env.TEMPLATES).forRequest(),
     now: () => Date.now(),
   };
 }

@@ -54,6 +54,9 @@ const CONFIG_RETRY_SECONDS = 60;
 export const MISSING_ROW_GRACE_MS = 2 * 60 * 1000;
 const MISSING_ROW_RETRY_SECONDS = 5;
 
+/** How long a delivery may wait on open circuits without it counting as attempts. */
+const CIRCUIT_WAIT_HORIZON_MS = 24 * 3600 * 1000;
+
 /** Delay before asking again when the recipient's object was unreachable or another consumer holds the lease. */
 const RECIPIENT_RETRY_SECONDS = 30;
 
@@ -387,6 +390,28 @@ async function deliverOne(
     attempt: delivery.attempts + 1,
     durationMs: Date.now() - started,
   });
+  if (
+    tried.length > 0 &&
+    tried.every((t) => t.result === 'circuit-open') &&
+    services.now() - Date.parse(delivery.createdAt) < CIRCUIT_WAIT_HORIZON_MS
+  ) {
+    // Nobody was called: not an attempt. Wait for the first circuit to let a trial through, so a
+    // provider outage does not use up the attempts of every delivery that arrives meanwhile (for a
+    // day at most: then open circuits count as attempts again, and the delivery can end).
+    const delaySeconds = Math.max(
+      1,
+      Math.min(MAX_QUEUE_DELAY_SECONDS, result.kind === 'retryable' ? (result.retryAfterSeconds ?? 1) : 1),
+    );
+    return {
+      outcome: {
+        deliveryId: delivery.id,
+        status: 'queued',
+        reason: `every provider's circuit is open (${result.kind === 'sent' ? '' : result.reason}); next try in ${delaySeconds}s`,
+        attempted: false,
+      },
+      decision: { kind: 'wait', delaySeconds },
+    };
+  }
   return toPending(services, delivery, result, provider, template.version);
 }
 

@@ -57,21 +57,45 @@ export function localeChain(locale: string | null | undefined): string[] {
   return chain;
 }
 
+/** What one isolate keeps for a minute: settled values only. */
+class IsolateCaches {
+  readonly templates = new Map<string, Cached<ChannelTemplate | null>>();
+  readonly catalogs = new Map<string, Cached<TypeCatalog>>();
+  readonly typeConfigs = new Map<string, Cached<TypeConfig>>();
+}
+
 /**
  * Reads templates from R2 and keeps them in the isolate for a minute, so a busy consumer reads
- * each template at most once per minute. One store per isolate (module scope is per isolate).
+ * each template at most once per minute. The settled values are shared by the isolate (module
+ * scope); reads still in flight are shared only within one request or queue batch
+ * ({@link forRequest}), because a Worker must not await I/O that another request started.
  */
 export class TemplatesStore {
-  private readonly templates = new Map<string, Cached<ChannelTemplate | null>>();
-  private readonly catalogs = new Map<string, Cached<TypeCatalog>>();
-  private readonly typeConfigs = new Map<string, Cached<TypeConfig>>();
   private readonly inflight = new Map<string, Promise<ChannelTemplate | null>>();
   private readonly inflightCatalogs = new Map<string, Promise<TypeCatalog>>();
 
   constructor(
     private readonly bucket: R2Bucket,
     private readonly now: () => number = Date.now,
+    private readonly caches = new IsolateCaches(),
   ) {}
+
+  /** A view for one request: the isolate's settled cache, its own in-flight reads. */
+  forRequest(): TemplatesStore {
+    return new TemplatesStore(this.bucket, this.now, this.caches);
+  }
+
+  private get templates() {
+    return this.caches.templates;
+  }
+
+  private get catalogs() {
+    return this.caches.catalogs;
+  }
+
+  private get typeConfigs() {
+    return this.caches.typeConfigs;
+  }
 
   /** What exists for a type, from one cached R2 list. */
   async catalog(type: string): Promise<TypeCatalog> {

@@ -1,5 +1,6 @@
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { QueueMessage } from '../../src/queue/messages';
+import { providerRegistry } from '../../src/services/provider-registry';
 import { ADMIN_KEY, api, json, testEnv, uniqueUser } from '../helpers/api';
 import { fakeFetch } from '../helpers/fetch';
 import { type CapturingQueue, envWithCapturedQueues, runConsumer } from '../helpers/queues';
@@ -238,6 +239,10 @@ async function failEverywhere(): Promise<string> {
     // Redelivered until its attempts are spent: a retryable failure then goes to the
     // dead-letter queue, and the dead-letter consumer ends it.
     for (let attempt = 1; attempt <= MAX_REDELIVERIES; attempt += 1) {
+      // Each redelivery stands for one after the retry delay, when the provider's circuit lets a
+      // trial through again; without this, an open circuit would make the delivery wait instead.
+      for (const name of ['resend', 'twilio', 'fcm', 'slack', 'webhook'])
+        providerRegistry.breaker.success(`${channel}:${name}`);
       await runConsumer(env, `herald-${channel}`, bodies, attempt);
       if ((await statuses(env, accepted.id))[channel] !== 'queued') break;
     }

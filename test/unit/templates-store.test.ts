@@ -40,6 +40,21 @@ describe('templates store', () => {
     expect(counts.get).toBe(2);
   });
 
+  it('shares a read in flight only within one request, and the settled template with the isolate', async () => {
+    const { bucket, counts } = countingBucket({
+      'templates/t/sms.json': JSON.stringify({ parts: { text: 'hi' } }),
+    });
+    const isolate = new TemplatesStore(bucket, () => 0);
+    const first = isolate.forRequest();
+    const second = isolate.forRequest();
+    // Two requests at once: each waits on its own read, never on a promise the other started.
+    await Promise.all([first.get('t', 'sms'), first.get('t', 'sms'), second.get('t', 'sms')]);
+    expect(counts.get).toBe(2);
+    // Once settled, the value is the isolate's: a third request reads nothing.
+    await isolate.forRequest().get('t', 'sms');
+    expect(counts.get).toBe(2);
+  });
+
   it('a locale variant that does not exist costs no R2 read', async () => {
     const { bucket, counts } = countingBucket({
       'templates/t/sms.json': JSON.stringify({ parts: { text: 'hi' } }),
