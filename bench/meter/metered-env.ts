@@ -1,4 +1,5 @@
 import type { Env } from '../../src/env';
+import { rsaPrivateKeyPem } from '../../test/providers/push/helpers';
 
 /**
  * Counting proxies around the Worker's bindings, so a scenario can say how many billed operations
@@ -359,19 +360,7 @@ export async function realProviders(): Promise<{
 }> {
   const project = 'herald-meter';
   const accountSid = `AC${hex(16)}`;
-  const keys = (await crypto.subtle.generateKey(
-    {
-      name: 'RSASSA-PKCS1-v1_5',
-      modulusLength: 2048,
-      publicExponent: new Uint8Array([1, 0, 1]),
-      hash: 'SHA-256',
-    },
-    true,
-    ['sign', 'verify'],
-  )) as CryptoKeyPair;
-  const der = new Uint8Array((await crypto.subtle.exportKey('pkcs8', keys.privateKey)) as ArrayBuffer);
-  const base64 = btoa(String.fromCharCode(...der));
-  const privateKey = `-----BEGIN PRIVATE KEY-----\n${base64.match(/.{1,64}/g)?.join('\n')}\n-----END PRIVATE KEY-----\n`;
+  const privateKey = await rsaPrivateKeyPem();
   const env = {
     EMAIL_PROVIDERS: 'resend',
     RESEND_API_KEY: `re_meter_${hex(12)}`,

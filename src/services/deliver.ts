@@ -52,7 +52,7 @@ const CONFIG_RETRY_SECONDS = 60;
  * producer got an error) and the message is dropped.
  */
 export const MISSING_ROW_GRACE_MS = 2 * 60 * 1000;
-const MISSING_ROW_RETRY_SECONDS = 5;
+const MISSING_ROW_RETRY_SECONDS = 2;
 
 /** How long a delivery may wait on open circuits without it counting as attempts. */
 const CIRCUIT_WAIT_HORIZON_MS = 24 * 3600 * 1000;
@@ -122,6 +122,7 @@ export async function deliverBatch(
     if (!delivery) {
       const since = handedAt?.get(id);
       if (since !== undefined && now - since < MISSING_ROW_GRACE_MS) {
+        log('info', 'delivery.not_written_yet', { deliveryId: id, channel, waitedMs: now - since });
         decisions.set(id, { kind: 'wait', delaySeconds: MISSING_ROW_RETRY_SECONDS });
       } else {
         log('warn', 'delivery.missing', { deliveryId: id, channel });

@@ -91,10 +91,17 @@ interface Located {
   ms: number;
 }
 
-const rangeOf = ({ head, ms }: Located): [string, string] =>
-  head
-    ? [head, idAfter(head, MAX_DELIVERIES_PER_NOTIFICATION)]
-    : [idBoundAt('dlv', ms), idBoundAt('dlv', ms + 1)];
+function rangeOf({ head, ms }: Located): [string, string] {
+  if (!head) return [idBoundAt('dlv', ms), idBoundAt('dlv', ms + 1)];
+  // The head's millisecond ends the range too: an id near the top of its random space (a crafted
+  // one, say) has no successor to count to.
+  const endOfMs = `${head.slice(0, 14)}~`;
+  try {
+    return [head, idAfter(head, MAX_DELIVERIES_PER_NOTIFICATION)];
+  } catch {
+    return [head, endOfMs];
+  }
+}
 
 /** The head delivery of a generated notification id (`ntf_<time><random>` → `dlv_<time><random>`). */
 export const headOfGeneratedId = (id: string): string | null =>

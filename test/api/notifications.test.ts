@@ -407,6 +407,9 @@ describe('batch and status', () => {
     expect(got.priority).toBe('critical');
     expect(got.deliveries[0]?.history.map((h) => h.status)).toEqual(['created', 'queued']);
     expect((await api('GET', '/v1/notifications/ntf_missing')).status).toBe(404);
+    // Shaped like a generated id, at the very top of the random space: still a plain 404.
+    expect((await api('GET', '/v1/notifications/ntf_01m8gk5x0nzzzzzzzzzzzzzzzz')).status).toBe(404);
+    expect((await api('GET', '/v1/notifications/ntf_zzzzzzzzzzzzzzzzzzzzzzzzzz')).status).toBe(404);
   });
 
   it('lists by userId, type, status and channel with a cursor', async () => {

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { api, FCM_TOKEN, json, SLACK_URL, testEnv, uniqueUser } from '../helpers/api';
 import { fakeFetch } from '../helpers/fetch';
 import { type CapturedEnv, envWithCapturedQueues, runConsumer } from '../helpers/queues';
+import { rsaPrivateKeyPem } from '../providers/push/helpers';
 
 interface Accepted {
   id: string;
@@ -350,19 +351,3 @@ describe('dead-letter consumer', () => {
     expect(d.reason).toBe('dead-lettered: retry in 5s: resend: 503');
   });
 });
-
-async function rsaPrivateKeyPem(): Promise<string> {
-  const pair = (await crypto.subtle.generateKey(
-    {
-      name: 'RSASSA-PKCS1-v1_5',
-      modulusLength: 2048,
-      publicExponent: new Uint8Array([1, 0, 1]),
-      hash: 'SHA-256',
-    },
-    true,
-    ['sign', 'verify'],
-  )) as CryptoKeyPair;
-  const der = (await crypto.subtle.exportKey('pkcs8', pair.privateKey)) as ArrayBuffer;
-  const b64 = btoa(String.fromCharCode(...new Uint8Array(der)));
-  return `-----BEGIN PRIVATE KEY-----\n${b64.match(/.{1,64}/g)?.join('\n')}\n-----END PRIVATE KEY-----\n`;
-}

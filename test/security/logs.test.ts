@@ -5,6 +5,7 @@ import { ADMIN_KEY, api, json, testEnv, uniqueUser } from '../helpers/api';
 import { fakeFetch } from '../helpers/fetch';
 import { type CapturingQueue, envWithCapturedQueues, runConsumer } from '../helpers/queues';
 import { tableNames } from '../helpers/row-counts';
+import { rsaPrivateKeyPem } from '../providers/push/helpers';
 
 /**
  * Logs never carry personal data or secrets, and error answers never echo a secret. A contact
@@ -71,23 +72,6 @@ function secretValues(): string[] {
     pemBody.slice(100, 160),
     'ya29.piiAccessToken0009',
   ].filter((value) => value.length > 0);
-}
-
-/** A fresh RSA key in PKCS#8 PEM, as a Google service account holds one. */
-async function rsaPrivateKeyPem(): Promise<string> {
-  const pair = (await crypto.subtle.generateKey(
-    {
-      name: 'RSASSA-PKCS1-v1_5',
-      modulusLength: 2048,
-      publicExponent: new Uint8Array([1, 0, 1]),
-      hash: 'SHA-256',
-    },
-    true,
-    ['sign', 'verify'],
-  )) as CryptoKeyPair;
-  const der = (await crypto.subtle.exportKey('pkcs8', pair.privateKey)) as ArrayBuffer;
-  const b64 = btoa(String.fromCharCode(...new Uint8Array(der)));
-  return `-----BEGIN PRIVATE KEY-----\n${b64.match(/.{1,64}/g)?.join('\n')}\n-----END PRIVATE KEY-----\n`;
 }
 
 /** Records every console line from now until the mocks are restored. */

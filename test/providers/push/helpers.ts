@@ -84,5 +84,10 @@ export async function generateRsa(): Promise<CryptoKeyPair> {
   )) as CryptoKeyPair;
 }
 
+/** A fresh RSA private key in PKCS#8 PEM, as a Google service account holds one. */
+export async function rsaPrivateKeyPem(): Promise<string> {
+  return pkcs8Pem((await generateRsa()).privateKey);
+}
+
 export const jsonResponse = (status: number, body: unknown, headers: Record<string, string> = {}) =>
   new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', ...headers } });
