@@ -131,7 +131,7 @@ export interface NewDelivery {
   reason?: string;
 }
 
-/** A new notification row. */
+/** A notification as ingest writes it: onto its head delivery row (and a key row for a producer id). */
 export interface NewNotification {
   id: string;
   type: string;
