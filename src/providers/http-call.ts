@@ -1,4 +1,4 @@
-import { networkErrorReason, parseRetryAfter, safeText } from '../lib/http';
+import { isRetryableStatus, networkErrorReason, parseRetryAfter, safeText } from '../lib/http';
 import type { ProviderDeps, SendResult } from './types';
 
 /** An outgoing provider request as the pure builders produce it. */
@@ -61,4 +61,57 @@ const MAX_REASON_CHARS = 300;
 export function shortReason(reason: string): string {
   const flat = reason.replace(/\s+/g, ' ').trim();
   return flat.length > MAX_REASON_CHARS ? `${flat.slice(0, MAX_REASON_CHARS - 1)}…` : flat;
+}
+
+/** Builds a retryable result, leaving `retryAfterSeconds` out when unknown. */
+export function retryable(reason: string, retryAfter?: number, code?: string): SendResult {
+  return {
+    kind: 'retryable',
+    reason,
+    ...(retryAfter !== undefined ? { retryAfterSeconds: retryAfter } : {}),
+    ...(code !== undefined ? { code } : {}),
+  };
+}
+
+/** Builds a permanent result with only the flags that are set. */
+export function permanent(
+  reason: string,
+  code?: string,
+  flags: { invalidAddress?: boolean; optOut?: boolean; configError?: boolean } = {},
+): SendResult {
+  return {
+    kind: 'permanent',
+    reason,
+    ...(code !== undefined ? { code } : {}),
+    ...(flags.invalidAddress ? { invalidAddress: true } : {}),
+    ...(flags.optOut ? { optOut: true } : {}),
+    ...(flags.configError ? { configError: true } : {}),
+  };
+}
+
+/** How a provider's documented error table classes an answer. */
+export type ErrorClass = 'retryable' | 'permanent' | 'invalidAddress' | 'optOut' | 'configError';
+
+/** The result for an answer of a known class. */
+export function resultOfClass(
+  errorClass: ErrorClass,
+  reason: string,
+  code: string,
+  retryAfter?: number,
+): SendResult {
+  switch (errorClass) {
+    case 'retryable':
+      return retryable(reason, retryAfter, code);
+    case 'permanent':
+      return permanent(reason, code);
+    default:
+      return permanent(reason, code, { [errorClass]: true });
+  }
+}
+
+/** The class of an HTTP status no error table names: throttling and outages retry, auth is config. */
+export function classOfStatus(status: number): ErrorClass {
+  if (isRetryableStatus(status)) return 'retryable';
+  if (status === 401 || status === 403) return 'configError';
+  return 'permanent';
 }

@@ -1,7 +1,17 @@
+import type { AddressOf } from '../../domain/address';
+import type { ChatPlatform } from '../../domain/channels';
 import { networkErrorReason } from '../../lib/http';
 import { checkWebhookUrl } from '../../lib/ssrf-guard';
-import { type HttpCall as BuiltRequest, callHttp, shortReason } from '../http-call';
-import { type ProviderDeps, type ProviderEnv, readVar, type SendResult } from '../types';
+import { type HttpCall as BuiltRequest, callHttp, isHttpAnswer, shortReason } from '../http-call';
+import {
+  type Provider,
+  type ProviderDefinition,
+  type ProviderDeps,
+  type ProviderEnv,
+  readVar,
+  type SendRequest,
+  type SendResult,
+} from '../types';
 
 /** The outgoing HTTP request a chat provider builds; `body` is the exact JSON text sent. */
 /** The outgoing HTTP request a provider builds; `body` is the exact text sent. */
@@ -85,3 +95,44 @@ export function postChatWebhook(
 }
 
 export { isHttpAnswer as isAnswer } from '../http-call';
+
+/** A chat platform reached through an incoming-webhook URL held in the address. */
+export interface WebhookChatPlatform {
+  name: ChatPlatform;
+  /** The exact request for one message to the (checked) webhook URL. */
+  build(webhookUrl: string, request: SendRequest<AddressOf<'chat'>>): BuiltRequest;
+  /** The platform's documented answers mapped to sent, retryable or permanent. */
+  classify(status: number, body: string, retryAfterSeconds?: number): SendResult;
+  /** How much of an answer's body is read to classify it. */
+  maxBodyChars?: number;
+}
+
+/**
+ * The provider of a webhook chat platform. It needs no credential of Herald's (the URL in each
+ * address is the credential), so the reason of every failure is kept free of that URL.
+ */
+export function webhookChatProvider(platform: WebhookChatPlatform): ProviderDefinition {
+  const { name } = platform;
+  return {
+    name,
+    channel: 'chat',
+    platforms: [name],
+    create(env: ProviderEnv, deps: ProviderDeps): Provider<AddressOf<'chat'>> {
+      const allowLoopback = allowLoopbackFromEnv(env);
+      return {
+        name,
+        channel: 'chat',
+        platforms: [name],
+        async send(request) {
+          const target = checkChatWebhookUrl(request.address.url, allowLoopback);
+          if (!target.ok) return target.result;
+          const built = platform.build(target.url, request);
+          const secrets = [built.url, target.url, request.address.url ?? ''];
+          const answer = await postChatWebhook(deps, built, secrets, platform.maxBodyChars);
+          if (!isHttpAnswer(answer)) return answer;
+          return platform.classify(answer.status, answer.body, answer.retryAfterSeconds);
+        },
+      };
+    },
+  };
+}

@@ -3,36 +3,10 @@
 // https://discord.com/developers/docs/topics/opcodes-and-status-codes#json)
 import type { AddressOf } from '../../domain/address';
 import { isRetryableStatus, tryParseJson } from '../../lib/http';
-import type {
-  Provider,
-  ProviderDefinition,
-  ProviderDeps,
-  ProviderEnv,
-  SendRequest,
-  SendResult,
-} from '../types';
-import {
-  allowLoopbackFromEnv,
-  type BuiltRequest,
-  checkChatWebhookUrl,
-  invalidAddress,
-  isAnswer,
-  postChatWebhook,
-  shortReason,
-  truncateText,
-} from './common';
+import type { SendRequest, SendResult } from '../types';
+import { type BuiltRequest, invalidAddress, shortReason, truncateText, webhookChatProvider } from './common';
 
 type ChatAddress = AddressOf<'chat'>;
-
-export interface DiscordConfig {
-  /** Allow loopback webhook URLs (a local fake); true only when ENVIRONMENT is 'development'. */
-  allowLoopback: boolean;
-}
-
-/** Discord needs no credential of Herald's: the webhook URL in the address holds the token. */
-export function discordConfigFromEnv(env: ProviderEnv): DiscordConfig {
-  return { allowLoopback: allowLoopbackFromEnv(env) };
-}
 
 /** Documented limits of a message and an embed. */
 const CONTENT_LIMIT = 2000;
@@ -106,28 +80,9 @@ export function classifyDiscordResponse(
   return { kind: 'permanent', reason, code };
 }
 
-/** Creates the Discord provider; the webhook URL comes from each address. */
-export function createDiscordProvider(config: DiscordConfig, deps: ProviderDeps): Provider<ChatAddress> {
-  return {
-    name: 'discord',
-    channel: 'chat',
-    platforms: ['discord'],
-    async send(request) {
-      const target = checkChatWebhookUrl(request.address.url, config.allowLoopback);
-      if (!target.ok) return target.result;
-      const built = buildDiscordRequest(target.url, request);
-      const secrets = [built.url, target.url, request.address.url ?? ''];
-      const answer = await postChatWebhook(deps, built, secrets);
-      if (!isAnswer(answer)) return answer;
-      return classifyDiscordResponse(answer.status, answer.body, answer.retryAfterSeconds);
-    },
-  };
-}
-
 /** Discord webhooks on the chat channel. */
-export const discord: ProviderDefinition = {
+export const discord = webhookChatProvider({
   name: 'discord',
-  channel: 'chat',
-  platforms: ['discord'],
-  create: (env, deps) => createDiscordProvider(discordConfigFromEnv(env), deps),
-};
+  build: buildDiscordRequest,
+  classify: classifyDiscordResponse,
+});

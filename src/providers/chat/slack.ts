@@ -2,36 +2,10 @@
 // (errors: https://api.slack.com/changelog/2016-05-17-changes-to-errors-for-incoming-webhooks)
 import type { AddressOf } from '../../domain/address';
 import { isRetryableStatus } from '../../lib/http';
-import type {
-  Provider,
-  ProviderDefinition,
-  ProviderDeps,
-  ProviderEnv,
-  SendRequest,
-  SendResult,
-} from '../types';
-import {
-  allowLoopbackFromEnv,
-  type BuiltRequest,
-  checkChatWebhookUrl,
-  invalidAddress,
-  isAnswer,
-  postChatWebhook,
-  shortReason,
-  truncateText,
-} from './common';
+import type { SendRequest, SendResult } from '../types';
+import { type BuiltRequest, invalidAddress, shortReason, truncateText, webhookChatProvider } from './common';
 
 type ChatAddress = AddressOf<'chat'>;
-
-export interface SlackConfig {
-  /** Allow loopback webhook URLs (a local fake); true only when ENVIRONMENT is 'development'. */
-  allowLoopback: boolean;
-}
-
-/** Slack needs no credential of Herald's: the webhook URL in the address is the credential. */
-export function slackConfigFromEnv(env: ProviderEnv): SlackConfig {
-  return { allowLoopback: allowLoopbackFromEnv(env) };
-}
 
 /** Slack caps a section block's text at 3000 characters. */
 const SECTION_TEXT_LIMIT = 3000;
@@ -98,28 +72,10 @@ export function classifySlackResponse(status: number, body: string, retryAfter?:
   return { kind: 'permanent', reason, code };
 }
 
-/** Creates the Slack provider; the webhook URL comes from each address. */
-export function createSlackProvider(config: SlackConfig, deps: ProviderDeps): Provider<ChatAddress> {
-  return {
-    name: 'slack',
-    channel: 'chat',
-    platforms: ['slack'],
-    async send(request) {
-      const target = checkChatWebhookUrl(request.address.url, config.allowLoopback);
-      if (!target.ok) return target.result;
-      const built = buildSlackRequest(target.url, request);
-      const secrets = [target.url, request.address.url ?? ''];
-      const answer = await postChatWebhook(deps, built, secrets, 1024);
-      if (!isAnswer(answer)) return answer;
-      return classifySlackResponse(answer.status, answer.body, answer.retryAfterSeconds);
-    },
-  };
-}
-
 /** Slack incoming webhooks on the chat channel. */
-export const slack: ProviderDefinition = {
+export const slack = webhookChatProvider({
   name: 'slack',
-  channel: 'chat',
-  platforms: ['slack'],
-  create: (env, deps) => createSlackProvider(slackConfigFromEnv(env), deps),
-};
+  build: buildSlackRequest,
+  classify: classifySlackResponse,
+  maxBodyChars: 1024,
+});

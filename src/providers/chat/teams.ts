@@ -2,35 +2,10 @@
 // https://learn.microsoft.com/en-us/microsoftteams/platform/webhooks-and-connectors/how-to/add-incoming-webhook
 import type { AddressOf } from '../../domain/address';
 import { isRetryableStatus } from '../../lib/http';
-import type {
-  Provider,
-  ProviderDefinition,
-  ProviderDeps,
-  ProviderEnv,
-  SendRequest,
-  SendResult,
-} from '../types';
-import {
-  allowLoopbackFromEnv,
-  type BuiltRequest,
-  checkChatWebhookUrl,
-  invalidAddress,
-  isAnswer,
-  postChatWebhook,
-  shortReason,
-} from './common';
+import type { SendRequest, SendResult } from '../types';
+import { type BuiltRequest, invalidAddress, shortReason, webhookChatProvider } from './common';
 
 type ChatAddress = AddressOf<'chat'>;
-
-export interface TeamsConfig {
-  /** Allow loopback webhook URLs (a local fake); true only when ENVIRONMENT is 'development'. */
-  allowLoopback: boolean;
-}
-
-/** Teams needs no credential of Herald's: the workflow URL in the address carries its signature. */
-export function teamsConfigFromEnv(env: ProviderEnv): TeamsConfig {
-  return { allowLoopback: allowLoopbackFromEnv(env) };
-}
 
 /** Adaptive Card schema version; 1.4 renders on Teams desktop, web and mobile. */
 export const ADAPTIVE_CARD_VERSION = '1.4';
@@ -100,28 +75,10 @@ function workflowErrorCode(body: string): string | undefined {
   }
 }
 
-/** Creates the Teams provider; the workflow URL comes from each address. */
-export function createTeamsProvider(config: TeamsConfig, deps: ProviderDeps): Provider<ChatAddress> {
-  return {
-    name: 'teams',
-    channel: 'chat',
-    platforms: ['teams'],
-    async send(request) {
-      const target = checkChatWebhookUrl(request.address.url, config.allowLoopback);
-      if (!target.ok) return target.result;
-      const built = buildTeamsRequest(target.url, request);
-      const secrets = [target.url, request.address.url ?? ''];
-      const answer = await postChatWebhook(deps, built, secrets, 2048);
-      if (!isAnswer(answer)) return answer;
-      return classifyTeamsResponse(answer.status, answer.body, answer.retryAfterSeconds);
-    },
-  };
-}
-
 /** Microsoft Teams (Workflows webhooks) on the chat channel. */
-export const teams: ProviderDefinition = {
+export const teams = webhookChatProvider({
   name: 'teams',
-  channel: 'chat',
-  platforms: ['teams'],
-  create: (env, deps) => createTeamsProvider(teamsConfigFromEnv(env), deps),
-};
+  build: buildTeamsRequest,
+  classify: classifyTeamsResponse,
+  maxBodyChars: 2048,
+});

@@ -1,5 +1,6 @@
 import type { RenderedMessage } from '../../domain/message';
 import { networkErrorReason, parseRetryAfter, safeText, tryParseJson } from '../../lib/http';
+import { shortReason as trimReason } from '../http-call';
 import {
   type Provider,
   type ProviderDefinition,
@@ -15,8 +16,6 @@ export const USER_AGENT = 'herald/0.1';
 
 /** Upper bound for one provider call; a slower answer is treated as a retryable timeout. */
 export const REQUEST_TIMEOUT_MS = 10_000;
-
-const REASON_LIMIT = 300;
 
 /** A parsed mailbox: `Herald <noreply@example.com>` becomes `{ name: 'Herald', email: ... }`. */
 export interface Mailbox {
@@ -116,14 +115,9 @@ export function isRefused(job: EmailJob | SendResult): job is Extract<SendResult
   return 'kind' in job;
 }
 
-/** Keeps reasons short enough to log and store. */
+/** Joins the parts of a reason and keeps it short enough to log and store. */
 export function shortReason(...parts: (string | number | undefined)[]): string {
-  const reason = parts
-    .filter((part) => part !== undefined && part !== '')
-    .join(': ')
-    .replace(/\s+/g, ' ')
-    .trim();
-  return reason.length > REASON_LIMIT ? `${reason.slice(0, REASON_LIMIT - 1)}…` : reason;
+  return trimReason(parts.filter((part) => part !== undefined && part !== '').join(': '));
 }
 
 /** A response body read once, as text and (when it is JSON) parsed. */
@@ -157,31 +151,7 @@ export function retryAfterSeconds(response: Response, nowMs: number): number | u
   return parseRetryAfter(response.headers.get('retry-after'), nowMs);
 }
 
-/** Builds a retryable result, leaving `retryAfterSeconds` out when unknown. */
-export function retryable(reason: string, retryAfter?: number, code?: string): SendResult {
-  return {
-    kind: 'retryable',
-    reason,
-    ...(retryAfter !== undefined ? { retryAfterSeconds: retryAfter } : {}),
-    ...(code !== undefined ? { code } : {}),
-  };
-}
-
-/** Builds a permanent result with only the flags that are set. */
-export function permanent(
-  reason: string,
-  code?: string,
-  flags: { invalidAddress?: boolean; optOut?: boolean; configError?: boolean } = {},
-): SendResult {
-  return {
-    kind: 'permanent',
-    reason,
-    ...(code !== undefined ? { code } : {}),
-    ...(flags.invalidAddress ? { invalidAddress: true } : {}),
-    ...(flags.optOut ? { optOut: true } : {}),
-    ...(flags.configError ? { configError: true } : {}),
-  };
-}
+export { permanent, retryable } from '../http-call';
 
 /** A network failure or timeout: the provider may not have seen the request, so try again. */
 export function networkFailure(error: unknown): SendResult {

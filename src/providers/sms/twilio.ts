@@ -1,20 +1,17 @@
 // Twilio Messages API: https://www.twilio.com/docs/messaging/api/message-resource#create-a-message-resource
 // (error codes: https://www.twilio.com/docs/api/errors)
 import type { AddressOf } from '../../domain/address';
-import { isRetryableStatus, tryParseJson } from '../../lib/http';
-import { callHttp, isHttpAnswer } from '../http-call';
+import { tryParseJson } from '../../lib/http';
+import { classOfStatus, type ErrorClass, resultOfClass } from '../http-call';
 import {
   MissingCredentialsError,
-  type Provider,
-  type ProviderDefinition,
-  type ProviderDeps,
   type ProviderEnv,
   readVar,
   requireVars,
   type SendRequest,
   type SendResult,
 } from '../types';
-import { type BuiltRequest, SMS_TIMEOUT_MS, shortReason, trimBaseUrl } from './common';
+import { type BuiltRequest, httpSmsProvider, shortReason, trimBaseUrl } from './common';
 
 type SmsAddress = AddressOf<'sms'>;
 
@@ -80,8 +77,6 @@ export function buildTwilioRequest(config: TwilioConfig, request: SendRequest<Sm
   };
 }
 
-type ErrorClass = 'optOut' | 'invalidAddress' | 'configError' | 'retryable' | 'permanent';
-
 /** Twilio error codes whose meaning is clear enough to act on (https://www.twilio.com/docs/api/errors/<code>). */
 const TWILIO_ERRORS: Record<number, ErrorClass> = {
   21610: 'optOut', // Attempt to send to unsubscribed recipient (replied STOP)
@@ -121,49 +116,13 @@ export function classifyTwilioResponse(status: number, bodyText: string, retryAf
   const code = typeof error.code === 'number' ? String(error.code) : String(status);
   const reason = shortReason(`twilio ${code}: ${error.message ?? `HTTP ${status}`}`);
   const known = typeof error.code === 'number' ? TWILIO_ERRORS[error.code] : undefined;
-  const errorClass = known ?? classByStatus(status);
-  switch (errorClass) {
-    case 'retryable':
-      return {
-        kind: 'retryable',
-        reason,
-        code,
-        ...(retryAfter !== undefined ? { retryAfterSeconds: retryAfter } : {}),
-      };
-    case 'optOut':
-      return { kind: 'permanent', reason, code, optOut: true };
-    case 'invalidAddress':
-      return { kind: 'permanent', reason, code, invalidAddress: true };
-    case 'configError':
-      return { kind: 'permanent', reason, code, configError: true };
-    default:
-      return { kind: 'permanent', reason, code };
-  }
-}
-
-function classByStatus(status: number): ErrorClass {
-  if (isRetryableStatus(status)) return 'retryable';
-  if (status === 401 || status === 403) return 'configError';
-  return 'permanent';
-}
-
-/** Creates the Twilio SMS provider. */
-export function createTwilioProvider(config: TwilioConfig, deps: ProviderDeps): Provider<SmsAddress> {
-  return {
-    name: 'twilio',
-    channel: 'sms',
-    async send(request) {
-      const built = buildTwilioRequest(config, request);
-      const answer = await callHttp(deps, built, { timeoutMs: SMS_TIMEOUT_MS });
-      if (!isHttpAnswer(answer)) return answer;
-      return classifyTwilioResponse(answer.status, answer.body, answer.retryAfterSeconds);
-    },
-  };
+  return resultOfClass(known ?? classOfStatus(status), reason, code, retryAfter);
 }
 
 /** Twilio Programmable Messaging on the sms channel. */
-export const twilio: ProviderDefinition = {
+export const twilio = httpSmsProvider({
   name: 'twilio',
-  channel: 'sms',
-  create: (env, deps) => createTwilioProvider(twilioConfigFromEnv(env), deps),
-};
+  configFromEnv: twilioConfigFromEnv,
+  build: buildTwilioRequest,
+  classify: classifyTwilioResponse,
+});

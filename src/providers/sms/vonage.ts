@@ -1,19 +1,10 @@
 // Vonage SMS API: https://developer.vonage.com/en/api/sms#send-an-sms
 // (status codes: https://developer.vonage.com/en/messaging/sms/guides/troubleshooting-sms)
 import type { AddressOf } from '../../domain/address';
-import { isRetryableStatus, tryParseJson } from '../../lib/http';
-import { callHttp, isHttpAnswer } from '../http-call';
-import {
-  type Provider,
-  type ProviderDefinition,
-  type ProviderDeps,
-  type ProviderEnv,
-  readVar,
-  requireVars,
-  type SendRequest,
-  type SendResult,
-} from '../types';
-import { type BuiltRequest, SMS_TIMEOUT_MS, shortReason, trimBaseUrl } from './common';
+import { tryParseJson } from '../../lib/http';
+import { classOfStatus, type ErrorClass, resultOfClass } from '../http-call';
+import { type ProviderEnv, readVar, requireVars, type SendRequest, type SendResult } from '../types';
+import { type BuiltRequest, httpSmsProvider, shortReason, trimBaseUrl } from './common';
 
 type SmsAddress = AddressOf<'sms'>;
 
@@ -81,10 +72,8 @@ export function buildVonageRequest(config: VonageConfig, request: SendRequest<Sm
   };
 }
 
-type StatusClass = 'retryable' | 'permanent' | 'invalidAddress' | 'configError';
-
 /** The documented `messages[].status` table; anything not listed is permanent. */
-const VONAGE_STATUS: Record<string, StatusClass> = {
+const VONAGE_STATUS: Record<string, ErrorClass> = {
   '1': 'retryable', // Throttled
   '2': 'permanent', // Missing parameters
   '3': 'permanent', // Invalid parameters
@@ -115,17 +104,12 @@ interface VonageMessage {
 /** Maps a Vonage answer (HTTP 200 with per-message statuses) to a SendResult. */
 export function classifyVonageResponse(status: number, bodyText: string, retryAfter?: number): SendResult {
   if (status < 200 || status >= 300) {
-    const reason = shortReason(`vonage HTTP ${status}`);
-    if (isRetryableStatus(status)) {
-      return {
-        kind: 'retryable',
-        reason,
-        code: String(status),
-        ...(retryAfter !== undefined ? { retryAfterSeconds: retryAfter } : {}),
-      };
-    }
-    const configError = status === 401 || status === 403;
-    return { kind: 'permanent', reason, code: String(status), ...(configError ? { configError } : {}) };
+    return resultOfClass(
+      classOfStatus(status),
+      shortReason(`vonage HTTP ${status}`),
+      String(status),
+      retryAfter,
+    );
   }
   const messages = (tryParseJson(bodyText) as { messages?: VonageMessage[] } | undefined)?.messages;
   if (!Array.isArray(messages) || messages.length === 0) {
@@ -139,35 +123,13 @@ export function classifyVonageResponse(status: number, bodyText: string, retryAf
   }
   const code = String(failed.status ?? 'unknown');
   const reason = shortReason(`vonage status ${code}: ${failed['error-text'] ?? 'unknown error'}`);
-  switch (VONAGE_STATUS[code] ?? 'permanent') {
-    case 'retryable':
-      return { kind: 'retryable', reason, code };
-    case 'invalidAddress':
-      return { kind: 'permanent', reason, code, invalidAddress: true };
-    case 'configError':
-      return { kind: 'permanent', reason, code, configError: true };
-    default:
-      return { kind: 'permanent', reason, code };
-  }
-}
-
-/** Creates the Vonage SMS provider. */
-export function createVonageProvider(config: VonageConfig, deps: ProviderDeps): Provider<SmsAddress> {
-  return {
-    name: 'vonage',
-    channel: 'sms',
-    async send(request) {
-      const built = buildVonageRequest(config, request);
-      const answer = await callHttp(deps, built, { timeoutMs: SMS_TIMEOUT_MS });
-      if (!isHttpAnswer(answer)) return answer;
-      return classifyVonageResponse(answer.status, answer.body, answer.retryAfterSeconds);
-    },
-  };
+  return resultOfClass(VONAGE_STATUS[code] ?? 'permanent', reason, code);
 }
 
 /** Vonage (Nexmo) SMS API on the sms channel. */
-export const vonage: ProviderDefinition = {
+export const vonage = httpSmsProvider({
   name: 'vonage',
-  channel: 'sms',
-  create: (env, deps) => createVonageProvider(vonageConfigFromEnv(env), deps),
-};
+  configFromEnv: vonageConfigFromEnv,
+  build: buildVonageRequest,
+  classify: classifyVonageResponse,
+});
