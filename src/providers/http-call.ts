@@ -12,6 +12,7 @@ export interface HttpCall {
 /** What the provider answered: its status, its body text and its Retry-After in seconds. */
 export interface HttpAnswer {
   status: number;
+  headers: Headers;
   body: string;
   retryAfterSeconds: number | undefined;
 }
@@ -44,10 +45,11 @@ export async function callHttp(
       signal: AbortSignal.timeout(options.timeoutMs),
     });
   } catch (error) {
-    return options.onNetworkError?.(error) ?? { kind: 'retryable', reason: networkErrorReason(error) };
+    return options.onNetworkError?.(error) ?? networkFailure(error);
   }
   return {
     status: response.status,
+    headers: response.headers,
     body: await safeText(response, options.maxBodyChars ?? 4096),
     retryAfterSeconds: parseRetryAfter(response.headers.get('retry-after'), deps.now()),
   };
@@ -114,4 +116,23 @@ export function classOfStatus(status: number): ErrorClass {
   if (isRetryableStatus(status)) return 'retryable';
   if (status === 401 || status === 403) return 'configError';
   return 'permanent';
+}
+
+/** Removes every secret (webhook URL, bot token) from a reason before it is logged or stored. */
+export function redact(reason: string, secrets: readonly string[]): string {
+  return secrets
+    .filter((secret) => secret.length > 0)
+    .reduce((text, secret) => text.split(secret).join('[redacted]'), reason);
+}
+
+/**
+ * A network failure or timeout (retryable), described without any URL, which may hold a token,
+ * and without `secrets`. Redaction runs
+ * on the whole message before any trimming, so a cut can never leave half a secret behind.
+ */
+export function networkFailure(error: unknown, secrets: readonly string[] = []): SendResult {
+  const described = error instanceof Error ? error : new Error(String(error));
+  const message = redact(described.message, secrets).replace(/\b[a-z][a-z0-9+.-]*:\/\/\S+/gi, '[url]');
+  const safe = Object.assign(new Error(message), { name: described.name });
+  return { kind: 'retryable', reason: shortReason(networkErrorReason(safe)) };
 }

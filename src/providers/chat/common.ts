@@ -1,8 +1,13 @@
 import type { AddressOf } from '../../domain/address';
 import type { ChatPlatform } from '../../domain/channels';
-import { networkErrorReason } from '../../lib/http';
 import { checkWebhookUrl } from '../../lib/ssrf-guard';
-import { type HttpCall as BuiltRequest, callHttp, isHttpAnswer, shortReason } from '../http-call';
+import {
+  type HttpCall as BuiltRequest,
+  callHttp,
+  isHttpAnswer,
+  networkFailure,
+  shortReason,
+} from '../http-call';
 import {
   type Provider,
   type ProviderDefinition,
@@ -44,25 +49,7 @@ export function invalidAddress(reason: string, code?: string): SendResult {
   return { kind: 'permanent', reason: shortReason(reason), invalidAddress: true, ...(code ? { code } : {}) };
 }
 
-export { shortReason } from '../http-call';
-
-/** Removes every secret (webhook URL, bot token) from a reason before it is logged or stored. */
-export function redact(reason: string, secrets: readonly string[]): string {
-  return secrets
-    .filter((secret) => secret.length > 0)
-    .reduce((text, secret) => text.split(secret).join('[redacted]'), reason);
-}
-
-/**
- * A network failure or timeout, described without the URL that may hold a token. Redaction runs
- * on the whole message before any trimming, so a cut can never leave half a secret behind.
- */
-export function networkFailure(error: unknown, secrets: readonly string[]): SendResult {
-  const described = error instanceof Error ? error : new Error(String(error));
-  const message = redact(described.message, secrets).replace(/\b[a-z][a-z0-9+.-]*:\/\/\S+/gi, '[url]');
-  const safe = Object.assign(new Error(message), { name: described.name });
-  return { kind: 'retryable', reason: shortReason(networkErrorReason(safe)) };
-}
+export { networkFailure, redact, shortReason } from '../http-call';
 
 /**
  * Cuts text to at most `maxUnits` UTF-16 code units without splitting a surrogate pair, adding an

@@ -1,7 +1,8 @@
 // Telegram Bot API sendMessage: https://core.telegram.org/bots/api#sendmessage
 // (answers and ResponseParameters.retry_after: https://core.telegram.org/bots/api#making-requests)
 import type { AddressOf } from '../../domain/address';
-import { isRetryableStatus, safeText, tryParseJson } from '../../lib/http';
+import { isRetryableStatus, tryParseJson } from '../../lib/http';
+import { callHttp, isHttpAnswer } from '../http-call';
 import {
   type Provider,
   type ProviderDefinition,
@@ -120,18 +121,12 @@ export function createTelegramProvider(config: TelegramConfig, deps: ProviderDep
     async send(request) {
       if (!request.address.chatId) return invalidAddress('address has no telegram chatId');
       const built = buildTelegramRequest(config, request);
-      let response: Response;
-      try {
-        response = await deps.fetch(built.url, {
-          method: built.method,
-          headers: built.headers,
-          body: built.body,
-          signal: AbortSignal.timeout(CHAT_TIMEOUT_MS),
-        });
-      } catch (error) {
-        return networkFailure(error, secrets);
-      }
-      return classifyTelegramResponse(response.status, await safeText(response), config.botToken);
+      const answer = await callHttp(deps, built, {
+        timeoutMs: CHAT_TIMEOUT_MS,
+        onNetworkError: (error) => networkFailure(error, secrets),
+      });
+      if (!isHttpAnswer(answer)) return answer;
+      return classifyTelegramResponse(answer.status, answer.body, config.botToken);
     },
   };
 }

@@ -1,6 +1,6 @@
 import type { RenderedMessage } from '../../domain/message';
 import { networkErrorReason, parseRetryAfter, safeText, tryParseJson } from '../../lib/http';
-import { shortReason as trimReason } from '../http-call';
+import { type HttpCall, shortReason as trimReason } from '../http-call';
 import {
   type Provider,
   type ProviderDefinition,
@@ -159,12 +159,7 @@ export function networkFailure(error: unknown): SendResult {
 }
 
 /** A plain request description, the pure output of every `build*Request`. */
-export interface HttpRequest {
-  url: string;
-  method: 'POST';
-  headers: Record<string, string>;
-  body: string;
-}
+export type HttpRequest = HttpCall;
 
 /** Like `toEmailJob`, for the pure builders: a refused delivery is a caller bug there. */
 export function requireEmailJob(request: SendRequest): EmailJob {

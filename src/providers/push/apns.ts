@@ -2,7 +2,8 @@
 // (responses: .../handling-notification-responses-from-apns, JWT: .../establishing-a-token-based-connection-to-apns)
 import { importPKCS8, SignJWT } from 'jose';
 import type { AddressOf } from '../../domain/address';
-import { isRetryableStatus, parseRetryAfter, safeText, tryParseJson } from '../../lib/http';
+import { isRetryableStatus, parseRetryAfter, tryParseJson } from '../../lib/http';
+import { callHttp, isHttpAnswer } from '../http-call';
 import {
   type ProviderDefinition,
   type ProviderDeps,
@@ -14,7 +15,6 @@ import {
 } from '../types';
 import {
   byteLength,
-  networkFailure,
   normalizePem,
   PUSH_TIMEOUT_MS,
   pushOptions,
@@ -333,23 +333,9 @@ export function createApnsProvider(config: ApnsConfig, deps: ProviderDeps) {
         ...(options.collapseId ? { collapseId: await apnsCollapseIdFor(options.collapseId) } : {}),
       };
       const built = buildApnsRequest(config, { ...request, address }, ids, providerToken, deps.now());
-      let response: Response;
-      try {
-        response = await deps.fetch(built.url, {
-          method: built.method,
-          headers: built.headers,
-          body: built.body,
-          signal: AbortSignal.timeout(PUSH_TIMEOUT_MS),
-        });
-      } catch (error) {
-        return networkFailure(error);
-      }
-      const outcome = mapApnsResponse(
-        response.status,
-        response.headers,
-        await safeText(response),
-        deps.now(),
-      );
+      const answer = await callHttp(deps, built, { timeoutMs: PUSH_TIMEOUT_MS });
+      if (!isHttpAnswer(answer)) return answer;
+      const outcome = mapApnsResponse(answer.status, answer.headers, answer.body, deps.now());
       if (outcome.dropProviderToken) tokens.drop();
       return outcome.result;
     },

@@ -1,8 +1,6 @@
 // Helpers shared by the push providers (APNs, FCM, Web Push): message options, reasons, encodings.
 import type { Priority } from '../../domain/channels';
 import type { RenderedMessage } from '../../domain/message';
-import { networkErrorReason } from '../../lib/http';
-import type { SendResult } from '../types';
 
 /** Push calls are short; a hung push service must not hold the queue consumer. */
 export const PUSH_TIMEOUT_MS = 10_000;
@@ -16,7 +14,6 @@ export const MAX_TTL_SECONDS = 2_419_200;
 /** Keys in `message.json` that steer delivery instead of travelling as app data. */
 export const CONTROL_KEYS = ['collapseId', 'ttlSeconds'] as const;
 
-const MAX_REASON_CHARS = 300;
 const encoder = new TextEncoder();
 
 /** Delivery options every push platform understands, derived once from the rendered message. */
@@ -55,16 +52,7 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** Trims a reason to a loggable size on one line. */
-export function shortReason(reason: string): string {
-  const flat = reason.replace(/\s+/g, ' ').trim();
-  return flat.length > MAX_REASON_CHARS ? `${flat.slice(0, MAX_REASON_CHARS - 1)}…` : flat;
-}
-
-/** A network failure or timeout: always worth another try. */
-export function networkFailure(error: unknown): SendResult {
-  return { kind: 'retryable', reason: shortReason(networkErrorReason(error)) };
-}
+export { networkFailure, shortReason } from '../http-call';
 
 /** Accepts a PEM as stored in a secret: real newlines, escaped `\n`, or a bare base64 body. */
 export function normalizePem(value: string, label = 'PRIVATE KEY'): string {

@@ -2,7 +2,8 @@
 // (errors: https://firebase.google.com/docs/reference/fcm/rest/v1/ErrorCode, OAuth: https://developers.google.com/identity/protocols/oauth2/service-account)
 import { importPKCS8, SignJWT } from 'jose';
 import type { AddressOf } from '../../domain/address';
-import { isRetryableStatus, parseRetryAfter, safeText, tryParseJson } from '../../lib/http';
+import { isRetryableStatus, tryParseJson } from '../../lib/http';
+import { callHttp, type HttpCall, isHttpAnswer } from '../http-call';
 import {
   MissingCredentialsError,
   type ProviderDefinition,
@@ -14,14 +15,7 @@ import {
   type SendResult,
 } from '../types';
 import { apnsCollapseIdFor } from './apns';
-import {
-  networkFailure,
-  normalizePem,
-  PUSH_TIMEOUT_MS,
-  pushOptions,
-  shortReason,
-  trimTrailingSlash,
-} from './common';
+import { normalizePem, PUSH_TIMEOUT_MS, pushOptions, shortReason, trimTrailingSlash } from './common';
 
 export const FCM_DEFAULT_BASE_URL = 'https://fcm.googleapis.com';
 export const GOOGLE_DEFAULT_TOKEN_URL = 'https://oauth2.googleapis.com/token';
@@ -79,12 +73,7 @@ export function fcmConfigFromEnv(env: ProviderEnv): FcmConfig {
 }
 
 /** An outgoing request whose `body` is the exact text sent. */
-export interface FcmHttpRequest {
-  url: string;
-  method: 'POST';
-  headers: Record<string, string>;
-  body: string;
-}
+export type FcmHttpRequest = HttpCall;
 
 /** Converts app data to FCM's map<string, string>: strings as they are, anything else as JSON. */
 export function fcmData(data: Record<string, unknown>, url?: string): Record<string, string> {
@@ -290,16 +279,6 @@ function mapFcmStatus(
   return isRetryableStatus(status) ? retryable() : { kind: 'permanent', reason, code };
 }
 
-/** Sends a built request through the injected fetch with the push timeout. */
-function send(deps: ProviderDeps, built: FcmHttpRequest): Promise<Response> {
-  return deps.fetch(built.url, {
-    method: built.method,
-    headers: built.headers,
-    body: built.body,
-    signal: AbortSignal.timeout(PUSH_TIMEOUT_MS),
-  });
-}
-
 type TokenAnswer = { ok: true; token: string } | { ok: false; result: SendResult };
 
 /**
@@ -322,16 +301,12 @@ function createAccessTokenSource(config: FcmConfig, deps: ProviderDeps) {
       return { ok: false, result: { kind: 'permanent', reason, configError: true } };
     }
     const built = buildTokenRequest(config, assertion);
-    let response: Response;
-    try {
-      response = await send(deps, built);
-    } catch (error) {
-      return { ok: false, result: networkFailure(error) };
+    const answer = await callHttp(deps, built, { timeoutMs: PUSH_TIMEOUT_MS });
+    if (!isHttpAnswer(answer)) return { ok: false, result: answer };
+    if (answer.status < 200 || answer.status >= 300) {
+      return { ok: false, result: mapTokenFailure(answer.status, answer.body, answer.retryAfterSeconds) };
     }
-    const text = await safeText(response);
-    const retryAfter = parseRetryAfter(response.headers.get('retry-after'), deps.now());
-    if (!response.ok) return { ok: false, result: mapTokenFailure(response.status, text, retryAfter) };
-    const body = tryParseJson(text) as { access_token?: unknown; expires_in?: unknown } | undefined;
+    const body = tryParseJson(answer.body) as { access_token?: unknown; expires_in?: unknown } | undefined;
     if (typeof body?.access_token !== 'string' || body.access_token === '') {
       return {
         ok: false,
@@ -369,8 +344,7 @@ export function createFcmProvider(config: FcmConfig, deps: ProviderDeps) {
       nowMs: deps.now(),
       ...(collapseId ? { apnsCollapseId: await apnsCollapseIdFor(collapseId) } : {}),
     });
-    const response = await send(deps, built);
-    return { response, text: await safeText(response) };
+    return callHttp(deps, built, { timeoutMs: PUSH_TIMEOUT_MS });
   };
 
   return {
@@ -388,25 +362,22 @@ export function createFcmProvider(config: FcmConfig, deps: ProviderDeps) {
       const pushRequest = { ...request, address };
       let answer = await tokens.get();
       if (!answer.ok) return answer.result;
-      try {
-        let { response, text } = await post(pushRequest, answer.token);
-        // An access token can be revoked or expire early: fetch a fresh one once and resend once.
-        if (response.status === 401 && readFcmError(text).errorCode !== 'THIRD_PARTY_AUTH_ERROR') {
-          tokens.drop();
-          answer = await tokens.get();
-          if (!answer.ok) return answer.result;
-          ({ response, text } = await post(pushRequest, answer.token));
-        }
-        if (response.ok) {
-          const name = (tryParseJson(text) as { name?: unknown } | undefined)?.name;
-          return { kind: 'sent', ...(typeof name === 'string' ? { providerMessageId: name } : {}) };
-        }
-        if (response.status === 401) tokens.drop();
-        const retryAfter = parseRetryAfter(response.headers.get('retry-after'), deps.now());
-        return mapFcmError(response.status, text, retryAfter);
-      } catch (error) {
-        return networkFailure(error);
+      let reply = await post(pushRequest, answer.token);
+      if (!isHttpAnswer(reply)) return reply;
+      // An access token can be revoked or expire early: fetch a fresh one once and resend once.
+      if (reply.status === 401 && readFcmError(reply.body).errorCode !== 'THIRD_PARTY_AUTH_ERROR') {
+        tokens.drop();
+        answer = await tokens.get();
+        if (!answer.ok) return answer.result;
+        reply = await post(pushRequest, answer.token);
+        if (!isHttpAnswer(reply)) return reply;
       }
+      if (reply.status >= 200 && reply.status < 300) {
+        const name = (tryParseJson(reply.body) as { name?: unknown } | undefined)?.name;
+        return { kind: 'sent', ...(typeof name === 'string' ? { providerMessageId: name } : {}) };
+      }
+      if (reply.status === 401) tokens.drop();
+      return mapFcmError(reply.status, reply.body, reply.retryAfterSeconds);
     },
   };
 }

@@ -1,7 +1,8 @@
 // Standard Webhooks signing: https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md
 import type { AddressOf } from '../../domain/address';
-import { isRetryableStatus, networkErrorReason, parseRetryAfter, safeText } from '../../lib/http';
+import { isRetryableStatus } from '../../lib/http';
 import { checkWebhookUrl } from '../../lib/ssrf-guard';
+import { callHttp, isHttpAnswer, shortReason } from '../http-call';
 import {
   type Provider,
   type ProviderDefinition,
@@ -35,7 +36,6 @@ export const WEBHOOK_TIMEOUT_MS = 15_000;
 export const WEBHOOK_USER_AGENT = 'Herald-Webhooks/1.0 (+https://www.standardwebhooks.com)';
 
 const SECRET_PREFIX = 'whsec_';
-const MAX_REASON_CHARS = 300;
 
 /** Reads WEBHOOK_SIGNING_SECRET (required, `whsec_<base64>`) and ENVIRONMENT. */
 export function webhookConfigFromEnv(env: ProviderEnv): WebhookConfig {
@@ -134,15 +134,6 @@ export function classifyWebhookResponse(status: number, body: string, retryAfter
 }
 
 /** Describes a network failure without any URL: the customer's URL may carry a token in its query. */
-function networkReason(error: unknown): string {
-  const described = error instanceof Error ? error : new Error(String(error));
-  const message = described.message.replace(/\b[a-z][a-z0-9+.-]*:\/\/\S+/gi, '[url]');
-  return shortReason(networkErrorReason(Object.assign(new Error(message), { name: described.name })));
-}
-
-function shortReason(reason: string): string {
-  return reason.length > MAX_REASON_CHARS ? `${reason.slice(0, MAX_REASON_CHARS - 1)}…` : reason;
-}
 
 /** Creates the webhook provider; the default key's CryptoKey import is cheap, so no cache is kept. */
 export function createWebhookProvider(config: WebhookConfig, deps: ProviderDeps): Provider<WebhookAddress> {
@@ -162,24 +153,13 @@ export function createWebhookProvider(config: WebhookConfig, deps: ProviderDeps)
       if (!key)
         return { kind: 'permanent', reason: 'endpoint secret is not whsec_<base64>', configError: true };
       const built = await buildWebhookRequest(key, request, deps.now(), config.userAgent);
-      let response: Response;
-      try {
-        response = await deps.fetch(built.url, {
-          method: built.method,
-          headers: built.headers,
-          body: built.body,
-          redirect: 'manual',
-          signal: AbortSignal.timeout(WEBHOOK_TIMEOUT_MS),
-        });
-      } catch (error) {
-        return { kind: 'retryable', reason: networkReason(error) };
-      }
-      const body = await safeText(response, 1024);
-      return classifyWebhookResponse(
-        response.status,
-        body,
-        parseRetryAfter(response.headers.get('retry-after'), deps.now()),
-      );
+      const answer = await callHttp(deps, built, {
+        timeoutMs: WEBHOOK_TIMEOUT_MS,
+        redirect: 'manual',
+        maxBodyChars: 1024,
+      });
+      if (!isHttpAnswer(answer)) return answer;
+      return classifyWebhookResponse(answer.status, answer.body, answer.retryAfterSeconds);
     },
   };
 }
