@@ -22,6 +22,7 @@ import {
   WINDOW_NAMES,
 } from '../services/metrics';
 import { providerRegistry } from '../services/provider-registry';
+import { providerStatuses, sandboxOn } from '../services/provider-status';
 import { setProviderEnabled } from '../services/provider-switches';
 import { OperationsRepo } from '../storage/operations-repo';
 import type { OutboxEntry } from '../storage/outbox-repo';
@@ -34,7 +35,6 @@ import { type NotificationFilters, NotificationsPage } from './pages/notificatio
 import { OutboxPage } from './pages/outbox';
 import { OverviewPage } from './pages/overview';
 import { ProvidersPage } from './pages/providers';
-import { providerStatuses, sandboxOn } from './provider-status';
 import {
   contentSecurityPolicy,
   endSession,

@@ -28,40 +28,23 @@ export const FINAL_FOR_SENDING: ReadonlySet<DeliveryStatus> = new Set(
   STATUSES.filter((s) => s !== 'created' && s !== 'queued' && s !== 'deferred'),
 );
 
+/** Where a delivery still waiting to be sent may go: another wait, or an outcome of sending. */
+const FROM_WAITING: readonly DeliveryStatus[] = [
+  'queued',
+  'deferred',
+  'sent',
+  'failed',
+  'suppressed',
+  'rate_limited',
+  'duplicate',
+  'unsubscribed',
+];
+
 const TRANSITIONS: Record<DeliveryStatus, readonly DeliveryStatus[]> = {
-  created: [
-    'queued',
-    'deferred',
-    'sent',
-    'failed',
-    'suppressed',
-    'rate_limited',
-    'duplicate',
-    'skipped',
-    'unsubscribed',
-  ],
-  queued: [
-    'queued',
-    'deferred',
-    'sent',
-    'failed',
-    'suppressed',
-    'rate_limited',
-    'duplicate',
-    'skipped',
-    'unsubscribed',
-    'created',
-  ],
-  deferred: [
-    'queued',
-    'deferred',
-    'sent',
-    'failed',
-    'suppressed',
-    'rate_limited',
-    'duplicate',
-    'unsubscribed',
-  ],
+  created: [...FROM_WAITING, 'skipped'],
+  // Back to `created` when the sweeper's enqueue failed and it gives its claim back.
+  queued: [...FROM_WAITING, 'skipped', 'created'],
+  deferred: FROM_WAITING,
   sent: ['delivered', 'opened', 'clicked', 'failed', 'bounced', 'complained', 'unsubscribed'],
   delivered: ['opened', 'clicked', 'bounced', 'complained', 'unsubscribed'],
   opened: ['clicked', 'complained', 'unsubscribed'],

@@ -1,13 +1,11 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
-import { CHANNELS, type Channel } from '../../domain/channels';
+import { CHANNELS } from '../../domain/channels';
 import { notFound } from '../../domain/errors';
-import { allProviders } from '../../providers/all';
-import { configuredProviderNames } from '../../providers/registry';
-import { MissingCredentialsError } from '../../providers/types';
 import { replayDeadLetters } from '../../services/dead-letters';
 import { rotatePage } from '../../services/key-rotation';
 import { providerRegistry } from '../../services/provider-registry';
-import { providerSwitches, setProviderEnabled } from '../../services/provider-switches';
+import { providerStatuses } from '../../services/provider-status';
+import { setProviderEnabled } from '../../services/provider-switches';
 import { OperationsRepo } from '../../storage/operations-repo';
 import { ErrorSchema, IdSchema } from '../schemas';
 import type { AppEnv } from '../types';
@@ -159,42 +157,13 @@ const rotateKey = createRoute({
   },
 });
 
-function credentialsOf(env: Record<string, unknown>, name: string, channel: Channel): string {
-  if (name === 'sandbox') return 'ok';
-  const definition = allProviders.find((d) => d.name === name && d.channel === channel);
-  if (!definition) return 'unknown provider';
-  try {
-    definition.create(env, { fetch: () => Promise.reject(new Error('not for sending')), now: Date.now });
-    return 'ok';
-  } catch (error) {
-    if (error instanceof MissingCredentialsError) return `missing: ${error.variables.join(', ')}`;
-    return `invalid: ${error instanceof Error ? error.message.slice(0, 200) : 'configuration error'}`;
-  }
-}
-
 /** Operator routes: provider switches and dead letters. */
 export const adminRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
   .openapi(listProviders, async (c) => {
-    const now = Date.now();
-    const switches = await providerSwitches(c.env.DB, now);
-    const data = CHANNELS.flatMap((channel) => {
-      const listed = configuredProviderNames(c.env, channel);
-      const names = ['sandbox', ...allProviders.filter((d) => d.channel === channel).map((d) => d.name)];
-      return names.map((name) => {
-        const definition = allProviders.find((d) => d.name === name && d.channel === channel);
-        const order = listed.indexOf(name);
-        return {
-          name,
-          channel,
-          ...(definition?.platforms ? { platforms: [...definition.platforms] } : {}),
-          listed: order >= 0,
-          order: order >= 0 ? order + 1 : null,
-          enabled: switches.get(name) !== false,
-          credentials: order >= 0 ? credentialsOf(c.env, name, channel) : 'not listed',
-          circuit: providerRegistry.breaker.state(`${channel}:${name}`, now),
-        };
-      });
-    });
+    // A provider without platforms (the sandbox, or one whose addresses decide nothing) omits the field.
+    const data = (await providerStatuses(c.env, Date.now())).map(({ platforms, ...status }) =>
+      platforms.length > 0 ? { ...status, platforms } : status,
+    );
     return c.json({ data }, 200);
   })
   .openapi(switchProvider, async (c) => {

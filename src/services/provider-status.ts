@@ -3,10 +3,10 @@ import type { Env } from '../env';
 import { allProviders } from '../providers/all';
 import { configuredProviderNames } from '../providers/registry';
 import { MissingCredentialsError } from '../providers/types';
-import { providerRegistry } from '../services/provider-registry';
-import { providerSwitches } from '../services/provider-switches';
+import { providerRegistry } from './provider-registry';
+import { providerSwitches } from './provider-switches';
 
-/** One provider of one channel, as the Providers page shows it. */
+/** One provider of one channel, as the admin API and the dashboard's Providers page show it. */
 export interface ProviderStatus {
   name: string;
   channel: Channel;
@@ -34,7 +34,7 @@ function credentialsOf(env: Env, name: string, channel: Channel): string {
 
 /**
  * Every provider per channel: listed in `<CHANNEL>_PROVIDERS`, switched on, credentials present,
- * circuit state in this isolate. The same view as `GET /v1/admin/providers`.
+ * circuit state in this isolate (`GET /v1/admin/providers` and the dashboard).
  */
 export async function providerStatuses(env: Env, nowMs: number): Promise<ProviderStatus[]> {
   const switches = await providerSwitches(env.DB, nowMs);
