@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildResendRequest, resend, resendConfigFromEnv } from '../../../src/providers/email/resend';
 import { MissingCredentialsError } from '../../../src/providers/types';
+import { missingCredentials } from '../../helpers/credentials';
 import {
   DELIVERY_ID,
   deps,
@@ -210,12 +211,10 @@ describe('resend answers', () => {
 describe('resend config', () => {
   it('names every missing variable', () => {
     expect(() => resend.create({}, deps(scriptedFetch().fetch))).toThrowError(MissingCredentialsError);
-    try {
-      resendConfigFromEnv({ EMAIL_FROM: ' ' });
-    } catch (error) {
-      expect((error as MissingCredentialsError).variables).toEqual(['RESEND_API_KEY', 'EMAIL_FROM']);
-    }
-    expect.assertions(2);
+    expect(missingCredentials(() => resendConfigFromEnv({ EMAIL_FROM: ' ' })).variables).toEqual([
+      'RESEND_API_KEY',
+      'EMAIL_FROM',
+    ]);
   });
 
   it('rejects a malformed EMAIL_FROM', () => {

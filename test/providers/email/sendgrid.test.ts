@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildSendgridRequest, sendgrid, sendgridConfigFromEnv } from '../../../src/providers/email/sendgrid';
 import { MissingCredentialsError } from '../../../src/providers/types';
+import { missingCredentials } from '../../helpers/credentials';
 import {
   DELIVERY_ID,
   deps,
@@ -127,10 +128,9 @@ describe('sendgrid answers', () => {
   it('names every missing variable', () => {
     expect(() => sendgridConfigFromEnv({})).toThrowError(MissingCredentialsError);
     expect(() => sendgridConfigFromEnv({ EMAIL_FROM: 'a@example.com' })).toThrowError(/SENDGRID_API_KEY/);
-    try {
-      sendgridConfigFromEnv({});
-    } catch (error) {
-      expect((error as MissingCredentialsError).variables).toEqual(['SENDGRID_API_KEY', 'EMAIL_FROM']);
-    }
+    expect(missingCredentials(() => sendgridConfigFromEnv({})).variables).toEqual([
+      'SENDGRID_API_KEY',
+      'EMAIL_FROM',
+    ]);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildSesRequest, ses, sesConfigFromEnv, sesMailbox } from '../../../src/providers/email/ses';
-import { MissingCredentialsError } from '../../../src/providers/types';
+import { missingCredentials } from '../../helpers/credentials';
 import {
   DELIVERY_ID,
   deps,
@@ -359,17 +359,10 @@ describe('ses answers', () => {
   });
 
   it('names every missing variable', () => {
-    try {
-      sesConfigFromEnv({ EMAIL_FROM: 'noreply@example.com', AWS_SESSION_TOKEN: 'x' });
-      expect.unreachable();
-    } catch (error) {
-      expect(error).toBeInstanceOf(MissingCredentialsError);
-      expect((error as MissingCredentialsError).variables).toEqual([
-        'AWS_ACCESS_KEY_ID',
-        'AWS_SECRET_ACCESS_KEY',
-        'AWS_REGION',
-      ]);
-    }
+    const error = missingCredentials(() =>
+      sesConfigFromEnv({ EMAIL_FROM: 'noreply@example.com', AWS_SESSION_TOKEN: 'x' }),
+    );
+    expect(error.variables).toEqual(['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_REGION']);
   });
 
   it('derives the default endpoint from AWS_REGION', () => {

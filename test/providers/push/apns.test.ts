@@ -2,6 +2,7 @@ import { decodeProtectedHeader, jwtVerify } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { apns, apnsConfigFromEnv } from '../../../src/providers/push/apns';
 import { MissingCredentialsError, type Provider, type SendResult } from '../../../src/providers/types';
+import { missingCredentials } from '../../helpers/credentials';
 import { generateP256, jsonResponse, manualClock, pkcs8Pem, pushRequest, recordingFetch } from './helpers';
 
 const TOKEN = 'a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90';
@@ -325,16 +326,12 @@ describe('apns credentials', () => {
   it('names every missing variable', () => {
     const attempt = () => apns.create({}, { fetch: async () => ok(), now: () => 0 });
     expect(attempt).toThrow(MissingCredentialsError);
-    try {
-      attempt();
-    } catch (error) {
-      expect((error as MissingCredentialsError).variables).toEqual([
-        'APNS_KEY_ID',
-        'APNS_TEAM_ID',
-        'APNS_PRIVATE_KEY',
-        'APNS_TOPIC',
-      ]);
-    }
+    expect(missingCredentials(attempt).variables).toEqual([
+      'APNS_KEY_ID',
+      'APNS_TEAM_ID',
+      'APNS_PRIVATE_KEY',
+      'APNS_TOPIC',
+    ]);
   });
 
   it('names only the missing one', () => {

@@ -2,6 +2,7 @@ import { decodeProtectedHeader, jwtVerify } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { fcm, fcmConfigFromEnv } from '../../../src/providers/push/fcm';
 import { MissingCredentialsError, type Provider, type SendResult } from '../../../src/providers/types';
+import { missingCredentials } from '../../helpers/credentials';
 import { generateRsa, jsonResponse, manualClock, pkcs8Pem, pushRequest, recordingFetch } from './helpers';
 
 const TOKEN_URL = 'https://oauth2.googleapis.com/token';
@@ -448,19 +449,13 @@ describe('fcm credentials', () => {
   });
 
   it('names the missing service-account fields without echoing the secret', () => {
-    try {
+    const error = missingCredentials(() =>
       fcmConfigFromEnv({
         FCM_SERVICE_ACCOUNT: JSON.stringify({ client_email: 'x@y', private_key_secret_marker: 's3cr3t' }),
-      });
-      expect.unreachable();
-    } catch (error) {
-      expect(error).toBeInstanceOf(MissingCredentialsError);
-      expect((error as MissingCredentialsError).variables).toEqual([
-        'FCM_SERVICE_ACCOUNT.project_id',
-        'FCM_SERVICE_ACCOUNT.private_key',
-      ]);
-      expect((error as Error).message).not.toContain('s3cr3t');
-    }
+      }),
+    );
+    expect(error.variables).toEqual(['FCM_SERVICE_ACCOUNT.project_id', 'FCM_SERVICE_ACCOUNT.private_key']);
+    expect(error.message).not.toContain('s3cr3t');
   });
 
   it('rejects a service account that is not JSON', () => {

@@ -2,7 +2,8 @@ import { decodeProtectedHeader, jwtVerify } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { webPushConfigFromEnv, webpush } from '../../../src/providers/push/webpush';
 import { encryptAes128gcm } from '../../../src/providers/push/webpush-encryption';
-import { MissingCredentialsError, type Provider } from '../../../src/providers/types';
+import type { Provider } from '../../../src/providers/types';
+import { missingCredentials } from '../../helpers/credentials';
 import { b64url, fromB64url, generateP256, manualClock, pushRequest, recordingFetch } from './helpers';
 
 const encoder = new TextEncoder();
@@ -387,17 +388,10 @@ describe('webpush responses', () => {
 
 describe('webpush credentials', () => {
   it('names every missing variable', () => {
-    try {
-      webpush.create({}, { fetch: async () => new Response(), now: () => 0 });
-      expect.unreachable();
-    } catch (error) {
-      expect(error).toBeInstanceOf(MissingCredentialsError);
-      expect((error as MissingCredentialsError).variables).toEqual([
-        'VAPID_PUBLIC_KEY',
-        'VAPID_PRIVATE_KEY',
-        'VAPID_SUBJECT',
-      ]);
-    }
+    const error = missingCredentials(() =>
+      webpush.create({}, { fetch: async () => new Response(), now: () => 0 }),
+    );
+    expect(error.variables).toEqual(['VAPID_PUBLIC_KEY', 'VAPID_PRIVATE_KEY', 'VAPID_SUBJECT']);
   });
 
   it('requires a mailto: or https: subject', () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { twilio, twilioConfigFromEnv } from '../../../src/providers/sms/twilio';
 import { MissingCredentialsError } from '../../../src/providers/types';
+import { missingCredentials } from '../../helpers/credentials';
 import {
   depsWith,
   expectOutcome,
@@ -181,17 +182,11 @@ describe('twilio answers', () => {
 describe('twilio configuration', () => {
   it('names every missing credential', () => {
     expect(() => twilioConfigFromEnv({})).toThrow(MissingCredentialsError);
-    try {
-      twilioConfigFromEnv({ TWILIO_AUTH_TOKEN: ' ' });
-    } catch (error) {
-      expect((error as MissingCredentialsError).variables).toEqual([
-        'TWILIO_ACCOUNT_SID',
-        'TWILIO_AUTH_TOKEN',
-        'TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID',
-      ]);
-      return;
-    }
-    expect.unreachable('expected MissingCredentialsError');
+    expect(missingCredentials(() => twilioConfigFromEnv({ TWILIO_AUTH_TOKEN: ' ' })).variables).toEqual([
+      'TWILIO_ACCOUNT_SID',
+      'TWILIO_AUTH_TOKEN',
+      'TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID',
+    ]);
   });
 
   it('requires a sender', () => {
