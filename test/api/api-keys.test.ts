@@ -5,6 +5,7 @@ import { requireApiKey, sendRestrictionProblem } from '../../src/api/auth';
 import type { AppEnv } from '../../src/api/types';
 import type { Env } from '../../src/env';
 import { sha256Hex } from '../../src/lib/crypto';
+import type { ApiKeyView } from '../../src/services/api-keys';
 import {
   createApiKey,
   KEY_CACHE_TTL_MS,
@@ -18,18 +19,7 @@ import { envWithCapturedQueues } from '../helpers/queues';
 interface ErrorBody {
   error: { code: string; message: string; details?: { field: string; message: string }[] };
 }
-interface ApiKey {
-  id: string;
-  name: string;
-  prefix: string;
-  scopes: string[];
-  types: string[] | null;
-  sources: string[] | null;
-  createdAt: string;
-  expiresAt: string | null;
-  revokedAt: string | null;
-  lastUsedAt: string | null;
-}
+type ApiKey = ApiKeyView;
 interface CreatedApiKey extends ApiKey {
   key: string;
 }

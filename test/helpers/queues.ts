@@ -74,3 +74,13 @@ export async function runConsumer(env: Env, queue: string, bodies: QueueMessage[
   const result = await getQueueResult(batch, ctx);
   return { result, messageIds: messages.map((m) => m.id) };
 }
+
+/** Captured queues and real email providers: Resend first, SendGrid as its failover. */
+export const resendSendgridEnv = (extra: Record<string, unknown> = {}) =>
+  envWithCapturedQueues({
+    EMAIL_PROVIDERS: 'resend,sendgrid',
+    RESEND_API_KEY: 're_test_key',
+    SENDGRID_API_KEY: 'SG.test_key',
+    EMAIL_FROM: 'Herald <noreply@example.com>',
+    ...extra,
+  });

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { api, FCM_TOKEN, json, SLACK_URL, testEnv, uniqueUser } from '../helpers/api';
 import { fakeFetch } from '../helpers/fetch';
-import { type CapturedEnv, envWithCapturedQueues, runConsumer } from '../helpers/queues';
+import { type CapturedEnv, envWithCapturedQueues, resendSendgridEnv, runConsumer } from '../helpers/queues';
 import { rsaPrivateKeyPem } from '../providers/push/helpers';
 
 interface Accepted {
@@ -39,15 +39,6 @@ async function outboxFor(deliveryId: string): Promise<number> {
     .first<{ n: number }>();
   return row?.n ?? 0;
 }
-
-const emailEnv = (extra: Record<string, unknown> = {}) =>
-  envWithCapturedQueues({
-    EMAIL_PROVIDERS: 'resend,sendgrid',
-    RESEND_API_KEY: 're_test_key',
-    SENDGRID_API_KEY: 'SG.test_key',
-    EMAIL_FROM: 'Herald <noreply@example.com>',
-    ...extra,
-  });
 
 describe('consumer: ack decisions', () => {
   it('sends through the sandbox, records sent and the outbox, and acks', async () => {
@@ -101,7 +92,7 @@ describe('consumer: ack decisions', () => {
 
 describe('consumer: retry decisions and failover', () => {
   it('Resend answering 503 fails over to SendGrid within the attempt, and the delivery says so', async () => {
-    const captured = emailEnv();
+    const captured = resendSendgridEnv();
     const accepted = await send(captured, {
       type: 'security_alert',
       recipients: [{ email: 'a@example.com' }],
@@ -121,7 +112,7 @@ describe('consumer: retry decisions and failover', () => {
   });
 
   it('with every provider down the message is retried with backoff and the reason is kept', async () => {
-    const captured = emailEnv();
+    const captured = resendSendgridEnv();
     const accepted = await send(captured, {
       type: 'security_alert',
       recipients: [{ email: 'a@example.com' }],
@@ -140,7 +131,7 @@ describe('consumer: retry decisions and failover', () => {
   });
 
   it('Retry-After is honoured when longer than the schedule', async () => {
-    const captured = emailEnv({ EMAIL_PROVIDERS: 'resend' });
+    const captured = resendSendgridEnv({ EMAIL_PROVIDERS: 'resend' });
     const accepted = await send(captured, {
       type: 'security_alert',
       recipients: [{ email: 'a@example.com' }],
@@ -188,7 +179,7 @@ describe('consumer: retry decisions and failover', () => {
   });
 
   it('when attempts are spent the delivery fails and goes to the dead-letter queue', async () => {
-    const captured = emailEnv({ EMAIL_PROVIDERS: 'resend' });
+    const captured = resendSendgridEnv({ EMAIL_PROVIDERS: 'resend' });
     const accepted = await send(captured, {
       type: 'security_alert',
       recipients: [{ email: 'a@example.com' }],

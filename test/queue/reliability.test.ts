@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import worker from '../../src/index';
 import { api, json, testEnv, uniqueUser } from '../helpers/api';
 import { fakeFetch } from '../helpers/fetch';
-import { type CapturedEnv, envWithCapturedQueues, runConsumer } from '../helpers/queues';
+import { type CapturedEnv, envWithCapturedQueues, resendSendgridEnv, runConsumer } from '../helpers/queues';
 
 interface Accepted {
   id: string;
@@ -36,18 +36,9 @@ async function cron(env: CapturedEnv['env'], at = Date.now()) {
   await worker.scheduled(createScheduledController({ scheduledTime: at, cron: '* * * * *' }), env, ctx);
 }
 
-const resendSendgrid = (extra: Record<string, unknown> = {}) =>
-  envWithCapturedQueues({
-    EMAIL_PROVIDERS: 'resend,sendgrid',
-    RESEND_API_KEY: 're_test_key',
-    SENDGRID_API_KEY: 'SG.test_key',
-    EMAIL_FROM: 'Herald <noreply@example.com>',
-    ...extra,
-  });
-
 describe('provider switches', () => {
   it('a provider switched off is skipped without a deploy, and switched on again', async () => {
-    const captured = resendSendgrid();
+    const captured = resendSendgridEnv();
     const off = await api('PUT', '/v1/admin/providers/resend', { enabled: false }, { env: captured.env });
     expect(off.status).toBe(200);
     expect(await json(off)).toEqual({ name: 'resend', enabled: false });
