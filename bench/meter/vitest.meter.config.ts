@@ -36,6 +36,7 @@ export default defineConfig(async () => {
             ADMIN_API_KEY: 'test-admin-key',
             PUBLIC_BASE_URL: 'https://herald.test',
             SIGNING_SECRET: 'test-signing-secret',
+            DATA_ENCRYPTION_KEY: 'test1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=',
             METER_NOTIFICATIONS: process.env.METER_NOTIFICATIONS ?? '1000',
           },
         },
