@@ -1,8 +1,8 @@
 import { createApp } from './api/app';
-import type { Env } from './env';
-import { handleQueueBatch } from './queue/consumer';
-import { createServices } from './services/context';
-import { runMinuteCron } from './services/scheduled';
+import type { Env } from './config/env';
+import { handleQueueBatch } from './consumer/queue-handler';
+import { createServices } from './services/container';
+import { runMinuteCron } from './services/operations/cron';
 
 export { Recipient } from './durable/recipient';
 

@@ -1,4 +1,4 @@
-import type { Env } from '../../src/env';
+import type { Env } from '../../src/config/env';
 import { rsaPrivateKeyPem } from '../../test/providers/push/helpers';
 
 /**

@@ -6,13 +6,13 @@ import {
   waitOnExecutionContext,
 } from 'cloudflare:test';
 import { expect, it } from 'vitest';
+import type { Env } from '../../src/config/env';
 import { CHANNELS, type Channel } from '../../src/domain/channels';
-import type { Env } from '../../src/env';
 import worker from '../../src/index';
 import { PROVIDERS_VAR } from '../../src/providers/registry';
 import type { QueueMessage } from '../../src/queue/messages';
-import { createServices } from '../../src/services/context';
-import { recipientKey } from '../../src/services/politeness';
+import { createServices } from '../../src/services/container';
+import { recipientKey } from '../../src/services/delivery/recipient-gate';
 import { api, FCM_TOKEN, json, SLACK_URL, testEnv } from '../../test/helpers/api';
 import { envWithCapturedQueues, runConsumer } from '../../test/helpers/queues';
 import type { DurableObjectStorageCounts } from './costs';

@@ -4,9 +4,7 @@ import { createMiddleware } from 'hono/factory';
 import { secureHeaders } from 'hono/secure-headers';
 import { dashboardRoutes } from '../dashboard/index';
 import { newId } from '../lib/ids';
-import { createServices } from '../services/context';
-import { requireApiKey } from './auth';
-import { errorResponse, onError } from './errors';
+import { createServices } from '../services/container';
 import { adminRoutes } from './routes/admin';
 import { apiKeyRoutes } from './routes/api-keys';
 import { contactRoutes } from './routes/contacts';
@@ -14,12 +12,14 @@ import { metricsRoutes } from './routes/metrics';
 import { notificationRoutes } from './routes/notifications';
 import { outboxRoutes } from './routes/outbox';
 import { preferenceRoutes } from './routes/preferences';
+import { webhookRoutes } from './routes/provider-callbacks';
 import { templateRoutes } from './routes/templates';
 import { trackingRoutes } from './routes/tracking';
 import { unsubscribeRoutes } from './routes/unsubscribe';
-import { webhookRoutes } from './routes/webhooks';
-import type { AppEnv } from './types';
-import { validationHook } from './validation';
+import { requireApiKey } from './shared/auth';
+import { errorResponse, onError } from './shared/errors';
+import type { AppEnv } from './shared/types';
+import { validationHook } from './shared/validation';
 
 /** Request bodies above this are refused before they are read whole. */
 export const MAX_BODY_BYTES = 100 * 1024;

@@ -4,15 +4,15 @@ import { bodyLimit } from 'hono/body-limit';
 import { createMiddleware } from 'hono/factory';
 import type { JSX } from 'hono/jsx/jsx-runtime';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { isAdminKey } from '../api/auth';
-import { IdSchema, TypeSchema } from '../api/schemas';
+import type { Env } from '../config/env';
 import { isChannel } from '../domain/channels';
 import { AppError } from '../domain/errors';
+import { isId, isType } from '../domain/identifiers';
 import { isStatus } from '../domain/status';
-import type { Env } from '../env';
 import { log } from '../lib/log';
-import type { Services } from '../services/context';
-import { replayDeadLetters } from '../services/dead-letters';
+import { isAdminKey } from '../services/access/api-keys';
+import type { Services } from '../services/container';
+import { replayDeadLetters } from '../services/operations/dead-letters';
 import {
   backlogAlertSeconds,
   collectMetrics,
@@ -20,14 +20,12 @@ import {
   type MetricsWindow,
   volumeOverTime,
   WINDOW_NAMES,
-} from '../services/metrics';
+} from '../services/operations/metrics';
+import { providerStatuses, sandboxOn } from '../services/operations/provider-status';
+import { setProviderEnabled } from '../services/operations/provider-switches';
 import { providerRegistry } from '../services/provider-registry';
-import { providerStatuses, sandboxOn } from '../services/provider-status';
-import { setProviderEnabled } from '../services/provider-switches';
 import { OperationsRepo } from '../storage/operations-repo';
 import type { OutboxEntry } from '../storage/outbox-repo';
-import { decodeCursor, encodeCursor } from './format';
-import { Layout, type Section } from './layout';
 import { DeadLettersPage } from './pages/dead-letters';
 import { LoginPage, MessagePage } from './pages/login';
 import { NotificationPage } from './pages/notification';
@@ -44,6 +42,8 @@ import {
   sessionSecret,
   startSession,
 } from './session';
+import { decodeCursor, encodeCursor } from './ui/format';
+import { Layout, type Section } from './ui/layout';
 
 /** Reads a posted form; a malformed body (a multipart without its boundary, say) is a 400, not a 500. */
 async function formOf(c: Context, all = false): Promise<Record<string, string | File | (string | File)[]>> {
@@ -130,8 +130,8 @@ function listFilters(query: Record<string, string>): { filters: NotificationFilt
     if (valid(value)) filters[name] = value;
     else problems.push(`${name}: ${what}`);
   };
-  pick('userId', (v) => IdSchema.safeParse(v).success, 'letters, digits and . _ : @ + - only');
-  pick('type', (v) => TypeSchema.safeParse(v).success, 'lower-case letters, digits, _ and - only');
+  pick('userId', isId, 'letters, digits and . _ : @ + - only');
+  pick('type', isType, 'lower-case letters, digits, _ and - only');
   pick('status', isStatus, 'not a delivery status');
   pick('channel', isChannel, 'not a channel');
   return problems.length > 0 ? { filters, error: problems.join('; ') } : { filters };
@@ -244,7 +244,7 @@ dashboardRoutes.get('/notifications', async (c) => {
 
 dashboardRoutes.get('/notifications/:id', async (c) => {
   const id = c.req.param('id');
-  if (!IdSchema.safeParse(id).success) throw new AppError(404, 'not_found', 'No such notification.');
+  if (!isId(id)) throw new AppError(404, 'not_found', 'No such notification.');
   const { services } = c.var;
   const notification = await services.deliveries.getNotification(id);
   if (!notification) throw new AppError(404, 'not_found', 'No such notification.');
@@ -294,9 +294,7 @@ dashboardRoutes.get('/dead-letters', async (c) => {
 
 dashboardRoutes.post('/dead-letters/replay', async (c) => {
   const body = await formOf(c, true);
-  const ids = fields(body, 'id')
-    .filter((id) => IdSchema.safeParse(id).success)
-    .slice(0, 1000);
+  const ids = fields(body, 'id').filter(isId).slice(0, 1000);
   const channel = field(body, 'channel');
   let replayed: string[] = [];
   if (ids.length > 0) replayed = await replayDeadLetters(c.var.services, { ids });

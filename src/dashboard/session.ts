@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import type { CookieOptions } from 'hono/utils/cookie';
-import type { Env } from '../env';
+import type { Env } from '../config/env';
 import { signToken, verifyToken } from '../lib/signed-token';
 
 /**

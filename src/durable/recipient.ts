@@ -12,7 +12,7 @@ import {
   type SendRecord,
   sendRetainedUntil,
   type Verdict,
-} from '../domain/politeness';
+} from '../domain/recipient-rules';
 
 /**
  * Cleanup never runs sooner than this after it is scheduled: expired rows are harmless (every

@@ -1,5 +1,5 @@
+import type { Env } from '../config/env';
 import { AppError } from '../domain/errors';
-import type { Env } from '../env';
 import { FieldCipher } from '../lib/field-crypto';
 
 /**

@@ -1,5 +1,5 @@
-import { allProviders } from '../providers/all';
 import { ProviderRegistry } from '../providers/registry';
+import { allProviders } from './all-providers';
 
 /**
  * One registry per isolate: provider instances (with their token caches) and circuit breakers,

@@ -1,17 +1,17 @@
 import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
 import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
-import { requireApiKey, sendRestrictionProblem } from '../../src/api/auth';
-import type { AppEnv } from '../../src/api/types';
-import type { Env } from '../../src/env';
+import { requireApiKey, sendRestrictionProblem } from '../../src/api/shared/auth';
+import type { AppEnv } from '../../src/api/shared/types';
+import type { Env } from '../../src/config/env';
 import { sha256Hex } from '../../src/lib/crypto';
-import type { ApiKeyView } from '../../src/services/api-keys';
+import type { ApiKeyView } from '../../src/services/access/api-keys';
 import {
   createApiKey,
   KEY_CACHE_TTL_MS,
   LAST_USED_INTERVAL_MS,
   verifyApiKey,
-} from '../../src/services/api-keys';
+} from '../../src/services/access/api-keys';
 import { ApiKeysRepo } from '../../src/storage/api-keys-repo';
 import { ADMIN_KEY, api, json, testEnv } from '../helpers/api';
 import { envWithCapturedQueues } from '../helpers/queues';

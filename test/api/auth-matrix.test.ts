@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { isDeclared, ROUTE_SCOPES, requiredScope, SCOPES, type Scope } from '../../src/api/scopes';
-import { createApiKey } from '../../src/services/api-keys';
+import { isDeclared, ROUTE_SCOPES, requiredScope, SCOPES, type Scope } from '../../src/api/shared/scopes';
+import { createApiKey } from '../../src/services/access/api-keys';
 import { ApiKeysRepo } from '../../src/storage/api-keys-repo';
 import { api, json, testEnv } from '../helpers/api';
 

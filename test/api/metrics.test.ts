@@ -3,8 +3,13 @@ import { escapeLabelValue, toPrometheus } from '../../src/api/routes/metrics';
 import type { Channel } from '../../src/domain/channels';
 import type { DeliveryStatus } from '../../src/domain/status';
 import { idSequence, newId } from '../../src/lib/ids';
-import { createServices } from '../../src/services/context';
-import { checkBacklog, collectMetrics, type Metrics, recordStatusChange } from '../../src/services/metrics';
+import { createServices } from '../../src/services/container';
+import {
+  checkBacklog,
+  collectMetrics,
+  type Metrics,
+  recordStatusChange,
+} from '../../src/services/operations/metrics';
 import { api, json, testEnv } from '../helpers/api';
 
 const MIN = 60_000;

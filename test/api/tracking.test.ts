@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { Env } from '../../src/env';
+import type { Env } from '../../src/config/env';
 import { signToken } from '../../src/lib/signed-token';
-import { createServices } from '../../src/services/context';
-import { trackEmail, trackMessage, trackText } from '../../src/services/tracking';
+import { createServices } from '../../src/services/container';
+import { trackEmail, trackMessage, trackText } from '../../src/services/tracking/opens-and-clicks';
 import { api, json, testEnv } from '../helpers/api';
 import { delivery, sentDelivery } from '../helpers/deliveries';
 

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { Env } from '../../src/env';
+import type { Env } from '../../src/config/env';
 import { ADMIN_KEY, api, json, testEnv, uniqueUser } from '../helpers/api';
 import { envWithCapturedQueues, runConsumer } from '../helpers/queues';
 

@@ -1,9 +1,9 @@
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import type { DecisionRequest, DeliveryOutcome } from '../../src/domain/politeness';
+import type { Env } from '../../src/config/env';
+import type { DecisionRequest, DeliveryOutcome } from '../../src/domain/recipient-rules';
 import type { Recipient } from '../../src/durable/recipient';
-import type { Env } from '../../src/env';
 
 const { RECIPIENT } = env as unknown as Env;
 

@@ -1,6 +1,6 @@
 import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
-import type { Env } from '../../src/env';
+import type { Env } from '../../src/config/env';
 import worker from '../../src/index';
 
 export const testEnv = env as unknown as Env;

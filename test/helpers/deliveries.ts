@@ -1,7 +1,7 @@
 import type { Address } from '../../src/domain/address';
 import type { Delivery } from '../../src/domain/delivery';
 import { newId } from '../../src/lib/ids';
-import { createServices } from '../../src/services/context';
+import { createServices } from '../../src/services/container';
 import { testEnv, uniqueUser } from './api';
 
 const repo = () => createServices(testEnv).deliveries;

@@ -1,6 +1,6 @@
 import { createExecutionContext, createMessageBatch, getQueueResult } from 'cloudflare:test';
+import type { Env } from '../../src/config/env';
 import type { Channel } from '../../src/domain/channels';
-import type { Env } from '../../src/env';
 import worker from '../../src/index';
 import type { QueueMessage } from '../../src/queue/messages';
 import { testEnv } from './api';

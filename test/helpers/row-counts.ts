@@ -1,4 +1,4 @@
-import type { Env } from '../../src/env';
+import type { Env } from '../../src/config/env';
 
 /**
  * What "writes nothing" is checked against: every application table's rows and every R2 object.

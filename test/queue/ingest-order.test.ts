@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { Env } from '../../src/env';
-import { MISSING_ROW_GRACE_MS } from '../../src/services/deliver';
+import type { Env } from '../../src/config/env';
+import { MISSING_ROW_GRACE_MS } from '../../src/services/delivery/deliver-batch';
 import { api, json, testEnv, uniqueUser } from '../helpers/api';
 import { type CapturedEnv, envWithCapturedQueues, runConsumer } from '../helpers/queues';
 

@@ -2,8 +2,8 @@ import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
 import fc from 'fast-check';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createApp } from '../../src/api/app';
+import type { Env } from '../../src/config/env';
 import { SESSION_COOKIE, SESSION_PURPOSE } from '../../src/dashboard/session';
-import type { Env } from '../../src/env';
 import worker from '../../src/index';
 import { signToken } from '../../src/lib/signed-token';
 import { ADMIN_KEY, APNS_TOKEN, api, FCM_TOKEN, json, SLACK_URL, testEnv } from '../helpers/api';

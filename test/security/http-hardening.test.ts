@@ -2,9 +2,9 @@ import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createApp, MAX_BODY_BYTES } from '../../src/api/app';
-import { MAX_CALLBACK_BYTES } from '../../src/api/routes/webhooks';
+import { MAX_CALLBACK_BYTES } from '../../src/api/routes/provider-callbacks';
+import type { Env } from '../../src/config/env';
 import { SESSION_COOKIE, SESSION_PURPOSE } from '../../src/dashboard/session';
-import type { Env } from '../../src/env';
 import worker from '../../src/index';
 import { signToken } from '../../src/lib/signed-token';
 import { ADMIN_KEY, api, json, testEnv } from '../helpers/api';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CircuitBreaker } from '../../src/lib/circuit-breaker';
 import type { Provider, SendResult } from '../../src/providers/types';
-import { sendWithFailover } from '../../src/services/failover';
+import { sendWithFailover } from '../../src/services/delivery/failover';
 
 describe('circuit breaker', () => {
   it('opens after N consecutive failures, half-opens after the cool-down, closes on success', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ChannelTemplate } from '../../src/domain/template';
-import { renderTemplate, TemplateError, validateTemplateParts } from '../../src/services/render';
+import { renderTemplate, TemplateError, validateTemplateParts } from '../../src/services/templates/render';
 
 const template = (channel: ChannelTemplate['channel'], parts: Record<string, string>): ChannelTemplate => ({
   type: 't',

@@ -1,15 +1,15 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { CHANNELS } from '../../domain/channels';
 import { notFound } from '../../domain/errors';
-import { replayDeadLetters } from '../../services/dead-letters';
-import { rotatePage } from '../../services/key-rotation';
+import { rotatePage } from '../../services/access/key-rotation';
+import { replayDeadLetters } from '../../services/operations/dead-letters';
+import { providerStatuses } from '../../services/operations/provider-status';
+import { setProviderEnabled } from '../../services/operations/provider-switches';
 import { providerRegistry } from '../../services/provider-registry';
-import { providerStatuses } from '../../services/provider-status';
-import { setProviderEnabled } from '../../services/provider-switches';
 import { OperationsRepo } from '../../storage/operations-repo';
-import { ErrorSchema, IdSchema } from '../schemas';
-import type { AppEnv } from '../types';
-import { jsonBody, validationHook } from '../validation';
+import { ErrorSchema, IdSchema } from '../shared/schemas';
+import type { AppEnv } from '../shared/types';
+import { jsonBody, validationHook } from '../shared/validation';
 
 const security = [{ bearerAuth: [] }];
 const errorContent = { 'application/json': { schema: ErrorSchema } };

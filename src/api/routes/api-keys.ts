@@ -1,9 +1,9 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
-import { createApiKey, listApiKeys, revokeApiKey } from '../../services/api-keys';
-import { ErrorSchema, IdSchema, TypeSchema } from '../schemas';
-import { SCOPES } from '../scopes';
-import type { AppEnv } from '../types';
-import { jsonBody, validationHook } from '../validation';
+import { createApiKey, listApiKeys, revokeApiKey } from '../../services/access/api-keys';
+import { ErrorSchema, IdSchema, TypeSchema } from '../shared/schemas';
+import { SCOPES } from '../shared/scopes';
+import type { AppEnv } from '../shared/types';
+import { jsonBody, validationHook } from '../shared/validation';
 
 const security = [{ bearerAuth: [] }];
 const errorContent = { 'application/json': { schema: ErrorSchema } };

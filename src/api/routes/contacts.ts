@@ -1,10 +1,21 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { notFound } from '../../domain/errors';
-import { addDeviceToken, patchContact, removeDeviceToken, replaceContact } from '../../services/contacts';
-import { eraseContact, exportContact } from '../../services/erasure';
-import { ContactInputSchema, ContactSchema, DeviceTokenSchema, ErrorSchema, UserIdParam } from '../schemas';
-import type { AppEnv } from '../types';
-import { jsonBody, validationHook } from '../validation';
+import {
+  addDeviceToken,
+  patchContact,
+  removeDeviceToken,
+  replaceContact,
+} from '../../services/recipients/contacts';
+import { eraseContact, exportContact } from '../../services/recipients/erasure';
+import {
+  ContactInputSchema,
+  ContactSchema,
+  DeviceTokenSchema,
+  ErrorSchema,
+  UserIdParam,
+} from '../shared/schemas';
+import type { AppEnv } from '../shared/types';
+import { jsonBody, validationHook } from '../shared/validation';
 
 const security = [{ bearerAuth: [] }];
 const errors = {

@@ -1,11 +1,11 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { CHANNELS, type Channel } from '../../domain/channels';
 import { STATUSES } from '../../domain/status';
-import { collectMetrics, type Metrics, WINDOW_NAMES } from '../../services/metrics';
-import { requireApiKey } from '../auth';
-import { ErrorSchema, TypeSchema } from '../schemas';
-import type { AppEnv } from '../types';
-import { validationHook } from '../validation';
+import { collectMetrics, type Metrics, WINDOW_NAMES } from '../../services/operations/metrics';
+import { requireApiKey } from '../shared/auth';
+import { ErrorSchema, TypeSchema } from '../shared/schemas';
+import type { AppEnv } from '../shared/types';
+import { validationHook } from '../shared/validation';
 
 const security = [{ bearerAuth: [] }];
 const errorContent = { 'application/json': { schema: ErrorSchema } };

@@ -3,11 +3,11 @@ import { CHANNELS } from '../../domain/channels';
 import type { Delivery, Notification } from '../../domain/delivery';
 import { AppError, notFound } from '../../domain/errors';
 import { STATUSES } from '../../domain/status';
-import { checkChannelUrls } from '../../services/contacts';
-import type { Services } from '../../services/context';
-import { type EventBridgeEvent, fromEventBridge } from '../../services/eventbridge';
-import { type Accepted, acceptNotifications, type NotificationInput } from '../../services/send';
-import { assertSendAllowed } from '../auth';
+import type { Services } from '../../services/container';
+import { type Accepted, acceptNotifications, type NotificationInput } from '../../services/ingest/accept';
+import { type EventBridgeEvent, fromEventBridge } from '../../services/ingest/eventbridge';
+import { checkChannelUrls } from '../../services/recipients/contacts';
+import { assertSendAllowed } from '../shared/auth';
 import {
   AcceptedSchema,
   ErrorSchema,
@@ -16,9 +16,9 @@ import {
   NotificationInputSchema,
   NotificationSchema,
   TypeSchema,
-} from '../schemas';
-import type { AppEnv } from '../types';
-import { jsonBody, validationHook } from '../validation';
+} from '../shared/schemas';
+import type { AppEnv } from '../shared/types';
+import { jsonBody, validationHook } from '../shared/validation';
 
 const security = [{ bearerAuth: [] }];
 const errorContent = { 'application/json': { schema: ErrorSchema } };

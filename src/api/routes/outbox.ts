@@ -2,9 +2,9 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { CHANNELS } from '../../domain/channels';
 import { AppError } from '../../domain/errors';
 import { configuredProviderNames } from '../../providers/registry';
-import { ErrorSchema, IdSchema } from '../schemas';
-import type { AppEnv } from '../types';
-import { validationHook } from '../validation';
+import { ErrorSchema, IdSchema } from '../shared/schemas';
+import type { AppEnv } from '../shared/types';
+import { validationHook } from '../shared/validation';
 
 const OutboxEntrySchema = z
   .object({

@@ -1,9 +1,9 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { CHANNELS } from '../../domain/channels';
-import { getPreferences, patchPreferences, replacePreferences } from '../../services/preferences';
-import { ErrorSchema, TypeSchema, UserIdParam } from '../schemas';
-import type { AppEnv } from '../types';
-import { jsonBody, validationHook } from '../validation';
+import { getPreferences, patchPreferences, replacePreferences } from '../../services/recipients/preferences';
+import { ErrorSchema, TypeSchema, UserIdParam } from '../shared/schemas';
+import type { AppEnv } from '../shared/types';
+import { jsonBody, validationHook } from '../shared/validation';
 
 const Clock = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'a time as HH:MM, 00:00 to 23:59');
 const ChannelSwitches = z.partialRecord(z.enum(CHANNELS), z.boolean());

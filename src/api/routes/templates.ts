@@ -2,10 +2,10 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { CHANNELS } from '../../domain/channels';
 import { notFound } from '../../domain/errors';
 import { TypeConfigSchema } from '../../domain/type-config';
-import { listTemplates, previewTemplate, putTemplate } from '../../services/templates';
-import { ErrorSchema, TypeSchema } from '../schemas';
-import type { AppEnv } from '../types';
-import { jsonBody, validationHook } from '../validation';
+import { listTemplates, previewTemplate, putTemplate } from '../../services/templates/templates';
+import { ErrorSchema, TypeSchema } from '../shared/schemas';
+import type { AppEnv } from '../shared/types';
+import { jsonBody, validationHook } from '../shared/validation';
 
 const security = [{ bearerAuth: [] }];
 const errorContent = { 'application/json': { schema: ErrorSchema } };

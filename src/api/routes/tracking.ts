@@ -1,9 +1,9 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { readClickToken, readOpenToken, recordEngagement } from '../../services/tracking';
-import { ErrorSchema } from '../schemas';
-import type { AppEnv } from '../types';
-import { validationHook } from '../validation';
+import { readClickToken, readOpenToken, recordEngagement } from '../../services/tracking/opens-and-clicks';
+import { ErrorSchema } from '../shared/schemas';
+import type { AppEnv } from '../shared/types';
+import { validationHook } from '../shared/validation';
 
 /** A 1x1 transparent GIF89a (42 bytes). */
 const PIXEL = Uint8Array.from(atob('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7'), (c) =>

@@ -2,8 +2,8 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { html } from 'hono/html';
 import { AppError } from '../../domain/errors';
-import { readUnsubscribeToken, unsubscribe } from '../../services/unsubscribe';
-import type { AppEnv } from '../types';
+import { readUnsubscribeToken, unsubscribe } from '../../services/tracking/unsubscribe';
+import type { AppEnv } from '../shared/types';
 
 // No length limit here: an overlong token is simply not valid, and gets the same harmless page.
 const TokenParam = z.object({ token: z.string().openapi({ param: { name: 'token', in: 'path' } }) });

@@ -1,7 +1,7 @@
 import type { FC } from 'hono/jsx';
 import { CHANNELS, type Channel } from '../../domain/channels';
 import type { DeadLetter } from '../../storage/operations-repo';
-import { ChannelName, Empty, Time } from '../layout';
+import { ChannelName, Empty, Time } from '../ui/layout';
 
 export interface DeadLetterRow extends DeadLetter {
   notificationId: string | null;

@@ -1,5 +1,5 @@
 import type { FC } from 'hono/jsx';
-import { Document } from '../layout';
+import { Document } from '../ui/layout';
 
 /** The sign-in form: the admin API key, posted to this origin only. */
 export const LoginPage: FC<{ nonce: string; error?: string }> = ({ nonce, error }) => (

@@ -1,8 +1,8 @@
 import type { FC } from 'hono/jsx';
 import type { Delivery, Notification } from '../../domain/delivery';
 import type { OutboxEntry } from '../../storage/outbox-repo';
-import { describeAddress, elapsed } from '../format';
-import { ChannelName, Empty, StatusBadge, Time } from '../layout';
+import { describeAddress, elapsed } from '../ui/format';
+import { ChannelName, Empty, StatusBadge, Time } from '../ui/layout';
 
 const MessageView: FC<{ entry: OutboxEntry }> = ({ entry }) => {
   const m = entry.message;

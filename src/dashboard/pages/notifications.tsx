@@ -2,7 +2,7 @@ import type { FC } from 'hono/jsx';
 import { CHANNELS } from '../../domain/channels';
 import type { Delivery, Notification } from '../../domain/delivery';
 import { STATUSES } from '../../domain/status';
-import { Empty, StatusBadge, Time } from '../layout';
+import { Empty, StatusBadge, Time } from '../ui/layout';
 
 export interface NotificationFilters {
   userId?: string;

@@ -1,8 +1,8 @@
 import type { FC } from 'hono/jsx';
 import { CHANNELS, type Channel } from '../../domain/channels';
 import type { OutboxEntry } from '../../storage/outbox-repo';
-import { describeAddress } from '../format';
-import { ChannelName, Empty, Time } from '../layout';
+import { describeAddress } from '../ui/format';
+import { ChannelName, Empty, Time } from '../ui/layout';
 
 function preview(entry: OutboxEntry): string {
   const m = entry.message;

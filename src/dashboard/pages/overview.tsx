@@ -1,9 +1,9 @@
 import type { FC } from 'hono/jsx';
 import { CHANNELS } from '../../domain/channels';
-import type { Metrics, MetricsWindow, VolumeSeries } from '../../services/metrics';
-import { ChannelLegend, FunnelChart, VolumeChart } from '../charts';
-import { percent, seconds } from '../format';
-import { Card, ChannelName, Empty } from '../layout';
+import type { Metrics, MetricsWindow, VolumeSeries } from '../../services/operations/metrics';
+import { ChannelLegend, FunnelChart, VolumeChart } from '../ui/charts';
+import { percent, seconds } from '../ui/format';
+import { Card, ChannelName, Empty } from '../ui/layout';
 
 const WINDOWS: MetricsWindow[] = ['1h', '6h', '24h', '7d'];
 

@@ -1,7 +1,7 @@
 import type { FC } from 'hono/jsx';
 import { CHANNELS } from '../../domain/channels';
-import type { ProviderStatus } from '../../services/provider-status';
-import { ChannelName } from '../layout';
+import type { ProviderStatus } from '../../services/operations/provider-status';
+import { ChannelName } from '../ui/layout';
 
 const ProviderRow: FC<{ provider: ProviderStatus }> = ({ provider: p }) => (
   <tr>

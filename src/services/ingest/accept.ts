@@ -1,0 +1,347 @@
+import { queueFor } from '../../config/env';
+import type { Channel, Priority } from '../../domain/channels';
+import type { Contact, InlineRecipient } from '../../domain/contact';
+import type { Notification } from '../../domain/delivery';
+import { planDeliveries, type ResolvedRecipient } from '../../domain/delivery-plan';
+import { AppError } from '../../domain/errors';
+import { MAX_QUEUE_DELAY_SECONDS } from '../../domain/retry';
+import type { DeliveryStatus } from '../../domain/status';
+import { canonicalJson, sha256Hex } from '../../lib/crypto';
+import { idSequence, newId } from '../../lib/ids';
+import { log } from '../../lib/log';
+import { MAX_IDS_PER_MESSAGE, type QueueMessage } from '../../queue/messages';
+import type { NewDelivery, NewNotification } from '../../storage/deliveries-repo';
+import type { Services } from '../container';
+import {
+  type AddressValue,
+  addressValue,
+  suppressedAddresses,
+  suppressionKey,
+} from '../recipients/suppressions';
+
+/** A validated notification request (the API's schema output). */
+export interface NotificationInput {
+  id?: string;
+  type: string;
+  source?: string;
+  recipients: (string | InlineRecipient)[];
+  channels?: Channel[];
+  data?: Record<string, unknown>;
+  priority?: Priority;
+  sendAt?: string;
+  dedupeKey?: string;
+}
+
+export interface AcceptedDelivery {
+  id: string;
+  userId: string | null;
+  channel: Channel;
+  status: DeliveryStatus;
+  reason?: string;
+}
+
+export interface Accepted {
+  id: string;
+  /** True when this id was accepted before and nothing new was written or enqueued. */
+  replayed: boolean;
+  deliveries: AcceptedDelivery[];
+}
+
+interface Prepared {
+  notification: NewNotification;
+  deliveries: NewDelivery[];
+}
+
+/**
+ * Accepts notifications: enqueues the deliveries per channel, then writes their rows, already
+ * `queued` (one row written per delivery, no second write to record the enqueue). The answer is
+ * given only after D1 holds the rows. A failed queue send leaves its deliveries `created` for the
+ * sweeper; a message whose rows never got written (D1 failed after the queue send) finds no
+ * delivery and is dropped by the consumer after a grace period, while the producer got an error.
+ */
+export async function acceptNotifications(
+  services: Services,
+  inputs: readonly NotificationInput[],
+): Promise<Accepted[]> {
+  const now = services.now();
+  const results: (Accepted | Prepared)[] = [];
+  const byId = new Map<string, { hash: string; result: Accepted | Prepared }>();
+  // One query for every producer-given id and one for every recipient, not one per notification.
+  const given = inputs.map((i) => i.id).filter((id): id is string => id !== undefined);
+  const known = new Map(
+    given.length > 0 ? (await services.deliveries.getNotifications(given)).map((n) => [n.id, n]) : [],
+  );
+  const contacts = await services.contacts.getMany(inputs.flatMap((i) => recipientUserIds(i.recipients)));
+  for (const [index, input] of inputs.entries()) {
+    // The head delivery's id names a generated notification (under `ntf_`): no key row to find it.
+    const head = newId('dlv', now);
+    const id = input.id ?? `ntf_${head.slice(4)}`;
+    const requestHash = await sha256Hex(canonicalJson({ ...input, id: undefined }));
+    const earlier = byId.get(id);
+    if (earlier) {
+      if (earlier.hash !== requestHash) {
+        throw new AppError(
+          409,
+          'idempotency_conflict',
+          `notifications[${index}].id repeats an id with a different body`,
+          [{ field: `notifications[${index}].id`, message: 'duplicate id with a different body' }],
+        );
+      }
+      results.push(earlier.result);
+      continue;
+    }
+    const result =
+      (await replay(services, known.get(id), requestHash)) ??
+      (await prepare(services, input, id, head, requestHash, contacts));
+    byId.set(id, { hash: requestHash, result });
+    results.push(result);
+  }
+
+  const fresh = [...byId.values()].map((e) => e.result).filter((r): r is Prepared => 'notification' in r);
+  if (fresh.length > 0) {
+    await applySuppressions(services, fresh);
+    const queued = new Set(await enqueue(services, fresh, now));
+    for (const p of fresh) {
+      for (const d of p.deliveries) if (queued.has(d.id)) d.status = 'queued';
+    }
+    try {
+      await services.env.DB.batch(
+        (
+          await Promise.all(
+            fresh.map((p) => services.deliveries.insertStatements(p.notification, p.deliveries, now)),
+          )
+        ).flat(),
+      );
+    } catch (error) {
+      if (!String(error).includes('UNIQUE')) throw error;
+      // A concurrent request with the same id won the race: answer as that one did, one by one.
+      return Promise.all(inputs.map((input) => acceptOne(services, input)));
+    }
+    return results.map((r) => ('replayed' in r ? r : toAccepted(r)));
+  }
+  return results.map((r) => ('replayed' in r ? r : toAccepted(r)));
+}
+
+/**
+ * Addresses on the suppression list (hard bounces, complaints, unsubscribes of recipients without
+ * a user id) are planned `suppressed`: one query for the whole request.
+ */
+async function applySuppressions(services: Services, prepared: readonly Prepared[]): Promise<void> {
+  const candidates = prepared.flatMap((p) => p.deliveries).filter((d) => d.status === 'created' && d.address);
+  const values = candidates
+    .map((d) => (d.address ? addressValue(d.address) : null))
+    .filter((v): v is AddressValue => v !== null);
+  if (values.length === 0) return;
+  const suppressed = await suppressedAddresses(services, values);
+  if (suppressed.size === 0) return;
+  for (const d of candidates) {
+    const value = d.address ? addressValue(d.address) : null;
+    if (value && suppressed.has(suppressionKey(value.channel, value.value))) {
+      d.status = 'suppressed';
+      d.reason = 'address is on the suppression list (bounced, complained or unsubscribed)';
+    }
+  }
+}
+
+async function acceptOne(services: Services, input: NotificationInput): Promise<Accepted> {
+  const [accepted] = await acceptNotifications(services, [input]);
+  if (!accepted) throw new Error('no result');
+  return accepted;
+}
+
+function toAccepted(p: Prepared): Accepted {
+  return {
+    id: p.notification.id,
+    replayed: false,
+    deliveries: p.deliveries.map((d) => ({
+      id: d.id,
+      userId: d.userId,
+      channel: d.channel,
+      status: d.status,
+      ...(d.reason ? { reason: d.reason } : {}),
+    })),
+  };
+}
+
+async function replay(
+  services: Services,
+  existing: Notification | undefined,
+  requestHash: string,
+): Promise<Accepted | null> {
+  if (!existing) return null;
+  const { id } = existing;
+  if (existing.requestHash !== requestHash) {
+    throw new AppError(
+      409,
+      'idempotency_conflict',
+      `notification ${id} was already accepted with a different body`,
+      [{ field: 'id', message: 'this id was used with a different body' }],
+    );
+  }
+  const deliveries = await services.deliveries.getDeliveries(existing.deliveryIds);
+  return {
+    id,
+    replayed: true,
+    deliveries: deliveries.map((d) => ({
+      id: d.id,
+      userId: d.userId,
+      channel: d.channel,
+      status: d.status,
+      ...(d.reason ? { reason: d.reason } : {}),
+    })),
+  };
+}
+
+async function prepare(
+  services: Services,
+  input: NotificationInput,
+  id: string,
+  head: string,
+  requestHash: string,
+  contacts: ReadonlyMap<string, Contact>,
+): Promise<Prepared> {
+  const templated = await services.templates.channelsOf(input.type);
+  if (templated.length === 0) {
+    throw new AppError(
+      422,
+      'unknown_type',
+      `type: no templates exist for notification type "${input.type}"`,
+      [{ field: 'type', message: 'no templates for this type' }],
+    );
+  }
+  const config = await services.templates.typeConfig(input.type);
+  const explicit = input.channels !== undefined;
+  const wanted = input.channels ?? config.channels;
+  const channels = wanted ? templated.filter((c) => wanted.includes(c)) : templated;
+  if (channels.length === 0) {
+    throw new AppError(
+      422,
+      'no_channel',
+      `channels: type "${input.type}" has no template for ${input.channels?.join(', ')}`,
+      [{ field: 'channels', message: `templated channels are ${templated.join(', ')}` }],
+    );
+  }
+
+  const recipients = resolveRecipients(input.recipients, contacts);
+  const plans = recipients.flatMap((recipient) => planDeliveries(recipient, channels, explicit));
+  // Ids in sequence from the head: the notification's rows are one ordered primary-key range.
+  const ids = idSequence(head, plans.length);
+  const deliveries: NewDelivery[] = plans.map((planned, index) => ({
+    id: ids[index] ?? head,
+    notificationId: id,
+    ...planned,
+  }));
+  return {
+    notification: {
+      id,
+      type: input.type,
+      source: input.source ?? null,
+      priority: input.priority ?? config.priority ?? 'normal',
+      data: input.data ?? {},
+      channels: input.channels ?? null,
+      sendAtMs: input.sendAt ? Date.parse(input.sendAt) : null,
+      dedupeKey: input.dedupeKey ?? null,
+      requestHash,
+      producerKey: input.id !== undefined,
+    },
+    deliveries,
+  };
+}
+
+/** The user ids a notification names (plain ids and inline recipients with one). */
+function recipientUserIds(recipients: NotificationInput['recipients']): string[] {
+  return recipients.map((r) => (typeof r === 'string' ? r : r.userId)).filter((u): u is string => !!u);
+}
+
+/** Merges inline address fields over the contact's (contacts loaded once per request). */
+function resolveRecipients(
+  recipients: NotificationInput['recipients'],
+  contacts: ReadonlyMap<string, Contact>,
+): ResolvedRecipient[] {
+  return recipients.map((r) => {
+    const inline: InlineRecipient = typeof r === 'string' ? { userId: r } : r;
+    const contact: Contact | undefined = inline.userId ? contacts.get(inline.userId) : undefined;
+    return {
+      userId: inline.userId ?? null,
+      known: contact !== undefined,
+      email: inline.email ?? contact?.email ?? null,
+      phone: inline.phone ?? contact?.phone ?? null,
+      deviceTokens: inline.deviceTokens ?? contact?.deviceTokens ?? [],
+      externalChannels: inline.externalChannels ?? contact?.externalChannels ?? [],
+      smsOptedOut:
+        contact?.smsOptedOut === true && (inline.phone === undefined || inline.phone === contact.phone),
+    };
+  });
+}
+
+/**
+ * Sends the `created` deliveries to their channel queues, several ids per message, and returns
+ * the ids the queues took. A send time becomes `delaySeconds` (at most the queue's limit).
+ */
+export async function enqueue(
+  services: Services,
+  prepared: readonly Prepared[],
+  now: number,
+): Promise<string[]> {
+  const byChannel = new Map<Channel, { delay: number; ids: string[] }[]>();
+  for (const { notification, deliveries } of prepared) {
+    // A send time beyond the queue's delay limit hops: the consumer re-enqueues it until it is due.
+    const delay = notification.sendAtMs
+      ? Math.min(MAX_QUEUE_DELAY_SECONDS, Math.max(0, Math.ceil((notification.sendAtMs - now) / 1000)))
+      : 0;
+    for (const d of deliveries) {
+      if (d.status !== 'created') continue;
+      const groups = byChannel.get(d.channel) ?? [];
+      let group = groups.find((g) => g.delay === delay && g.ids.length < MAX_IDS_PER_MESSAGE);
+      if (!group) {
+        group = { delay, ids: [] };
+        groups.push(group);
+      }
+      group.ids.push(d.id);
+      byChannel.set(d.channel, groups);
+    }
+  }
+  return sendToQueues(services, byChannel, 0, now);
+}
+
+/** Sends grouped delivery ids of existing rows to their queues and marks the ones taken `queued`. */
+export async function sendGroups(
+  services: Services,
+  byChannel: Map<Channel, { delay: number; ids: string[] }[]>,
+  attempt: number,
+  now: number,
+): Promise<string[]> {
+  const queued = await sendToQueues(services, byChannel, attempt, now);
+  if (queued.length > 0) await services.deliveries.markQueued(queued, now);
+  return queued;
+}
+
+/** Sends grouped delivery ids to their queues; returns the ids the queues took. */
+async function sendToQueues(
+  services: Services,
+  byChannel: Map<Channel, { delay: number; ids: string[] }[]>,
+  attempt: number,
+  now: number,
+): Promise<string[]> {
+  const queued: string[] = [];
+  await Promise.all(
+    [...byChannel].map(async ([channel, groups]) => {
+      for (let i = 0; i < groups.length; i += 100) {
+        const slice = groups.slice(i, i + 100);
+        try {
+          await queueFor(services.env, channel).sendBatch(
+            slice.map((g) => ({
+              body: { v: 1, deliveryIds: g.ids, attempt, at: now } satisfies QueueMessage,
+              contentType: 'json' as const,
+              ...(g.delay > 0 ? { delaySeconds: g.delay } : {}),
+            })),
+          );
+          queued.push(...slice.flatMap((g) => g.ids));
+        } catch (error) {
+          log('error', 'enqueue.failed', { channel, count: slice.length, error: String(error) });
+        }
+      }
+    }),
+  );
+  return queued;
+}
