@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { escapeLabelValue, toPrometheus } from '../../src/api/routes/metrics';
 import type { Channel } from '../../src/domain/channels';
 import type { DeliveryStatus } from '../../src/domain/status';
@@ -223,12 +223,44 @@ describe('GET /v1/metrics', () => {
     expect((await api('GET', '/v1/metrics', undefined, { key: null })).status).toBe(401);
   });
 
-  it('appears in the OpenAPI document', async () => {
-    const doc = await json<{ paths: Record<string, unknown> }>(await api('GET', '/openapi.json'));
-    expect(doc.paths['/v1/metrics']).toBeDefined();
-    expect(doc.paths['/metrics']).toBeDefined();
+  it('appears in the OpenAPI document: one GET each, the same query, JSON and text answers', async () => {
+    const doc = await json<{ paths: Record<string, Record<string, OpenApiOperation>> }>(
+      await api('GET', '/openapi.json'),
+    );
+    const json200 = { 'application/json': { schema: { $ref: '#/components/schemas/Metrics' } } };
+    const text200 = { 'text/plain': { schema: { type: 'string' } } };
+    for (const [path, content] of [
+      ['/v1/metrics', json200],
+      ['/metrics', text200],
+    ] as const) {
+      const operations = doc.paths[path] ?? {};
+      expect(Object.keys(operations), path).toEqual(['get']);
+      const get = operations.get;
+      expect(get?.tags, path).toEqual(['operations']);
+      expect(get?.security, path).toEqual([{ bearerAuth: [] }]);
+      expect(
+        get?.parameters.map((p) => [p.in, p.name, p.required]),
+        path,
+      ).toEqual([
+        ['query', 'window', false],
+        ['query', 'type', false],
+      ]);
+      expect(get?.parameters[0]?.schema, path).toMatchObject({
+        enum: ['5m', '15m', '1h', '6h', '24h', '7d'],
+        default: '1h',
+      });
+      expect(Object.keys(get?.responses ?? {}), path).toEqual(['200', '401', '422']);
+      expect(get?.responses['200']?.content, path).toEqual(content);
+    }
   });
 });
+
+interface OpenApiOperation {
+  tags: string[];
+  security: Record<string, string[]>[];
+  parameters: { in: string; name: string; required: boolean; schema: Record<string, unknown> }[];
+  responses: Record<string, { content?: Record<string, unknown> }>;
+}
 
 // --- an independent parser for the Prometheus text format (version 0.0.4) ---
 
@@ -372,15 +404,28 @@ describe('recordStatusChange', () => {
   });
 
   it('does nothing without the binding, and never throws', () => {
-    expect(() => recordStatusChange({}, change)).not.toThrow();
-    const ANALYTICS = {
-      writeDataPoint: () => {
-        throw new Error('analytics down');
-      },
-    };
-    expect(() =>
-      recordStatusChange({ ANALYTICS } as unknown as { ANALYTICS: AnalyticsEngineDataset }, change),
-    ).not.toThrow();
+    expect(recordStatusChange({}, change)).toBeUndefined();
+    const writeDataPoint = vi.fn(() => {
+      throw new Error('analytics down');
+    });
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    try {
+      const env = { ANALYTICS: { writeDataPoint } } as unknown as { ANALYTICS: AnalyticsEngineDataset };
+      expect(recordStatusChange(env, change)).toBeUndefined();
+      expect(writeDataPoint).toHaveBeenCalledTimes(1);
+      // The failure is logged as a warning naming the delivery, and goes no further.
+      expect(warn.mock.calls.map(([line]) => JSON.parse(String(line)))).toEqual([
+        {
+          level: 'warn',
+          event: 'analytics.write_failed',
+          deliveryId: 'dlv_1',
+          error: 'Error: analytics down',
+          at: expect.any(String),
+        },
+      ]);
+    } finally {
+      warn.mockRestore();
+    }
   });
 });
 

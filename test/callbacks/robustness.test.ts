@@ -1,8 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { callbackHandlers } from '../../src/callbacks';
-import type { CallbackStatus } from '../../src/callbacks/types';
+import type { CallbackEvent, CallbackStatus } from '../../src/callbacks/types';
 import { base64 } from './helpers';
+import { validCallbacks } from './payloads';
 
 const NOW = Date.parse('2026-05-01T12:00:00Z');
 
@@ -20,6 +21,35 @@ const ENV: Record<string, Record<string, string>> = {
   postmark: { POSTMARK_WEBHOOK_USER: 'user', POSTMARK_WEBHOOK_PASSWORD: 'another-password' },
   vonage: { VONAGE_SIGNATURE_SECRET: 'secret', VONAGE_SIGNATURE_METHOD: 'sha256' },
 };
+
+const SENDGRID_PUBLIC_KEY = ENV.sendgrid?.SENDGRID_WEBHOOK_PUBLIC_KEY ?? '';
+
+/** What `configFromEnv` must build from ENV, provider by provider. */
+const CONFIGS: Record<string, unknown> = {
+  twilio: { authToken: 'token' },
+  sendgrid: { publicKey: Uint8Array.from(atob(SENDGRID_PUBLIC_KEY), (c) => c.charCodeAt(0)) },
+  resend: { key: new TextEncoder().encode('0123456789abcdef0123456789abcdef') },
+  mailgun: { signingKey: 'key' },
+  postmark: { user: 'user', password: 'another-password' },
+  vonage: { signatureSecret: 'secret', method: 'sha256hmac' },
+};
+
+/**
+ * The refusals each verifier documents. Garbage must get one of these, never a throw and never an
+ * acceptance ('unverifiable request' is the answer to input that made the checks themselves fail).
+ */
+const TIMESTAMPED = ['missing signature', 'malformed timestamp', 'stale timestamp', 'signature mismatch'];
+const REFUSALS: Record<string, string[]> = {
+  twilio: ['missing signature', 'body hash mismatch', 'signature mismatch'],
+  sendgrid: [...TIMESTAMPED, 'malformed signature'],
+  resend: TIMESTAMPED,
+  mailgun: TIMESTAMPED,
+  postmark: ['missing credentials', 'malformed credentials', 'credentials mismatch'],
+  vonage: TIMESTAMPED,
+};
+
+/** The fields a callback event may have; nothing else may appear. */
+const EVENT_FIELDS = ['status', 'deliveryId', 'providerMessageId', 'reason', 'suppressAddress', 'occurredAt'];
 
 const STATUSES: CallbackStatus[] = [
   'delivered',
@@ -79,6 +109,21 @@ const garbageRequest = fc.record({
   body: garbageBody,
 });
 
+/** What is wrong with a parsed event; empty when it has only known fields of the right types. */
+function wellFormed(parsed: CallbackEvent): string[] {
+  const problems: string[] = [];
+  if (!STATUSES.includes(parsed.status)) problems.push(`status ${parsed.status}`);
+  for (const [field, value] of Object.entries(parsed)) {
+    if (!EVENT_FIELDS.includes(field)) problems.push(`unknown field ${field}`);
+    else if (field === 'suppressAddress') {
+      if (value !== true) problems.push('suppressAddress is only ever true');
+    } else if (typeof value !== 'string' || value === '') problems.push(`${field} is not a non-empty string`);
+  }
+  if (parsed.occurredAt && new Date(parsed.occurredAt).toISOString() !== parsed.occurredAt)
+    problems.push('occurredAt is not ISO 8601 UTC');
+  return problems;
+}
+
 describe('callback registry', () => {
   it('has one handler per provider, each unconfigured without its secret', () => {
     expect(Object.keys(callbackHandlers).sort()).toEqual([
@@ -94,7 +139,7 @@ describe('callback registry', () => {
 
   it('builds a config for each provider from its documented variables', () => {
     for (const [name, handler] of Object.entries(callbackHandlers)) {
-      expect(handler.configFromEnv(ENV[name] ?? {}), name).not.toBeNull();
+      expect(handler.configFromEnv(ENV[name] ?? {}), name).toEqual(CONFIGS[name]);
     }
   });
 });
@@ -104,7 +149,11 @@ describe.each(Object.keys(ENV))('%s callbacks on garbage input', (name) => {
   if (!handler) throw new Error(`no handler for ${name}`);
   const config = handler.configFromEnv(ENV[name] ?? {});
 
-  it('verify never throws and never accepts', async () => {
+  const refusals = [...(REFUSALS[name] ?? []), 'unverifiable request'];
+  const validCallback = validCallbacks[name];
+  if (!validCallback) throw new Error(`no valid payloads for ${name}`);
+
+  it('verify never throws, never accepts, and refuses with one of its documented reasons', async () => {
     await fc.assert(
       fc.asyncProperty(garbageRequest, async (fields) => {
         const verdict = await handler.verify(
@@ -113,30 +162,33 @@ describe.each(Object.keys(ENV))('%s callbacks on garbage input', (name) => {
           NOW,
           { seen: async () => false },
         );
-        expect(verdict.ok).toBe(false);
+        expect(verdict).toEqual({ ok: false, reason: expect.toBeOneOf(refusals) });
       }),
       { numRuns: 150 },
     );
   });
 
-  it('parse never throws and only yields well-formed events', () => {
+  it('parse never throws and yields only well-formed events', () => {
     fc.assert(
       fc.property(
         garbageBody,
         fc.constantFrom('application/json', 'application/x-www-form-urlencoded', ''),
         (body, type) => {
           const events = handler.parse(body, new Headers(type ? { 'content-type': type } : {}));
-          expect(Array.isArray(events)).toBe(true);
-          for (const parsed of events) {
-            expect(STATUSES).toContain(parsed.status);
-            for (const field of ['deliveryId', 'providerMessageId', 'reason', 'occurredAt'] as const) {
-              if (field in parsed) expect(typeof parsed[field]).toBe('string');
-            }
-            if (parsed.occurredAt) expect(new Date(parsed.occurredAt).toISOString()).toBe(parsed.occurredAt);
-          }
+          expect(events).toBeInstanceOf(Array);
+          for (const parsed of events) expect(wellFormed(parsed), JSON.stringify(parsed)).toEqual([]);
         },
       ),
       { numRuns: 300 },
+    );
+  });
+
+  it('parse returns exactly the events a valid callback carries, in order', () => {
+    fc.assert(
+      fc.property(validCallback, ({ body, contentType, events }) => {
+        expect(handler.parse(body, new Headers({ 'content-type': contentType }))).toStrictEqual(events);
+      }),
+      { numRuns: 200 },
     );
   });
 });

@@ -74,7 +74,7 @@ describe('template rendering', () => {
   it('a webhook template that renders invalid JSON is a TemplateError', async () => {
     await expect(
       renderTemplate(template('webhook', { json: '{"name": {{ name }}}' }), { name: 'x' }),
-    ).rejects.toBeInstanceOf(TemplateError);
+    ).rejects.toStrictEqual(new TemplateError('json', 'webhook template did not render valid JSON'));
   });
 
   it('templates see only the context own properties: no prototype or constructor access', async () => {
@@ -90,48 +90,61 @@ describe('template rendering', () => {
   it('there is no file system: include and render tags fail instead of reading files', async () => {
     await expect(
       renderTemplate(template('sms', { text: "{% include '/etc/passwd' %}" }), {}),
-    ).rejects.toBeInstanceOf(TemplateError);
+    ).rejects.toStrictEqual(
+      new TemplateError('text', 'ENOENT: Failed to lookup "/etc/passwd" in ".", line:1, col:1', 1),
+    );
     await expect(
       renderTemplate(template('sms', { text: "{% render 'wrangler.toml' %}" }), {}),
-    ).rejects.toBeInstanceOf(TemplateError);
+    ).rejects.toStrictEqual(
+      new TemplateError('text', 'ENOENT: Failed to lookup "wrangler.toml" in ".", line:1, col:1', 1),
+    );
   });
 
   it('unknown filters are errors, not silently ignored', async () => {
-    await expect(
-      renderTemplate(template('sms', { text: '{{ a | evil }}' }), { a: 1 }),
-    ).rejects.toBeInstanceOf(TemplateError);
+    await expect(renderTemplate(template('sms', { text: '{{ a | evil }}' }), { a: 1 })).rejects.toStrictEqual(
+      new TemplateError('text', 'undefined filter: evil, line:1, col:1', 1),
+    );
   });
 });
 
 describe('template validation', () => {
+  /** `validate` throws a TemplateError with exactly this part, message and line. */
+  function expectRefused(validate: () => void, part: string, message: string, line?: number) {
+    expect(validate).toThrow(TemplateError);
+    expect(validate).toThrow(expect.objectContaining({ name: 'TemplateError', part, message, line }));
+  }
+
   it('a broken template names the part and the line', () => {
-    try {
-      validateTemplateParts('email', { subject: 'ok', text: 'line 1\nline 2 {% if x %}\nline 3' });
-      expect.unreachable();
-    } catch (error) {
-      expect(error).toBeInstanceOf(TemplateError);
-      expect((error as TemplateError).part).toBe('text');
-      expect((error as TemplateError).line).toBe(2);
-    }
+    expectRefused(
+      () => validateTemplateParts('email', { subject: 'ok', text: 'line 1\nline 2 {% if x %}\nline 3' }),
+      'text',
+      'tag {% if x %} not closed, line:2, col:8',
+      2,
+    );
   });
 
   it('include, render and layout are refused at save time, naming the line', () => {
     for (const tag of ['include', 'render', 'layout']) {
-      try {
-        validateTemplateParts('sms', { text: `ok\n{%- ${tag} 'x' %}` });
-        expect.unreachable();
-      } catch (error) {
-        expect((error as TemplateError).line).toBe(2);
-        expect((error as TemplateError).message).toContain(tag);
-      }
+      expectRefused(
+        () => validateTemplateParts('sms', { text: `ok\n{%- ${tag} 'x' %}` }),
+        'text',
+        `{% ${tag} %} is not available: templates cannot read other files`,
+        2,
+      );
     }
   });
 
   it('a missing required part is refused', () => {
-    expect(() => validateTemplateParts('push', { title: 'only a title' })).toThrow(/body/);
+    expectRefused(
+      () => validateTemplateParts('push', { title: 'only a title' }),
+      'body',
+      'part "body" is required for push',
+    );
   });
 
-  it('the optional html part may be absent', () => {
-    expect(() => validateTemplateParts('email', { subject: 's', text: 't' })).not.toThrow();
+  it('the optional html part may be absent', async () => {
+    const parts = { subject: 's', text: 't' };
+    expect(validateTemplateParts('email', parts)).toBeUndefined();
+    expect(await renderTemplate(template('email', parts), {})).toStrictEqual({ subject: 's', text: 't' });
   });
 });
