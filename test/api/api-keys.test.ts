@@ -30,6 +30,13 @@ async function createKey(body: Record<string, unknown>, key: string = ADMIN_KEY)
   return json<CreatedApiKey>(res);
 }
 
+/** `at` is an ISO 8601 UTC time from `fromMs` to now. */
+function expectTimeSince(at: string | null | undefined, fromMs: number) {
+  expect(at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  expect(Date.parse(at ?? '')).toBeGreaterThanOrEqual(fromMs);
+  expect(Date.parse(at ?? '')).toBeLessThanOrEqual(Date.now());
+}
+
 async function storedRow(id: string) {
   return testEnv.DB.prepare('SELECT * FROM api_keys WHERE id = ?').bind(id).first<Record<string, unknown>>();
 }
@@ -105,10 +112,11 @@ describe('API keys: create, list, revoke', () => {
     const created = await createKey({ name: 'to revoke', scopes: ['notifications:read'] });
     expect((await api('GET', '/v1/notifications', undefined, { key: created.key })).status).toBe(200);
 
+    const revokedFrom = Date.now();
     const revoked = await api('DELETE', `/v1/admin/api-keys/${created.id}`);
     expect(revoked.status).toBe(200);
     const body = await json<ApiKey>(revoked);
-    expect(body.revokedAt).not.toBeNull();
+    expectTimeSince(body.revokedAt, revokedFrom);
     expect(body).not.toHaveProperty('key');
 
     const refused = await api('GET', '/v1/notifications', undefined, { key: created.key });
@@ -120,7 +128,11 @@ describe('API keys: create, list, revoke', () => {
 
     const again = await json<ApiKey>(await api('DELETE', `/v1/admin/api-keys/${created.id}`));
     expect(again.revokedAt).toBe(body.revokedAt);
-    expect(await storedRow(created.id)).not.toBeNull(); // the row stays, so "revoked" can be said
+    // The row stays, so "revoked" can be said.
+    expect(await storedRow(created.id)).toMatchObject({
+      id: created.id,
+      revoked_at: Date.parse(body.revokedAt ?? ''),
+    });
 
     const missing = await api('DELETE', '/v1/admin/api-keys/key_nope');
     expect(missing.status).toBe(404);
@@ -243,9 +255,11 @@ describe('API keys: cache and last use', () => {
 
   it('a request through the API records the last use, shown in the list', async () => {
     const created = await createKey({ name: 'used', scopes: ['notifications:read'] });
+    expect(created.lastUsedAt).toBeNull();
+    const usedFrom = Date.now();
     expect((await api('GET', '/v1/notifications', undefined, { key: created.key })).status).toBe(200);
     const listed = await json<{ data: ApiKey[] }>(await api('GET', '/v1/admin/api-keys'));
-    expect(listed.data.find((k) => k.id === created.id)?.lastUsedAt).not.toBeNull();
+    expectTimeSince(listed.data.find((k) => k.id === created.id)?.lastUsedAt, usedFrom);
   });
 });
 
@@ -309,7 +323,7 @@ describe('per-key rate limit', () => {
 
   it('wrangler.toml gives the tests a working Rate Limiting binding', async () => {
     const binding = testEnv.API_RATE_LIMITER;
-    expect(binding).toBeDefined();
+    expect(typeof binding?.limit).toBe('function');
     expect(await binding?.limit({ key: `probe-${crypto.randomUUID()}` })).toEqual({ success: true });
   });
 });

@@ -423,11 +423,13 @@ describe('batch and status', () => {
       );
       ids.push(a.id);
     }
-    const page1 = await json<{ data: { id: string }[]; nextCursor: string | null }>(
+    const page1 = await json<{ data: { id: string; createdAt: string }[]; nextCursor: string | null }>(
       await api('GET', `/v1/notifications?userId=${userId}&limit=2`),
     );
     expect(page1.data.map((n) => n.id)).toEqual([ids[2], ids[1]]);
-    expect(page1.nextCursor).not.toBeNull();
+    // The cursor names the last notification shown: its creation time and id.
+    const last = page1.data[1];
+    expect(atob(page1.nextCursor ?? '')).toBe(`${Date.parse(last?.createdAt ?? '')}|${ids[1]}`);
     const page2 = await json<{ data: { id: string }[]; nextCursor: string | null }>(
       await api('GET', `/v1/notifications?userId=${userId}&limit=2&cursor=${page1.nextCursor}`),
     );

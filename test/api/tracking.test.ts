@@ -178,10 +178,14 @@ describe('text tracking', () => {
       deliveryId: id,
       text: 'Your order A-1001 shipped: https://shop.example/o/A-1001. Reply STOP to opt out.',
     });
-    const match =
-      /^Your order A-1001 shipped: (https:\/\/herald\.test\/t\/c\/\S+)\. Reply STOP to opt out\.$/.exec(text);
-    expect(match).not.toBeNull();
-    const res = await api('GET', pathOf(match?.[1] ?? ''), undefined, { key: null });
+    // The link is replaced by a click URL signed for this delivery and that target.
+    const token = await signToken('test-signing-secret', 'click', {
+      d: id,
+      u: 'https://shop.example/o/A-1001',
+    });
+    const click = `https://herald.test/t/c/${token}`;
+    expect(text).toBe(`Your order A-1001 shipped: ${click}. Reply STOP to opt out.`);
+    const res = await api('GET', pathOf(click), undefined, { key: null });
     expect(res.headers.get('location')).toBe('https://shop.example/o/A-1001');
     expect((await delivery(id)).status).toBe('clicked');
   });

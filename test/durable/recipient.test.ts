@@ -64,6 +64,14 @@ async function pendingAlarm(stub: Stub): Promise<number | null> {
   return runInDurableObject(stub, (_instance, state) => state.storage.getAlarm());
 }
 
+/** The cleanup alarm set when rows were first written: an hour after a moment from `fromMs` to now. */
+async function expectCleanupAlarm(stub: Stub, fromMs: number): Promise<number> {
+  const at = await pendingAlarm(stub);
+  expect(at).toBeGreaterThanOrEqual(fromMs + HOUR);
+  expect(at).toBeLessThanOrEqual(Date.now() + HOUR);
+  return at ?? 0;
+}
+
 /**
  * Runs `action` inside the object and sums the SQLite rows its statements wrote, as billed
  * (`SqlStorageCursor.rowsWritten`). A decision answered from memory runs no statement at all, so
@@ -381,7 +389,8 @@ describe('rows written', () => {
 
   it('writes SMS sends from half the cap on: none for the 1st and 2nd, 3 rows for the 3rd, then 1 each', async () => {
     const stub = freshRecipient();
-    const sends = smsBurst(6, Date.now());
+    const startMs = Date.now();
+    const sends = smsBurst(6, startMs);
     const written: number[] = [];
     const verdicts: string[] = [];
     for (const req of sends) {
@@ -397,7 +406,7 @@ describe('rows written', () => {
     expect(written).toEqual([0, 0, 3, 1, 1, 0]);
     expect(verdicts).toEqual(['send', 'send', 'send', 'send', 'send', 'defer']);
     expect(await rowCounts(stub)).toEqual({ claims: 0, sends: 5 });
-    expect(await pendingAlarm(stub)).not.toBeNull();
+    await expectCleanupAlarm(stub, startMs);
   });
 
   it('checks half of a type override and of the channel default, each over its own sends', async () => {
@@ -472,13 +481,15 @@ describe('rows written', () => {
 describe('cleanup alarm', () => {
   it('deletes expired claims and sends, then sets no alarm on an empty object', async () => {
     const stub = freshRecipient();
-    const twoDaysAgo = Date.now() - 2 * DAY;
+    const startMs = Date.now();
+    const twoDaysAgo = startMs - 2 * DAY;
     await stub.decide([
       request({ ...CAP_OF_ONE, nowMs: twoDaysAgo, dedupeKey: 'k' }),
       request({ ...CAP_OF_ONE, nowMs: twoDaysAgo, channel: 'email', dedupeKey: 'k' }),
     ]);
     expect(await rowCounts(stub)).toEqual({ claims: 2, sends: 2 });
-    expect(await pendingAlarm(stub)).not.toBeNull();
+    // Rows that expired already still wait for the cleanup delay, not a moment sooner.
+    await expectCleanupAlarm(stub, startMs);
 
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect(await rowCounts(stub)).toEqual({ claims: 0, sends: 0 });
@@ -512,9 +523,9 @@ describe('cleanup alarm', () => {
 
   it('sets one alarm and leaves it alone while it is pending', async () => {
     const stub = freshRecipient();
-    await stub.decide([request({ ...CAP_OF_ONE, nowMs: Date.now() })]);
-    const first = await pendingAlarm(stub);
-    expect(first).not.toBeNull();
+    const startMs = Date.now();
+    await stub.decide([request({ ...CAP_OF_ONE, nowMs: startMs })]);
+    const first = await expectCleanupAlarm(stub, startMs);
     await evictDurableObject(stub);
     await stub.decide([request({ ...CAP_OF_ONE, nowMs: Date.now() + HOUR, channel: 'email' })]);
     expect(await pendingAlarm(stub)).toBe(first);
