@@ -42,8 +42,12 @@ describe('end to end: fetch → D1 → real local queues → consumer → sandbo
       async () => json<Notification>(await api('GET', `/v1/notifications/${id}`)),
       (n) => n.deliveries.every((d) => d.status === 'sent'),
     );
-    expect(final.deliveries.map((d) => d.channel)).toEqual(['email', 'sms', 'push', 'chat']);
-    expect(final.deliveries.every((d) => d.status === 'sent')).toBe(true);
+    expect(final.deliveries.map((d) => [d.channel, d.status])).toEqual([
+      ['email', 'sent'],
+      ['sms', 'sent'],
+      ['push', 'sent'],
+      ['chat', 'sent'],
+    ]);
     expect(final.deliveries[0]?.history.map((h) => h.status)).toEqual(['created', 'queued', 'sent']);
 
     const outbox = await json<Outbox>(await api('GET', `/v1/outbox?userId=${userId}`));

@@ -92,8 +92,10 @@ describe('ingest: channel selection', () => {
         { env },
       ),
     );
-    expect(body.deliveries).toHaveLength(2);
-    expect(body.deliveries.every((d) => d.channel === 'push' && d.status === 'queued')).toBe(true);
+    expect(body.deliveries.map((d) => [d.channel, d.status])).toEqual([
+      ['push', 'queued'],
+      ['push', 'queued'],
+    ]);
   });
 
   it('a named channel the recipient has no address for is skipped with a reason', async () => {
@@ -128,11 +130,10 @@ describe('ingest: channel selection', () => {
     );
     expect(res.status).toBe(202);
     const body = await json<Accepted>(res);
-    expect(body.deliveries.length).toBeGreaterThan(0);
-    expect(body.deliveries.every((d) => d.status === 'skipped' && d.reason === 'unknown recipient')).toBe(
-      true,
+    expect(body.deliveries.map((d) => [d.channel, d.status, d.reason])).toEqual(
+      ['email', 'sms', 'push', 'chat', 'webhook'].map((channel) => [channel, 'skipped', 'unknown recipient']),
     );
-    expect(Object.values(queues).every((q) => q.sent.length === 0)).toBe(true);
+    expect(Object.values(queues).map((q) => q.sent)).toEqual([[], [], [], [], []]);
   });
 
   it('inline recipients need no contact', async () => {
@@ -342,7 +343,7 @@ describe('ingest: validation', () => {
       expect(res.status).toBe(422);
       const err = await json<ErrorBody>(res);
       expect(err.error.code).toBe('validation_error');
-      expect(err.error.details?.some((d) => d.field === field || d.field.startsWith(`${field}`))).toBe(true);
+      expect(err.error.details?.map((d) => d.field)).toEqual([field]);
       expect(await rowCounts()).toEqual(before);
     });
   }

@@ -29,7 +29,7 @@ describe('templates store', () => {
     });
     const store = new TemplatesStore(bucket, () => now);
     const results = await Promise.all(Array.from({ length: 8 }, () => store.get('t', 'sms')));
-    expect(results.every((r) => r?.parts.text === 'hi')).toBe(true);
+    expect(results.map((r) => r?.parts.text)).toEqual(Array(8).fill('hi'));
     expect(counts.get).toBe(1);
     expect(counts.list).toBe(1);
     now = 59_000;
