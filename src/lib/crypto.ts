@@ -1,11 +1,18 @@
+import { toHex } from './encoding';
+
+// Callers that only hash reach `toHex` here; its one definition lives in the encoding module.
+export { toHex };
+
 const encoder = new TextEncoder();
 
-export function toHex(bytes: ArrayBuffer | Uint8Array): string {
-  return [...new Uint8Array(bytes)].map((b) => b.toString(16).padStart(2, '0')).join('');
+/** SHA-256 of a string's UTF-8 bytes. */
+export async function sha256Bytes(text: string): Promise<Uint8Array> {
+  return new Uint8Array(await crypto.subtle.digest('SHA-256', encoder.encode(text)));
 }
 
+/** SHA-256 of a string's UTF-8 bytes, as lowercase hex. */
 export async function sha256Hex(text: string): Promise<string> {
-  return toHex(await crypto.subtle.digest('SHA-256', encoder.encode(text)));
+  return toHex(await sha256Bytes(text));
 }
 
 /**

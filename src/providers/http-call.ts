@@ -1,7 +1,10 @@
-import { isRetryableStatus, networkErrorReason, parseRetryAfter, safeText } from '../lib/http';
-import type { ProviderDeps, SendResult } from './types';
+// The one outgoing HTTP path of every provider: timeout, redirect policy, answer reading and
+// network-failure classification live here and nowhere else.
+import { networkErrorReason, parseRetryAfter, safeText, tryParseJson } from '../lib/http';
+import { redact, shortReason } from './results';
+import type { ProviderDeps, ProviderLimits, SendResult } from './types';
 
-/** An outgoing provider request as the pure builders produce it. */
+/** An outgoing provider request as the pure builders produce it; `body` is the exact text sent. */
 export interface HttpCall {
   url: string;
   method: 'POST';
@@ -9,126 +12,84 @@ export interface HttpCall {
   body: string;
 }
 
-/** What the provider answered: its status, its body text and its Retry-After in seconds. */
+/** What the provider answered, read once and never throwing. */
 export interface HttpAnswer {
   status: number;
+  /** A 2xx status. */
+  ok: boolean;
   headers: Headers;
+  /** The body text, cut to the provider's `answerChars`. */
   body: string;
+  /** The body parsed as JSON; undefined when it is not JSON (or was cut). */
+  json: unknown;
+  /** `Retry-After` in seconds from now, when the answer carries one. */
   retryAfterSeconds: number | undefined;
 }
 
-export interface HttpCallOptions {
-  timeoutMs: number;
-  /** `manual` where the target comes from user data: a redirect could point past the SSRF guard. */
-  redirect?: 'manual' | 'follow';
-  maxBodyChars?: number;
-  /** How a network failure or timeout is reported (default: retryable with a short reason). */
-  onNetworkError?: (error: unknown) => SendResult;
-}
+/** The limits a call reads: the timeout (required for an HTTP provider) and the answer size. */
+export type CallLimits = ProviderLimits & { readonly timeoutMs: number };
+
+const DEFAULT_ANSWER_CHARS = 4096;
 
 /**
- * Sends one provider request through the injected fetch with a timeout, and reads the answer
- * without ever throwing. The provider's own rules then classify it.
+ * Sends one provider request, the plain built one or a signed `Request`, through the injected
+ * fetch. Redirects are never followed: a 3xx goes to the provider's own rules, and a redirect
+ * could point where an SSRF check never looked. Returns the answer, or the retryable result of a
+ * network failure or timeout with `secrets` kept out of its reason.
  */
 export async function callHttp(
   deps: ProviderDeps,
-  call: HttpCall,
-  options: HttpCallOptions,
+  call: HttpCall | Request,
+  limits: CallLimits,
+  secrets: readonly string[] = [],
 ): Promise<HttpAnswer | SendResult> {
+  const init = { redirect: 'manual', signal: AbortSignal.timeout(limits.timeoutMs) } as const;
   let response: Response;
   try {
-    response = await deps.fetch(call.url, {
-      method: call.method,
-      headers: call.headers,
-      body: call.body,
-      ...(options.redirect ? { redirect: options.redirect } : {}),
-      signal: AbortSignal.timeout(options.timeoutMs),
-    });
+    response =
+      call instanceof Request
+        ? await deps.fetch(call, init)
+        : await deps.fetch(call.url, {
+            method: call.method,
+            headers: call.headers,
+            body: call.body,
+            ...init,
+          });
   } catch (error) {
-    return options.onNetworkError?.(error) ?? networkFailure(error);
+    return networkFailure(error, secrets);
   }
+  const body = await safeText(response, limits.answerChars ?? DEFAULT_ANSWER_CHARS);
   return {
     status: response.status,
+    ok: response.status >= 200 && response.status < 300,
     headers: response.headers,
-    body: await safeText(response, options.maxBodyChars ?? 4096),
+    body,
+    json: tryParseJson(body),
     retryAfterSeconds: parseRetryAfter(response.headers.get('retry-after'), deps.now()),
   };
 }
 
+/** Returns `value[key]` when `value` is an object and that field is a string. */
+export function stringField(value: unknown, key: string): string | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const field = (value as Record<string, unknown>)[key];
+  return typeof field === 'string' ? field : undefined;
+}
+
+/** Returns `value[key]` when `value` is an object and that field is a number. */
+export function numberField(value: unknown, key: string): number | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const field = (value as Record<string, unknown>)[key];
+  return typeof field === 'number' ? field : undefined;
+}
+
+/** True when the call got an answer rather than a network failure. */
 export const isHttpAnswer = (value: HttpAnswer | SendResult): value is HttpAnswer => 'status' in value;
 
-const MAX_REASON_CHARS = 300;
-
-/** Flattens and trims a provider message to a loggable reason. */
-export function shortReason(reason: string): string {
-  const flat = reason.replace(/\s+/g, ' ').trim();
-  return flat.length > MAX_REASON_CHARS ? `${flat.slice(0, MAX_REASON_CHARS - 1)}…` : flat;
-}
-
-/** Builds a retryable result, leaving `retryAfterSeconds` out when unknown. */
-export function retryable(reason: string, retryAfter?: number, code?: string): SendResult {
-  return {
-    kind: 'retryable',
-    reason,
-    ...(retryAfter !== undefined ? { retryAfterSeconds: retryAfter } : {}),
-    ...(code !== undefined ? { code } : {}),
-  };
-}
-
-/** Builds a permanent result with only the flags that are set. */
-export function permanent(
-  reason: string,
-  code?: string,
-  flags: { invalidAddress?: boolean; optOut?: boolean; configError?: boolean } = {},
-): SendResult {
-  return {
-    kind: 'permanent',
-    reason,
-    ...(code !== undefined ? { code } : {}),
-    ...(flags.invalidAddress ? { invalidAddress: true } : {}),
-    ...(flags.optOut ? { optOut: true } : {}),
-    ...(flags.configError ? { configError: true } : {}),
-  };
-}
-
-/** How a provider's documented error table classes an answer. */
-export type ErrorClass = 'retryable' | 'permanent' | 'invalidAddress' | 'optOut' | 'configError';
-
-/** The result for an answer of a known class. */
-export function resultOfClass(
-  errorClass: ErrorClass,
-  reason: string,
-  code: string,
-  retryAfter?: number,
-): SendResult {
-  switch (errorClass) {
-    case 'retryable':
-      return retryable(reason, retryAfter, code);
-    case 'permanent':
-      return permanent(reason, code);
-    default:
-      return permanent(reason, code, { [errorClass]: true });
-  }
-}
-
-/** The class of an HTTP status no error table names: throttling and outages retry, auth is config. */
-export function classOfStatus(status: number): ErrorClass {
-  if (isRetryableStatus(status)) return 'retryable';
-  if (status === 401 || status === 403) return 'configError';
-  return 'permanent';
-}
-
-/** Removes every secret (webhook URL, bot token) from a reason before it is logged or stored. */
-export function redact(reason: string, secrets: readonly string[]): string {
-  return secrets
-    .filter((secret) => secret.length > 0)
-    .reduce((text, secret) => text.split(secret).join('[redacted]'), reason);
-}
-
 /**
- * A network failure or timeout (retryable), described without any URL, which may hold a token,
- * and without `secrets`. Redaction runs
- * on the whole message before any trimming, so a cut can never leave half a secret behind.
+ * A network failure or timeout (retryable: the provider may not have seen the request), described
+ * without any URL, which may hold a token, and without `secrets`. Redaction runs on the whole
+ * message before any trimming, so a cut can never leave half a secret behind.
  */
 export function networkFailure(error: unknown, secrets: readonly string[] = []): SendResult {
   const described = error instanceof Error ? error : new Error(String(error));

@@ -69,14 +69,35 @@ export const defaultDeps = (): ProviderDeps => ({
 export type ProviderEnv = Record<string, unknown>;
 
 /**
- * How the registry knows a provider: its name, what it serves, and how to build it from the
- * Worker's vars and secrets. `create` throws MissingCredentialsError when a credential is absent.
- * The registry keeps the built instance for the isolate's life, so token caches live inside it.
+ * A provider's limits as data, from its documentation (each module cites its source), plus how
+ * long Herald waits for it. The code reads timeouts, size checks and truncations from here.
+ */
+export interface ProviderLimits {
+  /** How long Herald waits for one answer; a slower one is a retryable timeout. */
+  readonly timeoutMs?: number;
+  /** The largest request (or message) the provider accepts, in bytes; absent when it documents none. */
+  readonly maxBodyBytes?: number;
+  /** Recipients the provider accepts in one request (Herald always sends to one). */
+  readonly recipientsPerRequest: number;
+  /** The sustained rate the provider documents, when it publishes one. */
+  readonly documentedRatePerSecond?: number;
+  /** Documented lengths of single fields, in the unit the provider counts (characters or bytes). */
+  readonly fields?: Readonly<Record<string, number>>;
+  /** How much of an answer Herald reads to classify it, in characters (4096 when absent). */
+  readonly answerChars?: number;
+}
+
+/**
+ * How the registry knows a provider: its name, what it serves, its limits, and how to build it
+ * from the Worker's vars and secrets. `create` throws MissingCredentialsError when a credential
+ * is absent. The registry keeps the built instance for the isolate's life, so token caches live
+ * inside it.
  */
 export interface ProviderDefinition {
   readonly name: string;
   readonly channel: Channel;
   readonly platforms?: readonly string[];
+  readonly limits: ProviderLimits;
   create(env: ProviderEnv, deps: ProviderDeps): Provider;
 }
 
@@ -84,6 +105,19 @@ export interface ProviderDefinition {
 export function readVar(env: ProviderEnv, name: string): string | undefined {
   const value = env[name];
   return typeof value === 'string' && value.trim() !== '' ? value : undefined;
+}
+
+/**
+ * Reads an optional base URL var without its trailing slashes, so `${base}/path` never doubles
+ * one; undefined when unset, so the caller picks the public default.
+ */
+export function readBaseUrl(env: ProviderEnv, name: string): string | undefined {
+  return readVar(env, name)?.trim().replace(/\/+$/, '');
+}
+
+/** Loopback targets (a local fake) are allowed only when ENVIRONMENT is exactly 'development'. */
+export function allowsLoopback(env: ProviderEnv): boolean {
+  return readVar(env, 'ENVIRONMENT') === 'development';
 }
 
 /** Reads the named vars or throws MissingCredentialsError naming every missing one. */

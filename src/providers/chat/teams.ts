@@ -1,17 +1,27 @@
 // Teams Workflows webhook ("When a Teams webhook request is received") with an Adaptive Card:
 // https://learn.microsoft.com/en-us/microsoftteams/platform/webhooks-and-connectors/how-to/add-incoming-webhook
-import type { AddressOf } from '../../domain/address';
-import { isRetryableStatus } from '../../lib/http';
-import type { SendRequest, SendResult } from '../types';
-import { type BuiltRequest, invalidAddress, shortReason, webhookChatProvider } from './common';
+import type { HttpAnswer, HttpCall } from '../http-call';
+import { classOfStatus, resultOfClass, sent, shortReason } from '../results';
+import type { SendResult } from '../types';
+import { CHAT_TIMEOUT_MS, type ChatRequest, DEAD_WEBHOOK_STATUSES, webhookChatProvider } from './common';
 
-type ChatAddress = AddressOf<'chat'>;
+/**
+ * Teams limits (https://learn.microsoft.com/en-us/microsoftteams/platform/webhooks-and-connectors/how-to/add-incoming-webhook):
+ * a message of at most 28 KB, and more than four requests a second are throttled.
+ */
+export const TEAMS_LIMITS = {
+  timeoutMs: CHAT_TIMEOUT_MS,
+  maxBodyBytes: 28 * 1024,
+  recipientsPerRequest: 1,
+  documentedRatePerSecond: 4,
+  answerChars: 2048,
+};
 
 /** Adaptive Card schema version; 1.4 renders on Teams desktop, web and mobile. */
 export const ADAPTIVE_CARD_VERSION = '1.4';
 
 /** Builds the Adaptive Card body: bold title, wrapped text, and an "Open" button for the URL. */
-export function buildAdaptiveCard(message: SendRequest<ChatAddress>['message']): Record<string, unknown> {
+export function buildAdaptiveCard(message: ChatRequest['message']): Record<string, unknown> {
   const body: Record<string, unknown>[] = [];
   if (message.title) {
     body.push({ type: 'TextBlock', text: message.title, weight: 'Bolder', size: 'Medium', wrap: true });
@@ -28,7 +38,7 @@ export function buildAdaptiveCard(message: SendRequest<ChatAddress>['message']):
 }
 
 /** Builds the documented message envelope: one Adaptive Card attachment. */
-export function buildTeamsRequest(webhookUrl: string, request: SendRequest<ChatAddress>): BuiltRequest {
+export function buildTeamsRequest(webhookUrl: string, request: ChatRequest): HttpCall {
   const payload = {
     type: 'message',
     attachments: [
@@ -47,38 +57,32 @@ export function buildTeamsRequest(webhookUrl: string, request: SendRequest<ChatA
   };
 }
 
-/** Maps the workflow endpoint's answer (202 Accepted on success) to a SendResult. */
-export function classifyTeamsResponse(status: number, body: string, retryAfter?: number): SendResult {
-  if (status >= 200 && status < 300) return { kind: 'sent' };
-  const code = workflowErrorCode(body) ?? String(status);
-  const reason = shortReason(`teams ${status} ${code}`);
-  if (isRetryableStatus(status)) {
-    return {
-      kind: 'retryable',
-      reason,
-      code,
-      ...(retryAfter !== undefined ? { retryAfterSeconds: retryAfter } : {}),
-    };
-  }
-  // The workflow was deleted or disabled, or its URL signature no longer matches.
-  if (status === 401 || status === 403 || status === 404) return invalidAddress(reason, code);
-  return { kind: 'permanent', reason, code };
+/**
+ * Maps the workflow endpoint's answer (202 Accepted on success) to a SendResult. A 401/403/404
+ * means the workflow was deleted or disabled, or its URL signature no longer matches.
+ */
+export function classifyTeamsAnswer(answer: HttpAnswer): SendResult {
+  if (answer.ok) return sent();
+  const code = workflowErrorCode(answer.json) ?? String(answer.status);
+  const errorClass = classOfStatus(answer.status, DEAD_WEBHOOK_STATUSES);
+  return resultOfClass(
+    errorClass,
+    shortReason(`teams ${answer.status} ${code}`),
+    code,
+    answer.retryAfterSeconds,
+  );
 }
 
 /** Power Automate errors look like `{ error: { code: 'WorkflowNotFound', message } }`. */
-function workflowErrorCode(body: string): string | undefined {
-  try {
-    const code = (JSON.parse(body) as { error?: { code?: unknown } }).error?.code;
-    return typeof code === 'string' ? code.slice(0, 80) : undefined;
-  } catch {
-    return undefined;
-  }
+function workflowErrorCode(json: unknown): string | undefined {
+  const code = (json as { error?: { code?: unknown } } | undefined)?.error?.code;
+  return typeof code === 'string' ? code.slice(0, 80) : undefined;
 }
 
 /** Microsoft Teams (Workflows webhooks) on the chat channel. */
 export const teams = webhookChatProvider({
   name: 'teams',
+  limits: TEAMS_LIMITS,
   build: buildTeamsRequest,
-  classify: classifyTeamsResponse,
-  maxBodyChars: 2048,
+  classify: classifyTeamsAnswer,
 });

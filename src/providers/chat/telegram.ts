@@ -1,29 +1,24 @@
 // Telegram Bot API sendMessage: https://core.telegram.org/bots/api#sendmessage
 // (answers and ResponseParameters.retry_after: https://core.telegram.org/bots/api#making-requests)
 import type { AddressOf } from '../../domain/address';
-import { isRetryableStatus, tryParseJson } from '../../lib/http';
-import { callHttp, isHttpAnswer } from '../http-call';
-import {
-  type Provider,
-  type ProviderDefinition,
-  type ProviderDeps,
-  type ProviderEnv,
-  readVar,
-  requireVars,
-  type SendRequest,
-  type SendResult,
-} from '../types';
-import {
-  type BuiltRequest,
-  CHAT_TIMEOUT_MS,
-  invalidAddress,
-  networkFailure,
-  redact,
-  shortReason,
-  truncateText,
-} from './common';
+import { isRetryableStatus } from '../../lib/http';
+import type { HttpAnswer, HttpCall } from '../http-call';
+import { httpProvider } from '../http-provider';
+import { classOfStatus, type ErrorClass, redact, resultOfClass, sent, shortReason } from '../results';
+import { type ProviderEnv, readBaseUrl, requireVars, type SendResult } from '../types';
+import { CHAT_TIMEOUT_MS, type ChatRequest, invalidAddress, truncateText } from './common';
 
-type ChatAddress = AddressOf<'chat'>;
+/**
+ * Telegram's limits: a message text of 1-4,096 characters after entity parsing
+ * (https://core.telegram.org/bots/api#sendmessage), about 30 messages a second across chats
+ * (https://core.telegram.org/bots/faq#my-bot-is-hitting-limits-how-do-i-avoid-this).
+ */
+export const TELEGRAM_LIMITS = {
+  timeoutMs: CHAT_TIMEOUT_MS,
+  recipientsPerRequest: 1,
+  documentedRatePerSecond: 30,
+  fields: { text: 4096 },
+};
 
 export interface TelegramConfig {
   botToken: string;
@@ -33,13 +28,10 @@ export interface TelegramConfig {
 
 export const TELEGRAM_DEFAULT_BASE_URL = 'https://api.telegram.org';
 
-/** Telegram's limit on a message's text, in UTF-16 code units. */
-const TEXT_LIMIT = 4096;
-
 /** Reads TELEGRAM_BOT_TOKEN (required) and TELEGRAM_BASE_URL (optional). */
 export function telegramConfigFromEnv(env: ProviderEnv): TelegramConfig {
   const { TELEGRAM_BOT_TOKEN } = requireVars(env, 'telegram', ['TELEGRAM_BOT_TOKEN']);
-  const baseUrl = (readVar(env, 'TELEGRAM_BASE_URL') ?? TELEGRAM_DEFAULT_BASE_URL).replace(/\/+$/, '');
+  const baseUrl = readBaseUrl(env, 'TELEGRAM_BASE_URL') ?? TELEGRAM_DEFAULT_BASE_URL;
   return { botToken: TELEGRAM_BOT_TOKEN, baseUrl };
 }
 
@@ -47,10 +39,7 @@ export function telegramConfigFromEnv(env: ProviderEnv): TelegramConfig {
  * Builds the sendMessage call. Plain text (no parse_mode) so template text never needs escaping;
  * the title heads the text and the URL ends it. Link previews stay off: notifications are short.
  */
-export function buildTelegramRequest(
-  config: TelegramConfig,
-  request: SendRequest<ChatAddress>,
-): BuiltRequest {
+export function buildTelegramRequest(config: TelegramConfig, request: ChatRequest): HttpCall {
   const { title, url } = request.message;
   const text = [title, request.message.text ?? request.message.body, url].filter(Boolean).join('\n\n');
   return {
@@ -59,7 +48,7 @@ export function buildTelegramRequest(
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({
       chat_id: request.address.chatId,
-      text: truncateText(text, TEXT_LIMIT),
+      text: truncateText(text, TELEGRAM_LIMITS.fields.text),
       link_preview_options: { is_disabled: true },
     }),
   };
@@ -79,62 +68,48 @@ interface TelegramAnswer {
  */
 const DEAD_CHAT_400 = [/chat not found/i, /group chat was (upgraded|deactivated)/i, /chat was deleted/i];
 
-/** Maps a Bot API answer to a SendResult. The bot token never appears in the result. */
-export function classifyTelegramResponse(status: number, bodyText: string, botToken: string): SendResult {
-  const answer = (tryParseJson(bodyText) ?? {}) as TelegramAnswer;
-  if (status >= 200 && status < 300 && answer.ok === true) {
-    const id = answer.result?.message_id;
-    return { kind: 'sent', ...(id !== undefined ? { providerMessageId: String(id) } : {}) };
-  }
-  const errorCode = answer.error_code ?? status;
-  const description = answer.description ?? `HTTP ${status}`;
-  const reason = shortReason(redact(`telegram ${errorCode} ${description}`, [botToken]));
-  const code = String(errorCode);
-  if (errorCode === 429 || isRetryableStatus(status)) {
-    const retryAfter = answer.parameters?.retry_after;
-    return {
-      kind: 'retryable',
-      reason,
-      code,
-      ...(retryAfter !== undefined ? { retryAfterSeconds: retryAfter } : {}),
-    };
-  }
+function telegramClass(
+  status: number,
+  errorCode: number,
+  answer: TelegramAnswer,
+  description: string,
+): ErrorClass {
+  if (isRetryableStatus(status)) return 'retryable';
   // 401: the token is wrong; 404: the bot API path (i.e. the token format) is wrong.
-  if (errorCode === 401 || errorCode === 404) return { kind: 'permanent', reason, code, configError: true };
+  const byCode = classOfStatus(errorCode, { 403: 'invalidAddress', 404: 'configError' });
   const deadChat =
-    errorCode === 403 ||
     answer.parameters?.migrate_to_chat_id !== undefined ||
     DEAD_CHAT_400.some((pattern) => pattern.test(description));
-  if (deadChat) {
-    return invalidAddress(reason, code);
-  }
-  return { kind: 'permanent', reason, code };
+  return byCode === 'permanent' && deadChat ? 'invalidAddress' : byCode;
 }
 
-/** Creates the Telegram provider for one bot. */
-export function createTelegramProvider(config: TelegramConfig, deps: ProviderDeps): Provider<ChatAddress> {
-  const secrets = [config.botToken];
-  return {
-    name: 'telegram',
-    channel: 'chat',
-    platforms: ['telegram'],
-    async send(request) {
-      if (!request.address.chatId) return invalidAddress('address has no telegram chatId');
-      const built = buildTelegramRequest(config, request);
-      const answer = await callHttp(deps, built, {
-        timeoutMs: CHAT_TIMEOUT_MS,
-        onNetworkError: (error) => networkFailure(error, secrets),
-      });
-      if (!isHttpAnswer(answer)) return answer;
-      return classifyTelegramResponse(answer.status, answer.body, config.botToken);
-    },
-  };
+/** Maps a Bot API answer to a SendResult. The bot token never appears in the result. */
+export function classifyTelegramAnswer(answer: HttpAnswer, botToken: string): SendResult {
+  const body = (answer.json ?? {}) as TelegramAnswer;
+  if (answer.ok && body.ok === true) {
+    const id = body.result?.message_id;
+    return sent(id !== undefined ? String(id) : undefined);
+  }
+  const errorCode = body.error_code ?? answer.status;
+  const description = body.description ?? `HTTP ${answer.status}`;
+  const reason = shortReason(redact(`telegram ${errorCode} ${description}`, [botToken]));
+  const errorClass = telegramClass(answer.status, errorCode, body, description);
+  return resultOfClass(errorClass, reason, String(errorCode), body.parameters?.retry_after);
 }
 
 /** Telegram bots on the chat channel. */
-export const telegram: ProviderDefinition = {
+export const telegram = httpProvider<TelegramConfig, AddressOf<'chat'>>({
   name: 'telegram',
   channel: 'chat',
   platforms: ['telegram'],
-  create: (env, deps) => createTelegramProvider(telegramConfigFromEnv(env), deps),
-};
+  limits: TELEGRAM_LIMITS,
+  configFromEnv: telegramConfigFromEnv,
+  steps: (config) => ({
+    build: (request) =>
+      request.address.chatId
+        ? buildTelegramRequest(config, request)
+        : invalidAddress('address has no telegram chatId'),
+    classify: (answer) => classifyTelegramAnswer(answer, config.botToken),
+    secrets: () => [config.botToken],
+  }),
+});

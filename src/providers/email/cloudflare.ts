@@ -1,4 +1,5 @@
 // Cloudflare Email Service Workers binding: https://developers.cloudflare.com/email-service/api/send-emails/workers-api/
+import { permanent, retryable, sent, shortReason } from '../results';
 import {
   MissingCredentialsError,
   type Provider,
@@ -9,17 +10,15 @@ import {
   type SendRequest,
   type SendResult,
 } from '../types';
-import {
-  isRefused,
-  type Mailbox,
-  permanent,
-  readSender,
-  requireEmailJob,
-  retryable,
-  type Sender,
-  shortReason,
-  toEmailJob,
-} from './shared';
+import { type Mailbox, readSender, type Sender } from './mailbox';
+import { isRefused, MB, requireEmailJob, toEmailJob } from './shared';
+
+/**
+ * Email Service limits (https://developers.cloudflare.com/email-service/platform/limits/): 5 MiB
+ * per message (25 MiB to verified addresses only) and 50 recipients. No timeout is declared: the
+ * binding is not an HTTP call of Herald's, the Workers runtime bounds it.
+ */
+export const CLOUDFLARE_EMAIL_LIMITS = { maxBodyBytes: 5 * MB, recipientsPerRequest: 50 };
 
 /** The structured `send()` message of a `send_email` binding (the builder form, not raw MIME). */
 export interface CloudflareEmailMessage {
@@ -125,6 +124,7 @@ export function interpretCloudflareError(error: unknown): SendResult {
 export const cloudflare: ProviderDefinition = {
   name: 'cloudflare',
   channel: 'email',
+  limits: CLOUDFLARE_EMAIL_LIMITS,
   create(env: ProviderEnv, _deps: ProviderDeps): Provider {
     const config = cloudflareConfigFromEnv(env);
     return {
@@ -135,8 +135,7 @@ export const cloudflare: ProviderDefinition = {
         if (isRefused(job)) return job;
         try {
           const result = await config.binding.send(buildCloudflareMessage(config, request));
-          const id = result && typeof result.messageId === 'string' ? result.messageId : undefined;
-          return id ? { kind: 'sent', providerMessageId: id } : { kind: 'sent' };
+          return sent(typeof result?.messageId === 'string' ? result.messageId : undefined);
         } catch (error) {
           return interpretCloudflareError(error);
         }

@@ -1,27 +1,19 @@
 // Mailgun Messages API: https://documentation.mailgun.com/docs/mailgun/api-reference/send/mailgun/messages/post-v3--domain-name--messages
-import { isRetryableStatus } from '../../lib/http';
-import {
-  type ProviderDefinition,
-  type ProviderEnv,
-  requireVars,
-  type SendRequest,
-  type SendResult,
-} from '../types';
-import {
-  formatMailbox,
-  httpEmailProvider,
-  permanent,
-  readBaseUrl,
-  readBody,
-  readSender,
-  requireEmailJob,
-  retryAfterSeconds,
-  retryable,
-  type Sender,
-  shortReason,
-  stringField,
-  USER_AGENT,
-} from './shared';
+import { type HttpAnswer, stringField } from '../http-call';
+import { classOfStatus, type ErrorClass, resultOfClass, sent, shortReason } from '../results';
+import { type ProviderEnv, readBaseUrl, requireVars, type SendRequest, type SendResult } from '../types';
+import { formatMailbox, readSender, type Sender } from './mailbox';
+import { EMAIL_TIMEOUT_MS, httpEmailProvider, MB, requireEmailJob, USER_AGENT } from './shared';
+
+/**
+ * Mailgun's limits: 25 MB per message (https://documentation.mailgun.com/en/latest/api-sending.html)
+ * and 1,000 recipients per request (batch sending, same manual). No rate is published.
+ */
+export const MAILGUN_LIMITS = {
+  timeoutMs: EMAIL_TIMEOUT_MS,
+  maxBodyBytes: 25 * MB,
+  recipientsPerRequest: 1000,
+};
 
 /**
  * Mailgun settings. A domain lives in one region: US domains use the default
@@ -40,7 +32,7 @@ export function mailgunConfigFromEnv(env: ProviderEnv): MailgunConfig {
   return {
     apiKey: vars.MAILGUN_API_KEY,
     domain: vars.MAILGUN_DOMAIN.trim(),
-    baseUrl: readBaseUrl(env, 'MAILGUN_BASE_URL', 'https://api.mailgun.net'),
+    baseUrl: readBaseUrl(env, 'MAILGUN_BASE_URL') ?? 'https://api.mailgun.net',
     sender: readSender(env, vars.EMAIL_FROM),
   };
 }
@@ -71,33 +63,30 @@ export function buildMailgunRequest(config: MailgunConfig, request: SendRequest)
   });
 }
 
-/** Maps a Mailgun answer to a SendResult per the documented response codes. */
-export async function interpretMailgunResponse(response: Response, nowMs: number): Promise<SendResult> {
-  const { text, json } = await readBody(response);
-  if (response.ok) {
-    const id = stringField(json, 'id');
-    return id ? { kind: 'sent', providerMessageId: id } : { kind: 'sent' };
-  }
-  const status = response.status;
-  const message = stringField(json, 'message') ?? text;
-  const code = `http_${status}`;
-  const reason = shortReason(`mailgun ${status}`, message);
-  if (isRetryableStatus(status)) return retryable(reason, retryAfterSeconds(response, nowMs), code);
+function mailgunClass(status: number, message: string): ErrorClass {
   // 401/403: bad key or a sandbox domain's unauthorized recipient; 404: unknown domain or base URL.
-  if (status === 401 || status === 403 || status === 404)
-    return permanent(reason, code, { configError: true });
+  const byStatus = classOfStatus(status, { 404: 'configError' });
+  if (byStatus !== 'permanent') return byStatus;
   // Mailgun names the field that failed its RFC 5321/5322 syntax check.
-  if (/'to' parameter is not a valid address/i.test(message))
-    return permanent(reason, code, { invalidAddress: true });
-  if (/'from' parameter is not a valid address/i.test(message))
-    return permanent(reason, code, { configError: true });
-  return permanent(reason, code);
+  if (/'to' parameter is not a valid address/i.test(message)) return 'invalidAddress';
+  if (/'from' parameter is not a valid address/i.test(message)) return 'configError';
+  return 'permanent';
+}
+
+/** Maps a Mailgun answer to a SendResult per the documented response codes. */
+export function classifyMailgunAnswer(answer: HttpAnswer): SendResult {
+  if (answer.ok) return sent(stringField(answer.json, 'id'));
+  const { status } = answer;
+  const message = stringField(answer.json, 'message') ?? answer.body;
+  const reason = shortReason(`mailgun ${status}`, message);
+  return resultOfClass(mailgunClass(status, message), reason, `http_${status}`, answer.retryAfterSeconds);
 }
 
 /** The Mailgun provider definition. */
-export const mailgun: ProviderDefinition = httpEmailProvider({
+export const mailgun = httpEmailProvider({
   name: 'mailgun',
+  limits: MAILGUN_LIMITS,
   configFromEnv: mailgunConfigFromEnv,
   build: buildMailgunRequest,
-  interpret: interpretMailgunResponse,
+  classify: classifyMailgunAnswer,
 });

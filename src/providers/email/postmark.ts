@@ -1,30 +1,26 @@
 // Postmark Email API: https://postmarkapp.com/developer/api/email-api (error codes: /developer/api/overview#error-codes)
-import { isRetryableStatus } from '../../lib/http';
+import { type HttpAnswer, type HttpCall, numberField, stringField } from '../http-call';
+import { classOfStatus, type ErrorClass, resultOfClass, sent, shortReason } from '../results';
 import {
-  type ProviderDefinition,
   type ProviderEnv,
+  readBaseUrl,
   readVar,
   requireVars,
   type SendRequest,
   type SendResult,
 } from '../types';
-import {
-  formatMailbox,
-  type HttpRequest,
-  httpEmailProvider,
-  numberField,
-  permanent,
-  readBaseUrl,
-  readBody,
-  readSender,
-  requireEmailJob,
-  retryAfterSeconds,
-  retryable,
-  type Sender,
-  shortReason,
-  stringField,
-  USER_AGENT,
-} from './shared';
+import { formatMailbox, readSender, type Sender } from './mailbox';
+import { EMAIL_TIMEOUT_MS, httpEmailProvider, MB, requireEmailJob, USER_AGENT } from './shared';
+
+/**
+ * Postmark's limits (https://postmarkapp.com/developer, "Things you should know"): 10 MB per
+ * email including attachments, 50 recipients across To, Cc and Bcc. No rate is published.
+ */
+export const POSTMARK_LIMITS = {
+  timeoutMs: EMAIL_TIMEOUT_MS,
+  maxBodyBytes: 10 * MB,
+  recipientsPerRequest: 50,
+};
 
 /** Postmark settings: `POSTMARK_SERVER_TOKEN`, optional base URL and `POSTMARK_MESSAGE_STREAM`. */
 export interface PostmarkConfig {
@@ -39,7 +35,7 @@ export function postmarkConfigFromEnv(env: ProviderEnv): PostmarkConfig {
   const vars = requireVars(env, 'postmark', ['POSTMARK_SERVER_TOKEN', 'EMAIL_FROM']);
   return {
     serverToken: vars.POSTMARK_SERVER_TOKEN,
-    baseUrl: readBaseUrl(env, 'POSTMARK_BASE_URL', 'https://api.postmarkapp.com'),
+    baseUrl: readBaseUrl(env, 'POSTMARK_BASE_URL') ?? 'https://api.postmarkapp.com',
     messageStream: readVar(env, 'POSTMARK_MESSAGE_STREAM')?.trim() ?? 'outbound',
     sender: readSender(env, vars.EMAIL_FROM),
   };
@@ -49,7 +45,7 @@ export function postmarkConfigFromEnv(env: ProviderEnv): PostmarkConfig {
  * Builds `POST /email`. Custom headers go in `Headers: [{Name, Value}]`; `Metadata.delivery_id`
  * comes back on Postmark's delivery, bounce and open webhooks.
  */
-export function buildPostmarkRequest(config: PostmarkConfig, request: SendRequest): HttpRequest {
+export function buildPostmarkRequest(config: PostmarkConfig, request: SendRequest): HttpCall {
   const job = requireEmailJob(request);
   const body = {
     From: formatMailbox(config.sender.from),
@@ -84,55 +80,48 @@ const CONFIG_ERROR_CODES = new Set([10, 400, 401, 405, 412, 413]);
 /** 100 maintenance and 429 rate limit: the same request will work later. */
 const RETRYABLE_ERROR_CODES = new Set([100, 429]);
 
-/** Classifies a 422 `{ErrorCode, Message}` per Postmark's error code table. */
-function classifyErrorCode(
-  errorCode: number | undefined,
-  status: number,
-  reason: string,
-  message: string,
-): SendResult {
-  if (errorCode === undefined) return permanent(reason, `http_${status}`);
-  const code = String(errorCode);
-  if (RETRYABLE_ERROR_CODES.has(errorCode)) return retryable(reason, undefined, code);
-  if (CONFIG_ERROR_CODES.has(errorCode)) return permanent(reason, code, { configError: true });
+/** Classifies an API error code per Postmark's error code table. */
+function classOfErrorCode(errorCode: number, message: string): ErrorClass {
+  if (RETRYABLE_ERROR_CODES.has(errorCode)) return 'retryable';
+  if (CONFIG_ERROR_CODES.has(errorCode)) return 'configError';
   // 406: the recipient hard-bounced, complained or was suppressed; Postmark refuses to send to it.
-  if (errorCode === 406) return permanent(reason, code, { invalidAddress: true });
+  if (errorCode === 406) return 'invalidAddress';
   if (errorCode === 300) {
     // 300 covers every invalid field; only a bad recipient proves the address wrong.
-    if (/'(From|ReplyTo|Reply-To)'/i.test(message)) return permanent(reason, code, { configError: true });
-    if (/'To'|recipient/i.test(message)) return permanent(reason, code, { invalidAddress: true });
+    if (/'(From|ReplyTo|Reply-To)'/i.test(message)) return 'configError';
+    if (/'To'|recipient/i.test(message)) return 'invalidAddress';
   }
-  return permanent(reason, code);
+  return 'permanent';
+}
+
+function postmarkClass(status: number, errorCode: number | undefined, message: string): ErrorClass {
+  // 401 a missing or wrong server token, 404 a wrong base URL; a bare 403 is only this message.
+  const byStatus = classOfStatus(status, { 403: 'permanent', 404: 'configError' });
+  if (byStatus !== 'permanent' || errorCode === undefined) return byStatus;
+  return classOfErrorCode(errorCode, message);
 }
 
 /** Maps a Postmark answer to a SendResult: 200 with `ErrorCode: 0` is the only success. */
-export async function interpretPostmarkResponse(response: Response, nowMs: number): Promise<SendResult> {
-  const { text, json } = await readBody(response);
-  const status = response.status;
-  const errorCode = numberField(json, 'ErrorCode');
-  const message = stringField(json, 'Message') ?? text;
-  if (response.ok && (errorCode === undefined || errorCode === 0)) {
-    const id = stringField(json, 'MessageID');
-    return id ? { kind: 'sent', providerMessageId: id } : { kind: 'sent' };
-  }
-  const reason = shortReason(
-    errorCode === undefined ? `postmark ${status}` : `postmark ${errorCode}`,
-    message,
+export function classifyPostmarkAnswer(answer: HttpAnswer): SendResult {
+  const errorCode = numberField(answer.json, 'ErrorCode');
+  if (answer.ok && (errorCode === undefined || errorCode === 0))
+    return sent(stringField(answer.json, 'MessageID'));
+  const message = stringField(answer.json, 'Message') ?? answer.body;
+  const code = errorCode === undefined ? `http_${answer.status}` : String(errorCode);
+  const reason = shortReason(`postmark ${errorCode ?? answer.status}`, message);
+  return resultOfClass(
+    postmarkClass(answer.status, errorCode, message),
+    reason,
+    code,
+    answer.retryAfterSeconds,
   );
-  if (isRetryableStatus(status)) {
-    return retryable(reason, retryAfterSeconds(response, nowMs), String(errorCode ?? `http_${status}`));
-  }
-  // 401 missing or wrong server token; 404 wrong base URL.
-  if (status === 401 || status === 404) {
-    return permanent(reason, String(errorCode ?? `http_${status}`), { configError: true });
-  }
-  return classifyErrorCode(errorCode, status, reason, message);
 }
 
 /** The Postmark provider definition. */
-export const postmark: ProviderDefinition = httpEmailProvider({
+export const postmark = httpEmailProvider({
   name: 'postmark',
+  limits: POSTMARK_LIMITS,
   configFromEnv: postmarkConfigFromEnv,
   build: buildPostmarkRequest,
-  interpret: interpretPostmarkResponse,
+  classify: classifyPostmarkAnswer,
 });

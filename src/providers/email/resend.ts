@@ -1,28 +1,28 @@
 // Resend Send Email API: https://resend.com/docs/api-reference/emails/send-email (errors: /docs/api-reference/errors)
-import { isRetryableStatus } from '../../lib/http';
+import { type HttpAnswer, type HttpCall, stringField } from '../http-call';
+import { classOfStatus, type ErrorClass, resultOfClass, sent, shortReason } from '../results';
+import { type ProviderEnv, readBaseUrl, requireVars, type SendRequest, type SendResult } from '../types';
+import { formatMailbox, readSender, type Sender } from './mailbox';
 import {
-  type ProviderDefinition,
-  type ProviderEnv,
-  requireVars,
-  type SendRequest,
-  type SendResult,
-} from '../types';
-import {
-  formatMailbox,
-  type HttpRequest,
+  EMAIL_TIMEOUT_MS,
   httpEmailProvider,
-  permanent,
-  readBaseUrl,
-  readBody,
-  readSender,
+  MB,
   requireEmailJob,
-  retryAfterSeconds,
-  retryable,
-  type Sender,
-  shortReason,
-  stringField,
+  secondsHeader,
   USER_AGENT,
 } from './shared';
+
+/**
+ * Resend's limits: 40 MB per email after base64 and 50 recipients
+ * (https://resend.com/docs/api-reference/emails/send-email), 5 requests per second per team by
+ * default (https://resend.com/docs/api-reference/rate-limit).
+ */
+export const RESEND_LIMITS = {
+  timeoutMs: EMAIL_TIMEOUT_MS,
+  maxBodyBytes: 40 * MB,
+  recipientsPerRequest: 50,
+  documentedRatePerSecond: 5,
+};
 
 /** Resend settings: `RESEND_API_KEY`, optional `RESEND_BASE_URL`, and the shared sender. */
 export interface ResendConfig {
@@ -36,7 +36,7 @@ export function resendConfigFromEnv(env: ProviderEnv): ResendConfig {
   const vars = requireVars(env, 'resend', ['RESEND_API_KEY', 'EMAIL_FROM']);
   return {
     apiKey: vars.RESEND_API_KEY,
-    baseUrl: readBaseUrl(env, 'RESEND_BASE_URL', 'https://api.resend.com'),
+    baseUrl: readBaseUrl(env, 'RESEND_BASE_URL') ?? 'https://api.resend.com',
     sender: readSender(env, vars.EMAIL_FROM),
   };
 }
@@ -46,7 +46,7 @@ export function resendConfigFromEnv(env: ProviderEnv): ResendConfig {
  * within Resend's 24 h window gets the original answer instead of a second email. The id is also
  * the `delivery_id` tag (tag values allow ASCII letters, digits, `_` and `-`: ids use only those).
  */
-export function buildResendRequest(config: ResendConfig, request: SendRequest): HttpRequest {
+export function buildResendRequest(config: ResendConfig, request: SendRequest): HttpCall {
   const job = requireEmailJob(request);
   const body = {
     from: formatMailbox(config.sender.from),
@@ -75,48 +75,38 @@ export function buildResendRequest(config: ResendConfig, request: SendRequest): 
 /** 422 names that say the sender or account is misconfigured rather than this message. */
 const CONFIG_ERRORS_422 = new Set(['invalid_from_address', 'invalid_access', 'invalid_region']);
 
-/** Maps a Resend answer to a SendResult per the documented error table. */
-export async function interpretResendResponse(response: Response, nowMs: number): Promise<SendResult> {
-  const { text, json } = await readBody(response);
-  if (response.ok) {
-    const id = stringField(json, 'id');
-    return id ? { kind: 'sent', providerMessageId: id } : { kind: 'sent' };
-  }
-  const status = response.status;
-  const name = stringField(json, 'name');
-  const message = stringField(json, 'message') ?? text;
-  const reason = shortReason(name ?? `http ${status}`, message);
-  if (status === 429) {
-    // `retry-after` is documented on 429s; `ratelimit-reset` (seconds) is the fallback.
-    const wait = retryAfterSeconds(response, nowMs) ?? resetSeconds(response);
-    return retryable(reason, wait, name);
-  }
-  if (status === 409) {
-    // A concurrent request with the same key is still running: its answer will come, so retry.
-    if (name === 'concurrent_idempotent_requests')
-      return retryable(reason, retryAfterSeconds(response, nowMs), name);
-    return permanent(reason, name);
-  }
-  if (isRetryableStatus(status)) return retryable(reason, retryAfterSeconds(response, nowMs), name);
-  if (status === 401 || status === 403 || status === 404 || status === 405) {
-    // Bad or missing key, unverified domain, test-mode restriction, wrong base URL.
-    return permanent(reason, name, { configError: true });
-  }
-  if (status === 400 && /api key/i.test(message)) return permanent(reason, name, { configError: true });
-  if (status === 422 && name && CONFIG_ERRORS_422.has(name))
-    return permanent(reason, name, { configError: true });
-  return permanent(reason, name);
+function resendClass(status: number, name: string | undefined, message: string): ErrorClass {
+  // A concurrent request with the same key is still running: its answer will come, so retry.
+  if (status === 409) return name === 'concurrent_idempotent_requests' ? 'retryable' : 'permanent';
+  if (status === 400 && /api key/i.test(message)) return 'configError';
+  if (status === 422 && name && CONFIG_ERRORS_422.has(name)) return 'configError';
+  // 401/403 bad key, unverified domain, test-mode restriction; 404/405 a wrong base URL.
+  return classOfStatus(status, { 404: 'configError', 405: 'configError' });
 }
 
-function resetSeconds(response: Response): number | undefined {
-  const value = response.headers.get('ratelimit-reset');
-  return value && /^\d+$/.test(value.trim()) ? Number(value.trim()) : undefined;
+/** Maps a Resend answer to a SendResult per the documented error table. */
+export function classifyResendAnswer(answer: HttpAnswer): SendResult {
+  if (answer.ok) return sent(stringField(answer.json, 'id'));
+  const { status, json } = answer;
+  const name = stringField(json, 'name');
+  const message = stringField(json, 'message') ?? answer.body;
+  // `retry-after` is documented on 429s; `ratelimit-reset` (seconds) is the fallback.
+  const wait =
+    answer.retryAfterSeconds ??
+    (status === 429 ? secondsHeader(answer.headers, 'ratelimit-reset') : undefined);
+  return resultOfClass(
+    resendClass(status, name, message),
+    shortReason(name ?? `http ${status}`, message),
+    name,
+    wait,
+  );
 }
 
 /** The Resend provider definition. */
-export const resend: ProviderDefinition = httpEmailProvider({
+export const resend = httpEmailProvider({
   name: 'resend',
+  limits: RESEND_LIMITS,
   configFromEnv: resendConfigFromEnv,
   build: buildResendRequest,
-  interpret: interpretResendResponse,
+  classify: classifyResendAnswer,
 });

@@ -1,28 +1,27 @@
 // SendGrid v3 Mail Send: https://www.twilio.com/docs/sendgrid/api-reference/mail-send/mail-send
-import { isRetryableStatus } from '../../lib/http';
+import { type HttpAnswer, type HttpCall, stringField } from '../http-call';
+import { classOfStatus, resultOfClass, sent, shortReason } from '../results';
+import { type ProviderEnv, readBaseUrl, requireVars, type SendRequest, type SendResult } from '../types';
+import { mailboxObject, readSender, type Sender } from './mailbox';
 import {
-  type ProviderDefinition,
-  type ProviderEnv,
-  requireVars,
-  type SendRequest,
-  type SendResult,
-} from '../types';
-import {
-  type HttpRequest,
+  EMAIL_TIMEOUT_MS,
   httpEmailProvider,
-  type Mailbox,
-  permanent,
-  readBaseUrl,
-  readBody,
-  readSender,
+  MB,
   requireEmailJob,
-  retryAfterSeconds,
-  retryable,
-  type Sender,
-  shortReason,
-  stringField,
+  secondsHeader,
   USER_AGENT,
 } from './shared';
+
+/**
+ * SendGrid's Mail Send limits (https://www.twilio.com/docs/sendgrid/api-reference/mail-send):
+ * 30 MB per email including attachments, 1,000 recipients per request. Mail Send has no
+ * published rate limit.
+ */
+export const SENDGRID_LIMITS = {
+  timeoutMs: EMAIL_TIMEOUT_MS,
+  maxBodyBytes: 30 * MB,
+  recipientsPerRequest: 1000,
+};
 
 /** SendGrid settings: `SENDGRID_API_KEY`, optional `SENDGRID_BASE_URL` (EU: https://api.eu.sendgrid.com). */
 export interface SendgridConfig {
@@ -36,20 +35,16 @@ export function sendgridConfigFromEnv(env: ProviderEnv): SendgridConfig {
   const vars = requireVars(env, 'sendgrid', ['SENDGRID_API_KEY', 'EMAIL_FROM']);
   return {
     apiKey: vars.SENDGRID_API_KEY,
-    baseUrl: readBaseUrl(env, 'SENDGRID_BASE_URL', 'https://api.sendgrid.com'),
+    baseUrl: readBaseUrl(env, 'SENDGRID_BASE_URL') ?? 'https://api.sendgrid.com',
     sender: readSender(env, vars.EMAIL_FROM),
   };
-}
-
-function emailObject(mailbox: Mailbox): { email: string; name?: string } {
-  return mailbox.name ? { email: mailbox.email, name: mailbox.name } : { email: mailbox.email };
 }
 
 /**
  * Builds `POST /v3/mail/send`. SendGrid requires `text/plain` before `text/html` in `content`;
  * `custom_args.delivery_id` comes back on every Event Webhook event for this message.
  */
-export function buildSendgridRequest(config: SendgridConfig, request: SendRequest): HttpRequest {
+export function buildSendgridRequest(config: SendgridConfig, request: SendRequest): HttpCall {
   const job = requireEmailJob(request);
   const content = [
     ...(job.text ? [{ type: 'text/plain', value: job.text }] : []),
@@ -57,8 +52,8 @@ export function buildSendgridRequest(config: SendgridConfig, request: SendReques
   ];
   const body = {
     personalizations: [{ to: [{ email: job.to }] }],
-    from: emailObject(config.sender.from),
-    ...(config.sender.replyTo ? { reply_to: emailObject(config.sender.replyTo) } : {}),
+    from: mailboxObject(config.sender.from),
+    ...(config.sender.replyTo ? { reply_to: mailboxObject(config.sender.replyTo) } : {}),
     subject: job.subject,
     content,
     ...(job.headers.length > 0 ? { headers: Object.fromEntries(job.headers) } : {}),
@@ -87,42 +82,31 @@ function firstError(json: unknown): { message?: string; field?: string } {
 }
 
 /** Seconds until `X-RateLimit-Reset` (a Unix timestamp), when present. */
-function rateLimitResetSeconds(response: Response, nowMs: number): number | undefined {
-  const value = response.headers.get('x-ratelimit-reset');
-  if (!value || !/^\d+$/.test(value.trim())) return undefined;
-  return Math.max(0, Math.ceil(Number(value.trim()) - nowMs / 1000));
+function rateLimitResetSeconds(headers: Headers, nowMs: number): number | undefined {
+  const resetAt = secondsHeader(headers, 'x-ratelimit-reset');
+  return resetAt === undefined ? undefined : Math.max(0, Math.ceil(resetAt - nowMs / 1000));
 }
 
-/** Maps a SendGrid answer to a SendResult: 202 is the only success Mail Send documents. */
-export async function interpretSendgridResponse(response: Response, nowMs: number): Promise<SendResult> {
-  const { text, json } = await readBody(response);
-  if (response.ok) {
-    const id = response.headers.get('x-message-id');
-    return id ? { kind: 'sent', providerMessageId: id } : { kind: 'sent' };
-  }
-  const status = response.status;
-  const error = firstError(json);
-  const code = `http_${status}`;
-  const reason = shortReason(`sendgrid ${status}`, error.field, error.message ?? text);
-  if (status === 429) {
-    return retryable(
-      reason,
-      retryAfterSeconds(response, nowMs) ?? rateLimitResetSeconds(response, nowMs),
-      code,
-    );
-  }
-  if (isRetryableStatus(status)) return retryable(reason, retryAfterSeconds(response, nowMs), code);
-  // 401 bad key, 403 missing permission or unverified sender identity, 404 wrong base URL.
-  if (status === 401 || status === 403 || status === 404)
-    return permanent(reason, code, { configError: true });
-  // 400 invalid request, 413 payload too large: sending the same message again cannot succeed.
-  return permanent(reason, code);
+/**
+ * Maps a SendGrid answer to a SendResult: 202 is the only success Mail Send documents. 401 bad
+ * key, 403 missing permission or unverified sender identity, 404 wrong base URL; 400 invalid
+ * request and 413 payload too large cannot succeed when sent again.
+ */
+export function classifySendgridAnswer(answer: HttpAnswer, nowMs: number): SendResult {
+  if (answer.ok) return sent(answer.headers.get('x-message-id') ?? undefined);
+  const { status } = answer;
+  const error = firstError(answer.json);
+  const reason = shortReason(`sendgrid ${status}`, error.field, error.message ?? answer.body);
+  const wait =
+    answer.retryAfterSeconds ?? (status === 429 ? rateLimitResetSeconds(answer.headers, nowMs) : undefined);
+  return resultOfClass(classOfStatus(status, { 404: 'configError' }), reason, `http_${status}`, wait);
 }
 
 /** The SendGrid provider definition. */
-export const sendgrid: ProviderDefinition = httpEmailProvider({
+export const sendgrid = httpEmailProvider({
   name: 'sendgrid',
+  limits: SENDGRID_LIMITS,
   configFromEnv: sendgridConfigFromEnv,
   build: buildSendgridRequest,
-  interpret: interpretSendgridResponse,
+  classify: classifySendgridAnswer,
 });

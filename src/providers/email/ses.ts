@@ -1,31 +1,27 @@
 // Amazon SES API v2 SendEmail: https://docs.aws.amazon.com/ses/latest/APIReference-V2/API_SendEmail.html
 import { AwsClient } from 'aws4fetch';
+import { sha256Hex } from '../../lib/crypto';
+import { toBase64 } from '../../lib/encoding';
 import { isRetryableStatus } from '../../lib/http';
+import { type HttpAnswer, type HttpCall, stringField } from '../http-call';
+import { classOfStatus, type ErrorClass, resultOfClass, sent, shortReason } from '../results';
 import {
-  type ProviderDefinition,
   type ProviderEnv,
+  readBaseUrl,
   readVar,
   requireVars,
   type SendRequest,
   type SendResult,
 } from '../types';
-import {
-  formatMailbox,
-  type HttpRequest,
-  httpEmailProvider,
-  type Mailbox,
-  permanent,
-  readBaseUrl,
-  readBody,
-  readSender,
-  requireEmailJob,
-  retryAfterSeconds,
-  retryable,
-  type Sender,
-  shortReason,
-  stringField,
-  USER_AGENT,
-} from './shared';
+import { formatMailbox, type Mailbox, readSender, type Sender } from './mailbox';
+import { EMAIL_TIMEOUT_MS, httpEmailProvider, MB, requireEmailJob, USER_AGENT } from './shared';
+
+/**
+ * SES limits (https://docs.aws.amazon.com/ses/latest/dg/quotas.html): 40 MB per message after
+ * base64 through the v2 API Herald calls (the v1 API allows 10 MB) and 50 recipients. The
+ * sending rate is per account (1 per second in the sandbox), so none is declared.
+ */
+export const SES_LIMITS = { timeoutMs: EMAIL_TIMEOUT_MS, maxBodyBytes: 40 * MB, recipientsPerRequest: 50 };
 
 /** SES settings: AWS credentials and region, optional `SES_BASE_URL` and `SES_CONFIGURATION_SET`. */
 export interface SesConfig {
@@ -54,7 +50,7 @@ export function sesConfigFromEnv(env: ProviderEnv): SesConfig {
     secretAccessKey: vars.AWS_SECRET_ACCESS_KEY,
     ...(sessionToken ? { sessionToken } : {}),
     region,
-    baseUrl: readBaseUrl(env, 'SES_BASE_URL', `https://email.${region}.amazonaws.com`),
+    baseUrl: readBaseUrl(env, 'SES_BASE_URL') ?? `https://email.${region}.amazonaws.com`,
     ...(configurationSet ? { configurationSet } : {}),
     sender: readSender(env, vars.EMAIL_FROM),
   };
@@ -63,9 +59,7 @@ export function sesConfigFromEnv(env: ProviderEnv): SesConfig {
 /** SES wants a non-ASCII display name as an RFC 2047 encoded-word; ASCII names pass as they are. */
 export function sesMailbox(mailbox: Mailbox): string {
   if (!mailbox.name || /^[\x20-\x7e]*$/.test(mailbox.name)) return formatMailbox(mailbox);
-  let binary = '';
-  for (const byte of new TextEncoder().encode(mailbox.name)) binary += String.fromCharCode(byte);
-  return `=?UTF-8?B?${btoa(binary)}?= <${mailbox.email}>`;
+  return `=?UTF-8?B?${toBase64(new TextEncoder().encode(mailbox.name))}?= <${mailbox.email}>`;
 }
 
 const utf8 = (data: string) => ({ Data: data, Charset: 'UTF-8' });
@@ -74,7 +68,7 @@ const utf8 = (data: string) => ({ Data: data, Charset: 'UTF-8' });
  * Builds the unsigned `POST /v2/email/outbound-emails` (a Simple message, so SES assembles the MIME
  * and adds `Content.Simple.Headers`). `EmailTags.delivery_id` appears on SES event publishing.
  */
-export function buildSesRequest(config: SesConfig, request: SendRequest): HttpRequest {
+export function buildSesRequest(config: SesConfig, request: SendRequest): HttpCall {
   const job = requireEmailJob(request);
   const body = {
     FromEmailAddress: sesMailbox(config.sender.from),
@@ -106,20 +100,11 @@ export function amzDate(nowMs: number): string {
   return new Date(nowMs).toISOString().replace(/[:-]|\.\d{3}/g, '');
 }
 
-async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
-  return [...new Uint8Array(digest)].map((byte) => byte.toString(16).padStart(2, '0')).join('');
-}
-
 /**
  * Signs the request with SigV4 (service `ses`) at the injected time. The payload hash is sent as
  * `X-Amz-Content-Sha256` so it is part of the signed headers.
  */
-export async function signSesRequest(
-  client: AwsClient,
-  request: HttpRequest,
-  nowMs: number,
-): Promise<Request> {
+export async function signSesRequest(client: AwsClient, request: HttpCall, nowMs: number): Promise<Request> {
   return client.sign(request.url, {
     method: request.method,
     headers: { ...request.headers, 'X-Amz-Content-Sha256': await sha256Hex(request.body) },
@@ -155,41 +140,37 @@ const CONFIG_TYPES = new Set([
 ]);
 
 /** The error type from `x-amzn-ErrorType` (`Type:namespace`) or the body's `__type` (`ns#Type`). */
-function errorType(response: Response, json: unknown): string | undefined {
+function errorType(answer: HttpAnswer): string | undefined {
   const raw =
-    response.headers.get('x-amzn-errortype') ?? stringField(json, '__type') ?? stringField(json, 'code');
+    answer.headers.get('x-amzn-errortype') ??
+    stringField(answer.json, '__type') ??
+    stringField(answer.json, 'code');
   if (!raw) return undefined;
   return raw.split(':')[0]?.split('#').pop()?.trim() || undefined;
 }
 
-/** Maps an SES v2 answer to a SendResult by its error type. */
-export async function interpretSesResponse(response: Response, nowMs: number): Promise<SendResult> {
-  const { text, json } = await readBody(response);
-  if (response.ok) {
-    const id = stringField(json, 'MessageId');
-    return id ? { kind: 'sent', providerMessageId: id } : { kind: 'sent' };
-  }
-  const status = response.status;
-  const type = errorType(response, json);
-  const message = stringField(json, 'message') ?? stringField(json, 'Message') ?? text;
-  const code = type ?? `http_${status}`;
-  const reason = shortReason(code, message);
-  if ((type && RETRYABLE_TYPES.has(type)) || isRetryableStatus(status)) {
-    return retryable(reason, retryAfterSeconds(response, nowMs), code);
-  }
-  if ((type && CONFIG_TYPES.has(type)) || status === 401 || status === 403) {
-    return permanent(reason, code, { configError: true });
-  }
+function sesClass(status: number, type: string | undefined, message: string): ErrorClass {
+  if ((type && RETRYABLE_TYPES.has(type)) || isRetryableStatus(status)) return 'retryable';
+  if (type && CONFIG_TYPES.has(type)) return 'configError';
   // In the sandbox, or with an unverified From identity, SES rejects with "not verified".
-  if (type === 'MessageRejected' && /not verified/i.test(message)) {
-    return permanent(reason, code, { configError: true });
-  }
-  return permanent(reason, code);
+  if (type === 'MessageRejected' && /not verified/i.test(message)) return 'configError';
+  return classOfStatus(status);
+}
+
+/** Maps an SES v2 answer to a SendResult by its error type. */
+export function classifySesAnswer(answer: HttpAnswer): SendResult {
+  if (answer.ok) return sent(stringField(answer.json, 'MessageId'));
+  const type = errorType(answer);
+  const message = stringField(answer.json, 'message') ?? stringField(answer.json, 'Message') ?? answer.body;
+  const code = type ?? `http_${answer.status}`;
+  const errorClass = sesClass(answer.status, type, message);
+  return resultOfClass(errorClass, shortReason(code, message), code, answer.retryAfterSeconds);
 }
 
 /** The Amazon SES (API v2) provider definition. */
-export const ses: ProviderDefinition = httpEmailProvider({
+export const ses = httpEmailProvider({
   name: 'ses',
+  limits: SES_LIMITS,
   configFromEnv(env: ProviderEnv) {
     const config = sesConfigFromEnv(env);
     // aws4fetch caches derived signing keys per day inside this client, so keep one per instance.
@@ -204,5 +185,5 @@ export const ses: ProviderDefinition = httpEmailProvider({
   },
   build: ({ config, client }, request, nowMs) =>
     signSesRequest(client, buildSesRequest(config, request), nowMs),
-  interpret: interpretSesResponse,
+  classify: classifySesAnswer,
 });

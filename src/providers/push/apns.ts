@@ -1,28 +1,32 @@
 // APNs provider API, token auth: https://developer.apple.com/documentation/usernotifications/sending-notification-requests-to-apns
 // (responses: .../handling-notification-responses-from-apns, JWT: .../establishing-a-token-based-connection-to-apns)
 import { importPKCS8, SignJWT } from 'jose';
-import type { AddressOf } from '../../domain/address';
-import { isRetryableStatus, parseRetryAfter, tryParseJson } from '../../lib/http';
-import { callHttp, isHttpAnswer } from '../http-call';
+import { sha256Bytes } from '../../lib/crypto';
+import { toHex } from '../../lib/encoding';
+import type { HttpAnswer, HttpCall } from '../http-call';
+import { classOfStatus, type ErrorClass, permanent, resultOfClass, sent, shortReason } from '../results';
+import { type ProviderEnv, readBaseUrl, readVar, requireVars, type SendResult } from '../types';
 import {
-  type ProviderDefinition,
-  type ProviderDeps,
-  type ProviderEnv,
-  readVar,
-  requireVars,
-  type SendRequest,
-  type SendResult,
-} from '../types';
-import {
+  apnsExpiration,
   byteLength,
   normalizePem,
   PUSH_TIMEOUT_MS,
+  type PushRequest,
   pushOptions,
-  sha256,
-  shortReason,
-  toHex,
-  trimTrailingSlash,
+  pushProvider,
 } from './common';
+
+/**
+ * APNs limits (https://developer.apple.com/documentation/usernotifications/sending-notification-requests-to-apns):
+ * a payload of at most 4,096 bytes, one device token a request, `apns-collapse-id` at most 64
+ * bytes. Apple publishes no rate.
+ */
+export const APNS_LIMITS = {
+  timeoutMs: PUSH_TIMEOUT_MS,
+  maxBodyBytes: 4096,
+  recipientsPerRequest: 1,
+  fields: { collapseId: 64 },
+};
 
 /** The two APNs environments; a device token only works in the one its app build registered with. */
 export const APNS_HOSTS = {
@@ -32,9 +36,6 @@ export const APNS_HOSTS = {
 
 /** Apple: refresh the provider token no more than once every 20 minutes and before it is 60 minutes old. */
 export const APNS_TOKEN_MAX_AGE_MS = 40 * 60_000;
-
-/** Apple's limit for `apns-collapse-id`. */
-const MAX_COLLAPSE_ID_BYTES = 64;
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -57,7 +58,7 @@ export function apnsConfigFromEnv(env: ProviderEnv): ApnsConfig {
     teamId: vars.APNS_TEAM_ID.trim(),
     privateKeyPem: normalizePem(vars.APNS_PRIVATE_KEY),
     topic: vars.APNS_TOPIC.trim(),
-    baseUrl: trimTrailingSlash(readVar(env, 'APNS_BASE_URL') ?? APNS_HOSTS[apnsEnvironment(env)]),
+    baseUrl: readBaseUrl(env, 'APNS_BASE_URL') ?? APNS_HOSTS[apnsEnvironment(env)],
   };
 }
 
@@ -77,25 +78,17 @@ export interface ApnsRequestIds {
   collapseId?: string;
 }
 
-/** The outgoing APNs request; `body` is the exact JSON text sent. */
-export interface ApnsHttpRequest {
-  url: string;
-  method: 'POST';
-  headers: Record<string, string>;
-  body: string;
-}
-
 /**
  * Builds the APNs request for one delivery (pure). The payload is the app data with `url` and
  * Apple's `aps` dictionary; `aps` is never taken from app data.
  */
 export function buildApnsRequest(
   config: ApnsConfig,
-  request: SendRequest<AddressOf<'push'>>,
+  request: PushRequest,
   ids: ApnsRequestIds,
   providerToken: string,
   nowMs: number,
-): ApnsHttpRequest {
+): HttpCall {
   const { message } = request;
   const options = pushOptions(message, request.priority);
   const { aps: _ignored, ...data } = options.data;
@@ -109,8 +102,7 @@ export function buildApnsRequest(
     'apns-topic': config.topic,
     'apns-push-type': 'alert',
     'apns-priority': options.urgent ? '10' : '5',
-    // 0 means "try once, do not store"; otherwise the epoch second the notification expires.
-    'apns-expiration': options.ttlSeconds === 0 ? '0' : String(Math.floor(nowMs / 1000) + options.ttlSeconds),
+    'apns-expiration': apnsExpiration(options, nowMs),
     'apns-id': ids.apnsId,
     'content-type': 'application/json',
   };
@@ -129,70 +121,62 @@ export function buildApnsRequest(
  */
 export async function apnsIdFor(deliveryId: string): Promise<string> {
   if (UUID_PATTERN.test(deliveryId)) return deliveryId.toLowerCase();
-  const bytes = (await sha256(deliveryId)).slice(0, 16);
+  const bytes = (await sha256Bytes(deliveryId)).slice(0, 16);
   bytes[6] = ((bytes[6] ?? 0) & 0x0f) | 0x80;
   bytes[8] = ((bytes[8] ?? 0) & 0x3f) | 0x80;
   const hex = toHex(bytes);
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
-/** A collapse id APNs accepts: as given when it fits 64 bytes, else its SHA-256 in hex (64 bytes). */
+/** A collapse id APNs accepts: as given when it fits, else its SHA-256 in hex (64 bytes). */
 export async function apnsCollapseIdFor(collapseId: string): Promise<string> {
-  return byteLength(collapseId) <= MAX_COLLAPSE_ID_BYTES ? collapseId : toHex(await sha256(collapseId));
+  if (byteLength(collapseId) <= APNS_LIMITS.fields.collapseId) return collapseId;
+  return toHex(await sha256Bytes(collapseId));
 }
 
-type ReasonClass = 'invalidAddress' | 'config' | 'staleToken' | 'retry' | 'permanent';
-
 /** Apple's documented `reason` strings and what each means for Herald. */
-export const APNS_REASONS: Readonly<Record<string, ReasonClass>> = {
+export const APNS_REASONS: Readonly<Record<string, ErrorClass>> = {
   // 400
   BadCollapseId: 'permanent',
   BadDeviceToken: 'invalidAddress',
   BadExpirationDate: 'permanent',
   BadMessageId: 'permanent',
   BadPriority: 'permanent',
-  BadTopic: 'config',
+  BadTopic: 'configError',
   DeviceTokenNotForTopic: 'invalidAddress',
   DuplicateHeaders: 'permanent',
-  IdleTimeout: 'retry',
+  IdleTimeout: 'retryable',
   InvalidPushType: 'permanent',
   MissingDeviceToken: 'invalidAddress',
-  MissingTopic: 'config',
+  MissingTopic: 'configError',
   PayloadEmpty: 'permanent',
-  TopicDisallowed: 'config',
-  // 403
-  BadCertificate: 'config',
-  BadCertificateEnvironment: 'config',
-  ExpiredProviderToken: 'staleToken',
-  Forbidden: 'config',
-  InvalidProviderToken: 'config',
-  MissingProviderToken: 'config',
-  UnrelatedKeyIdInToken: 'config',
-  BadEnvironmentKeyInToken: 'config',
-  BadEnvironmentKeyIdInToken: 'config',
+  TopicDisallowed: 'configError',
+  // 403 (ExpiredProviderToken also drops the cached token, see classifyApnsAnswer)
+  BadCertificate: 'configError',
+  BadCertificateEnvironment: 'configError',
+  ExpiredProviderToken: 'retryable',
+  Forbidden: 'configError',
+  InvalidProviderToken: 'configError',
+  MissingProviderToken: 'configError',
+  UnrelatedKeyIdInToken: 'configError',
+  BadEnvironmentKeyInToken: 'configError',
+  BadEnvironmentKeyIdInToken: 'configError',
   // 404, 405
-  BadPath: 'config',
-  MethodNotAllowed: 'config',
+  BadPath: 'configError',
+  MethodNotAllowed: 'configError',
   // 410
   ExpiredToken: 'invalidAddress',
   Unregistered: 'invalidAddress',
   // 413
   PayloadTooLarge: 'permanent',
   // 429: a new provider token would make TooManyProviderTokenUpdates worse, so it is kept.
-  TooManyProviderTokenUpdates: 'retry',
-  TooManyRequests: 'retry',
+  TooManyProviderTokenUpdates: 'retryable',
+  TooManyRequests: 'retryable',
   // 500, 503
-  InternalServerError: 'retry',
-  ServiceUnavailable: 'retry',
-  Shutdown: 'retry',
+  InternalServerError: 'retryable',
+  ServiceUnavailable: 'retryable',
+  Shutdown: 'retryable',
 };
-
-/** The class of an answer whose reason is missing or not in Apple's table. */
-function classOfStatus(status: number): ReasonClass {
-  if (status === 410) return 'invalidAddress';
-  if (status === 403) return 'config';
-  return isRetryableStatus(status) ? 'retry' : 'permanent';
-}
 
 /** How an APNs answer maps to a SendResult, and whether the cached provider token must go. */
 export interface ApnsOutcome {
@@ -200,56 +184,24 @@ export interface ApnsOutcome {
   dropProviderToken: boolean;
 }
 
-/** Maps one APNs answer (pure). */
-export function mapApnsResponse(
-  status: number,
-  headers: Headers,
-  bodyText: string,
-  nowMs: number,
-): ApnsOutcome {
-  if (status === 200) {
-    const apnsId = headers.get('apns-id');
-    return {
-      result: { kind: 'sent', ...(apnsId ? { providerMessageId: apnsId } : {}) },
-      dropProviderToken: false,
-    };
-  }
-  const body = tryParseJson(bodyText) as { reason?: unknown } | undefined;
+/**
+ * Maps one APNs answer (pure). A reason missing from Apple's table falls back to the status:
+ * 410 is a dead token, 403 a configuration error, and APNs documents no 401.
+ */
+export function classifyApnsAnswer(answer: HttpAnswer): ApnsOutcome {
+  const { status } = answer;
+  if (status === 200)
+    return { result: sent(answer.headers.get('apns-id') ?? undefined), dropProviderToken: false };
+  const body = answer.json as { reason?: unknown } | undefined;
   const reason = typeof body?.reason === 'string' ? body.reason : undefined;
-  const known = reason !== undefined ? APNS_REASONS[reason] : undefined;
-  const reasonClass = known ?? classOfStatus(status);
-  const text = shortReason(`APNs ${status} ${reason ?? (bodyText.slice(0, 200) || 'no reason')}`);
-  const code = reason ?? String(status);
-  const dropProviderToken = reason === 'ExpiredProviderToken' || reason === 'InvalidProviderToken';
-  return { result: resultOf(reasonClass, text, code, headers, nowMs), dropProviderToken };
-}
-
-function resultOf(
-  reasonClass: ReasonClass,
-  reason: string,
-  code: string,
-  headers: Headers,
-  nowMs: number,
-): SendResult {
-  switch (reasonClass) {
-    case 'invalidAddress':
-      return { kind: 'permanent', reason, code, invalidAddress: true };
-    case 'config':
-      return { kind: 'permanent', reason, code, configError: true };
-    case 'permanent':
-      return { kind: 'permanent', reason, code };
-    case 'staleToken':
-      return { kind: 'retryable', reason, code };
-    case 'retry': {
-      const retryAfterSeconds = parseRetryAfter(headers.get('retry-after'), nowMs);
-      return {
-        kind: 'retryable',
-        reason,
-        code,
-        ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}),
-      };
-    }
-  }
+  const errorClass =
+    (reason !== undefined ? APNS_REASONS[reason] : undefined) ??
+    classOfStatus(status, { 401: 'permanent', 410: 'invalidAddress' });
+  const text = shortReason(`APNs ${status} ${reason ?? (answer.body.slice(0, 200) || 'no reason')}`);
+  return {
+    result: resultOfClass(errorClass, text, reason ?? String(status), answer.retryAfterSeconds),
+    dropProviderToken: reason === 'ExpiredProviderToken' || reason === 'InvalidProviderToken',
+  };
 }
 
 /**
@@ -297,57 +249,40 @@ function isApnsDeviceToken(token: string): boolean {
   return /^[0-9a-fA-F]+$/.test(token);
 }
 
-/** Builds the APNs provider from its config; the provider-token cache lives in this instance. */
-export function createApnsProvider(config: ApnsConfig, deps: ProviderDeps) {
-  const tokens = createProviderTokenSource(config, deps.now);
-  return {
-    name: 'apns',
-    channel: 'push' as const,
-    platforms: ['apns'] as const,
-    async send(request: SendRequest): Promise<SendResult> {
-      const { address } = request;
-      if (address.channel !== 'push' || address.platform !== 'apns') {
-        return { kind: 'permanent', reason: 'apns provider got a non-apns address' };
-      }
-      if (!isApnsDeviceToken(address.deviceToken)) {
-        return {
-          kind: 'permanent',
-          reason: 'device token is not a hex APNs token',
-          code: 'BadDeviceToken',
-          invalidAddress: true,
-        };
-      }
-      let providerToken: string;
-      try {
-        providerToken = await tokens.get();
-      } catch {
-        return {
-          kind: 'permanent',
-          reason: 'APNS_PRIVATE_KEY is not a usable ES256 PKCS#8 key',
-          configError: true,
-        };
-      }
-      const options = pushOptions(request.message, request.priority);
-      const ids: ApnsRequestIds = {
-        apnsId: await apnsIdFor(request.deliveryId),
-        ...(options.collapseId ? { collapseId: await apnsCollapseIdFor(options.collapseId) } : {}),
-      };
-      const built = buildApnsRequest(config, { ...request, address }, ids, providerToken, deps.now());
-      const answer = await callHttp(deps, built, { timeoutMs: PUSH_TIMEOUT_MS });
-      if (!isHttpAnswer(answer)) return answer;
-      const outcome = mapApnsResponse(answer.status, answer.headers, answer.body, deps.now());
-      if (outcome.dropProviderToken) tokens.drop();
-      return outcome.result;
-    },
-  };
-}
-
-/** APNs over HTTP/2 with a .p8 signing key (token-based auth). */
-export const apns: ProviderDefinition = {
+/** APNs over HTTP/2 with a .p8 signing key (token-based auth); the token cache lives per instance. */
+export const apns = pushProvider({
   name: 'apns',
-  channel: 'push',
-  platforms: ['apns'],
-  create(env, deps) {
-    return createApnsProvider(apnsConfigFromEnv(env), deps);
+  limits: APNS_LIMITS,
+  configFromEnv: apnsConfigFromEnv,
+  steps(config, deps) {
+    const tokens = createProviderTokenSource(config, deps.now);
+    return {
+      async build(request) {
+        if (!isApnsDeviceToken(request.address.deviceToken)) {
+          return permanent('device token is not a hex APNs token', 'BadDeviceToken', {
+            invalidAddress: true,
+          });
+        }
+        let providerToken: string;
+        try {
+          providerToken = await tokens.get();
+        } catch {
+          return permanent('APNS_PRIVATE_KEY is not a usable ES256 PKCS#8 key', undefined, {
+            configError: true,
+          });
+        }
+        const options = pushOptions(request.message, request.priority);
+        const ids: ApnsRequestIds = {
+          apnsId: await apnsIdFor(request.deliveryId),
+          ...(options.collapseId ? { collapseId: await apnsCollapseIdFor(options.collapseId) } : {}),
+        };
+        return buildApnsRequest(config, request, ids, providerToken, deps.now());
+      },
+      classify(answer) {
+        const outcome = classifyApnsAnswer(answer);
+        if (outcome.dropProviderToken) tokens.drop();
+        return outcome.result;
+      },
+    };
   },
-};
+});

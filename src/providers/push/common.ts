@@ -1,6 +1,16 @@
-// Helpers shared by the push providers (APNs, FCM, Web Push): message options, reasons, encodings.
-import type { Priority } from '../../domain/channels';
+// What the push providers (APNs, FCM, Web Push) share: delivery options from the message, key
+// handling, and the provider factory. Each platform's tokens and encryption stay in its module.
+import type { AddressOf } from '../../domain/address';
+import type { Priority, PushPlatform } from '../../domain/channels';
 import type { RenderedMessage } from '../../domain/message';
+import type { CallLimits } from '../http-call';
+import { type HttpSteps, httpProvider } from '../http-provider';
+import { permanent } from '../results';
+import type { ProviderDefinition, ProviderDeps, ProviderEnv, SendRequest } from '../types';
+
+/** A push delivery's address and request. */
+export type PushAddress = AddressOf<'push'>;
+export type PushRequest = SendRequest<PushAddress>;
 
 /** Push calls are short; a hung push service must not hold the queue consumer. */
 export const PUSH_TIMEOUT_MS = 10_000;
@@ -52,7 +62,10 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-export { networkFailure, shortReason } from '../http-call';
+/** `apns-expiration` (also FCM's `apns` block): 0 means "try once, do not store". */
+export function apnsExpiration(options: PushOptions, nowMs: number): string {
+  return options.ttlSeconds === 0 ? '0' : String(Math.floor(nowMs / 1000) + options.ttlSeconds);
+}
 
 /** Accepts a PEM as stored in a secret: real newlines, escaped `\n`, or a bare base64 body. */
 export function normalizePem(value: string, label = 'PRIVATE KEY'): string {
@@ -68,36 +81,35 @@ export function byteLength(text: string): number {
   return encoder.encode(text).byteLength;
 }
 
-/** SHA-256 of a string. */
-export async function sha256(text: string): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.digest('SHA-256', encoder.encode(text)));
+/** How one push platform is configured and stepped through; its caches live in `steps`. */
+export interface PushPlatformSpec<C> {
+  name: PushPlatform;
+  limits: CallLimits;
+  configFromEnv(env: ProviderEnv): C;
+  steps(config: C, deps: ProviderDeps): HttpSteps<PushAddress>;
 }
 
-/** Lowercase hex of bytes. */
-export function toHex(bytes: Uint8Array): string {
-  return [...bytes].map((b) => b.toString(16).padStart(2, '0')).join('');
-}
-
-/** Base64url without padding (RFC 4648 section 5). */
-export function base64UrlEncode(bytes: Uint8Array): string {
-  let binary = '';
-  for (const byte of bytes) binary += String.fromCharCode(byte);
-  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-}
-
-/** Decodes base64url (or standard base64, padded or not); undefined when it is not base64. */
-export function base64UrlDecode(text: string): Uint8Array | undefined {
-  const standard = text.trim().replace(/-/g, '+').replace(/_/g, '/').replace(/=+$/, '');
-  if (!/^[A-Za-z0-9+/]*$/.test(standard) || standard.length % 4 === 1) return undefined;
-  try {
-    const binary = atob(standard.padEnd(Math.ceil(standard.length / 4) * 4, '='));
-    return Uint8Array.from(binary, (char) => char.charCodeAt(0));
-  } catch {
-    return undefined;
-  }
-}
-
-/** Drops a trailing slash so `${base}/path` never doubles it. */
-export function trimTrailingSlash(url: string): string {
-  return url.replace(/\/+$/, '');
+/**
+ * The provider definition of a push platform. It serves only its own platform's addresses; a
+ * stray one is refused before any token is signed or fetched.
+ */
+export function pushProvider<C>(platform: PushPlatformSpec<C>): ProviderDefinition {
+  const { name } = platform;
+  return httpProvider<C, PushAddress>({
+    name,
+    channel: 'push',
+    platforms: [name],
+    limits: platform.limits,
+    configFromEnv: platform.configFromEnv,
+    steps(config, deps) {
+      const steps = platform.steps(config, deps);
+      return {
+        ...steps,
+        build: (request) =>
+          request.address.channel === 'push' && request.address.platform === name
+            ? steps.build(request)
+            : permanent(`${name} provider got a non-${name} address`),
+      };
+    },
+  });
 }

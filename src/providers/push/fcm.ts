@@ -1,28 +1,46 @@
 // FCM HTTP v1: https://firebase.google.com/docs/reference/fcm/rest/v1/projects.messages/send
 // (errors: https://firebase.google.com/docs/reference/fcm/rest/v1/ErrorCode, OAuth: https://developers.google.com/identity/protocols/oauth2/service-account)
-import { importPKCS8, SignJWT } from 'jose';
-import type { AddressOf } from '../../domain/address';
-import { isRetryableStatus, tryParseJson } from '../../lib/http';
-import { callHttp, type HttpCall, isHttpAnswer } from '../http-call';
+import { tryParseJson } from '../../lib/http';
+import { type HttpAnswer, type HttpCall, stringField } from '../http-call';
+import { classOfStatus, type ErrorClass, permanent, resultOfClass, sent, shortReason } from '../results';
 import {
   MissingCredentialsError,
-  type ProviderDefinition,
-  type ProviderDeps,
   type ProviderEnv,
+  readBaseUrl,
   readVar,
   requireVars,
-  type SendRequest,
   type SendResult,
 } from '../types';
 import { apnsCollapseIdFor } from './apns';
-import { normalizePem, PUSH_TIMEOUT_MS, pushOptions, shortReason, trimTrailingSlash } from './common';
+import {
+  apnsExpiration,
+  normalizePem,
+  PUSH_TIMEOUT_MS,
+  type PushOptions,
+  type PushRequest,
+  pushOptions,
+  pushProvider,
+} from './common';
+import { createAccessTokenSource, type ServiceAccount } from './fcm-token';
+
+export { FCM_ACCESS_TOKEN_MAX_AGE_MS, FCM_SCOPE } from './fcm-token';
 
 export const FCM_DEFAULT_BASE_URL = 'https://fcm.googleapis.com';
 export const GOOGLE_DEFAULT_TOKEN_URL = 'https://oauth2.googleapis.com/token';
-export const FCM_SCOPE = 'https://www.googleapis.com/auth/firebase.messaging';
 
-/** Google issues one-hour access tokens; reuse one for at most 55 minutes. */
-export const FCM_ACCESS_TOKEN_MAX_AGE_MS = 55 * 60_000;
+/**
+ * FCM limits: a message payload (notification and data) of at most 4,096 bytes
+ * (https://firebase.google.com/docs/cloud-messaging/concept-options), one token a send, and a
+ * default quota of 600,000 messages a minute per project
+ * (https://firebase.google.com/docs/cloud-messaging/throttling-and-quotas). The OAuth token
+ * request shares the timeout.
+ */
+export const FCM_LIMITS = {
+  timeoutMs: PUSH_TIMEOUT_MS,
+  maxBodyBytes: 4096,
+  recipientsPerRequest: 1,
+  documentedRatePerSecond: 10_000,
+};
 
 /** QUOTA_EXCEEDED may come without Retry-After; FCM's docs ask for a first delay of at least a minute. */
 const QUOTA_RETRY_SECONDS = 60;
@@ -32,14 +50,8 @@ const RESERVED_DATA_KEYS = new Set(['from', 'notification', 'message_type']);
 const RESERVED_DATA_PREFIXES = ['google', 'gcm'];
 
 /** What the FCM provider needs: the service account and the endpoints. */
-export interface FcmConfig {
+export interface FcmConfig extends ServiceAccount {
   projectId: string;
-  clientEmail: string;
-  /** PKCS#8 PEM of the service account's RSA key. */
-  privateKeyPem: string;
-  /** The key's id, sent as the JWT `kid` so Google picks the right public key. */
-  privateKeyId?: string;
-  tokenUrl: string;
   baseUrl: string;
 }
 
@@ -68,12 +80,9 @@ export function fcmConfigFromEnv(env: ProviderEnv): FcmConfig {
     privateKeyPem: normalizePem(text('private_key') as string),
     ...(privateKeyId ? { privateKeyId } : {}),
     tokenUrl: readVar(env, 'GOOGLE_OAUTH_TOKEN_URL') ?? text('token_uri') ?? GOOGLE_DEFAULT_TOKEN_URL,
-    baseUrl: trimTrailingSlash(readVar(env, 'FCM_BASE_URL') ?? FCM_DEFAULT_BASE_URL),
+    baseUrl: readBaseUrl(env, 'FCM_BASE_URL') ?? FCM_DEFAULT_BASE_URL,
   };
 }
-
-/** An outgoing request whose `body` is the exact text sent. */
-export type FcmHttpRequest = HttpCall;
 
 /** Converts app data to FCM's map<string, string>: strings as they are, anything else as JSON. */
 export function fcmData(data: Record<string, unknown>, url?: string): Record<string, string> {
@@ -102,16 +111,16 @@ export interface FcmRequestContext {
  */
 export function buildFcmRequest(
   config: FcmConfig,
-  request: SendRequest<AddressOf<'push'>>,
+  request: PushRequest,
   context: FcmRequestContext,
-): FcmHttpRequest {
+): HttpCall {
   const { accessToken, nowMs } = context;
   const { message } = request;
   const options = pushOptions(message, request.priority);
   const data = fcmData(options.data, message.url);
   const apnsHeaders: Record<string, string> = {
     'apns-priority': options.urgent ? '10' : '5',
-    'apns-expiration': options.ttlSeconds === 0 ? '0' : String(Math.floor(nowMs / 1000) + options.ttlSeconds),
+    'apns-expiration': apnsExpiration(options, nowMs),
   };
   const webpushHeaders: Record<string, string> = {
     TTL: String(options.ttlSeconds),
@@ -144,54 +153,6 @@ export function buildFcmRequest(
   };
 }
 
-/** Signs the service account's JWT assertion (RS256) for the OAuth token endpoint. */
-export async function signFcmAssertion(config: FcmConfig, key: CryptoKey, nowMs: number): Promise<string> {
-  const iat = Math.floor(nowMs / 1000);
-  return new SignJWT({ scope: FCM_SCOPE })
-    .setProtectedHeader({
-      alg: 'RS256',
-      typ: 'JWT',
-      ...(config.privateKeyId ? { kid: config.privateKeyId } : {}),
-    })
-    .setIssuer(config.clientEmail)
-    .setAudience(config.tokenUrl)
-    .setIssuedAt(iat)
-    .setExpirationTime(iat + 3600)
-    .sign(key);
-}
-
-/** Builds the token request exchanging a JWT assertion for an access token (pure). */
-export function buildTokenRequest(config: FcmConfig, assertion: string): FcmHttpRequest {
-  const form = new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion });
-  return {
-    url: config.tokenUrl,
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: form.toString(),
-  };
-}
-
-/** Maps a failed token-endpoint answer: bad credentials are config errors, outages retryable. */
-export function mapTokenFailure(
-  status: number,
-  bodyText: string,
-  retryAfter: number | undefined,
-): SendResult {
-  const body = tryParseJson(bodyText) as { error?: unknown; error_description?: unknown } | undefined;
-  const code = typeof body?.error === 'string' ? body.error : String(status);
-  const description = typeof body?.error_description === 'string' ? ` ${body.error_description}` : '';
-  const reason = shortReason(`Google OAuth ${status} ${code}${description}`);
-  if (isRetryableStatus(status)) {
-    return {
-      kind: 'retryable',
-      reason,
-      code,
-      ...(retryAfter !== undefined ? { retryAfterSeconds: retryAfter } : {}),
-    };
-  }
-  return { kind: 'permanent', reason, code, configError: true };
-}
-
 interface GoogleErrorDetail {
   '@type'?: string;
   errorCode?: string;
@@ -206,16 +167,16 @@ interface GoogleError {
   details?: GoogleErrorDetail[];
 }
 
-/** The parsed error of an FCM answer: its FcmError code and whether it is about the token. */
-export function readFcmError(bodyText: string): {
+/** The parsed error of an FCM answer and its FcmError code. */
+export function readFcmError(json: unknown): {
   error: GoogleError | undefined;
   errorCode: string | undefined;
 } {
-  const body = tryParseJson(bodyText) as { error?: GoogleError } | undefined;
-  const error = typeof body?.error === 'object' && body.error !== null ? body.error : undefined;
-  const details = Array.isArray(error?.details) ? error.details : [];
+  const error = (json as { error?: unknown } | undefined)?.error;
+  const google = typeof error === 'object' && error !== null ? (error as GoogleError) : undefined;
+  const details = Array.isArray(google?.details) ? google.details : [];
   const fcmError = details.find((detail) => detail?.['@type']?.endsWith('google.firebase.fcm.v1.FcmError'));
-  return { error, errorCode: fcmError?.errorCode };
+  return { error: google, errorCode: fcmError?.errorCode };
 }
 
 /** INVALID_ARGUMENT is about the token when FCM names `message.token` or says the token is invalid. */
@@ -227,167 +188,79 @@ function isTokenProblem(error: GoogleError | undefined): boolean {
   return namesToken || /registration token/i.test(error?.message ?? '');
 }
 
-/** Maps one messages:send answer other than 200 (pure). */
-export function mapFcmError(status: number, bodyText: string, retryAfter: number | undefined): SendResult {
-  const { error, errorCode } = readFcmError(bodyText);
-  const code = errorCode && errorCode !== 'UNSPECIFIED_ERROR' ? errorCode : (error?.status ?? String(status));
-  const apnsDetail = error?.details?.find((detail) => detail?.['@type']?.endsWith('ApnsError'));
-  const apnsText = apnsDetail?.reason ? ` (APNs ${apnsDetail.status_code ?? ''} ${apnsDetail.reason})` : '';
-  const reason = shortReason(`FCM ${status} ${code}: ${error?.message ?? bodyText.slice(0, 200)}${apnsText}`);
-  const retryable = (seconds = retryAfter): SendResult => ({
-    kind: 'retryable',
-    reason,
-    code,
-    ...(seconds !== undefined ? { retryAfterSeconds: seconds } : {}),
-  });
+function fcmClass(status: number, code: string, error: GoogleError | undefined): ErrorClass {
   switch (code) {
     case 'UNREGISTERED':
     case 'SENDER_ID_MISMATCH':
-      return { kind: 'permanent', reason, code, invalidAddress: true };
+      return 'invalidAddress';
     case 'INVALID_ARGUMENT':
-      return isTokenProblem(error)
-        ? { kind: 'permanent', reason, code, invalidAddress: true }
-        : { kind: 'permanent', reason, code };
+      return isTokenProblem(error) ? 'invalidAddress' : 'permanent';
     case 'QUOTA_EXCEEDED':
-      return retryable(retryAfter ?? QUOTA_RETRY_SECONDS);
     case 'UNAVAILABLE':
     case 'INTERNAL':
-      return retryable();
+      return 'retryable';
     case 'THIRD_PARTY_AUTH_ERROR':
-      return { kind: 'permanent', reason, code, configError: true };
+      return 'configError';
   }
-  return mapFcmStatus(status, error, reason, code, retryable);
+  // Canonical Google errors: only a real NOT_FOUND proves the token dead, a 404 from a wrong
+  // FCM_BASE_URL does not.
+  if (status === 404 && error?.status === 'NOT_FOUND') return 'invalidAddress';
+  if (status === 400 && isTokenProblem(error)) return 'invalidAddress';
+  return classOfStatus(status, { 404: 'configError' });
 }
 
-/** Answers without an FcmError code (canonical Google errors: NOT_FOUND, PERMISSION_DENIED ...). */
-function mapFcmStatus(
-  status: number,
-  error: GoogleError | undefined,
-  reason: string,
-  code: string,
-  retryable: () => SendResult,
-): SendResult {
-  // Only a real Google NOT_FOUND proves the token dead; a 404 from a wrong FCM_BASE_URL does not.
-  if (status === 404 && error?.status === 'NOT_FOUND') {
-    return { kind: 'permanent', reason, code, invalidAddress: true };
-  }
-  if (status === 401 || status === 403 || status === 404) {
-    return { kind: 'permanent', reason, code, configError: true };
-  }
-  if (status === 400 && isTokenProblem(error))
-    return { kind: 'permanent', reason, code, invalidAddress: true };
-  return isRetryableStatus(status) ? retryable() : { kind: 'permanent', reason, code };
+/** Maps one messages:send answer (pure). */
+export function classifyFcmAnswer(answer: HttpAnswer): SendResult {
+  const { status, json } = answer;
+  if (answer.ok) return sent(stringField(json, 'name'));
+  const { error, errorCode } = readFcmError(json);
+  const code = errorCode && errorCode !== 'UNSPECIFIED_ERROR' ? errorCode : (error?.status ?? String(status));
+  const apnsDetail = error?.details?.find((detail) => detail?.['@type']?.endsWith('ApnsError'));
+  const apnsText = apnsDetail?.reason ? ` (APNs ${apnsDetail.status_code ?? ''} ${apnsDetail.reason})` : '';
+  const reason = shortReason(
+    `FCM ${status} ${code}: ${error?.message ?? answer.body.slice(0, 200)}${apnsText}`,
+  );
+  const retryAfter =
+    code === 'QUOTA_EXCEEDED' ? (answer.retryAfterSeconds ?? QUOTA_RETRY_SECONDS) : answer.retryAfterSeconds;
+  return resultOfClass(fcmClass(status, code, error), reason, code, retryAfter);
 }
 
-type TokenAnswer = { ok: true; token: string } | { ok: false; result: SendResult };
-
-/**
- * The access token of one instance: fetched with a signed assertion, reused for 55 minutes.
- * Only settled tokens are cached (never an in-flight fetch), because a Worker must not await I/O
- * that another request started.
- */
-function createAccessTokenSource(config: FcmConfig, deps: ProviderDeps) {
-  let key: Promise<CryptoKey> | undefined;
-  let current: { token: string; expiresAtMs: number } | undefined;
-
-  const fetchToken = async (): Promise<TokenAnswer> => {
-    let assertion: string;
-    try {
-      key ??= importPKCS8(config.privateKeyPem, 'RS256');
-      assertion = await signFcmAssertion(config, await key, deps.now());
-    } catch {
-      key = undefined;
-      const reason = 'FCM_SERVICE_ACCOUNT.private_key is not a usable RS256 PKCS#8 key';
-      return { ok: false, result: { kind: 'permanent', reason, configError: true } };
-    }
-    const built = buildTokenRequest(config, assertion);
-    const answer = await callHttp(deps, built, { timeoutMs: PUSH_TIMEOUT_MS });
-    if (!isHttpAnswer(answer)) return { ok: false, result: answer };
-    if (answer.status < 200 || answer.status >= 300) {
-      return { ok: false, result: mapTokenFailure(answer.status, answer.body, answer.retryAfterSeconds) };
-    }
-    const body = tryParseJson(answer.body) as { access_token?: unknown; expires_in?: unknown } | undefined;
-    if (typeof body?.access_token !== 'string' || body.access_token === '') {
-      return {
-        ok: false,
-        result: { kind: 'retryable', reason: 'Google OAuth answered without access_token' },
-      };
-    }
-    const lifetimeMs =
-      typeof body.expires_in === 'number' ? (body.expires_in - 300) * 1000 : Number.POSITIVE_INFINITY;
-    current = {
-      token: body.access_token,
-      expiresAtMs: deps.now() + Math.max(0, Math.min(FCM_ACCESS_TOKEN_MAX_AGE_MS, lifetimeMs)),
-    };
-    return { ok: true, token: body.access_token };
-  };
-
-  return {
-    async get(): Promise<TokenAnswer> {
-      if (current && deps.now() < current.expiresAtMs) return { ok: true, token: current.token };
-      return fetchToken();
-    },
-    drop(): void {
-      current = undefined;
-    },
-  };
+/** The messages:send request of one delivery with a settled access token. */
+async function fcmCall(config: FcmConfig, request: PushRequest, accessToken: string, nowMs: number) {
+  const { collapseId }: PushOptions = pushOptions(request.message, request.priority);
+  return buildFcmRequest(config, request, {
+    accessToken,
+    nowMs,
+    ...(collapseId ? { apnsCollapseId: await apnsCollapseIdFor(collapseId) } : {}),
+  });
 }
 
-/** Builds the FCM provider from its config; the OAuth token cache lives in this instance. */
-export function createFcmProvider(config: FcmConfig, deps: ProviderDeps) {
-  const tokens = createAccessTokenSource(config, deps);
-
-  const post = async (request: SendRequest<AddressOf<'push'>>, accessToken: string) => {
-    const { collapseId } = pushOptions(request.message, request.priority);
-    const built = buildFcmRequest(config, request, {
-      accessToken,
-      nowMs: deps.now(),
-      ...(collapseId ? { apnsCollapseId: await apnsCollapseIdFor(collapseId) } : {}),
-    });
-    return callHttp(deps, built, { timeoutMs: PUSH_TIMEOUT_MS });
-  };
-
-  return {
-    name: 'fcm',
-    channel: 'push' as const,
-    platforms: ['fcm'] as const,
-    async send(request: SendRequest): Promise<SendResult> {
-      const { address } = request;
-      if (address.channel !== 'push' || address.platform !== 'fcm') {
-        return { kind: 'permanent', reason: 'fcm provider got a non-fcm address' };
-      }
-      if (address.deviceToken.trim() === '') {
-        return { kind: 'permanent', reason: 'empty FCM registration token', invalidAddress: true };
-      }
-      const pushRequest = { ...request, address };
-      let answer = await tokens.get();
-      if (!answer.ok) return answer.result;
-      let reply = await post(pushRequest, answer.token);
-      if (!isHttpAnswer(reply)) return reply;
-      // An access token can be revoked or expire early: fetch a fresh one once and resend once.
-      if (reply.status === 401 && readFcmError(reply.body).errorCode !== 'THIRD_PARTY_AUTH_ERROR') {
-        tokens.drop();
-        answer = await tokens.get();
-        if (!answer.ok) return answer.result;
-        reply = await post(pushRequest, answer.token);
-        if (!isHttpAnswer(reply)) return reply;
-      }
-      if (reply.status >= 200 && reply.status < 300) {
-        const name = (tryParseJson(reply.body) as { name?: unknown } | undefined)?.name;
-        return { kind: 'sent', ...(typeof name === 'string' ? { providerMessageId: name } : {}) };
-      }
-      if (reply.status === 401) tokens.drop();
-      return mapFcmError(reply.status, reply.body, reply.retryAfterSeconds);
-    },
-  };
-}
-
-/** Firebase Cloud Messaging (HTTP v1) with a service account. */
-export const fcm: ProviderDefinition = {
+/** Firebase Cloud Messaging (HTTP v1) with a service account; the OAuth token cache lives per instance. */
+export const fcm = pushProvider({
   name: 'fcm',
-  channel: 'push',
-  platforms: ['fcm'],
-  create(env, deps) {
-    return createFcmProvider(fcmConfigFromEnv(env), deps);
+  limits: FCM_LIMITS,
+  configFromEnv: fcmConfigFromEnv,
+  steps(config, deps) {
+    const tokens = createAccessTokenSource(config, deps, FCM_LIMITS);
+    return {
+      async build(request) {
+        if (request.address.deviceToken.trim() === '') {
+          return permanent('empty FCM registration token', undefined, { invalidAddress: true });
+        }
+        const token = await tokens.get();
+        return token.ok ? fcmCall(config, request, token.token, deps.now()) : token.result;
+      },
+      // An access token can be revoked or expire early: fetch a fresh one once and resend once.
+      again(answer) {
+        if (answer.status !== 401 || readFcmError(answer.json).errorCode === 'THIRD_PARTY_AUTH_ERROR')
+          return false;
+        tokens.drop();
+        return true;
+      },
+      classify(answer) {
+        if (answer.status === 401) tokens.drop();
+        return classifyFcmAnswer(answer);
+      },
+    };
   },
-};
+});

@@ -1,16 +1,17 @@
 // Message Encryption for Web Push, `aes128gcm` content coding: https://www.rfc-editor.org/rfc/rfc8291
 // (record format: https://www.rfc-editor.org/rfc/rfc8188#section-2)
 
-/** Push services must accept 4096-byte bodies (RFC 8030 7.2); larger ones may be refused. */
-export const MAX_PUSH_BODY_BYTES = 4096;
-
-/** Header (86) + padding delimiter (1) + AEAD tag (16) leave 3993 bytes of plaintext (RFC 8291 4). */
-export const MAX_PLAINTEXT_BYTES = 3993;
-
+/** The record size written in the header: one record fills a body push services must accept. */
 const RECORD_SIZE = 4096;
 const SALT_BYTES = 16;
 const PUBLIC_KEY_BYTES = 65;
 const AUTH_SECRET_BYTES = 16;
+const TAG_BYTES = 16;
+/** salt (16) + record size (4) + key id length (1) + the sender's public key (65). */
+const HEADER_BYTES = SALT_BYTES + 4 + 1 + PUBLIC_KEY_BYTES;
+
+/** What one record can carry: 4096 minus header (86), delimiter (1) and tag (16) is 3993 (RFC 8291 4). */
+export const MAX_PLAINTEXT_BYTES = RECORD_SIZE - HEADER_BYTES - 1 - TAG_BYTES;
 const LAST_RECORD_DELIMITER = 0x02;
 const encoder = new TextEncoder();
 

@@ -2,27 +2,28 @@
 import { importJWK, SignJWT } from 'jose';
 import type { Priority } from '../../domain/channels';
 import type { RenderedMessage } from '../../domain/message';
-import { isRetryableStatus, parseRetryAfter, safeText } from '../../lib/http';
+import { sha256Bytes } from '../../lib/crypto';
+import { fromBase64, toBase64Url } from '../../lib/encoding';
 import { checkWebhookUrl } from '../../lib/ssrf-guard';
-import {
-  type ProviderDefinition,
-  type ProviderDeps,
-  type ProviderEnv,
-  readVar,
-  requireVars,
-  type SendRequest,
-  type SendResult,
-} from '../types';
-import {
-  base64UrlDecode,
-  base64UrlEncode,
-  networkFailure,
-  PUSH_TIMEOUT_MS,
-  pushOptions,
-  sha256,
-  shortReason,
-} from './common';
-import { encryptAes128gcm, hasValidKeySizes, MAX_PLAINTEXT_BYTES } from './webpush-encryption';
+import type { HttpAnswer } from '../http-call';
+import { classOfStatus, permanent, resultOfClass, sent, shortReason } from '../results';
+import { allowsLoopback, type ProviderEnv, requireVars, type SendResult } from '../types';
+import { PUSH_TIMEOUT_MS, type PushRequest, pushOptions, pushProvider } from './common';
+import { encryptAes128gcm, hasValidKeySizes } from './webpush-encryption';
+
+/**
+ * Web Push limits: push services must accept 4,096-byte bodies (RFC 8030 7.2), which leaves
+ * 3,993 bytes of plaintext in one aes128gcm record (RFC 8291 4); a Topic is at most 32 base64url
+ * characters (RFC 8030 5.4). One subscription a request; the rate is each push service's own.
+ * Error answers are read only for the reason, so 512 characters of one suffice.
+ */
+export const WEBPUSH_LIMITS = {
+  timeoutMs: PUSH_TIMEOUT_MS,
+  maxBodyBytes: 4096,
+  recipientsPerRequest: 1,
+  fields: { payload: 3993, topic: 32 },
+  answerChars: 512,
+};
 
 /** RFC 8292 2: `exp` must be at most 24 hours ahead; 12 hours leaves room for clock skew. */
 export const VAPID_TOKEN_LIFETIME_SECONDS = 12 * 3600;
@@ -56,7 +57,7 @@ export function webPushConfigFromEnv(env: ProviderEnv): WebPushConfig {
     vapidPublicKey: vars.VAPID_PUBLIC_KEY.trim(),
     vapidPrivateKey: vars.VAPID_PRIVATE_KEY.trim(),
     subject,
-    allowLoopback: readVar(env, 'ENVIRONMENT') === 'development',
+    allowLoopback: allowsLoopback(env),
   };
 }
 
@@ -82,8 +83,8 @@ export function parseSubscription(
   const check = checkWebhookUrl(sub.endpoint, { allowLoopback });
   // https only, no private or internal hosts (http loopback only in development).
   if (!check.ok) return { ok: false, reason: `subscription endpoint rejected: ${check.reason}` };
-  const p256dh = typeof sub.keys?.p256dh === 'string' ? base64UrlDecode(sub.keys.p256dh) : undefined;
-  const auth = typeof sub.keys?.auth === 'string' ? base64UrlDecode(sub.keys.auth) : undefined;
+  const p256dh = typeof sub.keys?.p256dh === 'string' ? fromBase64(sub.keys.p256dh) : undefined;
+  const auth = typeof sub.keys?.auth === 'string' ? fromBase64(sub.keys.auth) : undefined;
   if (!p256dh || !auth || !hasValidKeySizes({ p256dh, auth })) {
     return { ok: false, reason: 'subscription keys are not a P-256 key and a 16-byte auth secret' };
   }
@@ -103,12 +104,13 @@ export function webPushPayload(message: RenderedMessage, priority: Priority): st
 }
 
 /**
- * RFC 8030 5.4 Topic: at most 32 base64url characters. A collapse id that fits is used as is,
- * any other becomes the first 32 characters of its SHA-256 in base64url.
+ * The Topic for a collapse id: the id itself when it is short base64url, otherwise the start of
+ * its SHA-256 in base64url.
  */
 export async function webPushTopicFor(collapseId: string): Promise<string> {
-  if (/^[A-Za-z0-9_-]{1,32}$/.test(collapseId)) return collapseId;
-  return base64UrlEncode(await sha256(collapseId)).slice(0, 32);
+  const { topic } = WEBPUSH_LIMITS.fields;
+  if (collapseId.length <= topic && /^[A-Za-z0-9_-]+$/.test(collapseId)) return collapseId;
+  return toBase64Url(await sha256Bytes(collapseId)).slice(0, topic);
 }
 
 /** Per-delivery inputs of the request builder, produced by signing and encryption. */
@@ -132,58 +134,40 @@ export function buildWebPushRequest(subscription: WebPushSubscription, parts: We
     Authorization: parts.authorization,
   };
   if (parts.topic) headers.Topic = parts.topic;
-  // A redirect is never followed: it could point where the SSRF guard never looked.
-  return new Request(subscription.endpoint.toString(), {
-    method: 'POST',
-    headers,
-    body: parts.body,
-    redirect: 'manual',
-  });
+  return new Request(subscription.endpoint.toString(), { method: 'POST', headers, body: parts.body });
 }
 
-/** Maps one push service answer (pure). */
-export function mapWebPushResponse(
-  status: number,
-  headers: Headers,
-  bodyText: string,
-  nowMs: number,
-): SendResult {
-  if (status === 200 || status === 201 || status === 202) {
-    const location = headers.get('location');
-    return { kind: 'sent', ...(location ? { providerMessageId: location } : {}) };
-  }
-  const code = String(status);
-  const reason = shortReason(`push service ${status} ${bodyText.slice(0, 200)}`);
-  if (status === 404 || status === 410) return { kind: 'permanent', reason, code, invalidAddress: true };
-  if (status === 413) return { kind: 'permanent', reason, code: 'PayloadTooLarge' };
-  // 400/401/403 from a push service mean the VAPID signature or key was refused.
-  if (status === 400 || status === 401 || status === 403)
-    return { kind: 'permanent', reason, code, configError: true };
-  if (isRetryableStatus(status)) {
-    const retryAfterSeconds = parseRetryAfter(headers.get('retry-after'), nowMs);
-    return {
-      kind: 'retryable',
-      reason,
-      code,
-      ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}),
-    };
-  }
-  return { kind: 'permanent', reason, code };
+/**
+ * Maps one push service answer (pure): 404/410 the subscription is gone, 400/401/403 the VAPID
+ * signature or key was refused, a 3xx is never followed so it is permanent.
+ */
+export function classifyWebPushAnswer(answer: HttpAnswer): SendResult {
+  const { status } = answer;
+  if (status === 200 || status === 201 || status === 202)
+    return sent(answer.headers.get('location') ?? undefined);
+  const reason = shortReason(`push service ${status} ${answer.body.slice(0, 200)}`);
+  const errorClass = classOfStatus(status, {
+    400: 'configError',
+    404: 'invalidAddress',
+    410: 'invalidAddress',
+  });
+  const code = status === 413 ? 'PayloadTooLarge' : String(status);
+  return resultOfClass(errorClass, reason, code, answer.retryAfterSeconds);
 }
 
 /** Imports the VAPID private key for ES256; throws when the keys are not a P-256 pair encoding. */
 export async function importVapidKey(config: WebPushConfig): Promise<CryptoKey> {
-  const publicKey = base64UrlDecode(config.vapidPublicKey);
-  const d = base64UrlDecode(config.vapidPrivateKey);
+  const publicKey = fromBase64(config.vapidPublicKey);
+  const d = fromBase64(config.vapidPrivateKey);
   if (publicKey?.byteLength !== 65 || publicKey[0] !== 0x04 || d?.byteLength !== 32) {
     throw new Error('VAPID keys must be a 65-byte uncompressed public key and a 32-byte private key');
   }
   const jwk = {
     kty: 'EC',
     crv: 'P-256',
-    x: base64UrlEncode(publicKey.slice(1, 33)),
-    y: base64UrlEncode(publicKey.slice(33, 65)),
-    d: base64UrlEncode(d),
+    x: toBase64Url(publicKey.slice(1, 33)),
+    y: toBase64Url(publicKey.slice(33, 65)),
+    d: toBase64Url(d),
   };
   return (await importJWK(jwk, 'ES256')) as CryptoKey;
 }
@@ -221,82 +205,63 @@ function createVapidSource(config: WebPushConfig, now: () => number) {
   };
 }
 
-/** Builds the Web Push provider; the VAPID key and JWT cache live in this instance. */
-export function createWebPushProvider(config: WebPushConfig, deps: ProviderDeps) {
-  const vapidFor = createVapidSource(config, deps.now);
-  return {
-    name: 'webpush',
-    channel: 'push' as const,
-    platforms: ['webpush'] as const,
-    async send(request: SendRequest): Promise<SendResult> {
-      const { address } = request;
-      if (address.channel !== 'push' || address.platform !== 'webpush') {
-        return { kind: 'permanent', reason: 'webpush provider got a non-webpush address' };
-      }
-      const parsed = parseSubscription(address.deviceToken, config.allowLoopback);
-      if (!parsed.ok)
-        return {
-          kind: 'permanent',
-          reason: parsed.reason,
-          code: 'InvalidSubscription',
-          invalidAddress: true,
-        };
-      const { subscription } = parsed;
+type Encrypted = { ok: true; body: Uint8Array; authorization: string } | { ok: false; result: SendResult };
 
-      const plaintext = new TextEncoder().encode(webPushPayload(request.message, request.priority));
-      if (plaintext.byteLength > MAX_PLAINTEXT_BYTES) {
-        const reason = `payload is ${plaintext.byteLength} bytes, Web Push allows ${MAX_PLAINTEXT_BYTES}`;
-        return { kind: 'permanent', reason, code: 'PayloadTooLarge' };
-      }
-      let body: Uint8Array;
-      try {
-        body = await encryptAes128gcm(plaintext, subscription.keys);
-      } catch {
-        return {
-          kind: 'permanent',
-          reason: 'subscription p256dh is not a P-256 point',
-          code: 'InvalidSubscription',
-          invalidAddress: true,
-        };
-      }
-      let authorization: string;
-      try {
-        authorization = await vapidFor(subscription.endpoint.origin);
-      } catch {
-        return {
-          kind: 'permanent',
-          reason: 'VAPID_PUBLIC_KEY/VAPID_PRIVATE_KEY are not a usable P-256 pair',
-          configError: true,
-        };
-      }
-      const options = pushOptions(request.message, request.priority);
-      const built = buildWebPushRequest(subscription, {
-        authorization,
-        body,
-        ttlSeconds: options.ttlSeconds,
-        urgency: urgencyFor(request.priority),
-        ...(options.collapseId ? { topic: await webPushTopicFor(options.collapseId) } : {}),
-      });
-      let response: Response;
-      try {
-        response = await deps.fetch(built, {
-          redirect: 'manual',
-          signal: AbortSignal.timeout(PUSH_TIMEOUT_MS),
-        });
-      } catch (error) {
-        return networkFailure(error);
-      }
-      return mapWebPushResponse(response.status, response.headers, await safeText(response, 512), deps.now());
-    },
-  };
+/** Encrypts the payload for the subscription and signs for its push service, or says what failed. */
+async function sealFor(
+  subscription: WebPushSubscription,
+  message: RenderedMessage,
+  priority: Priority,
+  vapidFor: (origin: string) => Promise<string>,
+): Promise<Encrypted> {
+  const plaintext = new TextEncoder().encode(webPushPayload(message, priority));
+  const limit = WEBPUSH_LIMITS.fields.payload;
+  if (plaintext.byteLength > limit) {
+    const reason = `payload is ${plaintext.byteLength} bytes, Web Push allows ${limit}`;
+    return { ok: false, result: permanent(reason, 'PayloadTooLarge') };
+  }
+  let body: Uint8Array;
+  try {
+    body = await encryptAes128gcm(plaintext, subscription.keys);
+  } catch {
+    const reason = 'subscription p256dh is not a P-256 point';
+    return { ok: false, result: permanent(reason, 'InvalidSubscription', { invalidAddress: true }) };
+  }
+  try {
+    return { ok: true, body, authorization: await vapidFor(subscription.endpoint.origin) };
+  } catch {
+    const reason = 'VAPID_PUBLIC_KEY/VAPID_PRIVATE_KEY are not a usable P-256 pair';
+    return { ok: false, result: permanent(reason, undefined, { configError: true }) };
+  }
 }
 
-/** Web Push (RFC 8030) with aes128gcm encryption and VAPID, to any browser push service. */
-export const webpush: ProviderDefinition = {
+/** The push message request of one delivery, or the result that makes sending it pointless. */
+async function webPushCall(
+  request: PushRequest,
+  config: WebPushConfig,
+  vapidFor: (origin: string) => Promise<string>,
+) {
+  const parsed = parseSubscription(request.address.deviceToken, config.allowLoopback);
+  if (!parsed.ok) return permanent(parsed.reason, 'InvalidSubscription', { invalidAddress: true });
+  const sealed = await sealFor(parsed.subscription, request.message, request.priority, vapidFor);
+  if (!sealed.ok) return sealed.result;
+  const options = pushOptions(request.message, request.priority);
+  return buildWebPushRequest(parsed.subscription, {
+    authorization: sealed.authorization,
+    body: sealed.body,
+    ttlSeconds: options.ttlSeconds,
+    urgency: urgencyFor(request.priority),
+    ...(options.collapseId ? { topic: await webPushTopicFor(options.collapseId) } : {}),
+  });
+}
+
+/** Web Push (RFC 8030) with aes128gcm encryption and VAPID; the VAPID JWT cache lives per instance. */
+export const webpush = pushProvider({
   name: 'webpush',
-  channel: 'push',
-  platforms: ['webpush'],
-  create(env, deps) {
-    return createWebPushProvider(webPushConfigFromEnv(env), deps);
+  limits: WEBPUSH_LIMITS,
+  configFromEnv: webPushConfigFromEnv,
+  steps(config, deps) {
+    const vapidFor = createVapidSource(config, deps.now);
+    return { build: (request) => webPushCall(request, config, vapidFor), classify: classifyWebPushAnswer };
   },
-};
+});

@@ -1,51 +1,28 @@
+// What the SMS APIs share: the provider factory (build -> call -> classify) and their timeout.
 import type { AddressOf } from '../../domain/address';
-import { callHttp, type HttpCall, isHttpAnswer } from '../http-call';
-import type {
-  Provider,
-  ProviderDefinition,
-  ProviderDeps,
-  ProviderEnv,
-  SendRequest,
-  SendResult,
-} from '../types';
-
-/** The outgoing HTTP request a provider builds; `body` is the exact text sent. */
-export type { HttpCall as BuiltRequest } from '../http-call';
+import type { CallLimits, HttpAnswer, HttpCall } from '../http-call';
+import { httpProvider } from '../http-provider';
+import type { ProviderDefinition, ProviderEnv, SendRequest, SendResult } from '../types';
 
 /** SMS APIs answer within seconds; a hung connection must not hold the queue consumer. */
 export const SMS_TIMEOUT_MS = 15_000;
 
-export { shortReason } from '../http-call';
-
-/** Removes a trailing slash so `${base}/path` never doubles it. */
-export function trimBaseUrl(url: string): string {
-  return url.replace(/\/+$/, '');
-}
-
 /** How one SMS API is configured, called and understood. */
 export interface HttpSmsApi<C> {
   name: string;
+  limits: CallLimits;
   configFromEnv(env: ProviderEnv): C;
   build(config: C, request: SendRequest<AddressOf<'sms'>>): HttpCall;
-  classify(status: number, body: string, retryAfterSeconds?: number): SendResult;
+  classify(answer: HttpAnswer): SendResult;
 }
 
-/** The provider definition every SMS API shares: one call with a timeout, then the API's own rules. */
+/** The provider definition of an SMS API. */
 export function httpSmsProvider<C>(api: HttpSmsApi<C>): ProviderDefinition {
-  return {
+  return httpProvider<C, AddressOf<'sms'>>({
     name: api.name,
     channel: 'sms',
-    create(env: ProviderEnv, deps: ProviderDeps): Provider<AddressOf<'sms'>> {
-      const config = api.configFromEnv(env);
-      return {
-        name: api.name,
-        channel: 'sms',
-        async send(request) {
-          const answer = await callHttp(deps, api.build(config, request), { timeoutMs: SMS_TIMEOUT_MS });
-          if (!isHttpAnswer(answer)) return answer;
-          return api.classify(answer.status, answer.body, answer.retryAfterSeconds);
-        },
-      };
-    },
-  };
+    limits: api.limits,
+    configFromEnv: api.configFromEnv,
+    steps: (config) => ({ build: (request) => api.build(config, request), classify: api.classify }),
+  });
 }

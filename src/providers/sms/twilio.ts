@@ -1,17 +1,18 @@
 // Twilio Messages API: https://www.twilio.com/docs/messaging/api/message-resource#create-a-message-resource
 // (error codes: https://www.twilio.com/docs/api/errors)
 import type { AddressOf } from '../../domain/address';
-import { tryParseJson } from '../../lib/http';
-import { classOfStatus, type ErrorClass, resultOfClass } from '../http-call';
+import { type HttpAnswer, type HttpCall, stringField } from '../http-call';
+import { classOfStatus, type ErrorClass, resultOfClass, sent, shortReason } from '../results';
 import {
   MissingCredentialsError,
   type ProviderEnv,
+  readBaseUrl,
   readVar,
   requireVars,
   type SendRequest,
   type SendResult,
 } from '../types';
-import { type BuiltRequest, httpSmsProvider, shortReason, trimBaseUrl } from './common';
+import { httpSmsProvider, SMS_TIMEOUT_MS } from './common';
 
 type SmsAddress = AddressOf<'sms'>;
 
@@ -29,6 +30,13 @@ export interface TwilioConfig {
 export const TWILIO_DEFAULT_BASE_URL = 'https://api.twilio.com';
 
 /**
+ * One recipient per Message resource, a body of at most 1,600 characters
+ * (https://www.twilio.com/docs/messaging/api/message-resource, error 21617). Throughput is per
+ * sender (long code, toll-free, short code), so no account rate is declared.
+ */
+export const TWILIO_LIMITS = { timeoutMs: SMS_TIMEOUT_MS, recipientsPerRequest: 1, fields: { body: 1600 } };
+
+/**
  * Reads TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (required), TWILIO_MESSAGING_SERVICE_SID or
  * TWILIO_FROM (one required), TWILIO_BASE_URL and PUBLIC_BASE_URL (optional).
  */
@@ -41,18 +49,18 @@ export function twilioConfigFromEnv(env: ProviderEnv): TwilioConfig {
   if (!messagingServiceSid && !from) missing.push('TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID');
   if (missing.length > 0) throw new MissingCredentialsError('twilio', missing);
   const vars = requireVars(env, 'twilio', ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN']);
-  const publicBaseUrl = readVar(env, 'PUBLIC_BASE_URL');
+  const publicBaseUrl = readBaseUrl(env, 'PUBLIC_BASE_URL');
   return {
     accountSid: vars.TWILIO_ACCOUNT_SID,
     authToken: vars.TWILIO_AUTH_TOKEN,
     sender: messagingServiceSid ? { messagingServiceSid } : { from: from as string },
-    baseUrl: trimBaseUrl(readVar(env, 'TWILIO_BASE_URL') ?? TWILIO_DEFAULT_BASE_URL),
-    ...(publicBaseUrl ? { statusCallback: `${trimBaseUrl(publicBaseUrl)}/v1/webhooks/twilio` } : {}),
+    baseUrl: readBaseUrl(env, 'TWILIO_BASE_URL') ?? TWILIO_DEFAULT_BASE_URL,
+    ...(publicBaseUrl ? { statusCallback: `${publicBaseUrl}/v1/webhooks/twilio` } : {}),
   };
 }
 
 /** Builds the Create Message POST: Basic auth SID:token, form-encoded To, sender, Body, StatusCallback?deliveryId=. */
-export function buildTwilioRequest(config: TwilioConfig, request: SendRequest<SmsAddress>): BuiltRequest {
+export function buildTwilioRequest(config: TwilioConfig, request: SendRequest<SmsAddress>): HttpCall {
   const form = new URLSearchParams();
   form.set('To', request.address.phone);
   if ('messagingServiceSid' in config.sender)
@@ -105,24 +113,22 @@ interface TwilioError {
   message?: string;
 }
 
-/** Maps a Twilio answer to a SendResult; `retryAfter` is the parsed Retry-After header. */
-export function classifyTwilioResponse(status: number, bodyText: string, retryAfter?: number): SendResult {
-  const json = tryParseJson(bodyText);
-  if (status >= 200 && status < 300) {
-    const sid = (json as { sid?: unknown } | undefined)?.sid;
-    return { kind: 'sent', ...(typeof sid === 'string' ? { providerMessageId: sid } : {}) };
-  }
+/** Maps a Twilio answer to a SendResult by its documented error code, else by its status. */
+export function classifyTwilioAnswer(answer: HttpAnswer): SendResult {
+  const json = answer.json;
+  if (answer.ok) return sent(stringField(json, 'sid'));
   const error = (json && typeof json === 'object' ? json : {}) as TwilioError;
-  const code = typeof error.code === 'number' ? String(error.code) : String(status);
-  const reason = shortReason(`twilio ${code}: ${error.message ?? `HTTP ${status}`}`);
+  const code = typeof error.code === 'number' ? String(error.code) : String(answer.status);
+  const reason = shortReason(`twilio ${code}: ${error.message ?? `HTTP ${answer.status}`}`);
   const known = typeof error.code === 'number' ? TWILIO_ERRORS[error.code] : undefined;
-  return resultOfClass(known ?? classOfStatus(status), reason, code, retryAfter);
+  return resultOfClass(known ?? classOfStatus(answer.status), reason, code, answer.retryAfterSeconds);
 }
 
 /** Twilio Programmable Messaging on the sms channel. */
 export const twilio = httpSmsProvider({
   name: 'twilio',
+  limits: TWILIO_LIMITS,
   configFromEnv: twilioConfigFromEnv,
   build: buildTwilioRequest,
-  classify: classifyTwilioResponse,
+  classify: classifyTwilioAnswer,
 });

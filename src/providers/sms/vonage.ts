@@ -1,10 +1,10 @@
 // Vonage SMS API: https://developer.vonage.com/en/api/sms#send-an-sms
 // (status codes: https://developer.vonage.com/en/messaging/sms/guides/troubleshooting-sms)
 import type { AddressOf } from '../../domain/address';
-import { tryParseJson } from '../../lib/http';
-import { classOfStatus, type ErrorClass, resultOfClass } from '../http-call';
-import { type ProviderEnv, readVar, requireVars, type SendRequest, type SendResult } from '../types';
-import { type BuiltRequest, httpSmsProvider, shortReason, trimBaseUrl } from './common';
+import type { HttpAnswer, HttpCall } from '../http-call';
+import { classOfStatus, type ErrorClass, resultOfClass, retryable, sent, shortReason } from '../results';
+import { type ProviderEnv, readBaseUrl, requireVars, type SendRequest, type SendResult } from '../types';
+import { httpSmsProvider, SMS_TIMEOUT_MS } from './common';
 
 type SmsAddress = AddressOf<'sms'>;
 
@@ -21,19 +21,28 @@ export interface VonageConfig {
 
 export const VONAGE_DEFAULT_BASE_URL = 'https://rest.nexmo.com';
 
-/** `client-ref` is documented as up to 40 characters. */
-const CLIENT_REF_LIMIT = 40;
+/**
+ * One recipient per request, `client-ref` up to 40 characters
+ * (https://developer.vonage.com/en/api/sms#send-an-sms), 30 API requests per second by default
+ * (https://api.support.vonage.com/hc/en-us/articles/203993598).
+ */
+export const VONAGE_LIMITS = {
+  timeoutMs: SMS_TIMEOUT_MS,
+  recipientsPerRequest: 1,
+  documentedRatePerSecond: 30,
+  fields: { clientRef: 40 },
+};
 
 /** Reads VONAGE_API_KEY, VONAGE_API_SECRET, VONAGE_FROM (required), VONAGE_BASE_URL, PUBLIC_BASE_URL. */
 export function vonageConfigFromEnv(env: ProviderEnv): VonageConfig {
   const vars = requireVars(env, 'vonage', ['VONAGE_API_KEY', 'VONAGE_API_SECRET', 'VONAGE_FROM']);
-  const publicBaseUrl = readVar(env, 'PUBLIC_BASE_URL');
+  const publicBaseUrl = readBaseUrl(env, 'PUBLIC_BASE_URL');
   return {
     apiKey: vars.VONAGE_API_KEY,
     apiSecret: vars.VONAGE_API_SECRET,
     from: vars.VONAGE_FROM,
-    baseUrl: trimBaseUrl(readVar(env, 'VONAGE_BASE_URL') ?? VONAGE_DEFAULT_BASE_URL),
-    ...(publicBaseUrl ? { callback: `${trimBaseUrl(publicBaseUrl)}/v1/webhooks/vonage` } : {}),
+    baseUrl: readBaseUrl(env, 'VONAGE_BASE_URL') ?? VONAGE_DEFAULT_BASE_URL,
+    ...(publicBaseUrl ? { callback: `${publicBaseUrl}/v1/webhooks/vonage` } : {}),
   };
 }
 
@@ -53,7 +62,7 @@ export function isGsm7(text: string): boolean {
  * Builds the send-an-sms POST (form-encoded). `to` is E.164 without the leading '+', as the API
  * documents it; `client-ref` carries the delivery id so delivery receipts can be matched.
  */
-export function buildVonageRequest(config: VonageConfig, request: SendRequest<SmsAddress>): BuiltRequest {
+export function buildVonageRequest(config: VonageConfig, request: SendRequest<SmsAddress>): HttpCall {
   const text = request.message.text ?? '';
   const form = new URLSearchParams();
   form.set('api_key', config.apiKey);
@@ -62,7 +71,7 @@ export function buildVonageRequest(config: VonageConfig, request: SendRequest<Sm
   form.set('to', request.address.phone.replace(/^\+/, ''));
   form.set('text', text);
   if (!isGsm7(text)) form.set('type', 'unicode');
-  form.set('client-ref', request.deliveryId.slice(0, CLIENT_REF_LIMIT));
+  form.set('client-ref', request.deliveryId.slice(0, VONAGE_LIMITS.fields.clientRef));
   if (config.callback) form.set('callback', config.callback);
   return {
     url: `${config.baseUrl}/sms/json`,
@@ -102,25 +111,23 @@ interface VonageMessage {
 }
 
 /** Maps a Vonage answer (HTTP 200 with per-message statuses) to a SendResult. */
-export function classifyVonageResponse(status: number, bodyText: string, retryAfter?: number): SendResult {
-  if (status < 200 || status >= 300) {
+export function classifyVonageAnswer(answer: HttpAnswer): SendResult {
+  const { status } = answer;
+  if (!answer.ok) {
     return resultOfClass(
       classOfStatus(status),
-      shortReason(`vonage HTTP ${status}`),
+      `vonage HTTP ${status}`,
       String(status),
-      retryAfter,
+      answer.retryAfterSeconds,
     );
   }
-  const messages = (tryParseJson(bodyText) as { messages?: VonageMessage[] } | undefined)?.messages;
+  const messages = (answer.json as { messages?: VonageMessage[] } | undefined)?.messages;
   if (!Array.isArray(messages) || messages.length === 0) {
-    return { kind: 'retryable', reason: 'vonage answered without message statuses' };
+    return retryable('vonage answered without message statuses');
   }
   // A long text is split into parts, each with its own status; one failed part fails the delivery.
   const failed = messages.find((message) => message.status !== '0');
-  if (!failed) {
-    const id = messages[0]?.['message-id'];
-    return { kind: 'sent', ...(id ? { providerMessageId: id } : {}) };
-  }
+  if (!failed) return sent(messages[0]?.['message-id']);
   const code = String(failed.status ?? 'unknown');
   const reason = shortReason(`vonage status ${code}: ${failed['error-text'] ?? 'unknown error'}`);
   return resultOfClass(VONAGE_STATUS[code] ?? 'permanent', reason, code);
@@ -129,7 +136,8 @@ export function classifyVonageResponse(status: number, bodyText: string, retryAf
 /** Vonage (Nexmo) SMS API on the sms channel. */
 export const vonage = httpSmsProvider({
   name: 'vonage',
+  limits: VONAGE_LIMITS,
   configFromEnv: vonageConfigFromEnv,
   build: buildVonageRequest,
-  classify: classifyVonageResponse,
+  classify: classifyVonageAnswer,
 });

@@ -1,18 +1,11 @@
 // Standard Webhooks signing: https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md
 import type { AddressOf } from '../../domain/address';
-import { isRetryableStatus } from '../../lib/http';
+import { fromBase64, toBase64 } from '../../lib/encoding';
 import { checkWebhookUrl } from '../../lib/ssrf-guard';
-import { callHttp, isHttpAnswer, shortReason } from '../http-call';
-import {
-  type Provider,
-  type ProviderDefinition,
-  type ProviderDeps,
-  type ProviderEnv,
-  readVar,
-  requireVars,
-  type SendRequest,
-  type SendResult,
-} from '../types';
+import type { HttpAnswer, HttpCall } from '../http-call';
+import { httpProvider } from '../http-provider';
+import { classOfStatus, permanent, resultOfClass, sent, shortReason } from '../results';
+import { allowsLoopback, type ProviderEnv, requireVars, type SendRequest, type SendResult } from '../types';
 
 type WebhookAddress = AddressOf<'webhook'>;
 
@@ -24,15 +17,13 @@ export interface WebhookConfig {
   userAgent: string;
 }
 
-/** The exact request a webhook delivery sends; `body` is the signed JSON text. */
-export interface BuiltWebhookRequest {
-  url: string;
-  method: 'POST';
-  headers: Record<string, string>;
-  body: string;
-}
-
 export const WEBHOOK_TIMEOUT_MS = 15_000;
+
+/**
+ * The endpoint is the customer's, so no size or rate is documented; one endpoint a request, and
+ * 1 KB of an answer is enough to say why it failed.
+ */
+export const WEBHOOK_LIMITS = { timeoutMs: WEBHOOK_TIMEOUT_MS, recipientsPerRequest: 1, answerChars: 1024 };
 export const WEBHOOK_USER_AGENT = 'Herald-Webhooks/1.0 (+https://www.standardwebhooks.com)';
 
 const SECRET_PREFIX = 'whsec_';
@@ -44,7 +35,7 @@ export function webhookConfigFromEnv(env: ProviderEnv): WebhookConfig {
   if (!defaultKey) throw new Error('WEBHOOK_SIGNING_SECRET must be whsec_ followed by base64');
   return {
     defaultKey,
-    allowLoopback: readVar(env, 'ENVIRONMENT') === 'development',
+    allowLoopback: allowsLoopback(env),
     userAgent: WEBHOOK_USER_AGENT,
   };
 }
@@ -55,13 +46,10 @@ export function webhookConfigFromEnv(env: ProviderEnv): WebhookConfig {
  */
 export function decodeSigningSecret(secret: string): Uint8Array | undefined {
   const encoded = secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret;
-  try {
-    const binary = atob(encoded);
-    if (binary.length === 0) return undefined;
-    return Uint8Array.from(binary, (char) => char.charCodeAt(0));
-  } catch {
-    return undefined;
-  }
+  // Receivers decode the standard alphabet: a url-safe secret would give them another key.
+  if (!/^[A-Za-z0-9+/\s]*=*$/.test(encoded)) return undefined;
+  const key = fromBase64(encoded);
+  return key && key.byteLength > 0 ? key : undefined;
 }
 
 /** `v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">` as the spec defines it. */
@@ -79,7 +67,7 @@ export async function signWebhook(
     cryptoKey,
     new TextEncoder().encode(`${id}.${timestamp}.${body}`),
   );
-  return `v1,${btoa(String.fromCharCode(...new Uint8Array(mac)))}`;
+  return `v1,${toBase64(new Uint8Array(mac))}`;
 }
 
 /**
@@ -91,7 +79,7 @@ export async function buildWebhookRequest(
   request: SendRequest<WebhookAddress>,
   nowMs: number,
   userAgent = WEBHOOK_USER_AGENT,
-): Promise<BuiltWebhookRequest> {
+): Promise<HttpCall> {
   const body = JSON.stringify(request.message.json);
   const timestamp = Math.floor(nowMs / 1000);
   return {
@@ -108,66 +96,40 @@ export async function buildWebhookRequest(
   };
 }
 
-/** Maps the endpoint's status to a SendResult. Redirects are never followed: a 3xx is permanent. */
-export function classifyWebhookResponse(status: number, body: string, retryAfter?: number): SendResult {
-  if (status >= 200 && status < 300) return { kind: 'sent' };
-  const snippet = body.replace(/\s+/g, ' ').trim().slice(0, 200);
-  const reason = shortReason(`endpoint answered ${status}${snippet ? `: ${snippet}` : ''}`);
+/**
+ * Maps the endpoint's status to a SendResult. Redirects are never followed, so a 3xx is
+ * permanent; a 401/403 is the customer's endpoint refusing, not Herald's configuration.
+ */
+export function classifyWebhookAnswer(answer: HttpAnswer): SendResult {
+  const { status } = answer;
+  if (answer.ok) return sent();
   const code = String(status);
-  if (isRetryableStatus(status)) {
-    return {
-      kind: 'retryable',
-      reason,
-      code,
-      ...(retryAfter !== undefined ? { retryAfterSeconds: retryAfter } : {}),
-    };
-  }
-  if (status === 410) return { kind: 'permanent', reason, code, invalidAddress: true };
   if (status >= 300 && status < 400) {
-    return {
-      kind: 'permanent',
-      reason: `endpoint answered ${status} redirect (redirects are not followed)`,
-      code,
-    };
+    return permanent(`endpoint answered ${status} redirect (redirects are not followed)`, code);
   }
-  return { kind: 'permanent', reason, code };
-}
-
-/** Describes a network failure without any URL: the customer's URL may carry a token in its query. */
-
-/** Creates the webhook provider; the default key's CryptoKey import is cheap, so no cache is kept. */
-export function createWebhookProvider(config: WebhookConfig, deps: ProviderDeps): Provider<WebhookAddress> {
-  return {
-    name: 'webhook',
-    channel: 'webhook',
-    platforms: ['webhook'],
-    async send(request) {
-      const target = checkWebhookUrl(request.address.url, { allowLoopback: config.allowLoopback });
-      if (!target.ok) {
-        return { kind: 'permanent', reason: `webhook url rejected: ${target.reason}`, invalidAddress: true };
-      }
-      if (request.message.json === undefined) {
-        return { kind: 'permanent', reason: 'message has no json payload' };
-      }
-      const key = request.address.secret ? decodeSigningSecret(request.address.secret) : config.defaultKey;
-      if (!key)
-        return { kind: 'permanent', reason: 'endpoint secret is not whsec_<base64>', configError: true };
-      const built = await buildWebhookRequest(key, request, deps.now(), config.userAgent);
-      const answer = await callHttp(deps, built, {
-        timeoutMs: WEBHOOK_TIMEOUT_MS,
-        redirect: 'manual',
-        maxBodyChars: 1024,
-      });
-      if (!isHttpAnswer(answer)) return answer;
-      return classifyWebhookResponse(answer.status, answer.body, answer.retryAfterSeconds);
-    },
-  };
+  const snippet = answer.body.replace(/\s+/g, ' ').trim().slice(0, 200);
+  const reason = shortReason(`endpoint answered ${status}${snippet ? `: ${snippet}` : ''}`);
+  const errorClass = classOfStatus(status, { 401: 'permanent', 403: 'permanent', 410: 'invalidAddress' });
+  return resultOfClass(errorClass, reason, code, answer.retryAfterSeconds);
 }
 
 /** Signed HTTP webhooks (Standard Webhooks) on the webhook channel. */
-export const webhook: ProviderDefinition = {
+export const webhook = httpProvider<WebhookConfig, WebhookAddress>({
   name: 'webhook',
   channel: 'webhook',
   platforms: ['webhook'],
-  create: (env, deps) => createWebhookProvider(webhookConfigFromEnv(env), deps),
-};
+  limits: WEBHOOK_LIMITS,
+  configFromEnv: webhookConfigFromEnv,
+  steps: (config, deps) => ({
+    async build(request) {
+      const target = checkWebhookUrl(request.address.url, { allowLoopback: config.allowLoopback });
+      if (!target.ok)
+        return permanent(`webhook url rejected: ${target.reason}`, undefined, { invalidAddress: true });
+      if (request.message.json === undefined) return permanent('message has no json payload');
+      const key = request.address.secret ? decodeSigningSecret(request.address.secret) : config.defaultKey;
+      if (!key) return permanent('endpoint secret is not whsec_<base64>', undefined, { configError: true });
+      return buildWebhookRequest(key, request, deps.now(), config.userAgent);
+    },
+    classify: classifyWebhookAnswer,
+  }),
+});
