@@ -1,7 +1,7 @@
 import type { Address } from '../domain/address';
 import type { Channel } from '../domain/channels';
 import { CircuitBreaker } from '../lib/circuit-breaker';
-import { createSandboxProvider, type SandboxSink, sandboxFaultsFromEnv } from './sandbox';
+import { createSandboxProvider, type SandboxOptions, type SandboxSink } from './sandbox';
 import {
   defaultDeps,
   type Provider,
@@ -70,10 +70,11 @@ export class ProviderRegistry {
     sink: SandboxSink,
     deps: ProviderDeps = defaultDeps(),
     switches: ReadonlyMap<string, boolean> = new Map(),
+    sandbox: SandboxOptions = {},
   ): Provider[] {
     const names = configuredProviderNames(env, channel).filter((name) => switches.get(name) !== false);
     return names.map((name) => {
-      if (name === 'sandbox') return createSandboxProvider(channel, sink, { faults: sandboxFaultsFromEnv(env) });
+      if (name === 'sandbox') return createSandboxProvider(channel, sink, sandbox);
       return this.instance(env, channel, name, deps);
     });
   }
