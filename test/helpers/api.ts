@@ -39,6 +39,14 @@ export function uniqueUser(prefix = 'user'): string {
   return `${prefix}_${Date.now().toString(36)}_${counter}_${Math.random().toString(36).slice(2, 8)}`;
 }
 
+/** Saves a contact with these addresses under a new user id (see `uniqueUser`) and returns the id. */
+export async function newContact(body: Record<string, unknown>): Promise<string> {
+  const userId = uniqueUser();
+  const res = await api('PUT', `/v1/contacts/${userId}`, body);
+  if (res.status !== 200) throw new Error(`PUT /v1/contacts: ${res.status} ${await res.text()}`);
+  return userId;
+}
+
 export const FCM_TOKEN = `fcm-${'x'.repeat(40)}:APA91b${'Q'.repeat(120)}`;
 export const APNS_TOKEN = 'a1'.repeat(32);
 export const SLACK_URL = 'https://hooks.slack.com/services/T000/B000/XXXXXXXX';

@@ -1,9 +1,12 @@
 import { createExecutionContext, createMessageBatch, getQueueResult } from 'cloudflare:test';
+import type { z } from '@hono/zod-openapi';
+import { expect } from 'vitest';
+import type { AcceptedSchema } from '../../src/api/shared/schemas';
 import type { Env } from '../../src/config/env';
-import type { Channel } from '../../src/domain/channels';
+import { CHANNELS, type Channel } from '../../src/domain/channels';
 import worker from '../../src/index';
 import type { QueueMessage } from '../../src/queue/messages';
-import { testEnv } from './api';
+import { api, json, testEnv } from './api';
 
 /** A queue binding that records what is sent to it instead of delivering it. */
 export class CapturingQueue {
@@ -62,11 +65,21 @@ export function envWithCapturedQueues(overrides: Record<string, unknown> = {}): 
 
 let sequence = 0;
 
-/** Runs the Worker's queue() handler on these bodies and returns what it acked and retried. */
-export async function runConsumer(env: Env, queue: string, bodies: QueueMessage[], attempts = 1) {
-  const messages = bodies.map((body) => {
+/**
+ * Runs the Worker's queue() handler on these bodies and returns what it acked and retried, with
+ * the message ids in the order of the bodies. `attempts` is the queue's delivery count: one for
+ * every message, or one per message.
+ */
+export async function runConsumer(
+  env: Env,
+  queue: string,
+  bodies: QueueMessage[],
+  attempts: number | readonly number[] = 1,
+) {
+  const messages = bodies.map((body, i) => {
     sequence += 1;
-    return { id: `msg-${sequence}`, timestamp: new Date(), attempts, body };
+    const count = typeof attempts === 'number' ? attempts : (attempts[i] ?? 1);
+    return { id: `msg-${sequence}`, timestamp: new Date(), attempts: count, body };
   });
   const batch = createMessageBatch<QueueMessage>(queue, messages);
   const ctx = createExecutionContext();
@@ -84,3 +97,57 @@ export const resendSendgridEnv = (extra: Record<string, unknown> = {}) =>
     EMAIL_FROM: 'Herald <noreply@example.com>',
     ...extra,
   });
+
+/** What POST /v1/notifications answers: the notification id and its deliveries as planned. */
+export type Accepted = z.infer<typeof AcceptedSchema>;
+
+/** Sends a notification with the captured env; fails the test unless it is accepted (202). */
+export async function sendNotification(
+  captured: CapturedEnv,
+  body: Record<string, unknown>,
+): Promise<Accepted> {
+  const res = await api('POST', '/v1/notifications', body, { env: captured.env });
+  expect(res.status, await res.clone().text()).toBe(202);
+  return json<Accepted>(res);
+}
+
+/**
+ * The body of a message captured on a channel's queue: the first by default, the last with -1.
+ * Fails the test when there is none.
+ */
+export function enqueued(captured: CapturedEnv, channel: Channel, index = 0): QueueMessage {
+  const body = captured.queues[channel].sent.at(index)?.body;
+  if (!body) throw new Error(`nothing enqueued on ${channel} at ${index}`);
+  return body;
+}
+
+/** Runs the channel's consumer on one captured message (see `enqueued`), as delivery `attempts`. */
+export function consumeEnqueued(
+  captured: CapturedEnv,
+  channel: Channel,
+  { index = 0, attempts = 1 }: { index?: number; attempts?: number } = {},
+) {
+  return runConsumer(captured.env, `herald-${channel}`, [enqueued(captured, channel, index)], attempts);
+}
+
+/**
+ * Takes every message captured so far off a channel's queue and runs its consumer on them as one
+ * batch; fails the test when there is none. What the consumer enqueues in turn stays on the queue.
+ */
+export async function drainQueue(captured: CapturedEnv, channel: Channel) {
+  const bodies = captured.queues[channel].sent.splice(0).map((m) => m.body);
+  if (bodies.length === 0) throw new Error(`nothing enqueued on ${channel}`);
+  return { bodies, ...(await runConsumer(captured.env, `herald-${channel}`, bodies)) };
+}
+
+/** `drainQueue` for every channel whose queue holds messages. */
+export async function drainQueues(captured: CapturedEnv) {
+  for (const channel of CHANNELS) {
+    if (captured.queues[channel].sent.length > 0) await drainQueue(captured, channel);
+  }
+}
+
+/** Runs a channel's dead-letter consumer on these deliveries, as the queue does after the last attempt. */
+export function deadLetter(env: Env, channel: Channel, deliveryIds: string[], attempt = 8) {
+  return runConsumer(env, `herald-${channel}-dlq`, [{ v: 1, deliveryIds, attempt }]);
+}

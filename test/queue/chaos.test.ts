@@ -1,10 +1,8 @@
-import { createExecutionContext, createMessageBatch, getQueueResult } from 'cloudflare:test';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Channel } from '../../src/domain/channels';
-import worker from '../../src/index';
 import type { QueueMessage } from '../../src/queue/messages';
 import { api, json, testEnv, uniqueUser } from '../helpers/api';
-import { envWithCapturedQueues } from '../helpers/queues';
+import { envWithCapturedQueues, runConsumer } from '../helpers/queues';
 
 /**
  * Chaos: 30% transient failures, 5% throttling, 2% consumer crashes after sending. The queues are
@@ -24,6 +22,28 @@ interface Pending {
 }
 
 afterEach(() => vi.useRealTimers());
+
+/**
+ * Runs `query` over `ids` in chunks small enough for D1's bound parameters, and concatenates the
+ * rows. `query` gets the chunk's placeholders; `leading` values are bound before the ids.
+ */
+async function rowsForIds<T>(
+  ids: string[],
+  query: (placeholders: string) => string,
+  ...leading: unknown[]
+): Promise<T[]> {
+  const rows: T[] = [];
+  for (let i = 0; i < ids.length; i += 90) {
+    const chunk = ids.slice(i, i + 90);
+    const { results } = await testEnv.DB.prepare(query(chunk.map(() => '?').join(',')))
+      .bind(...leading, ...chunk)
+      .all<T>();
+    rows.push(...results);
+  }
+  return rows;
+}
+
+const sum = (rows: { n: number }[]) => rows.reduce((total, row) => total + row.n, 0);
 
 describe('chaos', () => {
   it('nothing lost, nothing sent twice outside the crash window, every delivery terminal', async () => {
@@ -90,38 +110,30 @@ describe('chaos', () => {
       vi.setSystemTime(now);
       const batch = pending.filter((p) => p.queue === first.queue && p.visibleAt <= now).slice(0, 100);
       for (const p of batch) pending.splice(pending.indexOf(p), 1);
-      const messages = batch.map((p, i) => ({
-        id: `m-${rounds}-${i}`,
-        timestamp: new Date(now),
-        attempts: p.attempts,
-        body: p.body,
-      }));
-      const messageBatch = createMessageBatch<QueueMessage>(first.queue, messages);
-      const ctx = createExecutionContext();
-      await worker.queue(messageBatch, env, ctx);
-      const result = await getQueueResult(messageBatch, ctx);
+      const { result, messageIds } = await runConsumer(
+        env,
+        first.queue,
+        batch.map((p) => p.body),
+        batch.map((p) => p.attempts),
+      );
       const retried = new Set(result.retryMessages.map((m) => m.msgId));
       if (retried.size === batch.length && !first.queue.endsWith('-dlq')) {
         // Every message retried, yet the outbox got rows just now: the consumer died after sending.
         const ids = batch.flatMap((p) => p.body.deliveryIds);
-        let written = 0;
-        for (let i = 0; i < ids.length; i += 90) {
-          const chunk = ids.slice(i, i + 90);
-          const row = await testEnv.DB.prepare(
-            `SELECT count(*) AS n FROM outbox WHERE created_at = ? AND delivery_id IN (${chunk.map(() => '?').join(',')})`,
-          )
-            .bind(now, ...chunk)
-            .first<{ n: number }>();
-          written += row?.n ?? 0;
-        }
+        const written = sum(
+          await rowsForIds<{ n: number }>(
+            ids,
+            (ph) => `SELECT count(*) AS n FROM outbox WHERE created_at = ? AND delivery_id IN (${ph})`,
+            now,
+          ),
+        );
         if (written > 0) {
           crashes += 1;
           for (const id of ids) crashedIds.add(id);
         }
       }
       batch.forEach((p, i) => {
-        const id = messages[i]?.id ?? '';
-        if (!retried.has(id)) return;
+        if (!retried.has(messageIds[i] ?? '')) return;
         const attempts = p.attempts + 1;
         if (attempts > 10)
           pending.push({ queue: `${p.queue}-dlq`, body: p.body, visibleAt: now, attempts: 1 });
@@ -131,31 +143,20 @@ describe('chaos', () => {
     }
     expect(pending).toHaveLength(0);
 
-    const rows: { id: string; status: string; channel: string }[] = [];
-    for (let i = 0; i < accepted.length; i += 90) {
-      const chunk = accepted.slice(i, i + 90);
-      const { results } = await testEnv.DB.prepare(
-        `SELECT id, status, channel FROM deliveries WHERE id IN (${chunk.map(() => '?').join(',')})`,
-      )
-        .bind(...chunk)
-        .all<{ id: string; status: string; channel: string }>();
-      rows.push(...results);
-    }
+    const rows = await rowsForIds<{ id: string; status: string; channel: string }>(
+      accepted,
+      (ph) => `SELECT id, status, channel FROM deliveries WHERE id IN (${ph})`,
+    );
     const lost = accepted.length - rows.length;
     const notTerminal = rows.filter((r) => !TERMINAL.has(r.status));
     const counts: Record<string, number> = {};
     for (const r of rows) counts[r.status] = (counts[r.status] ?? 0) + 1;
 
-    const twice: { delivery_id: string; channel: string; n: number }[] = [];
-    for (let i = 0; i < accepted.length; i += 90) {
-      const chunk = accepted.slice(i, i + 90);
-      const { results } = await testEnv.DB.prepare(
-        `SELECT delivery_id, channel, count(*) AS n FROM outbox WHERE delivery_id IN (${chunk.map(() => '?').join(',')}) GROUP BY delivery_id HAVING n > 1`,
-      )
-        .bind(...chunk)
-        .all<{ delivery_id: string; channel: string; n: number }>();
-      twice.push(...results);
-    }
+    const twice = await rowsForIds<{ delivery_id: string; channel: string; n: number }>(
+      accepted,
+      (ph) =>
+        `SELECT delivery_id, channel, count(*) AS n FROM outbox WHERE delivery_id IN (${ph}) GROUP BY delivery_id HAVING n > 1`,
+    );
     console.log(
       JSON.stringify({
         accepted: accepted.length,
@@ -178,14 +179,10 @@ describe('chaos', () => {
     }
     // Whatever was sent is in the outbox exactly once per successful send.
     const sentIds = rows.filter((r) => r.status === 'sent').map((r) => r.id);
-    for (let i = 0; i < sentIds.length; i += 90) {
-      const chunk = sentIds.slice(i, i + 90);
-      const row = await testEnv.DB.prepare(
-        `SELECT count(DISTINCT delivery_id) AS n FROM outbox WHERE delivery_id IN (${chunk.map(() => '?').join(',')})`,
-      )
-        .bind(...chunk)
-        .first<{ n: number }>();
-      expect(row?.n).toBe(chunk.length);
-    }
+    const inOutbox = await rowsForIds<{ n: number }>(
+      sentIds,
+      (ph) => `SELECT count(DISTINCT delivery_id) AS n FROM outbox WHERE delivery_id IN (${ph})`,
+    );
+    expect(sum(inOutbox)).toBe(sentIds.length);
   }, 120_000);
 });

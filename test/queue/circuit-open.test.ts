@@ -1,54 +1,37 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { api, json, testEnv } from '../helpers/api';
+import { testEnv } from '../helpers/api';
 import { delivery } from '../helpers/deliveries';
 import { fakeFetch } from '../helpers/fetch';
-import { envWithCapturedQueues, runConsumer } from '../helpers/queues';
+import { drainQueue, resendSendgridEnv, sendNotification } from '../helpers/queues';
 
 // Its own file: the circuit breakers live in the isolate and would stay open for other tests.
 
 afterEach(() => vi.restoreAllMocks());
 
-interface Accepted {
-  deliveries: { id: string }[];
-}
-
 describe('consumer: every circuit open', () => {
   it('waits for the circuit without calling anyone and without using an attempt', async () => {
-    const captured = envWithCapturedQueues({
-      EMAIL_PROVIDERS: 'resend',
-      RESEND_API_KEY: 're_test_key',
-      EMAIL_FROM: 'Herald <noreply@example.com>',
-    });
+    const captured = resendSendgridEnv({ EMAIL_PROVIDERS: 'resend' });
     const calls = fakeFetch(() => new Response('{"message":"unavailable"}', { status: 503 }));
-    const send = async (email: string) => {
-      const res = await api(
-        'POST',
-        '/v1/notifications',
-        { type: 'security_alert', recipients: [{ email }] },
-        { env: captured.env },
-      );
-      expect(res.status).toBe(202);
-      return (await json<Accepted>(res)).deliveries[0]?.id ?? '';
-    };
+    const send = async (email: string) =>
+      (await sendNotification(captured, { type: 'security_alert', recipients: [{ email }] })).deliveries[0]
+        ?.id ?? '';
 
     // Five failures in a row open Resend's circuit (threshold 5).
     for (let i = 0; i < 5; i++) await send(`down${i}@example.com`);
-    await runConsumer(
-      captured.env,
-      'herald-email',
-      captured.queues.email.sent.splice(0).map((m) => m.body),
-    );
+    await drainQueue(captured, 'email');
     expect(calls).toHaveLength(5);
 
     const id = await send('later@example.com');
-    const [message] = captured.queues.email.sent.splice(0);
-    if (!message) throw new Error('nothing enqueued');
-    const { result, messageIds } = await runConsumer(captured.env, 'herald-email', [message.body]);
+    const {
+      bodies: [message],
+      result,
+      messageIds,
+    } = await drainQueue(captured, 'email');
     expect(calls).toHaveLength(5);
     expect(result.explicitAcks).toEqual(messageIds);
     expect(result.retryMessages).toEqual([]);
     const [resent] = captured.queues.email.sent;
-    expect(resent?.body).toMatchObject({ deliveryIds: [id], attempt: message.body.attempt });
+    expect(resent?.body).toMatchObject({ deliveryIds: [id], attempt: message?.attempt });
     expect(resent?.delaySeconds).toBeGreaterThanOrEqual(25);
     const d = await delivery(id);
     expect(d.status).toBe('queued');
@@ -59,8 +42,7 @@ describe('consumer: every circuit open', () => {
     await testEnv.DB.prepare('UPDATE deliveries SET created_at = ? WHERE id = ?')
       .bind(Date.now() - 25 * 3600 * 1000, id)
       .run();
-    const old = captured.queues.email.sent.splice(0).map((m) => m.body);
-    await runConsumer(captured.env, 'herald-email', old);
+    await drainQueue(captured, 'email');
     expect(calls).toHaveLength(5);
     expect((await delivery(id)).attempts).toBe(1);
   });

@@ -1,37 +1,22 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { api, FCM_TOKEN, json, SLACK_URL, testEnv, uniqueUser } from '../helpers/api';
+import { api, FCM_TOKEN, json, newContact, SLACK_URL, testEnv } from '../helpers/api';
+import { readDeliveries, readDelivery } from '../helpers/deliveries';
 import { fakeFetch } from '../helpers/fetch';
-import { type CapturedEnv, envWithCapturedQueues, resendSendgridEnv, runConsumer } from '../helpers/queues';
+import {
+  consumeEnqueued,
+  deadLetter,
+  enqueued,
+  envWithCapturedQueues,
+  resendSendgridEnv,
+  runConsumer,
+  sendNotification,
+} from '../helpers/queues';
 import { rsaPrivateKeyPem } from '../providers/push/helpers';
-
-interface Accepted {
-  id: string;
-  deliveries: { id: string; channel: string; status: string }[];
-}
-interface Delivery {
-  id: string;
-  status: string;
-  reason: string | null;
-  provider: string | null;
-  providerMessageId: string | null;
-  attempts: number;
-  history: { status: string; reason?: string; provider?: string }[];
-}
 
 afterEach(() => vi.restoreAllMocks());
 
-async function send(captured: CapturedEnv, body: Record<string, unknown>): Promise<Accepted> {
-  const res = await api('POST', '/v1/notifications', body, { env: captured.env });
-  expect(res.status).toBe(202);
-  return json<Accepted>(res);
-}
-
-async function delivery(notificationId: string, index = 0): Promise<Delivery> {
-  const got = await json<{ deliveries: Delivery[] }>(await api('GET', `/v1/notifications/${notificationId}`));
-  const d = got.deliveries[index];
-  if (!d) throw new Error('no delivery');
-  return d;
-}
+/** A security alert to one inline email address. */
+const ALERT = { type: 'security_alert', recipients: [{ email: 'a@example.com' }] };
 
 async function outboxFor(deliveryId: string): Promise<number> {
   const row = await testEnv.DB.prepare('SELECT count(*) AS n FROM outbox WHERE delivery_id = ?')
@@ -43,17 +28,15 @@ async function outboxFor(deliveryId: string): Promise<number> {
 describe('consumer: ack decisions', () => {
   it('sends through the sandbox, records sent and the outbox, and acks', async () => {
     const captured = envWithCapturedQueues();
-    const accepted = await send(captured, {
+    const accepted = await sendNotification(captured, {
       type: 'security_alert',
       recipients: [{ email: 'a@example.com' }, { email: 'b@example.com' }],
     });
-    const body = captured.queues.email.sent[0]?.body;
-    if (!body) throw new Error('nothing enqueued');
-    expect(body.deliveryIds).toHaveLength(2);
-    const { result, messageIds } = await runConsumer(captured.env, 'herald-email', [body]);
+    expect(enqueued(captured, 'email').deliveryIds).toEqual(accepted.deliveries.map((d) => d.id));
+    const { result, messageIds } = await consumeEnqueued(captured, 'email');
     expect(result.explicitAcks).toEqual(messageIds);
     expect(result.retryMessages).toEqual([]);
-    const d = await delivery(accepted.id);
+    const d = await readDelivery(accepted.id);
     expect(d).toMatchObject({ status: 'sent', provider: 'sandbox', attempts: 1 });
     expect(d.history.map((h) => h.status)).toEqual(['created', 'queued', 'sent']);
     expect(await outboxFor(d.id)).toBe(1);
@@ -61,14 +44,9 @@ describe('consumer: ack decisions', () => {
 
   it('a delivery already sent is acked without sending again', async () => {
     const captured = envWithCapturedQueues();
-    const accepted = await send(captured, {
-      type: 'security_alert',
-      recipients: [{ email: 'a@example.com' }],
-    });
-    const body = captured.queues.email.sent[0]?.body;
-    if (!body) throw new Error('nothing enqueued');
-    await runConsumer(captured.env, 'herald-email', [body]);
-    const { result, messageIds } = await runConsumer(captured.env, 'herald-email', [body], 2);
+    const accepted = await sendNotification(captured, ALERT);
+    await consumeEnqueued(captured, 'email');
+    const { result, messageIds } = await consumeEnqueued(captured, 'email', { attempts: 2 });
     expect(result.explicitAcks).toEqual(messageIds);
     expect(await outboxFor(accepted.deliveries[0]?.id ?? '')).toBe(1);
   });
@@ -93,38 +71,28 @@ describe('consumer: ack decisions', () => {
 describe('consumer: retry decisions and failover', () => {
   it('Resend answering 503 fails over to SendGrid within the attempt, and the delivery says so', async () => {
     const captured = resendSendgridEnv();
-    const accepted = await send(captured, {
-      type: 'security_alert',
-      recipients: [{ email: 'a@example.com' }],
-    });
+    const accepted = await sendNotification(captured, ALERT);
     const calls = fakeFetch((url) =>
       url.startsWith('https://api.resend.com')
         ? new Response('{"name":"internal_server_error","message":"down"}', { status: 503 })
         : new Response(null, { status: 202, headers: { 'X-Message-Id': 'sg-msg-1' } }),
     );
-    const body = captured.queues.email.sent[0]?.body;
-    if (!body) throw new Error('nothing enqueued');
-    const { result, messageIds } = await runConsumer(captured.env, 'herald-email', [body]);
+    const { result, messageIds } = await consumeEnqueued(captured, 'email');
     expect(calls.map((c) => new URL(c.url).host)).toEqual(['api.resend.com', 'api.sendgrid.com']);
     expect(result.explicitAcks).toEqual(messageIds);
-    const d = await delivery(accepted.id);
+    const d = await readDelivery(accepted.id);
     expect(d).toMatchObject({ status: 'sent', provider: 'sendgrid', providerMessageId: 'sg-msg-1' });
   });
 
   it('with every provider down the message is retried with backoff and the reason is kept', async () => {
     const captured = resendSendgridEnv();
-    const accepted = await send(captured, {
-      type: 'security_alert',
-      recipients: [{ email: 'a@example.com' }],
-    });
+    const accepted = await sendNotification(captured, ALERT);
     fakeFetch(() => new Response('unavailable', { status: 503 }));
-    const body = captured.queues.email.sent[0]?.body;
-    if (!body) throw new Error('nothing enqueued');
-    const { result, messageIds } = await runConsumer(captured.env, 'herald-email', [body]);
+    const { result, messageIds } = await consumeEnqueued(captured, 'email');
     expect(result.explicitAcks).toEqual([]);
     // The harness records that a message was retried, not its delay: the delay is in the history.
     expect(result.retryMessages.map((m) => m.msgId)).toEqual(messageIds);
-    const d = await delivery(accepted.id);
+    const d = await readDelivery(accepted.id);
     expect(d.status).toBe('queued');
     expect(d.attempts).toBe(1);
     expect(d.reason).toMatch(/^retry in [4-6]s: resend: .*503.*; sendgrid: .*503/);
@@ -132,30 +100,23 @@ describe('consumer: retry decisions and failover', () => {
 
   it('Retry-After is honoured when longer than the schedule', async () => {
     const captured = resendSendgridEnv({ EMAIL_PROVIDERS: 'resend' });
-    const accepted = await send(captured, {
-      type: 'security_alert',
-      recipients: [{ email: 'a@example.com' }],
-    });
+    const accepted = await sendNotification(captured, ALERT);
     fakeFetch(
       () =>
         new Response('{"name":"rate_limit_exceeded"}', { status: 429, headers: { 'Retry-After': '120' } }),
     );
-    const body = captured.queues.email.sent[0]?.body;
-    if (!body) throw new Error('nothing enqueued');
-    const { result } = await runConsumer(captured.env, 'herald-email', [body]);
-    expect(result.retryMessages).toHaveLength(1);
-    expect((await delivery(accepted.id)).reason).toMatch(/^retry in 120s: /);
+    const { result, messageIds } = await consumeEnqueued(captured, 'email');
+    expect(result.retryMessages).toEqual([{ msgId: messageIds[0] }]);
+    expect((await readDelivery(accepted.id)).reason).toMatch(/^retry in 120s: /);
   });
 
   it('a partial failure re-enqueues only the failed deliveries and acks the message', async () => {
     const captured = envWithCapturedQueues({ CHAT_PROVIDERS: 'slack,discord' });
-    const userA = uniqueUser();
-    const userB = uniqueUser();
-    await api('PUT', `/v1/contacts/${userA}`, { externalChannels: [{ platform: 'slack', url: SLACK_URL }] });
-    await api('PUT', `/v1/contacts/${userB}`, {
+    const userA = await newContact({ externalChannels: [{ platform: 'slack', url: SLACK_URL }] });
+    const userB = await newContact({
       externalChannels: [{ platform: 'discord', url: 'https://discord.com/api/webhooks/123/abc' }],
     });
-    const accepted = await send(captured, {
+    const accepted = await sendNotification(captured, {
       type: 'payment_reminder',
       recipients: [userA, userB],
       channels: ['chat'],
@@ -166,44 +127,35 @@ describe('consumer: retry decisions and failover', () => {
         ? new Response('rollup_error', { status: 500 })
         : new Response(null, { status: 204 }),
     );
-    const body = captured.queues.chat.sent[0]?.body;
-    if (!body) throw new Error('nothing enqueued');
-    expect(body.deliveryIds).toHaveLength(2);
-    const { result, messageIds } = await runConsumer(captured.env, 'herald-chat', [body]);
+    expect(enqueued(captured, 'chat').deliveryIds).toEqual(accepted.deliveries.map((d) => d.id));
+    const { result, messageIds } = await consumeEnqueued(captured, 'chat');
     expect(result.explicitAcks).toEqual(messageIds);
     const requeued = captured.queues.chat.sent.slice(1);
     expect(requeued).toHaveLength(1);
     expect(requeued[0]?.body).toMatchObject({ deliveryIds: [accepted.deliveries[0]?.id], attempt: 1 });
     expect(requeued[0]?.delaySeconds).toBeGreaterThan(0);
-    expect((await delivery(accepted.id, 1)).status).toBe('sent');
+    expect((await readDelivery(accepted.id, 1)).status).toBe('sent');
   });
 
   it('when attempts are spent the delivery fails and goes to the dead-letter queue', async () => {
     const captured = resendSendgridEnv({ EMAIL_PROVIDERS: 'resend' });
-    const accepted = await send(captured, {
-      type: 'security_alert',
-      recipients: [{ email: 'a@example.com' }],
-    });
+    const accepted = await sendNotification(captured, ALERT);
     const id = accepted.deliveries[0]?.id ?? '';
     await testEnv.DB.prepare('UPDATE deliveries SET attempts = 7 WHERE id = ?').bind(id).run();
     fakeFetch(() => new Response('down', { status: 502 }));
-    const body = captured.queues.email.sent[0]?.body;
-    if (!body) throw new Error('nothing enqueued');
-    const { result, messageIds } = await runConsumer(captured.env, 'herald-email', [body], 8);
+    const { result, messageIds } = await consumeEnqueued(captured, 'email', { attempts: 8 });
     expect(result.explicitAcks).toEqual(messageIds);
     expect(captured.dlqs.email.ids()).toEqual([id]);
-    const d = await delivery(accepted.id);
+    const d = await readDelivery(accepted.id);
     expect(d.status).toBe('failed');
     expect(d.reason).toMatch(/^attempts exhausted \(8\)/);
   });
 
   it('a listed provider without credentials retries the batch instead of skipping it', async () => {
     const captured = envWithCapturedQueues({ EMAIL_PROVIDERS: 'postmark' });
-    await send(captured, { type: 'security_alert', recipients: [{ email: 'a@example.com' }] });
+    await sendNotification(captured, ALERT);
     const calls = fakeFetch(() => new Response('{}', { status: 200 }));
-    const body = captured.queues.email.sent[0]?.body;
-    if (!body) throw new Error('nothing enqueued');
-    const { result, messageIds } = await runConsumer(captured.env, 'herald-email', [body]);
+    const { result, messageIds } = await consumeEnqueued(captured, 'email');
     expect(calls).toHaveLength(0);
     expect(result.retryMessages).toEqual([{ msgId: messageIds[0] }]);
     expect(result.explicitAcks).toEqual([]);
@@ -223,15 +175,14 @@ describe('consumer: permanent answers clean the contact', () => {
         token_uri: 'https://oauth2.googleapis.com/token',
       }),
     });
-    const userId = uniqueUser();
     const otherToken = `${FCM_TOKEN}other`;
-    await api('PUT', `/v1/contacts/${userId}`, {
+    const userId = await newContact({
       deviceTokens: [
         { deviceToken: FCM_TOKEN, platform: 'fcm' },
         { deviceToken: otherToken, platform: 'fcm' },
       ],
     });
-    const accepted = await send(captured, {
+    const accepted = await sendNotification(captured, {
       type: 'order_shipped',
       recipients: [userId],
       channels: ['push'],
@@ -259,12 +210,9 @@ describe('consumer: permanent answers clean the contact', () => {
       }
       return Response.json({ name: 'projects/herald-test/messages/1' });
     });
-    const body = captured.queues.push.sent[0]?.body;
-    if (!body) throw new Error('nothing enqueued');
-    const { result, messageIds } = await runConsumer(captured.env, 'herald-push', [body]);
+    const { result, messageIds } = await consumeEnqueued(captured, 'push');
     expect(result.explicitAcks).toEqual(messageIds);
-    const got = await json<{ deliveries: Delivery[] }>(await api('GET', `/v1/notifications/${accepted.id}`));
-    expect(got.deliveries.map((d) => d.status).sort()).toEqual(['failed', 'sent']);
+    expect((await readDeliveries(accepted.id)).map((d) => d.status)).toEqual(['failed', 'sent']);
     const contact = await json<{ deviceTokens: { deviceToken: string }[] }>(
       await api('GET', `/v1/contacts/${userId}`),
     );
@@ -273,13 +221,15 @@ describe('consumer: permanent answers clean the contact', () => {
 
   it('Slack no_service disables that chat channel', async () => {
     const captured = envWithCapturedQueues({ CHAT_PROVIDERS: 'slack' });
-    const userId = uniqueUser();
-    await api('PUT', `/v1/contacts/${userId}`, { externalChannels: [{ platform: 'slack', url: SLACK_URL }] });
-    await send(captured, { type: 'payment_reminder', recipients: [userId], channels: ['chat'], data: {} });
+    const userId = await newContact({ externalChannels: [{ platform: 'slack', url: SLACK_URL }] });
+    await sendNotification(captured, {
+      type: 'payment_reminder',
+      recipients: [userId],
+      channels: ['chat'],
+      data: {},
+    });
     fakeFetch(() => new Response('no_service', { status: 404 }));
-    const body = captured.queues.chat.sent[0]?.body;
-    if (!body) throw new Error('nothing enqueued');
-    await runConsumer(captured.env, 'herald-chat', [body]);
+    await consumeEnqueued(captured, 'chat');
     const contact = await json<{ externalChannels: { status: boolean }[] }>(
       await api('GET', `/v1/contacts/${userId}`),
     );
@@ -293,9 +243,9 @@ describe('consumer: permanent answers clean the contact', () => {
       TWILIO_AUTH_TOKEN: 'test-token',
       TWILIO_FROM: '+15005550006',
     });
-    const userId = uniqueUser();
-    await api('PUT', `/v1/contacts/${userId}`, { phone: '+14155550123' });
-    await send(captured, { type: 'payment_reminder', recipients: [userId], channels: ['sms'], data: {} });
+    const userId = await newContact({ phone: '+14155550123' });
+    const reminder = { type: 'payment_reminder', recipients: [userId], channels: ['sms'], data: {} };
+    await sendNotification(captured, reminder);
     fakeFetch(() =>
       Response.json(
         {
@@ -307,17 +257,10 @@ describe('consumer: permanent answers clean the contact', () => {
         { status: 400 },
       ),
     );
-    const body = captured.queues.sms.sent[0]?.body;
-    if (!body) throw new Error('nothing enqueued');
-    await runConsumer(captured.env, 'herald-sms', [body]);
+    await consumeEnqueued(captured, 'sms');
     const contact = await json<{ smsOptedOut: boolean }>(await api('GET', `/v1/contacts/${userId}`));
     expect(contact.smsOptedOut).toBe(true);
-    const later = await send(captured, {
-      type: 'payment_reminder',
-      recipients: [userId],
-      channels: ['sms'],
-      data: {},
-    });
+    const later = await sendNotification(captured, reminder);
     expect(later.deliveries[0]).toMatchObject({ status: 'suppressed' });
   });
 });
@@ -325,19 +268,14 @@ describe('consumer: permanent answers clean the contact', () => {
 describe('dead-letter consumer', () => {
   it('marks what reaches the DLQ failed with the last error', async () => {
     const captured = envWithCapturedQueues();
-    const accepted = await send(captured, {
-      type: 'security_alert',
-      recipients: [{ email: 'a@example.com' }],
-    });
+    const accepted = await sendNotification(captured, ALERT);
     const id = accepted.deliveries[0]?.id ?? '';
     await testEnv.DB.prepare("UPDATE deliveries SET reason = 'retry in 5s: resend: 503' WHERE id = ?")
       .bind(id)
       .run();
-    const { result, messageIds } = await runConsumer(captured.env, 'herald-email-dlq', [
-      { v: 1, deliveryIds: [id], attempt: 3 },
-    ]);
+    const { result, messageIds } = await deadLetter(captured.env, 'email', [id], 3);
     expect(result.explicitAcks).toEqual(messageIds);
-    const d = await delivery(accepted.id);
+    const d = await readDelivery(accepted.id);
     expect(d.status).toBe('failed');
     expect(d.reason).toBe('dead-lettered: retry in 5s: resend: 503');
   });

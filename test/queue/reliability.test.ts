@@ -1,35 +1,22 @@
 import { createExecutionContext, createScheduledController } from 'cloudflare:test';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import worker from '../../src/index';
-import { api, json, testEnv, uniqueUser } from '../helpers/api';
+import { api, json, newContact, testEnv } from '../helpers/api';
+import { readDelivery } from '../helpers/deliveries';
 import { fakeFetch } from '../helpers/fetch';
-import { type CapturedEnv, envWithCapturedQueues, resendSendgridEnv, runConsumer } from '../helpers/queues';
-
-interface Accepted {
-  id: string;
-  deliveries: { id: string; channel: string; status: string }[];
-}
-interface Delivery {
-  id: string;
-  status: string;
-  reason: string | null;
-  provider: string | null;
-  attempts: number;
-  history: { status: string; reason?: string }[];
-}
+import {
+  type CapturedEnv,
+  consumeEnqueued,
+  deadLetter,
+  envWithCapturedQueues,
+  resendSendgridEnv,
+  sendNotification,
+} from '../helpers/queues';
 
 afterEach(() => vi.restoreAllMocks());
 
-async function send(captured: CapturedEnv, body: Record<string, unknown>): Promise<Accepted> {
-  const res = await api('POST', '/v1/notifications', body, { env: captured.env });
-  expect(res.status).toBe(202);
-  return json<Accepted>(res);
-}
-
-async function deliveries(notificationId: string): Promise<Delivery[]> {
-  return (await json<{ deliveries: Delivery[] }>(await api('GET', `/v1/notifications/${notificationId}`)))
-    .deliveries;
-}
+/** A security alert to one inline email address. */
+const ALERT = { type: 'security_alert', recipients: [{ email: 'a@example.com' }] };
 
 async function cron(env: CapturedEnv['env'], at = Date.now()) {
   const ctx = createExecutionContext();
@@ -43,16 +30,11 @@ describe('provider switches', () => {
     expect(off.status).toBe(200);
     expect(await json(off)).toEqual({ name: 'resend', enabled: false });
     try {
-      const accepted = await send(captured, {
-        type: 'security_alert',
-        recipients: [{ email: 'a@example.com' }],
-      });
+      const accepted = await sendNotification(captured, ALERT);
       const calls = fakeFetch(() => new Response(null, { status: 202, headers: { 'X-Message-Id': 'sg-1' } }));
-      const body = captured.queues.email.sent[0]?.body;
-      if (!body) throw new Error('nothing enqueued');
-      await runConsumer(captured.env, 'herald-email', [body]);
+      await consumeEnqueued(captured, 'email');
       expect(calls.map((c) => new URL(c.url).host)).toEqual(['api.sendgrid.com']);
-      expect((await deliveries(accepted.id))[0]).toMatchObject({ status: 'sent', provider: 'sendgrid' });
+      expect(await readDelivery(accepted.id)).toMatchObject({ status: 'sent', provider: 'sendgrid' });
 
       const listed = await json<{
         data: {
@@ -96,18 +78,15 @@ describe('provider switches', () => {
 describe('dead letters', () => {
   it('the DLQ consumer fails the delivery, lists it, alerts once, and replay re-enqueues it with fresh attempts', async () => {
     const captured = envWithCapturedQueues();
-    const accepted = await send(captured, {
-      type: 'security_alert',
-      recipients: [{ email: 'a@example.com' }],
-    });
+    const accepted = await sendNotification(captured, ALERT);
     const id = accepted.deliveries[0]?.id ?? '';
     await testEnv.DB.prepare(
       "UPDATE deliveries SET attempts = 8, reason = 'retry in 5s: resend: 503' WHERE id = ?",
     )
       .bind(id)
       .run();
-    await runConsumer(captured.env, 'herald-email-dlq', [{ v: 1, deliveryIds: [id], attempt: 8 }]);
-    expect((await deliveries(accepted.id))[0]).toMatchObject({
+    await deadLetter(captured.env, 'email', [id]);
+    expect(await readDelivery(accepted.id)).toMatchObject({
       status: 'failed',
       reason: 'dead-lettered: retry in 5s: resend: 503',
     });
@@ -121,9 +100,9 @@ describe('dead letters', () => {
     expect(replay.status).toBe(200);
     expect(await json(replay)).toEqual({ replayed: 1, ids: [id] });
     expect(captured.queues.email.ids()).toContain(id);
-    const after = (await deliveries(accepted.id))[0];
+    const after = await readDelivery(accepted.id);
     expect(after).toMatchObject({ status: 'queued', attempts: 0 });
-    expect(after?.history.map((h) => h.status).slice(-3)).toEqual(['failed', 'created', 'queued']);
+    expect(after.history.map((h) => h.status).slice(-3)).toEqual(['failed', 'created', 'queued']);
 
     // replayed once: a second replay finds nothing
     expect(
@@ -142,13 +121,11 @@ describe('alerts', () => {
     const captured = envWithCapturedQueues({
       ALERT_WEBHOOK_URL: 'https://hooks.slack.com/services/T0/B0/alerts',
     });
-    const accepted = await send(captured, {
+    const accepted = await sendNotification(captured, {
       type: 'security_alert',
       recipients: [{ email: 'a@example.com' }, { email: 'b@example.com' }],
     });
-    for (const d of accepted.deliveries) {
-      await runConsumer(captured.env, 'herald-email-dlq', [{ v: 1, deliveryIds: [d.id], attempt: 8 }]);
-    }
+    for (const d of accepted.deliveries) await deadLetter(captured.env, 'email', [d.id]);
     const calls = fakeFetch(() => new Response('ok'));
     await cron(captured.env);
     const alertCalls = calls.filter((c) => c.url.startsWith('https://hooks.slack.com/services/T0/B0/alerts'));
@@ -166,9 +143,8 @@ describe('sweeper', () => {
   it('re-enqueues deliveries left created for over a minute, exactly once', async () => {
     const captured = envWithCapturedQueues();
     captured.queues.sms.fail = true;
-    const userId = uniqueUser();
-    await api('PUT', `/v1/contacts/${userId}`, { phone: '+14155550123' });
-    const accepted = await send(captured, {
+    const userId = await newContact({ phone: '+14155550123' });
+    const accepted = await sendNotification(captured, {
       type: 'payment_reminder',
       recipients: [userId],
       channels: ['sms'],
@@ -193,7 +169,7 @@ describe('sweeper', () => {
       vi.useRealTimers();
     }
     expect(captured.queues.sms.ids().filter((x) => x === id)).toHaveLength(1);
-    expect((await deliveries(accepted.id))[0]?.history.at(-1)).toMatchObject({
+    expect((await readDelivery(accepted.id)).history.at(-1)).toMatchObject({
       status: 'queued',
       reason: 're-enqueued by the sweeper',
     });
@@ -204,93 +180,75 @@ describe('scheduled sends', () => {
   it('a send time beyond the queue delay limit hops until it is due, without counting as a retry', async () => {
     const captured = envWithCapturedQueues();
     const sendAt = new Date(Date.now() + 30 * 3600_000).toISOString();
-    const accepted = await send(captured, {
-      type: 'security_alert',
-      recipients: [{ email: 'a@example.com' }],
-      sendAt,
-    });
+    const accepted = await sendNotification(captured, { ...ALERT, sendAt });
     expect(captured.queues.email.sent[0]?.delaySeconds).toBe(43_200);
-    const body = captured.queues.email.sent[0]?.body;
-    if (!body) throw new Error('nothing enqueued');
-    const { result, messageIds } = await runConsumer(captured.env, 'herald-email', [body]);
+    const { result, messageIds } = await consumeEnqueued(captured, 'email');
     expect(result.explicitAcks).toEqual(messageIds);
     expect(captured.queues.email.sent[1]).toMatchObject({
       body: { deliveryIds: [accepted.deliveries[0]?.id], attempt: 0 },
     });
     expect(captured.queues.email.sent[1]?.delaySeconds).toBe(43_200);
-    expect((await deliveries(accepted.id))[0]).toMatchObject({ status: 'queued', attempts: 0 });
+    expect(await readDelivery(accepted.id)).toMatchObject({ status: 'queued', attempts: 0 });
   });
 });
 
 describe('politeness through the Recipient object', () => {
-  async function sendSms(captured: CapturedEnv, userId: string, extra: Record<string, unknown> = {}) {
-    const accepted = await send(captured, {
-      type: 'order_shipped',
+  /** Sends one SMS of `type` to the user and runs the consumer on it. */
+  async function sendSms(
+    captured: CapturedEnv,
+    userId: string,
+    extra: Record<string, unknown> = {},
+    type = 'order_shipped',
+  ) {
+    const accepted = await sendNotification(captured, {
+      type,
       recipients: [userId],
       channels: ['sms'],
       data: { order_id: 'A1' },
       ...extra,
     });
-    const body = captured.queues.sms.sent.at(-1)?.body;
-    if (!body) throw new Error('nothing enqueued');
-    const run = await runConsumer(captured.env, 'herald-sms', [body]);
-    return { accepted, run, delivery: (await deliveries(accepted.id))[0] };
+    const run = await consumeEnqueued(captured, 'sms', { index: -1 });
+    return { accepted, run, delivery: await readDelivery(accepted.id) };
   }
 
   it('SMS: five an hour are sent, the sixth is deferred to when the window frees, a low one is dropped, a critical one is sent', async () => {
     const captured = envWithCapturedQueues();
-    const userId = uniqueUser();
-    await api('PUT', `/v1/contacts/${userId}`, { phone: '+14155550123' });
-    for (let i = 0; i < 5; i++) expect((await sendSms(captured, userId)).delivery?.status).toBe('sent');
+    const userId = await newContact({ phone: '+14155550123' });
+    for (let i = 0; i < 5; i++) expect((await sendSms(captured, userId)).delivery.status).toBe('sent');
     const sixth = await sendSms(captured, userId);
-    expect(sixth.delivery?.status).toBe('deferred');
-    expect(sixth.delivery?.reason).toMatch(/^sms rate limit reached; next slot at /);
+    expect(sixth.delivery.status).toBe('deferred');
+    expect(sixth.delivery.reason).toMatch(/^sms rate limit reached; next slot at /);
     expect(sixth.run.result.explicitAcks).toEqual(sixth.run.messageIds);
     const waiting = captured.queues.sms.sent.at(-1);
     expect(waiting?.body.deliveryIds).toEqual([sixth.accepted.deliveries[0]?.id]);
     expect(waiting?.delaySeconds).toBeGreaterThan(3500);
     expect(waiting?.delaySeconds).toBeLessThanOrEqual(3600);
-    expect((await sendSms(captured, userId, { priority: 'low' })).delivery?.status).toBe('rate_limited');
-    expect((await sendSms(captured, userId, { priority: 'critical' })).delivery?.status).toBe('sent');
+    expect((await sendSms(captured, userId, { priority: 'low' })).delivery.status).toBe('rate_limited');
+    expect((await sendSms(captured, userId, { priority: 'critical' })).delivery.status).toBe('sent');
   });
 
   it('a type override replaces the channel default (payment_reminder: 3 SMS a day)', async () => {
     const captured = envWithCapturedQueues();
-    const userId = uniqueUser();
-    await api('PUT', `/v1/contacts/${userId}`, { phone: '+14155550123' });
+    const userId = await newContact({ phone: '+14155550123' });
     const statuses: string[] = [];
     for (let i = 0; i < 4; i++) {
-      const accepted = await send(captured, {
-        type: 'payment_reminder',
-        recipients: [userId],
-        channels: ['sms'],
-        data: {},
-      });
-      const body = captured.queues.sms.sent.at(-1)?.body;
-      if (!body) throw new Error('nothing enqueued');
-      await runConsumer(captured.env, 'herald-sms', [body]);
-      statuses.push((await deliveries(accepted.id))[0]?.status ?? '');
+      statuses.push((await sendSms(captured, userId, {}, 'payment_reminder')).delivery.status);
     }
     expect(statuses).toEqual(['sent', 'sent', 'sent', 'deferred']);
   });
 
   it('the same dedupe key for the same recipient and channel within the window is a duplicate', async () => {
     const captured = envWithCapturedQueues();
-    const userId = uniqueUser();
-    await api('PUT', `/v1/contacts/${userId}`, { email: 'a@example.com' });
-    const first = await send(captured, {
-      type: 'security_alert',
-      recipients: [userId],
-      dedupeKey: 'login-42',
+    const userId = await newContact({ email: 'a@example.com' });
+    const alert = { type: 'security_alert', recipients: [userId], dedupeKey: 'login-42' };
+    const first = await sendNotification(captured, alert);
+    const second = await sendNotification(captured, alert);
+    await consumeEnqueued(captured, 'email', { index: 0 });
+    await consumeEnqueued(captured, 'email', { index: 1 });
+    expect((await readDelivery(first.id)).status).toBe('sent');
+    expect(await readDelivery(second.id)).toMatchObject({
+      status: 'duplicate',
+      reason: expect.stringContaining(first.deliveries[0]?.id ?? '?'),
     });
-    const second = await send(captured, {
-      type: 'security_alert',
-      recipients: [userId],
-      dedupeKey: 'login-42',
-    });
-    for (const m of captured.queues.email.sent) await runConsumer(captured.env, 'herald-email', [m.body]);
-    expect((await deliveries(first.id))[0]?.status).toBe('sent');
-    expect((await deliveries(second.id))[0]).toMatchObject({ status: 'duplicate' });
-    expect((await deliveries(second.id))[0]?.reason).toContain(first.deliveries[0]?.id);
   });
 });
