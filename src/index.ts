@@ -1,6 +1,7 @@
 import { createApp } from './api/app';
-import type { Env } from './config/env';
+import { EnvError, parseEnv } from './config/env';
 import { handleQueueBatch } from './consumer/queue-handler';
+import { log } from './lib/log';
 import { createServices } from './services/container';
 import { runMinuteCron } from './services/operations/cron';
 
@@ -8,12 +9,32 @@ export { Recipient } from './durable/recipient';
 
 const app = createApp();
 
+/** A Worker whose configuration is unusable answers every request with what is wrong (names only). */
+function misconfigured(error: EnvError): Response {
+  log('error', 'config.invalid', { problems: error.problems.join('; ') });
+  return Response.json(
+    { error: { code: 'misconfigured', message: error.message, details: error.problems } },
+    { status: 500 },
+  );
+}
+
+/** The Worker: the env is parsed once at this edge, so everything inside reads a checked `Env`. */
 export default {
-  fetch: app.fetch,
-  async queue(batch, env, _ctx) {
-    await handleQueueBatch(batch, env);
+  fetch(request: Request, rawEnv: Record<string, unknown>, ctx: ExecutionContext) {
+    let env: ReturnType<typeof parseEnv>;
+    try {
+      env = parseEnv(rawEnv);
+    } catch (error) {
+      if (error instanceof EnvError) return misconfigured(error);
+      throw error;
+    }
+    return app.fetch(request, env, ctx);
   },
-  async scheduled(controller, env, _ctx) {
-    await runMinuteCron(createServices(env), controller.scheduledTime);
+  async queue(batch, rawEnv, _ctx) {
+    // A configuration error throws here: the whole batch is retried, nothing is acked unread.
+    await handleQueueBatch(batch, parseEnv(rawEnv));
   },
-} satisfies ExportedHandler<Env>;
+  async scheduled(controller, rawEnv, _ctx) {
+    await runMinuteCron(createServices(parseEnv(rawEnv)), controller.scheduledTime);
+  },
+} satisfies ExportedHandler<Record<string, unknown>>;

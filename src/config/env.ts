@@ -1,77 +1,176 @@
-import type { Channel } from '../domain/channels';
+import { z } from 'zod';
 import type { Recipient } from '../durable/recipient';
 import type { QueueMessage } from '../queue/messages';
+import type { ChannelQueues } from '../queue/producer';
 
-/** The Worker's bindings, vars and secrets (see wrangler.toml and the README's tables). */
-export interface Env {
-  DB: D1Database;
-  TEMPLATES: R2Bucket;
-  RECIPIENT: DurableObjectNamespace<Recipient>;
-  QUEUE_EMAIL: Queue<QueueMessage>;
-  QUEUE_SMS: Queue<QueueMessage>;
-  QUEUE_PUSH: Queue<QueueMessage>;
-  QUEUE_CHAT: Queue<QueueMessage>;
-  QUEUE_WEBHOOK: Queue<QueueMessage>;
-  DLQ_EMAIL: Queue<QueueMessage>;
-  DLQ_SMS: Queue<QueueMessage>;
-  DLQ_PUSH: Queue<QueueMessage>;
-  DLQ_CHAT: Queue<QueueMessage>;
-  DLQ_WEBHOOK: Queue<QueueMessage>;
-  ANALYTICS?: AnalyticsEngineDataset;
+/** A binding is an object with the methods Herald calls on it; anything else is a deployment error. */
+function binding<T>(kind: string, methods: readonly string[]) {
+  return z.custom<T>(
+    // `in`, not a read: reading a binding's method may have effects (a proxy, a lazy stub).
+    (value) => typeof value === 'object' && value !== null && methods.every((m) => m in value),
+    { message: `must be a ${kind} binding (see wrangler.toml)` },
+  );
+}
+
+const queue = binding<Queue<QueueMessage>>('Queue', ['send', 'sendBatch']);
+
+/** A text var or secret; absent and empty are both "not set". */
+const text = z.string().optional();
+
+/** A number written as text (vars are strings), within bounds. */
+function numberText(min: number, max: number) {
+  return z
+    .string()
+    .trim()
+    .regex(/^\d+(\.\d+)?$/, { message: 'must be a number', abort: true })
+    .refine((value) => Number(value) >= min && Number(value) <= max, `must be between ${min} and ${max}`)
+    .optional();
+}
+
+const providerList = z
+  .string()
+  .regex(/^[\s,a-z0-9-]*$/i, 'must be a comma-separated list of provider names')
+  .optional();
+
+/**
+ * Every binding, var and secret Herald reads (see wrangler.toml and the README's configuration
+ * table). Provider credentials are optional here: a provider checks its own when it is listed.
+ */
+export const envSchema = z.object({
+  DB: binding<D1Database>('D1', ['prepare', 'batch']),
+  TEMPLATES: binding<R2Bucket>('R2', ['get', 'put', 'list']),
+  RECIPIENT: binding<DurableObjectNamespace<Recipient>>('Durable Object namespace', ['idFromName', 'get']),
+  QUEUE_EMAIL: queue,
+  QUEUE_SMS: queue,
+  QUEUE_PUSH: queue,
+  QUEUE_CHAT: queue,
+  QUEUE_WEBHOOK: queue,
+  DLQ_EMAIL: queue,
+  DLQ_SMS: queue,
+  DLQ_PUSH: queue,
+  DLQ_CHAT: queue,
+  DLQ_WEBHOOK: queue,
+  /** Analytics Engine dataset: one data point per status change, when bound. */
+  ANALYTICS: binding<AnalyticsEngineDataset>('Analytics Engine', ['writeDataPoint']).optional(),
   /** Per-API-key request limit (`[[ratelimits]]`); absent = no limit. */
-  API_RATE_LIMITER?: RateLimit;
+  API_RATE_LIMITER: binding<RateLimit>('rate limiting', ['limit']).optional(),
 
   /** `development` enables loopback URLs and the sandbox outbox API; `production` by default. */
-  ENVIRONMENT?: string;
+  ENVIRONMENT: z.enum(['production', 'staging', 'development', 'test']).optional(),
   /** Bootstrap admin key (secret). */
-  ADMIN_API_KEY?: string;
+  ADMIN_API_KEY: text,
   /** Public origin of this deployment, for callback, tracking and unsubscribe links. */
-  PUBLIC_BASE_URL?: string;
+  PUBLIC_BASE_URL: z.url({ protocol: /^https?$/, message: 'must be an http(s) origin' }).optional(),
   /** HMAC key for unsubscribe and tracking tokens (secret). */
-  SIGNING_SECRET?: string;
-  EMAIL_PROVIDERS?: string;
-  SMS_PROVIDERS?: string;
-  PUSH_PROVIDERS?: string;
-  CHAT_PROVIDERS?: string;
-  WEBHOOK_PROVIDERS?: string;
-  ALERT_WEBHOOK_URL?: string;
-  /** Alert when the oldest due delivery has waited longer than this (seconds, default 300). */
-  BACKLOG_ALERT_SECONDS?: string;
+  SIGNING_SECRET: text,
   /** `kid:base64key[,kid:base64key…]`: the first encrypts, all decrypt (secret). */
-  DATA_ENCRYPTION_KEY?: string;
+  DATA_ENCRYPTION_KEY: text,
   /** Key for equality lookups on personal data (suppressed addresses); never rotate it casually (secret). */
-  BLIND_INDEX_KEY?: string;
-  [key: string]: unknown;
-}
+  BLIND_INDEX_KEY: text,
+  EMAIL_PROVIDERS: providerList,
+  SMS_PROVIDERS: providerList,
+  PUSH_PROVIDERS: providerList,
+  CHAT_PROVIDERS: providerList,
+  WEBHOOK_PROVIDERS: providerList,
+  ALERT_WEBHOOK_URL: text,
+  /** Alert when the oldest due delivery has waited longer than this (seconds, default 300). */
+  BACKLOG_ALERT_SECONDS: numberText(1, 10 * 366 * 86_400),
 
-export function queueFor(env: Env, channel: Channel): Queue<QueueMessage> {
-  switch (channel) {
-    case 'email':
-      return env.QUEUE_EMAIL;
-    case 'sms':
-      return env.QUEUE_SMS;
-    case 'push':
-      return env.QUEUE_PUSH;
-    case 'chat':
-      return env.QUEUE_CHAT;
-    case 'webhook':
-      return env.QUEUE_WEBHOOK;
+  // Fault injection for local chaos runs (see the README); rates are shares of sends.
+  SANDBOX_FAIL_RATE: numberText(0, 1),
+  SANDBOX_429_RATE: numberText(0, 1),
+  SANDBOX_PERMANENT_RATE: numberText(0, 1),
+  SANDBOX_CRASH_RATE: numberText(0, 1),
+  SANDBOX_LATENCY_MS: numberText(0, 30_000),
+  /** Shrinks retry delays for local chaos runs (0 < scale < 1); never set in production. */
+  RETRY_DELAY_SCALE: numberText(0, 1),
+
+  // Provider settings and credentials (README, "Providers").
+  EMAIL_FROM: text,
+  EMAIL_REPLY_TO: text,
+  RESEND_API_KEY: text,
+  RESEND_BASE_URL: text,
+  RESEND_WEBHOOK_SECRET: text,
+  SENDGRID_API_KEY: text,
+  SENDGRID_BASE_URL: text,
+  SENDGRID_WEBHOOK_PUBLIC_KEY: text,
+  POSTMARK_SERVER_TOKEN: text,
+  POSTMARK_BASE_URL: text,
+  POSTMARK_MESSAGE_STREAM: text,
+  POSTMARK_WEBHOOK_USER: text,
+  POSTMARK_WEBHOOK_PASSWORD: text,
+  MAILGUN_API_KEY: text,
+  MAILGUN_DOMAIN: text,
+  MAILGUN_BASE_URL: text,
+  MAILGUN_WEBHOOK_SIGNING_KEY: text,
+  AWS_ACCESS_KEY_ID: text,
+  AWS_SECRET_ACCESS_KEY: text,
+  AWS_SESSION_TOKEN: text,
+  AWS_REGION: text,
+  SES_BASE_URL: text,
+  SES_CONFIGURATION_SET: text,
+  TWILIO_ACCOUNT_SID: text,
+  TWILIO_AUTH_TOKEN: text,
+  TWILIO_FROM: text,
+  TWILIO_MESSAGING_SERVICE_SID: text,
+  TWILIO_BASE_URL: text,
+  VONAGE_API_KEY: text,
+  VONAGE_API_SECRET: text,
+  VONAGE_FROM: text,
+  VONAGE_BASE_URL: text,
+  VONAGE_SIGNATURE_SECRET: text,
+  VONAGE_SIGNATURE_METHOD: text,
+  APNS_KEY_ID: text,
+  APNS_TEAM_ID: text,
+  APNS_PRIVATE_KEY: text,
+  APNS_TOPIC: text,
+  APNS_ENVIRONMENT: text,
+  APNS_BASE_URL: text,
+  FCM_SERVICE_ACCOUNT: text,
+  FCM_BASE_URL: text,
+  GOOGLE_OAUTH_TOKEN_URL: text,
+  VAPID_PUBLIC_KEY: text,
+  VAPID_PRIVATE_KEY: text,
+  VAPID_SUBJECT: text,
+  TELEGRAM_BOT_TOKEN: text,
+  TELEGRAM_BASE_URL: text,
+  WEBHOOK_SIGNING_SECRET: text,
+});
+
+/** The Worker's bindings, vars and secrets, as parsed at the edge of the Worker. */
+export type Env = z.infer<typeof envSchema> & ChannelQueues;
+
+/** Thrown when the Worker's configuration is unusable; names every variable at fault, never a value. */
+export class EnvError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`configuration: ${problems.join('; ')}`);
+    this.name = 'EnvError';
   }
 }
 
-export function deadLetterQueueFor(env: Env, channel: Channel): Queue<QueueMessage> {
-  switch (channel) {
-    case 'email':
-      return env.DLQ_EMAIL;
-    case 'sms':
-      return env.DLQ_SMS;
-    case 'push':
-      return env.DLQ_PUSH;
-    case 'chat':
-      return env.DLQ_CHAT;
-    case 'webhook':
-      return env.DLQ_WEBHOOK;
+/** One parse per env object: the runtime hands an isolate the same one, so this runs once per isolate. */
+const parsed = new WeakMap<object, Env>();
+
+/**
+ * Parses the raw env the runtime hands the Worker. Fails with an EnvError naming each missing
+ * binding or malformed variable; unknown names are dropped, so code can read only what is declared.
+ */
+export function parseEnv(raw: unknown): Env {
+  if (typeof raw !== 'object' || raw === null) throw new EnvError(['env: not an object']);
+  const hit = parsed.get(raw);
+  if (hit) return hit;
+  const result = envSchema.safeParse(withoutEmptyStrings(raw as Record<string, unknown>));
+  if (!result.success) {
+    throw new EnvError(result.error.issues.map((issue) => `${issue.path.join('.')} ${issue.message}`));
   }
+  const env = result.data as Env;
+  parsed.set(raw, env);
+  return env;
 }
 
-export const isDevelopment = (env: Env): boolean => env.ENVIRONMENT === 'development';
+/** An empty var (`FOO = ""`) means "not set", as it always has for Herald's readers. */
+function withoutEmptyStrings(raw: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(raw).filter(([, value]) => value !== ''));
+}
+
+export const isDevelopment = (env: Pick<Env, 'ENVIRONMENT'>): boolean => env.ENVIRONMENT === 'development';

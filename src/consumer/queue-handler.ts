@@ -1,11 +1,11 @@
-import { deadLetterQueueFor, type Env, queueFor } from '../config/env';
+import type { Env } from '../config/env';
 import { type Channel, isChannel } from '../domain/channels';
 import { log } from '../lib/log';
 import { type QueueMessage, queueMessageSchema } from '../queue/messages';
+import { type Dispatch, sendToQueue } from '../queue/producer';
 import { createServices, type Services } from '../services/container';
 import { type Decision, deliverBatch } from '../services/delivery/deliver-batch';
 import { recordDeadLetters } from '../services/operations/dead-letters';
-import { providerRegistry } from '../services/provider-registry';
 
 /** Delay before a batch that failed as a whole (D1 unavailable, say) is tried again. */
 const BATCH_FAILURE_RETRY_SECONDS = 30;
@@ -29,7 +29,7 @@ export async function handleQueueBatch(batch: MessageBatch<unknown>, env: Env): 
     for (const message of batch.messages) message.retry({ delaySeconds: BATCH_FAILURE_RETRY_SECONDS });
     return;
   }
-  const services = createServices(env);
+  const services = createServices(env, { consumer: true });
   const valid: { message: Message<unknown>; body: QueueMessage }[] = [];
   for (const message of batch.messages) {
     const parsed = queueMessageSchema.safeParse(message.body);
@@ -63,11 +63,9 @@ export async function handleQueueBatch(batch: MessageBatch<unknown>, env: Env): 
   try {
     decisions = await deliverBatch(
       services,
-      providerRegistry,
       route.channel,
       valid.flatMap((v) => v.body.deliveryIds),
-      undefined,
-      handedAt,
+      { handedAt },
     );
   } catch (error) {
     log('error', 'queue.batch_failed', { queue: batch.queue, count: valid.length, error: String(error) });
@@ -100,18 +98,18 @@ async function settleMessage(
 ): Promise<void> {
   const retries = new Map<number, string[]>();
   const waits = new Map<number, string[]>();
-  const dead: string[] = [];
+  const deadIds: string[] = [];
   const add = (map: Map<number, string[]>, delay: number, id: string) =>
     map.set(delay, [...(map.get(delay) ?? []), id]);
   for (const id of body.deliveryIds) {
     const decision = decisions.get(id) ?? { kind: 'done' };
     if (decision.kind === 'retry') add(retries, decision.delaySeconds, id);
     if (decision.kind === 'wait') add(waits, decision.delaySeconds, id);
-    if (decision.kind === 'dead') dead.push(id);
+    if (decision.kind === 'dead') deadIds.push(id);
   }
   const retryIds = [...retries.values()].flat();
   if (
-    dead.length === 0 &&
+    deadIds.length === 0 &&
     waits.size === 0 &&
     retryIds.length === body.deliveryIds.length &&
     retries.size === 1
@@ -119,35 +117,39 @@ async function settleMessage(
     message.retry({ delaySeconds: [...retries.keys()][0] });
     return;
   }
-  try {
-    // Waiting (scheduled or deferred) is not a failed attempt: it travels in a new message, so the
-    // queue's retry limit only ever counts real failures.
-    const sends: MessageSendRequest<QueueMessage>[] = [
-      ...[...retries].map(([delaySeconds, deliveryIds]) => ({
-        delaySeconds,
-        deliveryIds,
-        attempt: body.attempt + 1,
-      })),
-      ...[...waits].map(([delaySeconds, deliveryIds]) => ({
-        delaySeconds,
-        deliveryIds,
-        attempt: body.attempt,
-      })),
-    ].map(({ delaySeconds, deliveryIds, attempt }) => ({
-      body: { v: 1 as const, deliveryIds, attempt, ...(body.at !== undefined ? { at: body.at } : {}) },
-      contentType: 'json' as const,
+  // Waiting (scheduled or deferred) is not a failed attempt: it travels in a new message, so the
+  // queue's retry limit only ever counts real failures.
+  const at = body.at !== undefined ? { at: body.at } : {};
+  const dispatches: Dispatch[] = [
+    ...[...retries].map(([delaySeconds, deliveryIds]) => ({
+      deliveryIds,
       delaySeconds,
-    }));
-    if (sends.length > 0) await queueFor(services.env, channel).sendBatch(sends);
-    if (dead.length > 0) {
-      await deadLetterQueueFor(services.env, channel).send(
-        { v: 1, deliveryIds: dead, attempt: body.attempt + 1 },
-        { contentType: 'json' },
-      );
-    }
-    message.ack();
-  } catch (error) {
-    log('error', 'queue.requeue_failed', { channel, messageId: message.id, error: String(error) });
+      attempt: body.attempt + 1,
+      ...at,
+    })),
+    ...[...waits].map(([delaySeconds, deliveryIds]) => ({
+      deliveryIds,
+      delaySeconds,
+      attempt: body.attempt,
+      ...at,
+    })),
+  ];
+  const onward = await sendToQueue(services.env, channel, dispatches, 'consumer');
+  const dead =
+    onward.unsent.length === 0 && deadIds.length > 0
+      ? await sendToQueue(
+          services.env,
+          channel,
+          [{ deliveryIds: deadIds, attempt: body.attempt + 1 }],
+          'consumer',
+          {
+            deadLetter: true,
+          },
+        )
+      : { unsent: [] };
+  if (onward.unsent.length > 0 || dead.unsent.length > 0) {
     message.retry({ delaySeconds: BATCH_FAILURE_RETRY_SECONDS });
+    return;
   }
+  message.ack();
 }

@@ -23,7 +23,7 @@ import {
 } from '../services/operations/metrics';
 import { providerStatuses, sandboxOn } from '../services/operations/provider-status';
 import { setProviderEnabled } from '../services/operations/provider-switches';
-import { providerRegistry } from '../services/provider-registry';
+import { providerRegistry } from '../services/container';
 import { OperationsRepo } from '../storage/operations-repo';
 import type { OutboxEntry } from '../storage/outbox-repo';
 import { DeadLettersPage } from './pages/dead-letters';
@@ -267,7 +267,7 @@ dashboardRoutes.get('/dead-letters', async (c) => {
   const requested = c.req.query('channel') ?? '';
   const channel = isChannel(requested) ? requested : undefined;
   const [letters, everyChannel] = await Promise.all([
-    new OperationsRepo(c.env.DB).listDeadLetters(channel, 200),
+    c.var.services.operations.listDeadLetters(channel, 200),
     deadLettersByChannel(c.var.services),
   ]);
   const deliveries = await c.var.services.deliveries.getDeliveries(letters.map((l) => l.deliveryId));
@@ -305,11 +305,11 @@ dashboardRoutes.post('/dead-letters/replay', async (c) => {
 });
 
 dashboardRoutes.get('/providers', async (c) => {
-  const providers = await providerStatuses(c.env, c.var.services.now());
+  const providers = await providerStatuses(c.var.services, c.var.services.now());
   const name = c.req.query('switched');
   const state = c.req.query('enabled');
   const flash =
-    name && providerRegistry.knows(name) && (state === 'on' || state === 'off')
+    name && c.var.services.registry.knows(name) && (state === 'on' || state === 'off')
       ? { kind: 'ok' as const, text: `${name} switched ${state}.` }
       : undefined;
   return page(c, 'providers', 'Providers', <ProvidersPage providers={providers} />, flash);
@@ -317,10 +317,10 @@ dashboardRoutes.get('/providers', async (c) => {
 
 dashboardRoutes.post('/providers/:name', async (c) => {
   const name = c.req.param('name');
-  if (!providerRegistry.knows(name)) throw new AppError(404, 'not_found', 'No such provider.');
+  if (!c.var.services.registry.knows(name)) throw new AppError(404, 'not_found', 'No such provider.');
   const enabled = field(await formOf(c), 'enabled');
   if (enabled !== 'on' && enabled !== 'off') throw new AppError(422, 'validation_error', 'Choose on or off.');
-  await setProviderEnabled(c.env.DB, name, enabled === 'on', c.var.services.now());
+  await setProviderEnabled(c.var.services, name, enabled === 'on', c.var.services.now());
   log('info', 'dashboard.provider_switch', {
     requestId: c.var.requestId,
     provider: name,

@@ -18,3 +18,9 @@ export type ChatPlatform = (typeof CHAT_PLATFORMS)[number];
 export function isChannel(value: string): value is Channel {
   return (CHANNELS as readonly string[]).includes(value);
 }
+
+/**
+ * The channels whose real providers take an idempotency key (Resend `Idempotency-Key`, APNs
+ * `apns-id`, Standard Webhooks `webhook-id`): a resend of the same delivery is absorbed there.
+ */
+export const IDEMPOTENT_CHANNELS: ReadonlySet<Channel> = new Set(['email', 'push', 'webhook']);

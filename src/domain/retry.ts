@@ -36,3 +36,12 @@ export function retryDelaySeconds(
 export function hasAttemptsLeft(channel: Channel, attemptsMade: number): boolean {
   return attemptsMade < MAX_ATTEMPTS[channel];
 }
+
+/**
+ * A retry delay shrunk by `scale` (`RETRY_DELAY_SCALE`, 0 < scale < 1), so an hour of backoff
+ * plays out in a minute in chaos runs against the local stack; any other scale changes nothing.
+ */
+export function scaledDelaySeconds(seconds: number, scale: number): number {
+  if (!Number.isFinite(scale) || scale <= 0 || scale >= 1) return seconds;
+  return Math.max(1, Math.round(seconds * scale));
+}

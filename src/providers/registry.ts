@@ -1,7 +1,7 @@
 import type { Address } from '../domain/address';
 import type { Channel } from '../domain/channels';
 import { CircuitBreaker } from '../lib/circuit-breaker';
-import { createSandboxProvider, type SandboxOptions, type SandboxSink } from './sandbox';
+import { createSandboxProvider, type SandboxSink, sandboxFaultsFromEnv } from './sandbox';
 import {
   defaultDeps,
   type Provider,
@@ -70,11 +70,10 @@ export class ProviderRegistry {
     sink: SandboxSink,
     deps: ProviderDeps = defaultDeps(),
     switches: ReadonlyMap<string, boolean> = new Map(),
-    sandbox: SandboxOptions = {},
   ): Provider[] {
     const names = configuredProviderNames(env, channel).filter((name) => switches.get(name) !== false);
     return names.map((name) => {
-      if (name === 'sandbox') return createSandboxProvider(channel, sink, sandbox);
+      if (name === 'sandbox') return createSandboxProvider(channel, sink, { faults: sandboxFaultsFromEnv(env) });
       return this.instance(env, channel, name, deps);
     });
   }

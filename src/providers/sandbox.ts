@@ -7,23 +7,13 @@ export type SandboxSink = (request: SendRequest) => void;
 /**
  * Fault injection for chaos testing (all off by default): each send fails with a 503, a 429
  * with Retry-After, or a permanent error at the given rates, after an optional latency.
- * `crashRate` is the share of consumer batches the deliver service kills after the messages went
- * out (the outbox has them) and before their outcomes are recorded, as a dying consumer would.
  */
 export interface SandboxFaults {
   failRate: number;
   tooManyRate: number;
   permanentRate: number;
-  crashRate: number;
   latencyMs: number;
 }
-
-/**
- * The channels whose real providers take an idempotency key (Resend `Idempotency-Key`, APNs
- * `apns-id`, Standard Webhooks `webhook-id`): a resend of the same delivery is absorbed there, and
- * the sandbox behaves the same way.
- */
-export const IDEMPOTENT_CHANNELS: ReadonlySet<Channel> = new Set(['email', 'push', 'webhook']);
 
 const rate = (env: ProviderEnv, name: string): number => {
   const value = Number(env[name] ?? 0);
@@ -36,21 +26,19 @@ export function sandboxFaultsFromEnv(env: ProviderEnv): SandboxFaults {
     failRate: rate(env, 'SANDBOX_FAIL_RATE'),
     tooManyRate: rate(env, 'SANDBOX_429_RATE'),
     permanentRate: rate(env, 'SANDBOX_PERMANENT_RATE'),
-    crashRate: rate(env, 'SANDBOX_CRASH_RATE'),
     latencyMs: Number.isFinite(latency) ? Math.min(30_000, Math.max(0, latency)) : 0,
   };
 }
 
 export interface SandboxOptions {
   faults?: SandboxFaults;
-  /** Deliveries already in the outbox: on an idempotent channel a resend is absorbed, not captured. */
-  alreadySent?: ReadonlySet<string>;
   random?: () => number;
 }
 
 /**
  * The default provider when no real one is configured: it sends nothing and hands the exact
- * message to the sink, so `npm start` and tests can see what would have gone out.
+ * message to the sink, so `npm start` and tests can see what would have gone out. (The outbox
+ * absorbs a resend on a channel whose real providers take an idempotency key, as they would.)
  */
 export function createSandboxProvider(
   channel: Channel,
@@ -74,7 +62,7 @@ export function createSandboxProvider(
           return { kind: 'permanent', reason: 'sandbox: injected permanent failure' };
         }
       }
-      if (!(IDEMPOTENT_CHANNELS.has(channel) && options.alreadySent?.has(request.deliveryId))) sink(request);
+      sink(request);
       return { kind: 'sent', providerMessageId: `sandbox-${request.deliveryId}` };
     },
   };

@@ -72,6 +72,15 @@ export class ContactsRepo {
     return { email, phone, deviceTokens, externalChannels };
   }
 
+  /** Whether a contact row exists (no decryption). */
+  async exists(userId: string): Promise<boolean> {
+    const row = await this.db
+      .prepare('SELECT 1 AS found FROM contacts WHERE user_id = ?')
+      .bind(userId)
+      .first();
+    return row !== null;
+  }
+
   async get(userId: string): Promise<Contact | null> {
     const row = await this.db
       .prepare('SELECT * FROM contacts WHERE user_id = ?')

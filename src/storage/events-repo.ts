@@ -34,66 +34,60 @@ const MAY_MOVE_TO: Record<DeliveryStatus, string> = Object.fromEntries(
   }),
 ) as Record<DeliveryStatus, string>;
 
-/**
- * One statement per event: the history entry is always appended (up to MAX_HISTORY_ENTRIES);
- * the status (and its reason) moves only along the state machine. SET expressions all read the
- * row as it was, so the CASE decides on the old status, and the single UPDATE is race-free.
- * An unknown delivery id matches no row and writes nothing.
- */
-export function applyEventStatement(db: D1Database, given: StatusEvent, nowMs: number): D1PreparedStatement {
-  const event = given.reason ? { ...given, reason: redact(given.reason) } : given;
-  const entry: HistoryEntry = {
-    status: event.status,
-    at: new Date(event.at).toISOString(),
-    ...(event.reason ? { reason: event.reason } : {}),
-    ...(event.provider ? { provider: event.provider } : {}),
-  };
-  const moves = MAY_MOVE_TO[event.status];
-  return db
-    .prepare(
-      `UPDATE deliveries SET
-         status = CASE WHEN ${moves} THEN ? ELSE status END,
-         reason = CASE WHEN ${moves} THEN ? ELSE reason END,
-         updated_at = ?,
-         history = CASE WHEN json_array_length(history) < ${MAX_HISTORY_ENTRIES}
-           THEN json_insert(history, '$[#]', json(?)) ELSE history END
-       WHERE id = ?`,
-    )
-    .bind(event.status, event.reason ?? null, nowMs, JSON.stringify(entry), event.deliveryId);
-}
+/** Status changes reported from outside (provider callbacks, opens, clicks, unsubscribes). */
+export class EventsRepo {
+  constructor(private readonly db: D1Database) {}
 
-/** The statements for `events`, in order, so several events for one delivery apply in sequence. */
-export function applyEventsStatements(
-  db: D1Database,
-  events: readonly StatusEvent[],
-  nowMs: number,
-): D1PreparedStatement[] {
-  return events.map((event) => applyEventStatement(db, event, nowMs));
-}
-
-/**
- * Applies status events in one D1 batch (one per 100 events). Returns, per event, whether a
- * delivery with that id existed.
- */
-export async function applyEvents(
-  db: D1Database,
-  events: readonly StatusEvent[],
-  nowMs: number,
-): Promise<boolean[]> {
-  return runBatches(db, applyEventsStatements(db, events, nowMs));
-}
-
-/** Runs statements in D1 batches of STATEMENTS_PER_BATCH; true per statement that changed a row. */
-export async function runBatches(
-  db: D1Database,
-  statements: readonly D1PreparedStatement[],
-): Promise<boolean[]> {
-  const changed: boolean[] = [];
-  for (let i = 0; i < statements.length; i += STATEMENTS_PER_BATCH) {
-    const results = await db.batch(statements.slice(i, i + STATEMENTS_PER_BATCH));
-    for (const result of results) changed.push((result.meta?.changes ?? 0) > 0);
+  /**
+   * One statement per event: the history entry is always appended (up to MAX_HISTORY_ENTRIES);
+   * the status (and its reason) moves only along the state machine. SET expressions all read the
+   * row as it was, so the CASE decides on the old status, and the single UPDATE is race-free.
+   * An unknown delivery id matches no row and writes nothing.
+   */
+  applyStatement(given: StatusEvent, nowMs: number): D1PreparedStatement {
+    const event = given.reason ? { ...given, reason: redact(given.reason) } : given;
+    const entry: HistoryEntry = {
+      status: event.status,
+      at: new Date(event.at).toISOString(),
+      ...(event.reason ? { reason: event.reason } : {}),
+      ...(event.provider ? { provider: event.provider } : {}),
+    };
+    const moves = MAY_MOVE_TO[event.status];
+    return this.db
+      .prepare(
+        `UPDATE deliveries SET
+           status = CASE WHEN ${moves} THEN ? ELSE status END,
+           reason = CASE WHEN ${moves} THEN ? ELSE reason END,
+           updated_at = ?,
+           history = CASE WHEN json_array_length(history) < ${MAX_HISTORY_ENTRIES}
+             THEN json_insert(history, '$[#]', json(?)) ELSE history END
+         WHERE id = ?`,
+      )
+      .bind(event.status, event.reason ?? null, nowMs, JSON.stringify(entry), event.deliveryId);
   }
-  return changed;
+
+  /** The statements for `events`, in order, so several events for one delivery apply in sequence. */
+  applyStatements(events: readonly StatusEvent[], nowMs: number): D1PreparedStatement[] {
+    return events.map((event) => this.applyStatement(event, nowMs));
+  }
+
+  /**
+   * Applies status events in one D1 batch (one per 100 events). Returns, per event, whether a
+   * delivery with that id existed.
+   */
+  apply(events: readonly StatusEvent[], nowMs: number): Promise<boolean[]> {
+    return this.runBatches(this.applyStatements(events, nowMs));
+  }
+
+  /** Runs statements in D1 batches of STATEMENTS_PER_BATCH; true per statement that changed a row. */
+  async runBatches(statements: readonly D1PreparedStatement[]): Promise<boolean[]> {
+    const changed: boolean[] = [];
+    for (let i = 0; i < statements.length; i += STATEMENTS_PER_BATCH) {
+      const results = await this.db.batch(statements.slice(i, i + STATEMENTS_PER_BATCH));
+      for (const result of results) changed.push((result.meta?.changes ?? 0) > 0);
+    }
+    return changed;
+  }
 }
 
 /** Of every this many replay checks, one also reclaims expired keys. */

@@ -1,5 +1,5 @@
 import type { Address } from '../domain/address';
-import type { Channel } from '../domain/channels';
+import { type Channel, IDEMPOTENT_CHANNELS } from '../domain/channels';
 import type { RenderedMessage } from '../domain/message';
 
 export interface OutboxEntry {
@@ -28,11 +28,17 @@ interface OutboxRow {
 export class OutboxRepo {
   constructor(private readonly db: D1Database) {}
 
+  /**
+   * Records what the sandbox captured. On a channel whose real providers take an idempotency key a
+   * resend of a delivery already captured is absorbed, as the provider would absorb it.
+   */
   insertStatement(entry: Omit<OutboxEntry, 'id' | 'createdAt'>, nowMs: number): D1PreparedStatement {
+    const absorb = IDEMPOTENT_CHANNELS.has(entry.channel);
     return this.db
       .prepare(
         `INSERT INTO outbox (delivery_id, notification_id, user_id, channel, address, message, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+         SELECT ?, ?, ?, ?, ?, ?, ?
+         WHERE NOT (? AND EXISTS (SELECT 1 FROM outbox WHERE delivery_id = ?))`,
       )
       .bind(
         entry.deliveryId,
@@ -42,27 +48,13 @@ export class OutboxRepo {
         JSON.stringify(entry.address),
         JSON.stringify(entry.message),
         nowMs,
+        absorb ? 1 : 0,
+        entry.deliveryId,
       );
   }
 
   deleteForUserStatement(userId: string): D1PreparedStatement {
     return this.db.prepare('DELETE FROM outbox WHERE user_id = ?').bind(userId);
-  }
-
-  /** Which of these deliveries the sandbox already captured (one query per 100 ids). */
-  async capturedIds(ids: readonly string[]): Promise<Set<string>> {
-    const found = new Set<string>();
-    for (let i = 0; i < ids.length; i += 100) {
-      const chunk = ids.slice(i, i + 100);
-      const { results } = await this.db
-        .prepare(
-          `SELECT DISTINCT delivery_id FROM outbox WHERE delivery_id IN (${chunk.map(() => '?').join(',')})`,
-        )
-        .bind(...chunk)
-        .all<{ delivery_id: string }>();
-      for (const row of results) found.add(row.delivery_id);
-    }
-    return found;
   }
 
   async list(filters: {

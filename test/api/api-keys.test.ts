@@ -5,6 +5,7 @@ import { requireApiKey, sendRestrictionProblem } from '../../src/api/shared/auth
 import type { AppEnv } from '../../src/api/shared/types';
 import type { Env } from '../../src/config/env';
 import { sha256Hex } from '../../src/lib/crypto';
+import { createServices } from '../../src/services/container';
 import type { ApiKeyView } from '../../src/services/access/api-keys';
 import {
   createApiKey,
@@ -142,7 +143,7 @@ describe('API keys: create, list, revoke', () => {
   it('an expired key answers 401 "expired"', async () => {
     const past = Date.now() - 60_000;
     const { key } = await createApiKey(
-      testEnv.DB,
+      new ApiKeysRepo(testEnv.DB),
       { name: 'expired', scopes: ['admin'], expiresAt: new Date(past + 1000).toISOString() },
       past,
     );
@@ -218,13 +219,13 @@ describe('API keys: create, list, revoke', () => {
 describe('API keys: cache and last use', () => {
   it('a revocation made by another isolate takes effect within the 30 s cache', async () => {
     const now = Date.now();
-    const { key, apiKey } = await createApiKey(testEnv.DB, { name: 'cached', scopes: ['admin'] }, now);
+    const { key, apiKey } = await createApiKey(new ApiKeysRepo(testEnv.DB), { name: 'cached', scopes: ['admin'] }, now);
     const { waitUntil, settle } = pending();
-    expect((await verifyApiKey(testEnv.DB, key, now, waitUntil)).ok).toBe(true);
+    expect((await verifyApiKey(new ApiKeysRepo(testEnv.DB), key, now, waitUntil)).ok).toBe(true);
     // Another isolate revokes: the row changes, this isolate's cache does not hear of it.
     await new ApiKeysRepo(testEnv.DB).revoke(apiKey.id, now);
-    expect((await verifyApiKey(testEnv.DB, key, now + 1000, waitUntil)).ok).toBe(true);
-    expect(await verifyApiKey(testEnv.DB, key, now + KEY_CACHE_TTL_MS, waitUntil)).toEqual({
+    expect((await verifyApiKey(new ApiKeysRepo(testEnv.DB), key, now + 1000, waitUntil)).ok).toBe(true);
+    expect(await verifyApiKey(new ApiKeysRepo(testEnv.DB), key, now + KEY_CACHE_TTL_MS, waitUntil)).toEqual({
       ok: false,
       refusal: 'revoked',
     });
@@ -233,22 +234,22 @@ describe('API keys: cache and last use', () => {
 
   it('records the last use at most once a minute, off the request path', async () => {
     const now = Date.now();
-    const { key, apiKey } = await createApiKey(testEnv.DB, { name: 'touched', scopes: ['admin'] }, now);
+    const { key, apiKey } = await createApiKey(new ApiKeysRepo(testEnv.DB), { name: 'touched', scopes: ['admin'] }, now);
     const lastUsed = async () => (await storedRow(apiKey.id))?.last_used_at;
 
     const first = pending();
-    await verifyApiKey(testEnv.DB, key, now, first.waitUntil);
+    await verifyApiKey(new ApiKeysRepo(testEnv.DB), key, now, first.waitUntil);
     await first.settle();
     expect(await lastUsed()).toBe(now);
 
     const soon = pending();
-    await verifyApiKey(testEnv.DB, key, now + 20_000, soon.waitUntil);
-    await verifyApiKey(testEnv.DB, key, now + 40_000, soon.waitUntil);
+    await verifyApiKey(new ApiKeysRepo(testEnv.DB), key, now + 20_000, soon.waitUntil);
+    await verifyApiKey(new ApiKeysRepo(testEnv.DB), key, now + 40_000, soon.waitUntil);
     await soon.settle();
     expect(await lastUsed()).toBe(now);
 
     const later = pending();
-    await verifyApiKey(testEnv.DB, key, now + LAST_USED_INTERVAL_MS + 1, later.waitUntil);
+    await verifyApiKey(new ApiKeysRepo(testEnv.DB), key, now + LAST_USED_INTERVAL_MS + 1, later.waitUntil);
     await later.settle();
     expect(await lastUsed()).toBe(now + LAST_USED_INTERVAL_MS + 1);
   });
@@ -332,6 +333,10 @@ describe('scopes fail closed', () => {
   /** A bare app with the real middleware and a route that src/api/scopes.ts does not name. */
   async function callUnlisted(key: string, path = '/v1/unlisted') {
     const app = new Hono<AppEnv>();
+    app.use('*', async (c, next) => {
+      c.set('services', createServices(c.env));
+      await next();
+    });
     app.use('/v1/*', requireApiKey);
     app.get('/v1/unlisted', (c) => c.json({ ok: true }));
     const ctx = createExecutionContext();

@@ -55,7 +55,7 @@ const uniqueEmail = () => `${uniqueUser('ada')}@Example.com`;
 const uniquePhone = () => `+1415${String(Math.floor(Math.random() * 1e7)).padStart(7, '0')}`;
 
 async function isSuppressed(channel: 'email' | 'sms', value: string): Promise<boolean> {
-  return (await suppressedAddresses(testEnv, [{ channel, value }])).has(suppressionKey(channel, value));
+  return (await suppressedAddresses(createServices(testEnv), [{ channel, value }])).has(suppressionKey(channel, value));
 }
 
 function post(provider: string, body: string, headers: Record<string, string>, query = '') {
@@ -308,7 +308,7 @@ describe('provider callbacks: genuine requests move the delivery', () => {
 
 /** The stored reason, found by the hash the service computes (the only code that knows the key). */
 async function suppressionReasonOf(channel: 'email' | 'sms', value: string): Promise<string | null> {
-  const { addressHash } = await suppressionKeyOf(testEnv, { channel, value });
+  const { addressHash } = await suppressionKeyOf(createServices(testEnv), { channel, value });
   const row = await testEnv.DB.prepare(
     'SELECT reason FROM suppressions WHERE channel = ? AND address_hash = ?',
   )
@@ -491,10 +491,10 @@ describe('suppression list', () => {
 
   it('the hash is keyed: another BLIND_INDEX_KEY finds nothing', async () => {
     const email = uniqueEmail();
-    await suppressAddress(testEnv, { channel: 'email', value: email }, 'bounced');
+    await suppressAddress(createServices(testEnv), { channel: 'email', value: email }, 'bounced');
     const other = { ...testEnv, BLIND_INDEX_KEY: base64(new Uint8Array(32).fill(7)) } as Env;
-    expect((await suppressedAddresses(other, [{ channel: 'email', value: email }])).size).toBe(0);
-    expect((await suppressedAddresses(testEnv, [{ channel: 'email', value: email }])).size).toBe(1);
+    expect((await suppressedAddresses(createServices(other), [{ channel: 'email', value: email }])).size).toBe(0);
+    expect((await suppressedAddresses(createServices(testEnv), [{ channel: 'email', value: email }])).size).toBe(1);
   });
 });
 

@@ -1,24 +1,26 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Env } from '../../src/config/env';
-import { MISSING_ROW_GRACE_MS } from '../../src/services/delivery/deliver-batch';
+import { MISSING_ROW_GRACE_MS } from '../../src/services/delivery/load';
 import { api, json, testEnv, uniqueUser } from '../helpers/api';
-import { type CapturedEnv, envWithCapturedQueues, runConsumer } from '../helpers/queues';
+import {
+  type Accepted,
+  type CapturedEnv,
+  consumeEnqueued,
+  enqueued,
+  envWithCapturedQueues,
+  runConsumer,
+  sendNotification,
+} from '../helpers/queues';
 
 /**
  * Ingest hands deliveries to their queues first and writes their rows (already `queued`) after:
  * one row written per delivery. These tests pin that order and what it implies for the consumer.
  */
 
-interface Accepted {
-  id: string;
-  deliveries: { id: string; channel: string; status: string }[];
-}
-
 afterEach(() => vi.restoreAllMocks());
 
-async function send(captured: CapturedEnv, body: Record<string, unknown>) {
-  return api('POST', '/v1/notifications', body, { env: captured.env });
-}
+/** One email security alert to `email`. */
+const alertTo = (email: string) => ({ type: 'security_alert', recipients: [{ email }] });
 
 async function rowsOf(notificationId: string) {
   const { results } = await testEnv.DB.prepare(
@@ -47,13 +49,11 @@ function failingWrites(captured: CapturedEnv): Env {
 describe('ingest: queue first, then one row per delivery', () => {
   it('writes each delivery once, already queued, in the order planned, the first carrying the notification', async () => {
     const captured = envWithCapturedQueues();
-    const res = await send(captured, {
+    const accepted = await sendNotification(captured, {
       type: 'security_alert',
       recipients: [{ email: 'a@example.com' }, { email: 'b@example.com', phone: '+14155550100' }],
       channels: ['email', 'sms'],
     });
-    expect(res.status).toBe(202);
-    const accepted = await json<Accepted>(res);
     const rows = await rowsOf(accepted.id);
     expect(rows.map((r) => r.id)).toEqual(accepted.deliveries.map((d) => d.id));
     // The first recipient has no phone: that delivery is planned `skipped` and never enqueued.
@@ -73,11 +73,12 @@ describe('ingest: queue first, then one row per delivery', () => {
   it('writes one key row for a producer id, which finds the notification again', async () => {
     const captured = envWithCapturedQueues();
     const id = `order-${uniqueUser()}`;
-    const body = { id, type: 'security_alert', recipients: [{ email: 'a@example.com' }] };
-    const first = await json<Accepted>(await send(captured, body));
+    const body = { id, ...alertTo('a@example.com') };
+    const first = await sendNotification(captured, body);
     const rows = await rowsOf(id);
     expect(await keyRow(id)).toEqual({ key: id, head_id: rows[0]?.id });
-    const again = await send(captured, body);
+    const again = await api('POST', '/v1/notifications', body, { env: captured.env });
+    expect(again.status).toBe(202);
     expect(again.headers.get('Idempotent-Replayed')).toBe('true');
     expect((await json<Accepted>(again)).deliveries).toEqual(first.deliveries);
     expect(captured.queues.email.sent).toHaveLength(1);
@@ -85,11 +86,7 @@ describe('ingest: queue first, then one row per delivery', () => {
 
   it('insert and outcome write exactly the rows the budget allows, as D1 counts them', async () => {
     const captured = envWithCapturedQueues();
-    const accepted = await json<Accepted>(
-      await send(captured, { type: 'security_alert', recipients: [{ email: 'a@example.com' }] }),
-    );
-    const [message] = captured.queues.email.sent;
-    if (!message) throw new Error('nothing enqueued');
+    const accepted = await sendNotification(captured, alertTo('a@example.com'));
     const written: number[] = [];
     const metered = new Proxy(testEnv.DB, {
       get(target, property, receiver) {
@@ -104,7 +101,7 @@ describe('ingest: queue first, then one row per delivery', () => {
       },
     });
     await runConsumer({ ...captured.env, DB: metered, EMAIL_PROVIDERS: 'sandbox' } as Env, 'herald-email', [
-      message.body,
+      enqueued(captured, 'email'),
     ]);
     const [row] = await rowsOf(accepted.id);
     expect(row?.status).toBe('sent');
@@ -115,29 +112,26 @@ describe('ingest: queue first, then one row per delivery', () => {
 
   it('when the row write fails after the queue send, the producer gets a 5xx and nothing is sent', async () => {
     const captured = envWithCapturedQueues();
-    const res = await api(
-      'POST',
-      '/v1/notifications',
-      { type: 'security_alert', recipients: [{ email: 'lost@example.com' }] },
-      { env: failingWrites(captured) },
-    );
+    const res = await api('POST', '/v1/notifications', alertTo('lost@example.com'), {
+      env: failingWrites(captured),
+    });
     expect(res.status).toBeGreaterThanOrEqual(500);
-    const [message] = captured.queues.email.sent;
-    if (!message) throw new Error('the queue send comes first');
-    const [id] = message.body.deliveryIds;
+    // The queue send comes first.
+    const message = enqueued(captured, 'email');
+    const [id] = message.deliveryIds;
     expect(await testEnv.DB.prepare('SELECT id FROM deliveries WHERE id = ?').bind(id).first()).toBeNull();
 
     // Within the grace period the consumer waits for the row: a new message, the same `at`.
-    const early = await runConsumer(captured.env, 'herald-email', [message.body]);
+    const early = await consumeEnqueued(captured, 'email');
     expect(early.result.explicitAcks).toEqual(early.messageIds);
     const resent = captured.queues.email.sent.at(-1);
-    expect(resent?.body).toMatchObject({ deliveryIds: [id], at: message.body.at });
+    expect(resent?.body).toMatchObject({ deliveryIds: [id], at: message.at });
     expect(resent?.delaySeconds).toBeGreaterThan(0);
 
     // After it, the message is dropped: the producer was told the notification was not accepted.
     const before = captured.queues.email.sent.length;
     const late = await runConsumer(captured.env, 'herald-email', [
-      { ...message.body, at: Date.now() - MISSING_ROW_GRACE_MS - 1 },
+      { ...message, at: Date.now() - MISSING_ROW_GRACE_MS - 1 },
     ]);
     expect(late.result.explicitAcks).toEqual(late.messageIds);
     expect(captured.queues.email.sent).toHaveLength(before);
@@ -150,38 +144,32 @@ describe('ingest: queue first, then one row per delivery', () => {
 
   it('a consumer that gets the message before the rows exist delivers it once they do', async () => {
     const captured = envWithCapturedQueues();
-    const accepted = await json<Accepted>(
-      await send(captured, { type: 'security_alert', recipients: [{ email: 'race@example.com' }] }),
-    );
-    const [message] = captured.queues.email.sent;
-    if (!message) throw new Error('nothing enqueued');
+    const accepted = await sendNotification(captured, alertTo('race@example.com'));
     const [row] = await rowsOf(accepted.id);
     // Take the row away as if the ingest's write had not committed yet, then put it back.
     const saved = await testEnv.DB.prepare('SELECT * FROM deliveries WHERE id = ?').bind(row?.id).first();
     await testEnv.DB.prepare('DELETE FROM deliveries WHERE id = ?').bind(row?.id).run();
-    await runConsumer(captured.env, 'herald-email', [message.body]);
-    const resent = captured.queues.email.sent.at(-1);
-    if (!resent || resent === message) throw new Error('the consumer should have waited');
+    await consumeEnqueued(captured, 'email');
+    // The consumer waited: it sent the message again.
+    expect(captured.queues.email.sent).toHaveLength(2);
     const columns = Object.keys(saved ?? {});
     await testEnv.DB.prepare(
       `INSERT INTO deliveries (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`,
     )
       .bind(...columns.map((c) => (saved as Record<string, unknown>)[c]))
       .run();
-    await runConsumer(captured.env, 'herald-email', [resent.body]);
+    await consumeEnqueued(captured, 'email', { index: 1 });
     expect((await rowsOf(accepted.id))[0]?.status).toBe('sent');
   });
 
   it('a queue that refuses leaves its deliveries created for the sweeper, the others queued', async () => {
     const captured = envWithCapturedQueues();
     captured.queues.sms.fail = true;
-    const res = await send(captured, {
+    const accepted = await sendNotification(captured, {
       type: 'security_alert',
       recipients: [{ email: 'a@example.com', phone: '+14155550100' }],
       channels: ['email', 'sms'],
     });
-    expect(res.status).toBe(202);
-    const accepted = await json<Accepted>(res);
     expect(accepted.deliveries.map((d) => [d.channel, d.status])).toEqual([
       ['email', 'queued'],
       ['sms', 'created'],

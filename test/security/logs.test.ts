@@ -1,6 +1,6 @@
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { QueueMessage } from '../../src/queue/messages';
-import { providerRegistry } from '../../src/services/provider-registry';
+import { providerRegistry } from '../../src/services/container';
 import { ADMIN_KEY, api, json, testEnv, uniqueUser } from '../helpers/api';
 import { fakeFetch } from '../helpers/fetch';
 import { type CapturingQueue, envWithCapturedQueues, runConsumer } from '../helpers/queues';

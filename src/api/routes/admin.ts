@@ -5,7 +5,7 @@ import { rotatePage } from '../../services/access/key-rotation';
 import { replayDeadLetters } from '../../services/operations/dead-letters';
 import { providerStatuses } from '../../services/operations/provider-status';
 import { setProviderEnabled } from '../../services/operations/provider-switches';
-import { providerRegistry } from '../../services/provider-registry';
+import { providerRegistry } from '../../services/container';
 import { OperationsRepo } from '../../storage/operations-repo';
 import { ErrorSchema, IdSchema } from '../shared/schemas';
 import type { AppEnv } from '../shared/types';
@@ -161,21 +161,21 @@ const rotateKey = createRoute({
 export const adminRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
   .openapi(listProviders, async (c) => {
     // A provider without platforms (the sandbox, or one whose addresses decide nothing) omits the field.
-    const data = (await providerStatuses(c.env, Date.now())).map(({ platforms, ...status }) =>
+    const data = (await providerStatuses(c.var.services, Date.now())).map(({ platforms, ...status }) =>
       platforms.length > 0 ? { ...status, platforms } : status,
     );
     return c.json({ data }, 200);
   })
   .openapi(switchProvider, async (c) => {
     const { name } = c.req.valid('param');
-    if (!providerRegistry.knows(name)) throw notFound(`provider ${name}`);
+    if (!c.var.services.registry.knows(name)) throw notFound(`provider ${name}`);
     const { enabled } = c.req.valid('json');
-    await setProviderEnabled(c.env.DB, name, enabled, Date.now());
+    await setProviderEnabled(c.var.services, name, enabled, Date.now());
     return c.json({ name, enabled }, 200);
   })
   .openapi(listDeadLetters, async (c) => {
     const { channel, limit } = c.req.valid('query');
-    return c.json({ data: await new OperationsRepo(c.env.DB).listDeadLetters(channel, limit) }, 200);
+    return c.json({ data: await c.var.services.operations.listDeadLetters(channel, limit) }, 200);
   })
   .openapi(rotateKey, async (c) => {
     const { table, cursor, limit } = c.req.valid('json');

@@ -93,11 +93,11 @@ const revoke = createRoute({
 /** Admin routes for API keys: create (the only time a key is shown), list, revoke. */
 export const apiKeyRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
   .openapi(create, async (c) => {
-    const { key, apiKey } = await createApiKey(c.env.DB, c.req.valid('json'), c.var.services.now());
+    const { key, apiKey } = await createApiKey(c.var.services.apiKeys, c.req.valid('json'), c.var.services.now());
     c.header('Cache-Control', 'no-store');
     return c.json({ ...apiKey, key }, 201);
   })
-  .openapi(list, async (c) => c.json({ data: await listApiKeys(c.env.DB) }, 200))
+  .openapi(list, async (c) => c.json({ data: await listApiKeys(c.var.services.apiKeys) }, 200))
   .openapi(revoke, async (c) =>
-    c.json(await revokeApiKey(c.env.DB, c.req.valid('param').id, c.var.services.now()), 200),
+    c.json(await revokeApiKey(c.var.services.apiKeys, c.req.valid('param').id, c.var.services.now()), 200),
   );

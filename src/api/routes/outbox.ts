@@ -1,7 +1,7 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { CHANNELS } from '../../domain/channels';
 import { AppError } from '../../domain/errors';
-import { configuredProviderNames } from '../../providers/registry';
+import { sandboxOn } from '../../services/operations/provider-status';
 import { ErrorSchema, IdSchema } from '../shared/schemas';
 import type { AppEnv } from '../shared/types';
 import { validationHook } from '../shared/validation';
@@ -49,8 +49,7 @@ const listOutbox = createRoute({
 export const outboxRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook }).openapi(
   listOutbox,
   async (c) => {
-    const sandboxOn = CHANNELS.some((channel) => configuredProviderNames(c.env, channel).includes('sandbox'));
-    if (!sandboxOn)
+    if (!sandboxOn(c.env))
       throw new AppError(404, 'not_found', 'the outbox exists only while the sandbox provider is configured');
     const entries = await c.var.services.outbox.list(c.req.valid('query'));
     return c.json({ data: entries as unknown as z.infer<typeof OutboxEntrySchema>[] }, 200);

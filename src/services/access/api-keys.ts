@@ -4,7 +4,7 @@ import { sha256Hex, timingSafeEqualStrings } from '../../lib/crypto';
 import { toBase64Url } from '../../lib/encoding';
 import { newId } from '../../lib/ids';
 import { log } from '../../lib/log';
-import { ApiKeysRepo, type StoredApiKey } from '../../storage/api-keys-repo';
+import type { ApiKeysRepo, StoredApiKey } from '../../storage/api-keys-repo';
 
 /** Every key Herald issues starts with this, so a leaked one is recognisable (and scannable). */
 export const KEY_PREFIX = 'hk_live_';
@@ -82,7 +82,7 @@ const unique = (values: readonly string[]) => [...new Set(values)];
  * SHA-256 (the primary key) and its first 12 characters.
  */
 export async function createApiKey(
-  db: D1Database,
+  keys: ApiKeysRepo,
   input: NewApiKey,
   nowMs: number,
 ): Promise<{ key: string; apiKey: ApiKeyView }> {
@@ -102,18 +102,18 @@ export async function createApiKey(
     revokedAt: null,
     lastUsedAt: null,
   };
-  await new ApiKeysRepo(db).insert(stored);
+  await keys.insert(stored);
   log('info', 'api_key.created', { keyId: stored.id, scopes: stored.scopes.join(' ') });
   return { key, apiKey: view(stored) };
 }
 
-export async function listApiKeys(db: D1Database): Promise<ApiKeyView[]> {
-  return (await new ApiKeysRepo(db).list()).map(view);
+export async function listApiKeys(keys: ApiKeysRepo): Promise<ApiKeyView[]> {
+  return (await keys.list()).map(view);
 }
 
 /** Revokes a key (idempotent). This isolate forgets it at once; others within KEY_CACHE_TTL_MS. */
-export async function revokeApiKey(db: D1Database, id: string, nowMs: number): Promise<ApiKeyView> {
-  const revoked = await new ApiKeysRepo(db).revoke(id, nowMs);
+export async function revokeApiKey(keys: ApiKeysRepo, id: string, nowMs: number): Promise<ApiKeyView> {
+  const revoked = await keys.revoke(id, nowMs);
   if (!revoked) throw notFound(`API key ${id}`);
   cache.delete(revoked.keyHash);
   log('info', 'api_key.revoked', { keyId: id });
@@ -161,14 +161,13 @@ function sameDigest(a: string, b: string): boolean {
  * Strings that are not shaped like a key are refused without touching D1.
  */
 export async function verifyApiKey(
-  db: D1Database,
+  repo: ApiKeysRepo,
   presented: string,
   nowMs: number,
   waitUntil: (promise: Promise<unknown>) => void,
 ): Promise<KeyCheck> {
   if (!KEY_PATTERN.test(presented)) return { ok: false, refusal: 'invalid' };
   const hash = await sha256Hex(presented);
-  const repo = new ApiKeysRepo(db);
   let entry = cache.get(hash);
   if (!entry || nowMs - entry.fetchedAt >= KEY_CACHE_TTL_MS || nowMs < entry.fetchedAt) {
     const stored = await repo.findByHash(hash);

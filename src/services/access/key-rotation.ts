@@ -27,10 +27,10 @@ export async function rotatePage(
         log('error', 'rotation.unreadable_row', { table, userId: row.user_id });
       }
     }
-    if (statements.length > 0) await services.env.DB.batch(statements);
+    if (statements.length > 0) await services.commit(statements);
     return { table, rotated: statements.length, unreadable, nextCursor: next };
   }
   const { statements, unreadable, next } = await services.deliveries.rotationPage(cursor, limit);
-  if (statements.length > 0) await services.env.DB.batch(statements);
+  if (statements.length > 0) await services.commit(statements);
   return { table, rotated: statements.length, unreadable, nextCursor: next };
 }

@@ -1,10 +1,17 @@
 import type { Address } from '../../domain/address';
 import type { DeliveryToSend } from '../../domain/delivery';
-import type { DecisionRequest, DeliveryOutcome, Verdict } from '../../domain/recipient-rules';
+import {
+  type DecisionRequest,
+  type DeliveryOutcome,
+  LEASE_MS,
+  type Verdict,
+} from '../../domain/recipient-rules';
+import { MAX_QUEUE_DELAY_SECONDS } from '../../domain/retry';
 import type { TypeConfig } from '../../domain/type-config';
 import { sha256Hex } from '../../lib/crypto';
 import { log } from '../../lib/log';
 import type { Services } from '../container';
+import type { Decision, DeliveryBatch, Pending } from './batch';
 
 /**
  * The Recipient Durable Object is keyed by user id; a recipient given only inline (no user id)
@@ -83,4 +90,93 @@ export async function releaseUnsent(
       }
     }),
   );
+}
+
+/** Delay before asking again when the recipient's object was unreachable. */
+const RECIPIENT_RETRY_SECONDS = 30;
+
+/**
+ * Step 7: the recipient's rules (lease, dedupe, caps), one call per recipient's Durable Object.
+ * `todo` keeps the deliveries allowed to go; the others get an outcome (`duplicate`,
+ * `rate_limited`, `deferred`) or a plain wait (another consumer holds the lease, or the object
+ * was unreachable).
+ */
+export async function askRecipients(batch: DeliveryBatch): Promise<void> {
+  const verdicts = await decideBatch(batch.services, batch.todo, batch.configs, batch.now);
+  const allowed: DeliveryToSend[] = [];
+  for (const delivery of batch.todo) {
+    const verdict = verdicts.get(delivery.id);
+    if (!verdict) {
+      batch.decisions.set(delivery.id, { kind: 'wait', delaySeconds: RECIPIENT_RETRY_SECONDS });
+      continue;
+    }
+    const next = outcomeOfVerdict(delivery, verdict, batch.now);
+    if (next === 'send') allowed.push(delivery);
+    else if ('outcome' in next) batch.pending.set(delivery.id, next);
+    else batch.decisions.set(delivery.id, next.decision);
+  }
+  batch.todo = allowed;
+}
+
+/**
+ * Maps the recipient's verdict to what happens now: send, or an outcome without a provider call
+ * (`duplicate`, `rate_limited`, `deferred`), or a plain wait (another consumer holds the lease).
+ */
+function outcomeOfVerdict(
+  delivery: DeliveryToSend,
+  verdict: Verdict,
+  now: number,
+): 'send' | Pending | { decision: Decision } {
+  const base = { deliveryId: delivery.id, attempted: false };
+  switch (verdict.verdict) {
+    case 'send':
+      return 'send';
+    case 'leased':
+      return { decision: { kind: 'wait', delaySeconds: Math.ceil(LEASE_MS / 1000) } };
+    case 'duplicate':
+      return {
+        outcome: {
+          ...base,
+          status: 'duplicate',
+          reason: `duplicate of ${verdict.firstDeliveryId} (same dedupe key within the window)`,
+        },
+        decision: { kind: 'done' },
+      };
+    case 'drop':
+      return {
+        outcome: {
+          ...base,
+          status: 'rate_limited',
+          reason: `${delivery.channel} rate limit reached; low priority is dropped`,
+        },
+        decision: { kind: 'done' },
+      };
+    case 'defer': {
+      const delaySeconds = Math.min(
+        MAX_QUEUE_DELAY_SECONDS,
+        Math.max(1, Math.ceil((verdict.untilMs - now) / 1000)),
+      );
+      return {
+        outcome: {
+          ...base,
+          status: 'deferred',
+          reason: `${delivery.channel} rate limit reached; next slot at ${new Date(verdict.untilMs).toISOString()}`,
+        },
+        decision: { kind: 'wait', delaySeconds },
+      };
+    }
+  }
+}
+
+/** Step 9: gives back the rate slot and dedupe claim of the deliveries allowed but not sent. */
+export async function releaseUnsentOf(
+  batch: DeliveryBatch,
+  allowed: readonly DeliveryToSend[],
+): Promise<void> {
+  const unsent = allowed.filter((d) => batch.pending.get(d.id)?.outcome.status !== 'sent');
+  if (unsent.length > 0)
+    await releaseUnsent(
+      batch.services,
+      unsent.map((delivery) => ({ delivery, nowMs: batch.now })),
+    );
 }

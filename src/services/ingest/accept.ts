@@ -1,4 +1,3 @@
-import { queueFor } from '../../config/env';
 import type { Channel, Priority } from '../../domain/channels';
 import type { Contact, InlineRecipient } from '../../domain/contact';
 import type { Notification } from '../../domain/delivery';
@@ -8,8 +7,7 @@ import { MAX_QUEUE_DELAY_SECONDS } from '../../domain/retry';
 import type { DeliveryStatus } from '../../domain/status';
 import { canonicalJson, sha256Hex } from '../../lib/crypto';
 import { idSequence, newId } from '../../lib/ids';
-import { log } from '../../lib/log';
-import { MAX_IDS_PER_MESSAGE, type QueueMessage } from '../../queue/messages';
+import { sendToQueue } from '../../queue/producer';
 import type { NewDelivery, NewNotification } from '../../storage/deliveries-repo';
 import type { Services } from '../container';
 import {
@@ -105,7 +103,7 @@ export async function acceptNotifications(
       for (const d of p.deliveries) if (queued.has(d.id)) d.status = 'queued';
     }
     try {
-      await services.env.DB.batch(
+      await services.commit(
         (
           await Promise.all(
             fresh.map((p) => services.deliveries.insertStatements(p.notification, p.deliveries, now)),
@@ -278,12 +276,8 @@ function resolveRecipients(
  * Sends the `created` deliveries to their channel queues, several ids per message, and returns
  * the ids the queues took. A send time becomes `delaySeconds` (at most the queue's limit).
  */
-export async function enqueue(
-  services: Services,
-  prepared: readonly Prepared[],
-  now: number,
-): Promise<string[]> {
-  const byChannel = new Map<Channel, { delay: number; ids: string[] }[]>();
+async function enqueue(services: Services, prepared: readonly Prepared[], now: number): Promise<string[]> {
+  const byChannelAndDelay = new Map<Channel, Map<number, string[]>>();
   for (const { notification, deliveries } of prepared) {
     // A send time beyond the queue's delay limit hops: the consumer re-enqueues it until it is due.
     const delay = notification.sendAtMs
@@ -291,57 +285,27 @@ export async function enqueue(
       : 0;
     for (const d of deliveries) {
       if (d.status !== 'created') continue;
-      const groups = byChannel.get(d.channel) ?? [];
-      let group = groups.find((g) => g.delay === delay && g.ids.length < MAX_IDS_PER_MESSAGE);
-      if (!group) {
-        group = { delay, ids: [] };
-        groups.push(group);
-      }
-      group.ids.push(d.id);
-      byChannel.set(d.channel, groups);
+      const byDelay = byChannelAndDelay.get(d.channel) ?? new Map<number, string[]>();
+      byChannelAndDelay.set(d.channel, byDelay);
+      const ids = byDelay.get(delay) ?? [];
+      byDelay.set(delay, ids);
+      ids.push(d.id);
     }
   }
-  return sendToQueues(services, byChannel, 0, now);
-}
-
-/** Sends grouped delivery ids of existing rows to their queues and marks the ones taken `queued`. */
-export async function sendGroups(
-  services: Services,
-  byChannel: Map<Channel, { delay: number; ids: string[] }[]>,
-  attempt: number,
-  now: number,
-): Promise<string[]> {
-  const queued = await sendToQueues(services, byChannel, attempt, now);
-  if (queued.length > 0) await services.deliveries.markQueued(queued, now);
-  return queued;
-}
-
-/** Sends grouped delivery ids to their queues; returns the ids the queues took. */
-async function sendToQueues(
-  services: Services,
-  byChannel: Map<Channel, { delay: number; ids: string[] }[]>,
-  attempt: number,
-  now: number,
-): Promise<string[]> {
-  const queued: string[] = [];
-  await Promise.all(
-    [...byChannel].map(async ([channel, groups]) => {
-      for (let i = 0; i < groups.length; i += 100) {
-        const slice = groups.slice(i, i + 100);
-        try {
-          await queueFor(services.env, channel).sendBatch(
-            slice.map((g) => ({
-              body: { v: 1, deliveryIds: g.ids, attempt, at: now } satisfies QueueMessage,
-              contentType: 'json' as const,
-              ...(g.delay > 0 ? { delaySeconds: g.delay } : {}),
-            })),
-          );
-          queued.push(...slice.flatMap((g) => g.ids));
-        } catch (error) {
-          log('error', 'enqueue.failed', { channel, count: slice.length, error: String(error) });
-        }
-      }
-    }),
+  const results = await Promise.all(
+    [...byChannelAndDelay].map(([channel, byDelay]) =>
+      sendToQueue(
+        services.env,
+        channel,
+        [...byDelay].map(([delaySeconds, deliveryIds]) => ({
+          deliveryIds,
+          attempt: 0,
+          delaySeconds,
+          at: now,
+        })),
+        'ingest',
+      ),
+    ),
   );
-  return queued;
+  return results.flatMap((r) => r.sent);
 }

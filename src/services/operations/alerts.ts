@@ -1,5 +1,5 @@
 import { log } from '../../lib/log';
-import { OperationsRepo, type PendingAlert } from '../../storage/operations-repo';
+import type { PendingAlert } from '../../storage/operations-repo';
 import type { Services } from '../container';
 
 /**
@@ -9,7 +9,7 @@ import type { Services } from '../container';
 export async function raiseAlert(services: Services, key: string, message: string): Promise<void> {
   log('error', 'alert', { alert: key, message });
   try {
-    await new OperationsRepo(services.env.DB).raiseAlertStatement(key, message, services.now()).run();
+    await services.operations.raiseAlertStatement(key, message, services.now()).run();
   } catch (error) {
     log('error', 'alert.store_failed', { alert: key, error: String(error) });
   }
@@ -28,7 +28,7 @@ export async function flushAlerts(
   services: Services,
   fetcher: typeof fetch = (i, init) => fetch(i, init),
 ): Promise<number> {
-  const repo = new OperationsRepo(services.env.DB);
+  const repo = services.operations;
   const alerts = await repo.takeAlerts();
   if (alerts.length === 0) return 0;
   const url = services.env.ALERT_WEBHOOK_URL;

@@ -1,5 +1,4 @@
 import { log } from '../../lib/log';
-import { D1ReplayGuard } from '../../storage/events-repo';
 import type { Services } from '../container';
 import { flushAlerts } from './alerts';
 import { checkBacklog } from './metrics';
@@ -11,7 +10,7 @@ export async function runMinuteCron(services: Services, scheduledTimeMs: number)
   const started = Date.now();
   const swept = await sweepStuckDeliveries(services, wide);
   await checkBacklog(services, { scheduledTimeMs, wide });
-  await new D1ReplayGuard(services.env.DB, services.now).prune(services.now());
+  await services.callbackReplays.prune(services.now());
   const alerts = await flushAlerts(services);
   log('info', 'cron.done', { swept, alerts, wide, durationMs: Date.now() - started });
 }

@@ -1,10 +1,10 @@
 import type { Channel } from '../../domain/channels';
 import { AppError } from '../../domain/errors';
+import { groupBy } from '../../lib/collections';
 import { log } from '../../lib/log';
 import type { QueueMessage } from '../../queue/messages';
-import { OperationsRepo } from '../../storage/operations-repo';
+import { sendToQueue } from '../../queue/producer';
 import type { Services } from '../container';
-import { sendGroups } from '../ingest/accept';
 import { raiseAlert } from './alerts';
 import { recordStatusChangesById } from './metrics';
 
@@ -19,7 +19,7 @@ export async function recordDeadLetters(
   messages: QueueMessage[],
 ): Promise<void> {
   const now = services.now();
-  const ops = new OperationsRepo(services.env.DB);
+  const ops = services.operations;
   const ids = [...new Set(messages.flatMap((m) => m.deliveryIds))];
   const loaded = await services.deliveries.getDeliveries(ids);
   const statements: D1PreparedStatement[] = [];
@@ -37,7 +37,7 @@ export async function recordDeadLetters(
     }
     statements.push(ops.recordDeadLetterStatement(d.id, channel, reason, now));
   }
-  if (statements.length > 0) await services.env.DB.batch(statements);
+  if (statements.length > 0) await services.commit(statements);
   await recordStatusChangesById(
     services,
     loaded.filter((d) => d.status !== 'failed').map((d) => ({ deliveryId: d.id, status: 'failed' as const })),
@@ -58,7 +58,7 @@ export async function replayDeadLetters(
   services: Services,
   selection: { ids?: string[]; channel?: Channel },
 ): Promise<string[]> {
-  const ops = new OperationsRepo(services.env.DB);
+  const ops = services.operations;
   const now = services.now();
   let ids = selection.ids;
   if (!ids) {
@@ -79,15 +79,13 @@ export async function replayDeadLetters(
     services.deliveries.resetForReplayStatement(d.id, now),
     ops.markReplayedStatement(d.id, now),
   ]);
-  await services.env.DB.batch(statements);
-  const byChannel = new Map<Channel, { delay: number; ids: string[] }[]>();
-  for (const d of replayable) {
-    const groups = byChannel.get(d.channel) ?? [{ delay: 0, ids: [] }];
-    const last = groups.at(-1);
-    if (last && last.ids.length < 50) last.ids.push(d.id);
-    else groups.push({ delay: 0, ids: [d.id] });
-    byChannel.set(d.channel, groups);
-  }
-  await sendGroups(services, byChannel, 0, now);
+  await services.commit(statements);
+  const results = await Promise.all(
+    [...groupBy(replayable, (d) => d.channel)].map(([channel, list]) =>
+      sendToQueue(services.env, channel, [{ deliveryIds: list.map((d) => d.id), attempt: 0 }], 'replay'),
+    ),
+  );
+  const queued = results.flatMap((r) => r.sent);
+  if (queued.length > 0) await services.deliveries.markQueued(queued, now);
   return replayable.map((d) => d.id);
 }

@@ -2,7 +2,7 @@ import type { Env } from '../../config/env';
 import { CHANNELS, type Channel } from '../../domain/channels';
 import type { DeliveryStatus } from '../../domain/status';
 import { log } from '../../lib/log';
-import { type BacklogRow, type DeadLetterCountRow, StatsRepo } from '../../storage/stats-repo';
+import type { BacklogRow, DeadLetterCountRow } from '../../storage/stats-repo';
 import type { Services } from '../container';
 import { raiseAlert } from './alerts';
 
@@ -95,7 +95,7 @@ export async function collectMetrics(
   const now = services.now();
   const windowSeconds = METRICS_WINDOWS[options.window];
   const fromMs = now - windowSeconds * 1000;
-  const snapshot = await new StatsRepo(services.env.DB).snapshot({
+  const snapshot = await services.stats.snapshot({
     fromMs,
     nowMs: now,
     type: options.type,
@@ -196,7 +196,7 @@ function summariseDeadLetters(rows: readonly DeadLetterCountRow[]) {
 
 /** Dead letters not replayed, per channel (every channel present). */
 export async function deadLettersByChannel(services: Services): Promise<Record<Channel, number>> {
-  return summariseDeadLetters(await new StatsRepo(services.env.DB).deadLetters()).byChannel;
+  return summariseDeadLetters(await services.stats.deadLetters()).byChannel;
 }
 
 /** How the dashboard's volume chart cuts each window into bars. */
@@ -222,7 +222,7 @@ export async function volumeOverTime(services: Services, window: MetricsWindow):
   const bucketMs = bucketSeconds * 1000;
   // Aligned buckets keep bars stable between reloads; the last one is the current, partial bucket.
   const fromMs = (Math.floor(services.now() / bucketMs) - (buckets - 1)) * bucketMs;
-  const rows = await new StatsRepo(services.env.DB).volume(fromMs, bucketMs);
+  const rows = await services.stats.volume(fromMs, bucketMs);
   const series = Array.from({ length: buckets }, (_, i) => ({
     startMs: fromMs + i * bucketMs,
     counts: perChannel(() => 0),
@@ -300,7 +300,7 @@ export async function checkBacklog(
   try {
     const now = options.scheduledTimeMs ?? services.now();
     const since = now - CRON_PERIOD_MS;
-    const { backlog, deadLetters } = await new StatsRepo(services.env.DB).backlogAndDeadLetters(
+    const { backlog, deadLetters } = await services.stats.backlogAndDeadLetters(
       now,
       options.wide ? BACKLOG_LOOKBACK_MS : CRON_BACKLOG_LOOKBACK_MS,
       since,

@@ -2,8 +2,7 @@ import type { Env } from '../../config/env';
 import { CHANNELS, type Channel } from '../../domain/channels';
 import { configuredProviderNames } from '../../providers/registry';
 import { MissingCredentialsError } from '../../providers/types';
-import { allProviders } from '../all-providers';
-import { providerRegistry } from '../provider-registry';
+import type { Services } from '../container';
 import { providerSwitches } from './provider-switches';
 
 /** One provider of one channel, as the admin API and the dashboard's Providers page show it. */
@@ -19,12 +18,15 @@ export interface ProviderStatus {
   circuit: 'closed' | 'open' | 'half-open';
 }
 
-function credentialsOf(env: Env, name: string, channel: Channel): string {
+function credentialsOf(services: Services, name: string, channel: Channel): string {
   if (name === 'sandbox') return 'ok';
-  const definition = allProviders.find((d) => d.name === name && d.channel === channel);
+  const definition = services.registry.all.find((d) => d.name === name && d.channel === channel);
   if (!definition) return 'unknown provider';
   try {
-    definition.create(env, { fetch: () => Promise.reject(new Error('not for sending')), now: Date.now });
+    definition.create(services.env, {
+      fetch: () => Promise.reject(new Error('not for sending')),
+      now: Date.now,
+    });
     return 'ok';
   } catch (error) {
     if (error instanceof MissingCredentialsError) return `missing: ${error.variables.join(', ')}`;
@@ -36,13 +38,14 @@ function credentialsOf(env: Env, name: string, channel: Channel): string {
  * Every provider per channel: listed in `<CHANNEL>_PROVIDERS`, switched on, credentials present,
  * circuit state in this isolate (`GET /v1/admin/providers` and the dashboard).
  */
-export async function providerStatuses(env: Env, nowMs: number): Promise<ProviderStatus[]> {
-  const switches = await providerSwitches(env.DB, nowMs);
+export async function providerStatuses(services: Services, nowMs: number): Promise<ProviderStatus[]> {
+  const { env, registry } = services;
+  const switches = await providerSwitches(services, nowMs);
   return CHANNELS.flatMap((channel) => {
     const listed = configuredProviderNames(env, channel);
-    const names = ['sandbox', ...allProviders.filter((d) => d.channel === channel).map((d) => d.name)];
+    const names = ['sandbox', ...registry.all.filter((d) => d.channel === channel).map((d) => d.name)];
     return names.map((name) => {
-      const definition = allProviders.find((d) => d.name === name && d.channel === channel);
+      const definition = registry.all.find((d) => d.name === name && d.channel === channel);
       const order = listed.indexOf(name);
       return {
         name,
@@ -51,8 +54,8 @@ export async function providerStatuses(env: Env, nowMs: number): Promise<Provide
         listed: order >= 0,
         order: order >= 0 ? order + 1 : null,
         enabled: switches.get(name) !== false,
-        credentials: order >= 0 ? credentialsOf(env, name, channel) : 'not listed',
-        circuit: providerRegistry.breaker.state(`${channel}:${name}`, nowMs),
+        credentials: order >= 0 ? credentialsOf(services, name, channel) : 'not listed',
+        circuit: registry.breaker.state(`${channel}:${name}`, nowMs),
       };
     });
   });

@@ -1,8 +1,7 @@
-import { queueFor } from '../../config/env';
-import type { Channel } from '../../domain/channels';
+import { groupBy } from '../../lib/collections';
 import { idBoundAt } from '../../lib/ids';
 import { log } from '../../lib/log';
-import type { QueueMessage } from '../../queue/messages';
+import { sendToQueue } from '../../queue/producer';
 import type { Services } from '../container';
 
 /** A delivery left `created` this long was not enqueued (the queue send failed, or the Worker died). */
@@ -25,21 +24,18 @@ export async function sweepStuckDeliveries(services: Services, wide = false): Pr
   for (;;) {
     const claimed = await services.deliveries.claimStuck(from, to, now - STUCK_AFTER_MS, CLAIM_LIMIT, now);
     if (claimed.length === 0) break;
-    const byChannel = new Map<Channel, string[]>();
-    for (const { id, channel } of claimed) byChannel.set(channel, [...(byChannel.get(channel) ?? []), id]);
-    for (const [channel, ids] of byChannel) {
-      try {
-        const messages: MessageSendRequest<QueueMessage>[] = [];
-        for (let i = 0; i < ids.length; i += 50)
-          messages.push({
-            body: { v: 1, deliveryIds: ids.slice(i, i + 50), attempt: 0 },
-            contentType: 'json',
-          });
-        await queueFor(services.env, channel).sendBatch(messages);
-        total += ids.length;
-      } catch (error) {
-        log('error', 'sweeper.enqueue_failed', { channel, count: ids.length, error: String(error) });
-        await services.deliveries.unclaim(ids, now);
+    const byChannel = groupBy(claimed, (row) => row.channel);
+    for (const [channel, rows] of byChannel) {
+      const ids = rows.map((row) => row.id);
+      const { sent, unsent } = await sendToQueue(
+        services.env,
+        channel,
+        [{ deliveryIds: ids, attempt: 0 }],
+        'sweeper',
+      );
+      total += sent.length;
+      if (unsent.length > 0) {
+        await services.deliveries.unclaim(unsent, now);
         return total;
       }
     }

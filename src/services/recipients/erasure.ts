@@ -10,11 +10,8 @@ import type { Services } from '../container';
  * address. One atomic batch.
  */
 export async function eraseContact(services: Services, userId: string): Promise<void> {
-  const existing = await services.env.DB.prepare('SELECT 1 AS found FROM contacts WHERE user_id = ?')
-    .bind(userId)
-    .first();
-  if (!existing) throw notFound(`contact ${userId}`);
-  await services.env.DB.batch([
+  if (!(await services.contacts.exists(userId))) throw notFound(`contact ${userId}`);
+  await services.commit([
     services.contacts.deleteStatement(userId),
     services.preferences.deleteStatement(userId),
     services.deliveries.eraseAddressesStatement(userId),

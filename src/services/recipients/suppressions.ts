@@ -1,8 +1,9 @@
 import type { Env } from '../../config/env';
 import type { Address } from '../../domain/address';
 import type { Channel } from '../../domain/channels';
+import { fromBase64, toBase64Url } from '../../lib/encoding';
 import { log } from '../../lib/log';
-import { keyOf, type SuppressionKey, SuppressionsRepo } from '../../storage/suppressions-repo';
+import { keyOf, type SuppressionKey } from '../../storage/suppressions-repo';
 import type { Services } from '../container';
 
 /**
@@ -27,10 +28,7 @@ export class SuppressionKeyError extends Error {
   }
 }
 
-type Source = Services | Env;
-
 /** Services carry the env; an Env is recognised by its D1 binding. */
-const envOf = (source: Source): Env => ('DB' in source ? (source as Env) : (source as Services).env);
 
 /** The plain address value a delivery is sent to, or null when it has none. */
 export function addressValue(address: Address): AddressValue | null {
@@ -81,17 +79,7 @@ function hashKey(env: Env): Promise<CryptoKey> | null {
 }
 
 function decodeBlindIndexKey(text: string): Uint8Array {
-  const standard = text.replace(/-/g, '+').replace(/_/g, '/').replace(/=+$/, '');
-  let bytes: Uint8Array | undefined;
-  if (/^[A-Za-z0-9+/]*$/.test(standard) && standard.length % 4 !== 1) {
-    try {
-      bytes = Uint8Array.from(atob(standard.padEnd(Math.ceil(standard.length / 4) * 4, '=')), (c) =>
-        c.charCodeAt(0),
-      );
-    } catch {
-      bytes = undefined;
-    }
-  }
+  const bytes = fromBase64(text);
   if (!bytes || bytes.length < KEY_BYTES)
     throw new SuppressionKeyError(`BLIND_INDEX_KEY must be at least ${KEY_BYTES} bytes of base64`);
   return bytes;
@@ -110,10 +98,7 @@ async function deriveKey(material: Uint8Array): Promise<CryptoKey> {
 
 async function hashWith(key: CryptoKey, address: AddressValue): Promise<string> {
   const input = `${address.channel}:${normaliseAddress(address.channel, address.value)}`;
-  const mac = new Uint8Array(await crypto.subtle.sign('HMAC', key, encoder.encode(input)));
-  let binary = '';
-  for (const byte of mac) binary += String.fromCharCode(byte);
-  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  return toBase64Url(new Uint8Array(await crypto.subtle.sign('HMAC', key, encoder.encode(input))));
 }
 
 async function requireKey(env: Env): Promise<CryptoKey> {
@@ -124,8 +109,8 @@ async function requireKey(env: Env): Promise<CryptoKey> {
 }
 
 /** The stored key of an address. @throws SuppressionKeyError when no secret is configured */
-export async function suppressionKeyOf(source: Source, address: AddressValue): Promise<SuppressionKey> {
-  const key = await requireKey(envOf(source));
+export async function suppressionKeyOf(services: Services, address: AddressValue): Promise<SuppressionKey> {
+  const key = await requireKey(services.env);
   return { channel: address.channel, addressHash: await hashWith(key, address) };
 }
 
@@ -135,12 +120,11 @@ export async function suppressionKeyOf(source: Source, address: AddressValue): P
  * written, so the answer is empty (and a warning is logged).
  */
 export async function suppressedAddresses(
-  source: Source,
+  services: Services,
   addresses: readonly AddressValue[],
 ): Promise<Set<string>> {
   if (addresses.length === 0) return new Set();
-  const env = envOf(source);
-  const keyPromise = hashKey(env);
+  const keyPromise = hashKey(services.env);
   if (!keyPromise) {
     log('warn', 'suppressions.no_key', { message: 'BLIND_INDEX_KEY and SIGNING_SECRET are unset' });
     return new Set();
@@ -149,7 +133,7 @@ export async function suppressedAddresses(
   const hashed = await Promise.all(
     addresses.map(async (address) => ({ address, addressHash: await hashWith(key, address) })),
   );
-  const found = await new SuppressionsRepo(env.DB).findSuppressed(
+  const found = await services.suppressions.findSuppressed(
     hashed.map(({ address, addressHash }) => ({ channel: address.channel, addressHash })),
   );
   const out = new Set<string>();
@@ -161,27 +145,25 @@ export async function suppressedAddresses(
 
 /** Statement adding an address to the list, to run in the caller's D1 batch. */
 export async function suppressStatement(
-  source: Source,
+  services: Services,
   address: AddressValue,
   reason: string,
   nowMs: number,
 ): Promise<D1PreparedStatement> {
-  const env = envOf(source);
-  return new SuppressionsRepo(env.DB).insertStatement(await suppressionKeyOf(env, address), reason, nowMs);
+  return services.suppressions.insertStatement(await suppressionKeyOf(services, address), reason, nowMs);
 }
 
 /** Adds an address to the suppression list (idempotent: the first reason stays). */
 export async function suppressAddress(
-  source: Source,
+  services: Services,
   address: AddressValue,
   reason: string,
   nowMs = Date.now(),
 ): Promise<void> {
-  await (await suppressStatement(source, address, reason, nowMs)).run();
+  await (await suppressStatement(services, address, reason, nowMs)).run();
 }
 
 /** Lifts a suppression. */
-export async function unsuppressAddress(source: Source, address: AddressValue): Promise<void> {
-  const env = envOf(source);
-  await new SuppressionsRepo(env.DB).deleteStatement(await suppressionKeyOf(env, address)).run();
+export async function unsuppressAddress(services: Services, address: AddressValue): Promise<void> {
+  await services.suppressions.deleteStatement(await suppressionKeyOf(services, address)).run();
 }

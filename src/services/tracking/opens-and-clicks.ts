@@ -11,7 +11,6 @@ import {
 import type { TypeConfig } from '../../domain/type-config';
 import { log } from '../../lib/log';
 import { signToken, verifyToken } from '../../lib/signed-token';
-import { applyEvents } from '../../storage/events-repo';
 import type { Services } from '../container';
 import { recordStatusChangesById } from '../operations/metrics';
 
@@ -193,7 +192,7 @@ export async function recordEngagement(
 ): Promise<void> {
   const now = services.now();
   try {
-    await applyEvents(services.env.DB, [{ deliveryId, status, at: now }], now);
+    await services.events.apply([{ deliveryId, status, at: now }], now);
     await recordStatusChangesById(services, [{ deliveryId, status }]);
   } catch (error) {
     log('error', 'tracking.record_failed', {

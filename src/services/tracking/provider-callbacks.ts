@@ -9,12 +9,7 @@ import type { Channel } from '../../domain/channels';
 import type { Delivery } from '../../domain/delivery';
 import { AppError } from '../../domain/errors';
 import { log } from '../../lib/log';
-import {
-  applyEventsStatements,
-  D1ReplayGuard,
-  runBatches,
-  type StatusEvent,
-} from '../../storage/events-repo';
+import type { StatusEvent } from '../../storage/events-repo';
 import type { Services } from '../container';
 import { recordStatusChangesById } from '../operations/metrics';
 import { addressValue, SuppressionKeyError, suppressStatement } from '../recipients/suppressions';
@@ -85,7 +80,7 @@ export async function receiveCallback(
   }
   if (config === null) throw new AppError(404, 'not_found', 'callbacks for this provider are not configured');
 
-  const replay = new D1ReplayGuard(services.env.DB, services.now);
+  const replay = services.callbackReplays;
   const verdict = await handler.verify(request, config, services.now(), replay);
   if (!verdict.ok) {
     if (verdict.reason === REPLAY_CHECK_UNAVAILABLE) {
@@ -163,8 +158,8 @@ async function applyCallback(
     }
   }
 
-  const statements = [...applyEventsStatements(services.env.DB, statusEvents, now), ...suppressions];
-  if (statements.length > 0) await runBatches(services.env.DB, statements);
+  const statements = [...services.events.applyStatements(statusEvents, now), ...suppressions];
+  if (statements.length > 0) await services.events.runBatches(statements);
   await recordStatusChangesById(services, statusEvents);
   const summary = {
     received: events.length,

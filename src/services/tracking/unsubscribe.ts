@@ -5,7 +5,6 @@ import type { RenderedMessage } from '../../domain/message';
 import { NO_PREFERENCES, type Preferences } from '../../domain/preferences';
 import type { TypeConfig } from '../../domain/type-config';
 import { signToken, verifyToken } from '../../lib/signed-token';
-import { applyEventStatement } from '../../storage/events-repo';
 import type { Services } from '../container';
 import { addressValue, suppressStatement } from '../recipients/suppressions';
 
@@ -110,11 +109,7 @@ export async function unsubscribe(
     if (value) statements.push(await suppressStatement(services, value, 'unsubscribed', now));
   }
   statements.push(
-    applyEventStatement(
-      services.env.DB,
-      { deliveryId: delivery.id, status: 'unsubscribed', reason, at: now },
-      now,
-    ),
+    services.events.applyStatement({ deliveryId: delivery.id, status: 'unsubscribed', reason, at: now }, now),
   );
-  await services.env.DB.batch(statements);
+  await services.commit(statements);
 }

@@ -1,0 +1,64 @@
+import type { Channel } from '../../domain/channels';
+import type { Contact } from '../../domain/contact';
+import type { DeliveryToSend } from '../../domain/delivery';
+import type { Preferences } from '../../domain/preferences';
+import type { TypeConfig } from '../../domain/type-config';
+import type { Provider, ProviderDeps, SendRequest } from '../../providers/types';
+import type { Outcome } from '../../storage/deliveries-repo';
+import type { Services } from '../container';
+import type { Cleanup } from './contact-cleanup';
+
+/** What the queue consumer does with one delivery id after this batch. */
+export type Decision =
+  | { kind: 'done' }
+  /** Try again after a failed attempt (counts against the queue's retries). */
+  | { kind: 'retry'; delaySeconds: number }
+  /** Not yet: scheduled for later, or deferred by the recipient's rules; re-sent as a new message. */
+  | { kind: 'wait'; delaySeconds: number }
+  | { kind: 'dead'; reason: string };
+
+/** A delivery's outcome for this batch, still to be recorded, and what happens to its id next. */
+export interface Pending {
+  outcome: Outcome;
+  decision: Decision;
+  cleanup?: Cleanup;
+  /** The provider's error code (e.g. `BadDeviceToken`), for the APNs mass-prune check. */
+  code?: string;
+  platform?: string;
+}
+
+/**
+ * One queue batch of one channel on its way through the delivery pipeline. Each step reads what
+ * the earlier ones left and narrows `todo`; every delivery ends with a decision, and those that
+ * reached an outcome also with a `pending` entry to record.
+ */
+export interface DeliveryBatch {
+  services: Services;
+  channel: Channel;
+  now: number;
+  ids: readonly string[];
+  /** When ingest handed each id to the queue (from the message); absent ids are not waited for. */
+  handedAt: ReadonlyMap<string, number>;
+  deps?: ProviderDeps;
+  loaded: Map<string, DeliveryToSend>;
+  contacts: Map<string, Contact>;
+  preferences: Map<string, Preferences>;
+  configs: Map<string, TypeConfig>;
+  chain: Provider[];
+  /** What the sandbox provider captured, for the outbox. */
+  captured: SendRequest[];
+  /** The deliveries still going forward after the last step. */
+  todo: DeliveryToSend[];
+  pending: Map<string, Pending>;
+  decisions: Map<string, Decision>;
+}
+
+/** The contact of a delivery's user, when it has one. */
+export function contactOf(batch: DeliveryBatch, delivery: DeliveryToSend): Contact | undefined {
+  return delivery.userId ? batch.contacts.get(delivery.userId) : undefined;
+}
+
+/** The type configuration of a delivery (loaded once per type per batch). */
+export function configOf(batch: DeliveryBatch, delivery: DeliveryToSend): TypeConfig {
+  return batch.configs.get(delivery.type) ?? {};
+}
