@@ -1,12 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { api, FCM_TOKEN, json, SLACK_URL, uniqueUser } from './helpers/api';
-
-interface Notification {
-  deliveries: { channel: string; status: string; history: { status: string }[] }[];
-}
-interface Outbox {
-  data: { channel: string; message: Record<string, string> }[];
-}
+import { api, FCM_TOKEN, json, newContact, SLACK_URL, seedEvent } from './helpers/api';
+import { type NotificationView, readOutbox } from './helpers/deliveries';
 
 async function until<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
   const started = Date.now();
@@ -19,17 +13,12 @@ async function until<T>(read: () => Promise<T>, done: (value: T) => boolean, tim
 
 describe('end to end: fetch → D1 → real local queues → consumer → sandbox outbox', () => {
   it('payment_reminder to a contact with email, phone, an FCM token and Slack: four deliveries sent', async () => {
-    const userId = uniqueUser();
-    expect(
-      (
-        await api('PUT', `/v1/contacts/${userId}`, {
-          email: 'ada@example.com',
-          phone: '+14155550123',
-          deviceTokens: [{ deviceToken: FCM_TOKEN, platform: 'fcm' }],
-          externalChannels: [{ platform: 'slack', url: SLACK_URL }],
-        })
-      ).status,
-    ).toBe(200);
+    const userId = await newContact({
+      email: 'ada@example.com',
+      phone: '+14155550123',
+      deviceTokens: [{ deviceToken: FCM_TOKEN, platform: 'fcm' }],
+      externalChannels: [{ platform: 'slack', url: SLACK_URL }],
+    });
     const res = await api('POST', '/v1/notifications', {
       type: 'payment_reminder',
       recipients: [userId],
@@ -39,7 +28,7 @@ describe('end to end: fetch → D1 → real local queues → consumer → sandbo
     const { id } = await json<{ id: string }>(res);
 
     const final = await until(
-      async () => json<Notification>(await api('GET', `/v1/notifications/${id}`)),
+      async () => json<NotificationView>(await api('GET', `/v1/notifications/${id}`)),
       (n) => n.deliveries.every((d) => d.status === 'sent'),
     );
     expect(final.deliveries.map((d) => [d.channel, d.status])).toEqual([
@@ -50,8 +39,7 @@ describe('end to end: fetch → D1 → real local queues → consumer → sandbo
     ]);
     expect(final.deliveries[0]?.history.map((h) => h.status)).toEqual(['created', 'queued', 'sent']);
 
-    const outbox = await json<Outbox>(await api('GET', `/v1/outbox?userId=${userId}`));
-    const byChannel = Object.fromEntries(outbox.data.map((e) => [e.channel, e.message]));
+    const byChannel = Object.fromEntries((await readOutbox({ userId })).map((e) => [e.channel, e.message]));
     expect(Object.keys(byChannel).sort()).toEqual(['chat', 'email', 'push', 'sms']);
     expect(byChannel.email?.subject).toBe('Payment reminder: 42.00 EUR due 2026-12-01');
     expect(byChannel.email?.html).toContain('Hello Ada &lt;3,');
@@ -65,27 +53,20 @@ describe('end to end: fetch → D1 → real local queues → consumer → sandbo
   });
 
   it('the seed EventBridge event is delivered by SMS', async () => {
-    const userId = uniqueUser();
-    await api('PUT', `/v1/contacts/${userId}`, { phone: '+14155550123', email: 'b@example.com' });
+    const userId = await newContact({ phone: '+14155550123', email: 'b@example.com' });
     const eventId = `evt-${userId}`;
-    const res = await api('POST', '/v1/notifications', {
-      version: '0',
-      id: eventId,
-      'detail-type': ['payment_notification_sms'],
-      source: 'com.example.billing',
-      account: '123456789012',
-      time: '2026-11-28T10:00:00Z',
-      region: 'us-east-1',
-      resources: [],
-      detail: { userId, message: 'Your payment of 42.00 EUR is due tomorrow.' },
-    });
+    const res = await api(
+      'POST',
+      '/v1/notifications',
+      seedEvent(eventId, { userId, message: 'Your payment of 42.00 EUR is due tomorrow.' }),
+    );
     expect(res.status).toBe(202);
     const final = await until(
-      async () => json<Notification>(await api('GET', `/v1/notifications/${eventId}`)),
+      async () => json<NotificationView>(await api('GET', `/v1/notifications/${eventId}`)),
       (n) => n.deliveries.every((d) => d.status === 'sent'),
     );
     expect(final.deliveries.map((d) => [d.channel, d.status])).toEqual([['sms', 'sent']]);
-    const outbox = await json<Outbox>(await api('GET', `/v1/outbox?userId=${userId}&channel=sms`));
-    expect(outbox.data[0]?.message.text).toBe('Your payment of 42.00 EUR is due tomorrow.');
+    const [sms] = await readOutbox({ userId, channel: 'sms' });
+    expect(sms?.message.text).toBe('Your payment of 42.00 EUR is due tomorrow.');
   });
 });

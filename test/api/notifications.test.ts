@@ -1,21 +1,25 @@
 import { describe, expect, it } from 'vitest';
-import { APNS_TOKEN, api, FCM_TOKEN, json, SLACK_URL, testEnv, uniqueUser } from '../helpers/api';
-import { envWithCapturedQueues } from '../helpers/queues';
+import {
+  APNS_TOKEN,
+  api,
+  FCM_TOKEN,
+  json,
+  newContact,
+  SLACK_URL,
+  seedEvent,
+  testEnv,
+  uniqueUser,
+} from '../helpers/api';
+import { readDelivery } from '../helpers/deliveries';
+import { type Accepted, envWithCapturedQueues, sendNotification } from '../helpers/queues';
 
-interface Accepted {
-  id: string;
-  deliveries: { id: string; userId: string | null; channel: string; status: string; reason?: string }[];
-}
 interface ErrorBody {
   error: { code: string; message: string; details?: { field: string; message: string }[] };
 }
 
 const data = { amount: '42.00', currency: 'EUR', due_date: '2026-12-01' };
-
-async function createContact(userId: string, body: Record<string, unknown>) {
-  const res = await api('PUT', `/v1/contacts/${userId}`, body);
-  expect(res.status).toBe(200);
-}
+/** A security alert to one inline email address. */
+const ALERT = { type: 'security_alert', recipients: [{ email: 'x@example.com' }] };
 
 async function rowCounts() {
   const n = await testEnv.DB.prepare(
@@ -29,22 +33,15 @@ async function rowCounts() {
 
 describe('ingest: channel selection', () => {
   it('one delivery per channel that has both a template and an address', async () => {
-    const { env, queues } = envWithCapturedQueues();
-    const userId = uniqueUser();
-    await createContact(userId, {
+    const captured = envWithCapturedQueues();
+    const { queues } = captured;
+    const userId = await newContact({
       email: 'ada@example.com',
       phone: '+14155550123',
       deviceTokens: [{ deviceToken: FCM_TOKEN, platform: 'fcm' }],
       externalChannels: [{ platform: 'slack', url: SLACK_URL }],
     });
-    const res = await api(
-      'POST',
-      '/v1/notifications',
-      { type: 'payment_reminder', recipients: [userId], data },
-      { env },
-    );
-    expect(res.status).toBe(202);
-    const body = await json<Accepted>(res);
+    const body = await sendNotification(captured, { type: 'payment_reminder', recipients: [userId], data });
     expect(body.deliveries.map((d) => [d.channel, d.status])).toEqual([
       ['email', 'queued'],
       ['sms', 'queued'],
@@ -59,39 +56,32 @@ describe('ingest: channel selection', () => {
   });
 
   it('the producer list is narrowed to channels with a template (payment_notification has no chat template)', async () => {
-    const { env } = envWithCapturedQueues();
-    const userId = uniqueUser();
-    await createContact(userId, {
+    const userId = await newContact({
       email: 'a@example.com',
       externalChannels: [{ platform: 'slack', url: SLACK_URL }],
     });
-    const res = await api(
-      'POST',
-      '/v1/notifications',
-      { type: 'payment_notification', recipients: [userId], channels: ['email', 'chat'], data },
-      { env },
-    );
-    const body = await json<Accepted>(res);
+    const body = await sendNotification(envWithCapturedQueues(), {
+      type: 'payment_notification',
+      recipients: [userId],
+      channels: ['email', 'chat'],
+      data,
+    });
     expect(body.deliveries.map((d) => d.channel)).toEqual(['email']);
   });
 
   it('one push delivery per device token', async () => {
-    const { env } = envWithCapturedQueues();
-    const userId = uniqueUser();
-    await createContact(userId, {
+    const userId = await newContact({
       deviceTokens: [
         { deviceToken: FCM_TOKEN, platform: 'fcm' },
         { deviceToken: APNS_TOKEN, platform: 'apns' },
       ],
     });
-    const body = await json<Accepted>(
-      await api(
-        'POST',
-        '/v1/notifications',
-        { type: 'order_shipped', recipients: [userId], channels: ['push'], data: { order_id: 'A1' } },
-        { env },
-      ),
-    );
+    const body = await sendNotification(envWithCapturedQueues(), {
+      type: 'order_shipped',
+      recipients: [userId],
+      channels: ['push'],
+      data: { order_id: 'A1' },
+    });
     expect(body.deliveries.map((d) => [d.channel, d.status])).toEqual([
       ['push', 'queued'],
       ['push', 'queued'],
@@ -99,17 +89,13 @@ describe('ingest: channel selection', () => {
   });
 
   it('a named channel the recipient has no address for is skipped with a reason', async () => {
-    const { env } = envWithCapturedQueues();
-    const userId = uniqueUser();
-    await createContact(userId, { email: 'a@example.com' });
-    const body = await json<Accepted>(
-      await api(
-        'POST',
-        '/v1/notifications',
-        { type: 'payment_reminder', recipients: [userId], channels: ['email', 'sms'], data },
-        { env },
-      ),
-    );
+    const userId = await newContact({ email: 'a@example.com' });
+    const body = await sendNotification(envWithCapturedQueues(), {
+      type: 'payment_reminder',
+      recipients: [userId],
+      channels: ['email', 'sms'],
+      data,
+    });
     expect(body.deliveries).toEqual([
       expect.objectContaining({ channel: 'email', status: 'queued' }),
       expect.objectContaining({
@@ -121,49 +107,32 @@ describe('ingest: channel selection', () => {
   });
 
   it('an unknown recipient gets skipped deliveries, not an error', async () => {
-    const { env, queues } = envWithCapturedQueues();
-    const res = await api(
-      'POST',
-      '/v1/notifications',
-      { type: 'security_alert', recipients: [uniqueUser('ghost')] },
-      { env },
-    );
-    expect(res.status).toBe(202);
-    const body = await json<Accepted>(res);
+    const captured = envWithCapturedQueues();
+    const body = await sendNotification(captured, {
+      type: 'security_alert',
+      recipients: [uniqueUser('ghost')],
+    });
     expect(body.deliveries.map((d) => [d.channel, d.status, d.reason])).toEqual(
       ['email', 'sms', 'push', 'chat', 'webhook'].map((channel) => [channel, 'skipped', 'unknown recipient']),
     );
-    expect(Object.values(queues).map((q) => q.sent)).toEqual([[], [], [], [], []]);
+    expect(Object.values(captured.queues).map((q) => q.sent)).toEqual([[], [], [], [], []]);
   });
 
   it('inline recipients need no contact', async () => {
-    const { env, queues } = envWithCapturedQueues();
-    const body = await json<Accepted>(
-      await api(
-        'POST',
-        '/v1/notifications',
-        { type: 'security_alert', recipients: [{ email: 'x@example.com' }] },
-        { env },
-      ),
-    );
+    const captured = envWithCapturedQueues();
+    const body = await sendNotification(captured, ALERT);
     expect(body.deliveries).toEqual([
       expect.objectContaining({ channel: 'email', status: 'queued', userId: null }),
     ]);
-    expect(queues.email.ids()).toHaveLength(1);
+    expect(captured.queues.email.ids()).toEqual([body.deliveries[0]?.id]);
   });
 
   it('inline fields override the stored contact for this notification', async () => {
-    const { env } = envWithCapturedQueues();
-    const userId = uniqueUser();
-    await createContact(userId, { email: 'stored@example.com' });
-    const body = await json<Accepted>(
-      await api(
-        'POST',
-        '/v1/notifications',
-        { type: 'security_alert', recipients: [{ userId, phone: '+14155550199' }] },
-        { env },
-      ),
-    );
+    const userId = await newContact({ email: 'stored@example.com' });
+    const body = await sendNotification(envWithCapturedQueues(), {
+      type: 'security_alert',
+      recipients: [{ userId, phone: '+14155550199' }],
+    });
     expect(body.deliveries.map((d) => d.channel)).toEqual(['email', 'sms']);
   });
 
@@ -176,86 +145,68 @@ describe('ingest: channel selection', () => {
   });
 
   it('a scheduled send within 12 hours is enqueued with delaySeconds', async () => {
-    const { env, queues } = envWithCapturedQueues();
+    const captured = envWithCapturedQueues();
     const sendAt = new Date(Date.now() + 3600_000).toISOString();
-    await api(
-      'POST',
-      '/v1/notifications',
-      { type: 'security_alert', recipients: [{ email: 'x@example.com' }], sendAt },
-      { env },
-    );
-    const delay = queues.email.sent[0]?.delaySeconds ?? 0;
+    await sendNotification(captured, { ...ALERT, sendAt });
+    const delay = captured.queues.email.sent[0]?.delaySeconds ?? 0;
     expect(delay).toBeGreaterThan(3590);
     expect(delay).toBeLessThanOrEqual(3600);
   });
 
   it('when the queue send fails the rows stay created and the API still answers', async () => {
-    const { env, queues } = envWithCapturedQueues();
-    queues.email.fail = true;
-    const res = await api(
-      'POST',
-      '/v1/notifications',
-      { type: 'security_alert', recipients: [{ email: 'x@example.com' }] },
-      { env },
-    );
-    expect(res.status).toBe(202);
-    const body = await json<Accepted>(res);
+    const captured = envWithCapturedQueues();
+    captured.queues.email.fail = true;
+    const body = await sendNotification(captured, ALERT);
     expect(body.deliveries[0]?.status).toBe('created');
-    const got = await json<{ deliveries: { status: string }[] }>(
-      await api('GET', `/v1/notifications/${body.id}`),
-    );
-    expect(got.deliveries[0]?.status).toBe('created');
+    expect((await readDelivery(body.id)).status).toBe('created');
   });
 });
 
 describe('ingest: idempotency', () => {
   it('the same id and body returns the first answer and enqueues nothing', async () => {
-    const { env, queues } = envWithCapturedQueues();
+    const captured = envWithCapturedQueues();
     const id = `evt-${uniqueUser()}`;
-    const request = { id, type: 'security_alert', recipients: [{ email: 'x@example.com' }] };
-    const first = await json<Accepted>(await api('POST', '/v1/notifications', request, { env }));
-    const again = await api('POST', '/v1/notifications', { ...request }, { env });
+    const request = { id, ...ALERT };
+    const first = await sendNotification(captured, request);
+    const again = await api('POST', '/v1/notifications', { ...request }, { env: captured.env });
     expect(again.status).toBe(202);
     expect(again.headers.get('Idempotent-Replayed')).toBe('true');
     const second = await json<Accepted>(again);
     expect(second.id).toBe(id);
     expect(second.deliveries.map((d) => d.id)).toEqual(first.deliveries.map((d) => d.id));
-    expect(queues.email.sent).toHaveLength(1);
+    expect(captured.queues.email.sent).toHaveLength(1);
   });
 
   it('key order does not matter for the comparison', async () => {
-    const { env } = envWithCapturedQueues();
+    const captured = envWithCapturedQueues();
     const id = `evt-${uniqueUser()}`;
-    await api(
-      'POST',
-      '/v1/notifications',
-      { id, type: 'security_alert', recipients: [{ email: 'x@example.com' }], data: { a: 1, b: 2 } },
-      { env },
-    );
+    const first = await sendNotification(captured, {
+      id,
+      type: 'security_alert',
+      recipients: [{ email: 'x@example.com' }],
+      data: { a: 1, b: 2 },
+    });
     const again = await api(
       'POST',
       '/v1/notifications',
       { data: { b: 2, a: 1 }, recipients: [{ email: 'x@example.com' }], type: 'security_alert', id },
-      { env },
+      { env: captured.env },
     );
     expect(again.status).toBe(202);
+    expect(again.headers.get('Idempotent-Replayed')).toBe('true');
+    expect(await json<Accepted>(again)).toEqual(first);
   });
 
   it('the same id with a different body is a 409 and writes nothing', async () => {
-    const { env } = envWithCapturedQueues();
+    const captured = envWithCapturedQueues();
     const id = `evt-${uniqueUser()}`;
-    await api(
-      'POST',
-      '/v1/notifications',
-      { id, type: 'security_alert', recipients: [{ email: 'x@example.com' }] },
-      { env },
-    );
+    await sendNotification(captured, { id, ...ALERT });
     const before = await rowCounts();
     const res = await api(
       'POST',
       '/v1/notifications',
       { id, type: 'security_alert', recipients: [{ email: 'y@example.com' }] },
-      { env },
+      { env: captured.env },
     );
     expect(res.status).toBe(409);
     expect((await json<ErrorBody>(res)).error.code).toBe('idempotency_conflict');
@@ -265,26 +216,13 @@ describe('ingest: idempotency', () => {
 
 describe('ingest: the seed EventBridge event', () => {
   it('detail-type payment_notification_sms is delivered by SMS', async () => {
-    const { env, queues } = envWithCapturedQueues();
-    const userId = uniqueUser();
-    await createContact(userId, { email: 'a@example.com', phone: '+14155550123' });
-    const event = {
-      version: '0',
-      id: `eb-${uniqueUser()}`,
-      'detail-type': ['payment_notification_sms'],
-      source: 'com.example.billing',
-      account: '123456789012',
-      time: '2026-11-28T10:00:00Z',
-      region: 'us-east-1',
-      resources: [],
-      detail: { userId, amount: '42.00', currency: 'EUR', due_date: '2026-12-01' },
-    };
-    const res = await api('POST', '/v1/notifications', event, { env });
-    expect(res.status).toBe(202);
-    const body = await json<Accepted>(res);
+    const captured = envWithCapturedQueues();
+    const userId = await newContact({ email: 'a@example.com', phone: '+14155550123' });
+    const event = seedEvent(`eb-${uniqueUser()}`, { userId, ...data });
+    const body = await sendNotification(captured, event);
     expect(body.id).toBe(event.id);
     expect(body.deliveries).toEqual([expect.objectContaining({ channel: 'sms', status: 'queued', userId })]);
-    expect(queues.sms.ids()).toEqual([body.deliveries[0]?.id]);
+    expect(captured.queues.sms.ids()).toEqual([body.deliveries[0]?.id]);
     const stored = await json<{ source: string; data: Record<string, unknown>; type: string }>(
       await api('GET', `/v1/notifications/${event.id}`),
     );
@@ -391,15 +329,7 @@ describe('batch and status', () => {
   });
 
   it('GET shows deliveries with their history; unknown id is 404', async () => {
-    const { env } = envWithCapturedQueues();
-    const accepted = await json<Accepted>(
-      await api(
-        'POST',
-        '/v1/notifications',
-        { type: 'security_alert', recipients: [{ email: 'x@example.com' }], priority: 'critical' },
-        { env },
-      ),
-    );
+    const accepted = await sendNotification(envWithCapturedQueues(), { ...ALERT, priority: 'critical' });
     const res = await api('GET', `/v1/notifications/${accepted.id}`);
     expect(res.status).toBe(200);
     const got = await json<{ priority: string; deliveries: { history: { status: string; at: string }[] }[] }>(
@@ -414,15 +344,11 @@ describe('batch and status', () => {
   });
 
   it('lists by userId, type, status and channel with a cursor', async () => {
-    const { env } = envWithCapturedQueues();
-    const userId = uniqueUser();
-    await createContact(userId, { email: 'a@example.com', phone: '+14155550123' });
+    const captured = envWithCapturedQueues();
+    const userId = await newContact({ email: 'a@example.com', phone: '+14155550123' });
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) {
-      const a = await json<Accepted>(
-        await api('POST', '/v1/notifications', { type: 'security_alert', recipients: [userId] }, { env }),
-      );
-      ids.push(a.id);
+      ids.push((await sendNotification(captured, { type: 'security_alert', recipients: [userId] })).id);
     }
     const page1 = await json<{ data: { id: string; createdAt: string }[]; nextCursor: string | null }>(
       await api('GET', `/v1/notifications?userId=${userId}&limit=2`),

@@ -1,38 +1,21 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { api, json, uniqueUser } from '../helpers/api';
-import { type CapturedEnv, envWithCapturedQueues, runConsumer } from '../helpers/queues';
-
-interface Delivery {
-  status: string;
-  reason: string | null;
-}
-interface Accepted {
-  id: string;
-  deliveries: { id: string; channel: string }[];
-}
+import { api, json, newContact, uniqueUser } from '../helpers/api';
+import { type DeliveryView, readDeliveries } from '../helpers/deliveries';
+import { type CapturedEnv, drainQueues, envWithCapturedQueues, sendNotification } from '../helpers/queues';
 
 afterEach(() => vi.useRealTimers());
 
-async function deliverNow(captured: CapturedEnv, body: Record<string, unknown>): Promise<Delivery[]> {
-  const res = await api('POST', '/v1/notifications', body, { env: captured.env });
-  expect(res.status).toBe(202);
-  const accepted = await json<Accepted>(res);
-  for (const queue of Object.values(captured.queues)) {
-    for (const m of queue.sent.splice(0))
-      await runConsumer(captured.env, `herald-${accepted.deliveries[0]?.channel}`, [m.body]);
-  }
-  return (await json<{ deliveries: Delivery[] }>(await api('GET', `/v1/notifications/${accepted.id}`)))
-    .deliveries;
+/** Sends the notification, runs the consumers on what it enqueued, and reads its deliveries back. */
+async function deliverNow(captured: CapturedEnv, body: Record<string, unknown>): Promise<DeliveryView[]> {
+  const accepted = await sendNotification(captured, body);
+  await drainQueues(captured);
+  return readDeliveries(accepted.id);
 }
 
-async function contact(
-  body: Record<string, unknown>,
-  preferences?: Record<string, unknown>,
-): Promise<string> {
-  const userId = uniqueUser();
-  expect((await api('PUT', `/v1/contacts/${userId}`, body)).status).toBe(200);
-  if (preferences)
-    expect((await api('PUT', `/v1/contacts/${userId}/preferences`, preferences)).status).toBe(200);
+/** A new contact with these addresses and preferences. */
+async function contact(body: Record<string, unknown>, preferences: Record<string, unknown>): Promise<string> {
+  const userId = await newContact(body);
+  expect((await api('PUT', `/v1/contacts/${userId}/preferences`, preferences)).status).toBe(200);
   return userId;
 }
 
@@ -102,28 +85,12 @@ describe('preferences in the consumer', () => {
       { email: 'a@example.com', phone: '+14155550123' },
       { types: { order_shipped: { sms: false } } },
     );
-    const res = await api(
-      'POST',
-      '/v1/notifications',
-      { type: 'order_shipped', recipients: [userId], channels: ['email', 'sms'], data: { order_id: 'A1' } },
-      { env: captured.env },
-    );
-    const accepted = await json<Accepted>(res);
-    await runConsumer(
-      captured.env,
-      'herald-email',
-      captured.queues.email.sent.map((m) => m.body),
-    );
-    await runConsumer(
-      captured.env,
-      'herald-sms',
-      captured.queues.sms.sent.map((m) => m.body),
-    );
-    const got = (
-      await json<{ deliveries: (Delivery & { channel: string })[] }>(
-        await api('GET', `/v1/notifications/${accepted.id}`),
-      )
-    ).deliveries;
+    const got = await deliverNow(captured, {
+      type: 'order_shipped',
+      recipients: [userId],
+      channels: ['email', 'sms'],
+      data: { order_id: 'A1' },
+    });
     expect(got.map((d) => [d.channel, d.status])).toEqual([
       ['email', 'sent'],
       ['sms', 'suppressed'],

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { api, json, uniqueUser } from '../helpers/api';
-import { envWithCapturedQueues, runConsumer } from '../helpers/queues';
+import { api, json, newContact, uniqueUser } from '../helpers/api';
+import { readDelivery, readOutbox } from '../helpers/deliveries';
+import { drainQueues, envWithCapturedQueues, sendNotification } from '../helpers/queues';
 
 interface ErrorBody {
   error: { code: string; message: string; details?: { field: string; line?: number }[] };
@@ -62,25 +63,13 @@ describe('templates API', () => {
       await api('PUT', `/v1/templates/${type}/email`, { parts: { subject: 'S {{ n }}', text: 'T {{ n }}' } }),
     );
     const captured = envWithCapturedQueues();
-    const accepted = await json<{ id: string }>(
-      await api(
-        'POST',
-        '/v1/notifications',
-        { type, recipients: [{ email: 'a@example.com' }], data: { n: 1 } },
-        { env: captured.env },
-      ),
-    );
-    await runConsumer(
-      captured.env,
-      'herald-email',
-      captured.queues.email.sent.map((m) => m.body),
-    );
-    const d = (
-      await json<{ deliveries: { status: string; templateVersion: string }[] }>(
-        await api('GET', `/v1/notifications/${accepted.id}`),
-      )
-    ).deliveries[0];
-    expect(d).toMatchObject({ status: 'sent', templateVersion: version });
+    const accepted = await sendNotification(captured, {
+      type,
+      recipients: [{ email: 'a@example.com' }],
+      data: { n: 1 },
+    });
+    await drainQueues(captured);
+    expect(await readDelivery(accepted.id)).toMatchObject({ status: 'sent', templateVersion: version });
   });
 
   it('locale fallback: fr-CA → fr → default', async () => {
@@ -104,23 +93,16 @@ describe('templates API', () => {
 
   it('deliveries use the contact locale (order_shipped ships French email and SMS)', async () => {
     const captured = envWithCapturedQueues();
-    const userId = uniqueUser();
-    await api('PUT', `/v1/contacts/${userId}`, { email: 'a@example.com', locale: 'fr-CA' });
-    await api(
-      'POST',
-      '/v1/notifications',
-      { type: 'order_shipped', recipients: [userId], channels: ['email'], data: { order_id: 'A7' } },
-      { env: captured.env },
-    );
-    await runConsumer(
-      captured.env,
-      'herald-email',
-      captured.queues.email.sent.map((m) => m.body),
-    );
-    const outbox = await json<{ data: { message: { subject: string } }[] }>(
-      await api('GET', `/v1/outbox?userId=${userId}`),
-    );
-    expect(outbox.data[0]?.message.subject).toBe('Votre commande A7 a été expédiée');
+    const userId = await newContact({ email: 'a@example.com', locale: 'fr-CA' });
+    await sendNotification(captured, {
+      type: 'order_shipped',
+      recipients: [userId],
+      channels: ['email'],
+      data: { order_id: 'A7' },
+    });
+    await drainQueues(captured);
+    const [entry] = await readOutbox({ userId });
+    expect(entry?.message.subject).toBe('Votre commande A7 a été expédiée');
   });
 
   it('preview renders with the sample data, escaping HTML parts', async () => {

@@ -1,33 +1,30 @@
 import { describe, expect, it } from 'vitest';
 import { signToken } from '../../src/lib/signed-token';
-import { api, json, testEnv, uniqueUser } from '../helpers/api';
-import { envWithCapturedQueues, runConsumer } from '../helpers/queues';
+import { api, json, newContact, testEnv, uniqueUser } from '../helpers/api';
+import { readDelivery, readOutbox } from '../helpers/deliveries';
+import { drainQueues, envWithCapturedQueues, sendNotification } from '../helpers/queues';
 
-interface Outbox {
-  data: { deliveryId: string; message: { html?: string; text?: string; headers?: Record<string, string> } }[];
+/** An email of `type` to one recipient, sent and delivered through the sandbox. */
+async function emailTo(recipient: string | Record<string, unknown>, type: string, data = {}) {
+  const captured = envWithCapturedQueues();
+  const accepted = await sendNotification(captured, {
+    type,
+    recipients: [recipient],
+    channels: ['email'],
+    data,
+  });
+  await drainQueues(captured);
+  return accepted;
 }
 
+/** The same, and the message the sandbox captured for it. */
 async function sentEmail(
   type: string,
   recipient: string | Record<string, unknown>,
   data: Record<string, unknown> = {},
 ) {
-  const captured = envWithCapturedQueues();
-  const accepted = await json<{ id: string; deliveries: { id: string }[] }>(
-    await api(
-      'POST',
-      '/v1/notifications',
-      { type, recipients: [recipient], channels: ['email'], data },
-      { env: captured.env },
-    ),
-  );
-  await runConsumer(
-    captured.env,
-    'herald-email',
-    captured.queues.email.sent.map((m) => m.body),
-  );
-  const outbox = await json<Outbox>(await api('GET', `/v1/outbox?notificationId=${accepted.id}`));
-  const entry = outbox.data[0];
+  const accepted = await emailTo(recipient, type, data);
+  const [entry] = await readOutbox({ notificationId: accepted.id });
   if (!entry) throw new Error('nothing captured');
   return { accepted, entry };
 }
@@ -43,8 +40,7 @@ async function post(path: string, body: string) {
 
 describe('unsubscribe', () => {
   it('every email carries both RFC 8058 headers and a footer link', async () => {
-    const userId = uniqueUser();
-    await api('PUT', `/v1/contacts/${userId}`, { email: 'a@example.com' });
+    const userId = await newContact({ email: 'a@example.com' });
     const { entry } = await sentEmail('order_shipped', userId, { order_id: 'A1' });
     const headers = entry.message.headers ?? {};
     expect(headers['List-Unsubscribe']).toMatch(/^<https:\/\/herald\.test\/u\/[A-Za-z0-9_.-]+>$/);
@@ -60,29 +56,27 @@ describe('unsubscribe', () => {
   });
 
   it('one-click POST unsubscribes from the type at once, and the history records it', async () => {
-    const userId = uniqueUser();
-    await api('PUT', `/v1/contacts/${userId}`, { email: 'a@example.com' });
+    const userId = await newContact({ email: 'a@example.com' });
     const { accepted, entry } = await sentEmail('order_shipped', userId, { order_id: 'A1' });
     const token = tokenOf(entry.message.headers?.['List-Unsubscribe'] ?? '');
     const res = await post(`/u/${token}`, 'List-Unsubscribe=One-Click');
     expect(res.status).toBe(200);
     const prefs = await json(await api('GET', `/v1/contacts/${userId}/preferences`));
     expect(prefs).toMatchObject({ types: { order_shipped: { email: false } } });
-    const d = (
-      await json<{ deliveries: { status: string; history: { status: string }[] }[] }>(
-        await api('GET', `/v1/notifications/${accepted.id}`),
-      )
-    ).deliveries[0];
-    expect(d?.status).toBe('unsubscribed');
-    expect(d?.history.at(-1)?.status).toBe('unsubscribed');
-    // and the next one is suppressed
-    const next = await sentEmail('order_shipped', userId, { order_id: 'A2' }).catch(() => null);
-    expect(next).toBeNull();
+    const d = await readDelivery(accepted.id);
+    expect(d.status).toBe('unsubscribed');
+    expect(d.history.at(-1)?.status).toBe('unsubscribed');
+    // and the next one is suppressed: nothing is sent
+    const next = await emailTo(userId, 'order_shipped', { order_id: 'A2' });
+    expect(await readDelivery(next.id)).toMatchObject({
+      status: 'suppressed',
+      reason: 'user opted out of order_shipped on email',
+    });
+    expect(await readOutbox({ notificationId: next.id })).toEqual([]);
   });
 
   it('the page offers the choice; scope=channel turns the whole channel off', async () => {
-    const userId = uniqueUser();
-    await api('PUT', `/v1/contacts/${userId}`, { email: 'a@example.com' });
+    const userId = await newContact({ email: 'a@example.com' });
     const { entry } = await sentEmail('payment_reminder', userId, {});
     const token = tokenOf(entry.message.headers?.['List-Unsubscribe'] ?? '');
     const page = await api('GET', `/u/${token}`, undefined, { key: null });
@@ -99,8 +93,7 @@ describe('unsubscribe', () => {
   });
 
   it('a forged, altered or wrong-purpose token gets 404 and changes nothing', async () => {
-    const userId = uniqueUser();
-    await api('PUT', `/v1/contacts/${userId}`, { email: 'a@example.com' });
+    const userId = await newContact({ email: 'a@example.com' });
     const { accepted, entry } = await sentEmail('order_shipped', userId, { order_id: 'A1' });
     const token = tokenOf(entry.message.headers?.['List-Unsubscribe'] ?? '');
     const altered = `${token.slice(0, -2)}${token.endsWith('A') ? 'B' : 'A'}${token.slice(-1)}`;
@@ -125,15 +118,12 @@ describe('unsubscribe', () => {
     const { entry } = await sentEmail('order_shipped', { email }, { order_id: 'A1' });
     const token = tokenOf(entry.message.headers?.['List-Unsubscribe'] ?? '');
     expect((await post(`/u/${token}`, 'List-Unsubscribe=One-Click')).status).toBe(200);
-    const captured = envWithCapturedQueues();
-    const again = await json<{ deliveries: { status: string; reason: string }[] }>(
-      await api(
-        'POST',
-        '/v1/notifications',
-        { type: 'order_shipped', recipients: [{ email }], channels: ['email'], data: { order_id: 'A2' } },
-        { env: captured.env },
-      ),
-    );
+    const again = await sendNotification(envWithCapturedQueues(), {
+      type: 'order_shipped',
+      recipients: [{ email }],
+      channels: ['email'],
+      data: { order_id: 'A2' },
+    });
     expect(again.deliveries[0]).toMatchObject({ status: 'suppressed' });
     const rows = await testEnv.DB.prepare('SELECT count(*) AS n FROM suppressions').first<{ n: number }>();
     expect(rows?.n).toBeGreaterThan(0);
@@ -142,8 +132,7 @@ describe('unsubscribe', () => {
 
 describe('email tracking in the send path', () => {
   it('links are rewritten to signed click URLs and a pixel is added; the unsubscribe link is left alone', async () => {
-    const userId = uniqueUser();
-    await api('PUT', `/v1/contacts/${userId}`, { email: 'a@example.com' });
+    const userId = await newContact({ email: 'a@example.com' });
     const { entry } = await sentEmail('order_shipped', userId, {
       order_id: 'A1',
       tracking_url: 'https://carrier.example.com/t/123?x=1&y=2',

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Env } from '../../src/config/env';
-import { ADMIN_KEY, api, json, testEnv, uniqueUser } from '../helpers/api';
-import { envWithCapturedQueues, runConsumer } from '../helpers/queues';
+import { ADMIN_KEY, api, testEnv, uniqueUser } from '../helpers/api';
+import { type Accepted, drainQueues, envWithCapturedQueues, sendNotification } from '../helpers/queues';
 
 const ORIGIN = 'https://herald.test';
 let cookie = '';
@@ -24,32 +24,16 @@ async function html(path: string, env?: Env): Promise<string> {
   return res.text();
 }
 
-interface Accepted {
-  id: string;
-  deliveries: { id: string; channel: string; status: string }[];
-}
-
 /** Sends a notification and runs the email consumer on it, so it ends `sent` through the sandbox. */
 async function sendEmail(userId: string, data: Record<string, unknown>): Promise<Accepted> {
-  const { env, queues } = envWithCapturedQueues();
-  const res = await api(
-    'POST',
-    '/v1/notifications',
-    {
-      type: 'payment_reminder',
-      recipients: [{ userId, email: 'ada@example.com' }],
-      channels: ['email'],
-      data: { amount: '42.00', currency: 'EUR', due_date: '2026-12-01', ...data },
-    },
-    { env },
-  );
-  expect(res.status).toBe(202);
-  const accepted = await json<Accepted>(res);
-  await runConsumer(
-    env,
-    'herald-email',
-    queues.email.sent.map((m) => m.body),
-  );
+  const captured = envWithCapturedQueues();
+  const accepted = await sendNotification(captured, {
+    type: 'payment_reminder',
+    recipients: [{ userId, email: 'ada@example.com' }],
+    channels: ['email'],
+    data: { amount: '42.00', currency: 'EUR', due_date: '2026-12-01', ...data },
+  });
+  await drainQueues(captured);
   return accepted;
 }
 

@@ -47,6 +47,21 @@ export async function newContact(body: Record<string, unknown>): Promise<string>
   return userId;
 }
 
+/** The seed's EventBridge event, as the billing producer posts it (`detail-type` is `<type>_<channel>`). */
+export function seedEvent<D>(id: string, detail: D, detailType = 'payment_notification_sms') {
+  return {
+    version: '0',
+    id,
+    'detail-type': [detailType],
+    source: 'com.example.billing',
+    account: '123456789012',
+    time: '2026-11-28T10:00:00Z',
+    region: 'us-east-1',
+    resources: [] as string[],
+    detail,
+  };
+}
+
 export const FCM_TOKEN = `fcm-${'x'.repeat(40)}:APA91b${'Q'.repeat(120)}`;
 export const APNS_TOKEN = 'a1'.repeat(32);
 export const SLACK_URL = 'https://hooks.slack.com/services/T000/B000/XXXXXXXX';

@@ -6,7 +6,7 @@ import type { Env } from '../../src/config/env';
 import { SESSION_COOKIE, SESSION_PURPOSE } from '../../src/dashboard/session';
 import worker from '../../src/index';
 import { signToken } from '../../src/lib/signed-token';
-import { ADMIN_KEY, APNS_TOKEN, api, FCM_TOKEN, json, SLACK_URL, testEnv } from '../helpers/api';
+import { ADMIN_KEY, APNS_TOKEN, api, FCM_TOKEN, json, SLACK_URL, seedEvent, testEnv } from '../helpers/api';
 import { envWithCapturedQueues } from '../helpers/queues';
 import { snapshotChanges, storageSnapshot } from '../helpers/row-counts';
 
@@ -174,17 +174,10 @@ const NOTIFICATION: Json = {
   dedupeKey: 'invoice-2026-001',
 };
 
-const EVENTBRIDGE_EVENT: Json = {
-  version: '0',
-  id: '6a7e8feb-b491-4cf7-a9f1-bf3703467718',
-  'detail-type': ['payment_notification_sms'],
-  source: 'com.example.billing',
-  account: '123456789012',
-  time: '2026-11-28T10:00:00Z',
-  region: 'us-east-1',
-  resources: [],
-  detail: { userId: USER, message: 'Your payment of 42.00 EUR is due tomorrow.' },
-};
+const EVENTBRIDGE_EVENT: Json = seedEvent('6a7e8feb-b491-4cf7-a9f1-bf3703467718', {
+  userId: USER,
+  message: 'Your payment of 42.00 EUR is due tomorrow.',
+});
 
 const PREFERENCES: Json = {
   channels: { sms: false },

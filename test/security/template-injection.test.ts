@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CHANNELS } from '../../src/domain/channels';
 import { ADMIN_KEY, api, json, testEnv } from '../helpers/api';
-import { envWithCapturedQueues, runConsumer } from '../helpers/queues';
+import { readOutbox } from '../helpers/deliveries';
+import { consumeEnqueued, envWithCapturedQueues, sendNotification } from '../helpers/queues';
 
 /**
  * A malicious producer (a key with `notifications:send`) controls only the template data; a
@@ -85,30 +86,19 @@ describe('data cannot re-address a message', () => {
     });
     expect(put.status, await put.clone().text()).toBe(200);
     const captured = envWithCapturedQueues();
-    const sent = await api(
-      'POST',
-      '/v1/notifications',
-      {
-        type: 'sec_context',
-        recipients: [{ phone: '+14155550100' }],
-        channels: ['sms'],
-        data: {
-          recipient: { phone: '+19005550199' },
-          delivery: { id: 'dlv_forged' },
-          notification: { id: 'ntf_forged' },
-        },
+    const accepted = await sendNotification(captured, {
+      type: 'sec_context',
+      recipients: [{ phone: '+14155550100' }],
+      channels: ['sms'],
+      data: {
+        recipient: { phone: '+19005550199' },
+        delivery: { id: 'dlv_forged' },
+        notification: { id: 'ntf_forged' },
       },
-      { env: captured.env },
-    );
-    expect(sent.status, await sent.clone().text()).toBe(202);
-    const accepted = await json<{ id: string; deliveries: { id: string }[] }>(sent);
-    const body = captured.queues.sms.sent[0]?.body;
-    if (!body) throw new Error('nothing enqueued');
-    await runConsumer(captured.env, 'herald-sms', [body]);
-    const outbox = await json<{ data: { deliveryId: string; message: { text?: string } }[] }>(
-      await api('GET', `/v1/outbox?notificationId=${accepted.id}`, undefined, { env: captured.env }),
-    );
-    const text = outbox.data[0]?.message.text ?? '';
+    });
+    await consumeEnqueued(captured, 'sms');
+    const [entry] = await readOutbox({ notificationId: accepted.id }, captured.env);
+    const text = entry?.message.text ?? '';
     expect(text).toContain('to=+14155550100');
     expect(text).toContain(`dlv=${accepted.deliveries[0]?.id}`);
     expect(text).toContain(`ntf=${accepted.id}`);
