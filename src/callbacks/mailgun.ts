@@ -3,7 +3,7 @@
 // (hex HMAC-SHA256 with the webhook signing key over timestamp + token; cache tokens to refuse
 // replays, and refuse timestamps far from now)
 // Events: https://documentation.mailgun.com/docs/mailgun/user-manual/events/
-import { toHex } from '../lib/crypto';
+import { toHex } from '../lib/encoding';
 import {
   asRecord,
   codeField,

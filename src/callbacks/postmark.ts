@@ -4,10 +4,11 @@
 // Payloads: https://postmarkapp.com/developer/webhooks/delivery-webhook, .../bounce-webhook,
 // .../spam-complaint-webhook, .../open-tracking-webhook, .../click-webhook,
 // .../subscription-change-webhook; bounce types: https://postmarkapp.com/developer/api/bounce-api#bounce-types
+
+import { fromBase64 } from '../lib/encoding';
 import {
   accept,
   asRecord,
-  base64ToBytes,
   codeField,
   constantTimeEqual,
   event,
@@ -63,7 +64,7 @@ export function verifyPostmarkCallback(
   return neverThrows(async () => {
     const header = request.headers.get('authorization');
     const match = header ? /^Basic\s+(\S+)\s*$/i.exec(header) : null;
-    const bytes = match?.[1] ? base64ToBytes(match[1]) : undefined;
+    const bytes = match?.[1] ? fromBase64(match[1]) : undefined;
     if (!bytes) return refuse('missing credentials');
     const decoded = new TextDecoder().decode(bytes);
     const colon = decoded.indexOf(':');

@@ -4,10 +4,10 @@
 // `v1,<base64 HMAC-SHA256>` entries over `${svix-id}.${svix-timestamp}.${body}`, keyed with the
 // base64-decoded part of the `whsec_` secret; timestamps older than 5 minutes are refused)
 // Events: https://resend.com/docs/dashboard/webhooks/event-types
+
+import { fromBase64, toBase64 } from '../lib/encoding';
 import {
   asRecord,
-  base64ToBytes,
-  bytesToBase64,
   codeField,
   event,
   hmac,
@@ -41,7 +41,7 @@ export interface ResendCallbackConfig {
 export function resendCallbackConfigFromEnv(env: Record<string, unknown>): ResendCallbackConfig | null {
   const secret = readSecret(env, 'RESEND_WEBHOOK_SECRET');
   if (!secret) return null;
-  const key = base64ToBytes(secret.startsWith('whsec_') ? secret.slice('whsec_'.length) : secret);
+  const key = fromBase64(secret.startsWith('whsec_') ? secret.slice('whsec_'.length) : secret);
   if (!key || key.length === 0)
     throw new CallbackConfigError('resend', 'RESEND_WEBHOOK_SECRET', 'is not a whsec_ base64 secret');
   return { key };
@@ -66,9 +66,7 @@ export function verifyResendCallback(
     const timestamp = parseUnixSeconds(timestampText);
     if (timestamp === undefined) return refuse('malformed timestamp');
     if (!isFresh(timestamp, nowMs)) return refuse('stale timestamp');
-    const expected = bytesToBase64(
-      await hmac('SHA-256', config.key, `${id}.${timestampText}.${request.body}`),
-    );
+    const expected = toBase64(await hmac('SHA-256', config.key, `${id}.${timestampText}.${request.body}`));
     // Several entries appear while a secret is rotated; other versions (v1a) are not ours to check.
     const offered = signatures
       .split(' ')

@@ -4,10 +4,9 @@
 // base64 ASN.1 DER signature, X-Twilio-Email-Event-Webhook-Timestamp the Unix seconds; the public
 // key is shown in the app as base64 DER SubjectPublicKeyInfo)
 // Events: https://www.twilio.com/docs/sendgrid/for-developers/tracking-events/event
-import { toHex } from '../lib/crypto';
+import { fromBase64, toHex } from '../lib/encoding';
 import {
   asRecord,
-  base64ToBytes,
   event,
   isFresh,
   isoFromUnixSeconds,
@@ -43,7 +42,7 @@ export function sendgridCallbackConfigFromEnv(env: Record<string, unknown>): Sen
   const text = readSecret(env, 'SENDGRID_WEBHOOK_PUBLIC_KEY');
   if (!text) return null;
   const base64 = text.replace(/-----(BEGIN|END) PUBLIC KEY-----/g, '').replace(/\s+/g, '');
-  const publicKey = base64ToBytes(base64);
+  const publicKey = fromBase64(base64);
   if (!publicKey || publicKey.length === 0)
     throw new CallbackConfigError('sendgrid', 'SENDGRID_WEBHOOK_PUBLIC_KEY', 'is not base64 DER');
   return { publicKey };
@@ -105,7 +104,7 @@ export function verifySendgridCallback(
     const timestamp = parseUnixSeconds(timestampText);
     if (timestamp === undefined) return refuse('malformed timestamp');
     if (!isFresh(timestamp, nowMs)) return refuse('stale timestamp');
-    const der = base64ToBytes(signature);
+    const der = fromBase64(signature);
     const raw = der && derToP1363(der);
     if (!raw) return refuse('malformed signature');
     const key = await crypto.subtle.importKey(

@@ -83,22 +83,6 @@ export function utf8(text: string): Uint8Array {
   return encoder.encode(text);
 }
 
-export function bytesToBase64(bytes: Uint8Array): string {
-  let binary = '';
-  for (const byte of bytes) binary += String.fromCharCode(byte);
-  return btoa(binary);
-}
-
-/** Decodes standard base64; undefined when the text is not base64. */
-export function base64ToBytes(text: string): Uint8Array | undefined {
-  try {
-    const binary = atob(text.trim());
-    return Uint8Array.from(binary, (char) => char.charCodeAt(0));
-  } catch {
-    return undefined;
-  }
-}
-
 /** Parses whole Unix seconds written as digits only (no sign, exponent or fraction). */
 export function parseUnixSeconds(value: unknown): number | undefined {
   const text = typeof value === 'number' ? String(value) : value;

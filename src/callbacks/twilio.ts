@@ -3,10 +3,9 @@
 // base64 HMAC-SHA1 with the Auth Token over the full URL + every POST param name+value sorted by name)
 // Statuses: https://www.twilio.com/docs/messaging/guides/outbound-message-status-in-status-callbacks
 // Errors: https://www.twilio.com/docs/api/errors/<code>
-import { toHex } from '../lib/crypto';
+import { toBase64, toHex } from '../lib/encoding';
 import {
   accept,
-  bytesToBase64,
   codeField,
   constantTimeEqual,
   digest,
@@ -91,7 +90,7 @@ export function verifyTwilioCallback(
     }
     const expected = await Promise.all(
       signedUrlCandidates(request.url).map(async (candidate) =>
-        bytesToBase64(await hmac('SHA-1', config.authToken, candidate + paramString)),
+        toBase64(await hmac('SHA-1', config.authToken, candidate + paramString)),
       ),
     );
     return (await matchesAny(signature.trim(), expected)) ? accept() : refuse('signature mismatch');

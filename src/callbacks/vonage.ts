@@ -6,7 +6,7 @@
 // DLR fields: https://developer.vonage.com/en/messaging/sms/guides/delivery-receipts
 // err-code: https://api.support.vonage.com/hc/en-us/articles/204014733
 // (The Messages API signs with a JWT instead; Herald sends through the SMS API, so that is not read here.)
-import { toHex } from '../lib/crypto';
+import { toHex } from '../lib/encoding';
 import {
   codeField,
   constantTimeEqual,

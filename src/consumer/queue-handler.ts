@@ -1,5 +1,6 @@
 import type { Env } from '../config/env';
 import { type Channel, isChannel } from '../domain/channels';
+import { groupBy } from '../lib/collections';
 import { log } from '../lib/log';
 import { type QueueMessage, queueMessageSchema } from '../queue/messages';
 import { type Dispatch, sendToQueue } from '../queue/producer';
@@ -96,17 +97,18 @@ async function settleMessage(
   { message, body }: { message: Message<unknown>; body: QueueMessage },
   decisions: Map<string, Decision>,
 ): Promise<void> {
-  const retries = new Map<number, string[]>();
-  const waits = new Map<number, string[]>();
-  const deadIds: string[] = [];
-  const add = (map: Map<number, string[]>, delay: number, id: string) =>
-    map.set(delay, [...(map.get(delay) ?? []), id]);
-  for (const id of body.deliveryIds) {
-    const decision = decisions.get(id) ?? { kind: 'done' };
-    if (decision.kind === 'retry') add(retries, decision.delaySeconds, id);
-    if (decision.kind === 'wait') add(waits, decision.delaySeconds, id);
-    if (decision.kind === 'dead') deadIds.push(id);
-  }
+  const of = (kind: Decision['kind']) =>
+    body.deliveryIds.flatMap((id) => {
+      const decision = decisions.get(id) ?? { kind: 'done' };
+      return decision.kind === kind
+        ? [{ id, delay: 'delaySeconds' in decision ? decision.delaySeconds : 0 }]
+        : [];
+    });
+  const byDelay = (list: { id: string; delay: number }[]) =>
+    new Map([...groupBy(list, (e) => e.delay)].map(([delay, es]) => [delay, es.map((e) => e.id)]));
+  const retries = byDelay(of('retry'));
+  const waits = byDelay(of('wait'));
+  const deadIds = of('dead').map((e) => e.id);
   const retryIds = [...retries.values()].flat();
   if (
     deadIds.length === 0 &&

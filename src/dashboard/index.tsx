@@ -9,6 +9,7 @@ import { isChannel } from '../domain/channels';
 import { AppError } from '../domain/errors';
 import { isId, isType } from '../domain/identifiers';
 import { isStatus } from '../domain/status';
+import { decodeCursor, encodeCursor } from '../lib/cursor';
 import { log } from '../lib/log';
 import { isAdminKey } from '../services/access/api-keys';
 import type { Services } from '../services/container';
@@ -23,8 +24,6 @@ import {
 } from '../services/operations/metrics';
 import { providerStatuses, sandboxOn } from '../services/operations/provider-status';
 import { setProviderEnabled } from '../services/operations/provider-switches';
-import { providerRegistry } from '../services/container';
-import { OperationsRepo } from '../storage/operations-repo';
 import type { OutboxEntry } from '../storage/outbox-repo';
 import { DeadLettersPage } from './pages/dead-letters';
 import { LoginPage, MessagePage } from './pages/login';
@@ -42,7 +41,6 @@ import {
   sessionSecret,
   startSession,
 } from './session';
-import { decodeCursor, encodeCursor } from './ui/format';
 import { Layout, type Section } from './ui/layout';
 
 /** Reads a posted form; a malformed body (a multipart without its boundary, say) is a 400, not a 500. */
@@ -218,7 +216,7 @@ dashboardRoutes.get('/notifications', async (c) => {
     status: filters.status && isStatus(filters.status) ? filters.status : undefined,
     channel: filters.channel && isChannel(filters.channel) ? filters.channel : undefined,
     limit: PAGE_SIZE + 1,
-    cursor: decodeCursor(query.cursor),
+    cursor: query.cursor ? decodeCursor(query.cursor) : undefined,
   });
   const shown = found.slice(0, PAGE_SIZE);
   const all = await deliveries.getDeliveries(shown.flatMap((n) => n.deliveryIds));
@@ -231,7 +229,7 @@ dashboardRoutes.get('/notifications', async (c) => {
     found.length > PAGE_SIZE && last
       ? `/dashboard/notifications?${new URLSearchParams({
           ...(filters as Record<string, string>),
-          cursor: encodeCursor(last.createdAt, last.id),
+          cursor: encodeCursor({ createdAt: Date.parse(last.createdAt), id: last.id }),
         })}`
       : null;
   return page(

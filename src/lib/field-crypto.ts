@@ -1,3 +1,5 @@
+import { fromBase64, fromBase64UrlStrict, toBase64Url } from './encoding';
+
 /**
  * Encryption at rest for personal data fields (emails, phone numbers, device tokens, URLs).
  *
@@ -82,7 +84,7 @@ export class FieldCipher {
     const body = new Uint8Array(IV_BYTES + sealed.byteLength);
     body.set(iv);
     body.set(new Uint8Array(sealed), IV_BYTES);
-    return `${PREFIX}${VERSION}:${this.currentKid}:${base64UrlEncode(body)}`;
+    return `${PREFIX}${VERSION}:${this.currentKid}:${toBase64Url(body)}`;
   }
 
   /**
@@ -99,7 +101,7 @@ export class FieldCipher {
     if (version !== VERSION) throw new DecryptError('unsupported encrypted value version');
     const key = this.keys.get(kid);
     if (!key) throw new DecryptError(`no key with id "${KID.test(kid) ? kid : '?'}" is configured`);
-    const body = base64UrlDecode(data);
+    const body = fromBase64UrlStrict(data);
     if (!body || body.length < IV_BYTES + TAG_BYTES) throw new DecryptError('malformed encrypted value');
     let plain: ArrayBuffer;
     try {
@@ -134,7 +136,7 @@ export class FieldCipher {
     if (!KIND.test(kind)) throw new TypeError('blindIndex: kind must match [a-z0-9_-]{1,32}');
     const normalised = kind === 'email' ? value.trim().toLowerCase() : value;
     const mac = await crypto.subtle.sign('HMAC', this.indexKey, encoder.encode(`${kind}:${normalised}`));
-    return base64UrlEncode(new Uint8Array(mac));
+    return toBase64Url(new Uint8Array(mac));
   }
 }
 
@@ -171,7 +173,7 @@ function parseKeyList(secret: string): KeyEntry[] {
     const kid = entry.slice(0, colon);
     if (!KID.test(kid)) throw new KeyConfigError(`${where}: key id must match [A-Za-z0-9_-]{1,32}`);
     if (seen.has(kid)) throw new KeyConfigError(`${where}: duplicate key id "${kid}"`);
-    const raw = base64Decode(entry.slice(colon + 1));
+    const raw = fromBase64(entry.slice(colon + 1));
     if (!raw || raw.length !== KEY_BYTES) {
       throw new KeyConfigError(`${where} ("${kid}"): key must be ${KEY_BYTES} bytes of base64`);
     }
@@ -182,7 +184,7 @@ function parseKeyList(secret: string): KeyEntry[] {
 }
 
 function parseBlindIndexKey(secret: string): Uint8Array {
-  const raw = base64Decode(secret.trim());
+  const raw = fromBase64(secret.trim());
   if (!raw || raw.length < KEY_BYTES) {
     throw new KeyConfigError(`BLIND_INDEX_KEY: must be at least ${KEY_BYTES} bytes of base64`);
   }
@@ -205,29 +207,4 @@ function gcmParams(iv: Uint8Array, aad: string | undefined): SubtleCryptoEncrypt
   return aad === undefined
     ? { name: 'AES-GCM', iv, tagLength: TAG_BYTES * 8 }
     : { name: 'AES-GCM', iv, additionalData: encoder.encode(aad), tagLength: TAG_BYTES * 8 };
-}
-
-function base64UrlEncode(bytes: Uint8Array): string {
-  let binary = '';
-  for (const byte of bytes) binary += String.fromCharCode(byte);
-  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-}
-
-/** Strict, canonical base64url (what `base64UrlEncode` writes); undefined otherwise. */
-function base64UrlDecode(text: string): Uint8Array | undefined {
-  if (!/^[A-Za-z0-9_-]*$/.test(text)) return undefined;
-  const bytes = base64Decode(text);
-  return bytes && base64UrlEncode(bytes) === text ? bytes : undefined;
-}
-
-/** Standard or url-safe base64, padded or not; undefined when it is not base64. */
-function base64Decode(text: string): Uint8Array | undefined {
-  const standard = text.replace(/-/g, '+').replace(/_/g, '/').replace(/=+$/, '');
-  if (!/^[A-Za-z0-9+/]*$/.test(standard) || standard.length % 4 === 1) return undefined;
-  try {
-    const binary = atob(standard.padEnd(Math.ceil(standard.length / 4) * 4, '='));
-    return Uint8Array.from(binary, (char) => char.charCodeAt(0));
-  } catch {
-    return undefined;
-  }
 }

@@ -1,3 +1,4 @@
+import { fromBase64UrlStrict, toBase64Url } from './encoding';
 /**
  * Compact signed tokens for URLs (unsubscribe links, open pixels, click redirects).
  *
@@ -51,10 +52,10 @@ export async function signToken(
   }
   // fromEntries defines own properties, so even a `__proto__` key is serialised like any other.
   const body = Object.fromEntries(entries);
-  const payloadPart = base64UrlEncode(encoder.encode(JSON.stringify(body)));
+  const payloadPart = toBase64Url(encoder.encode(JSON.stringify(body)));
   const key = await hmacKey(secret, 'sign');
   const mac = await crypto.subtle.sign('HMAC', key, encoder.encode(`${purpose}.${payloadPart}`));
-  return `${payloadPart}.${base64UrlEncode(new Uint8Array(mac))}`;
+  return `${payloadPart}.${toBase64Url(new Uint8Array(mac))}`;
 }
 
 /**
@@ -71,7 +72,7 @@ export async function verifyToken(
     if (!secret || !purpose || typeof token !== 'string') return null;
     if (token.length > MAX_TOKEN_LENGTH || !TOKEN_SHAPE.test(token)) return null;
     const [payloadPart = '', macPart = ''] = token.split('.');
-    const mac = base64UrlDecode(macPart);
+    const mac = fromBase64UrlStrict(macPart);
     if (!mac || mac.length !== MAC_BYTES) return null;
     const key = await hmacKey(secret, 'verify');
     const authentic = await crypto.subtle.verify(
@@ -82,7 +83,7 @@ export async function verifyToken(
     );
     if (!authentic) return null;
     // Only authenticated bytes are parsed from here on.
-    const json = base64UrlDecode(payloadPart);
+    const json = fromBase64UrlStrict(payloadPart);
     if (!json) return null;
     return readPayload(JSON.parse(decoder.decode(json)), nowMs);
   } catch {
@@ -105,27 +106,4 @@ function hmacKey(secret: string, usage: 'sign' | 'verify'): Promise<CryptoKey> {
   return crypto.subtle.importKey('raw', encoder.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, [
     usage,
   ]);
-}
-
-function base64UrlEncode(bytes: Uint8Array): string {
-  let binary = '';
-  for (const byte of bytes) binary += String.fromCharCode(byte);
-  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-}
-
-/**
- * Strict base64url decoding: only the canonical spelling is accepted (unused trailing bits must be
- * zero), so no two different strings decode to the same bytes and a token cannot be re-spelled.
- */
-function base64UrlDecode(text: string): Uint8Array | undefined {
-  if (!/^[A-Za-z0-9_-]*$/.test(text) || text.length % 4 === 1) return undefined;
-  const standard = text.replace(/-/g, '+').replace(/_/g, '/');
-  let binary: string;
-  try {
-    binary = atob(standard.padEnd(Math.ceil(standard.length / 4) * 4, '='));
-  } catch {
-    return undefined;
-  }
-  const bytes = Uint8Array.from(binary, (char) => char.charCodeAt(0));
-  return base64UrlEncode(bytes) === text ? bytes : undefined;
 }

@@ -73,7 +73,8 @@ export class ProviderRegistry {
   ): Provider[] {
     const names = configuredProviderNames(env, channel).filter((name) => switches.get(name) !== false);
     return names.map((name) => {
-      if (name === 'sandbox') return createSandboxProvider(channel, sink, { faults: sandboxFaultsFromEnv(env) });
+      if (name === 'sandbox')
+        return createSandboxProvider(channel, sink, { faults: sandboxFaultsFromEnv(env) });
       return this.instance(env, channel, name, deps);
     });
   }

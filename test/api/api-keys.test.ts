@@ -5,7 +5,6 @@ import { requireApiKey, sendRestrictionProblem } from '../../src/api/shared/auth
 import type { AppEnv } from '../../src/api/shared/types';
 import type { Env } from '../../src/config/env';
 import { sha256Hex } from '../../src/lib/crypto';
-import { createServices } from '../../src/services/container';
 import type { ApiKeyView } from '../../src/services/access/api-keys';
 import {
   createApiKey,
@@ -13,6 +12,7 @@ import {
   LAST_USED_INTERVAL_MS,
   verifyApiKey,
 } from '../../src/services/access/api-keys';
+import { createServices } from '../../src/services/container';
 import { ApiKeysRepo } from '../../src/storage/api-keys-repo';
 import { ADMIN_KEY, api, json, testEnv } from '../helpers/api';
 import { envWithCapturedQueues } from '../helpers/queues';
@@ -219,7 +219,11 @@ describe('API keys: create, list, revoke', () => {
 describe('API keys: cache and last use', () => {
   it('a revocation made by another isolate takes effect within the 30 s cache', async () => {
     const now = Date.now();
-    const { key, apiKey } = await createApiKey(new ApiKeysRepo(testEnv.DB), { name: 'cached', scopes: ['admin'] }, now);
+    const { key, apiKey } = await createApiKey(
+      new ApiKeysRepo(testEnv.DB),
+      { name: 'cached', scopes: ['admin'] },
+      now,
+    );
     const { waitUntil, settle } = pending();
     expect((await verifyApiKey(new ApiKeysRepo(testEnv.DB), key, now, waitUntil)).ok).toBe(true);
     // Another isolate revokes: the row changes, this isolate's cache does not hear of it.
@@ -234,7 +238,11 @@ describe('API keys: cache and last use', () => {
 
   it('records the last use at most once a minute, off the request path', async () => {
     const now = Date.now();
-    const { key, apiKey } = await createApiKey(new ApiKeysRepo(testEnv.DB), { name: 'touched', scopes: ['admin'] }, now);
+    const { key, apiKey } = await createApiKey(
+      new ApiKeysRepo(testEnv.DB),
+      { name: 'touched', scopes: ['admin'] },
+      now,
+    );
     const lastUsed = async () => (await storedRow(apiKey.id))?.last_used_at;
 
     const first = pending();

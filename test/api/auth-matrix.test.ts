@@ -41,7 +41,11 @@ const keys = {} as {
 beforeAll(async () => {
   const now = Date.now();
   const make = async (scopes: string[], nowMs = now, expiresAt?: string) =>
-    createApiKey(new ApiKeysRepo(testEnv.DB), { name: `matrix ${scopes.join(' ')}`, scopes, expiresAt }, nowMs);
+    createApiKey(
+      new ApiKeysRepo(testEnv.DB),
+      { name: `matrix ${scopes.join(' ')}`, scopes, expiresAt },
+      nowMs,
+    );
   const only = {} as Record<Scope, string>;
   const allBut = {} as Record<Scope, string>;
   for (const scope of SCOPES) {

@@ -55,7 +55,9 @@ const uniqueEmail = () => `${uniqueUser('ada')}@Example.com`;
 const uniquePhone = () => `+1415${String(Math.floor(Math.random() * 1e7)).padStart(7, '0')}`;
 
 async function isSuppressed(channel: 'email' | 'sms', value: string): Promise<boolean> {
-  return (await suppressedAddresses(createServices(testEnv), [{ channel, value }])).has(suppressionKey(channel, value));
+  return (await suppressedAddresses(createServices(testEnv), [{ channel, value }])).has(
+    suppressionKey(channel, value),
+  );
 }
 
 function post(provider: string, body: string, headers: Record<string, string>, query = '') {
@@ -493,8 +495,12 @@ describe('suppression list', () => {
     const email = uniqueEmail();
     await suppressAddress(createServices(testEnv), { channel: 'email', value: email }, 'bounced');
     const other = { ...testEnv, BLIND_INDEX_KEY: base64(new Uint8Array(32).fill(7)) } as Env;
-    expect((await suppressedAddresses(createServices(other), [{ channel: 'email', value: email }])).size).toBe(0);
-    expect((await suppressedAddresses(createServices(testEnv), [{ channel: 'email', value: email }])).size).toBe(1);
+    expect(
+      (await suppressedAddresses(createServices(other), [{ channel: 'email', value: email }])).size,
+    ).toBe(0);
+    expect(
+      (await suppressedAddresses(createServices(testEnv), [{ channel: 'email', value: email }])).size,
+    ).toBe(1);
   });
 });
 

@@ -42,7 +42,11 @@ describe('the env is parsed once at the edge of the Worker', () => {
     ['BACKLOG_ALERT_SECONDS', 'soon', 'BACKLOG_ALERT_SECONDS must be a number'],
     ['SANDBOX_FAIL_RATE', '1.5', 'SANDBOX_FAIL_RATE must be between 0 and 1'],
     ['PUBLIC_BASE_URL', 'ftp://herald.test', 'PUBLIC_BASE_URL must be an http(s) origin'],
-    ['EMAIL_PROVIDERS', 'resend;sendgrid', 'EMAIL_PROVIDERS must be a comma-separated list of provider names'],
+    [
+      'EMAIL_PROVIDERS',
+      'resend;sendgrid',
+      'EMAIL_PROVIDERS must be a comma-separated list of provider names',
+    ],
   ])('a malformed %s is named', (name, value, problem) => {
     expect(problemsOf({ ...testEnv, [name]: value })).toEqual([problem]);
   });

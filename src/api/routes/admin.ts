@@ -5,8 +5,6 @@ import { rotatePage } from '../../services/access/key-rotation';
 import { replayDeadLetters } from '../../services/operations/dead-letters';
 import { providerStatuses } from '../../services/operations/provider-status';
 import { setProviderEnabled } from '../../services/operations/provider-switches';
-import { providerRegistry } from '../../services/container';
-import { OperationsRepo } from '../../storage/operations-repo';
 import { ErrorSchema, IdSchema } from '../shared/schemas';
 import type { AppEnv } from '../shared/types';
 import { jsonBody, validationHook } from '../shared/validation';

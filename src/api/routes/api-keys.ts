@@ -93,7 +93,11 @@ const revoke = createRoute({
 /** Admin routes for API keys: create (the only time a key is shown), list, revoke. */
 export const apiKeyRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
   .openapi(create, async (c) => {
-    const { key, apiKey } = await createApiKey(c.var.services.apiKeys, c.req.valid('json'), c.var.services.now());
+    const { key, apiKey } = await createApiKey(
+      c.var.services.apiKeys,
+      c.req.valid('json'),
+      c.var.services.now(),
+    );
     c.header('Cache-Control', 'no-store');
     return c.json({ ...apiKey, key }, 201);
   })

@@ -1,8 +1,10 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { CHANNELS } from '../../domain/channels';
-import type { Delivery, Notification } from '../../domain/delivery';
+import type { Notification } from '../../domain/delivery';
 import { AppError, notFound } from '../../domain/errors';
 import { STATUSES } from '../../domain/status';
+import { groupBy } from '../../lib/collections';
+import { type Cursor, decodeCursor, encodeCursor } from '../../lib/cursor';
 import type { Services } from '../../services/container';
 import { type Accepted, acceptNotifications, type NotificationInput } from '../../services/ingest/accept';
 import { type EventBridgeEvent, fromEventBridge } from '../../services/ingest/eventbridge';
@@ -144,24 +146,17 @@ function toInputs(body: z.infer<typeof SendBodySchema>): NotificationInput[] {
 
 export async function withDeliveries(services: Services, notifications: Notification[]) {
   const deliveries = await services.deliveries.getDeliveries(notifications.flatMap((n) => n.deliveryIds));
-  const byNotification = new Map<string, Delivery[]>();
-  for (const d of deliveries)
-    byNotification.set(d.notificationId, [...(byNotification.get(d.notificationId) ?? []), d]);
+  const byNotification = groupBy(deliveries, (d) => d.notificationId);
   return notifications.map(({ requestHash: _hash, deliveryIds: _ids, dedupeKey: _key, ...n }) => ({
     ...n,
     deliveries: byNotification.get(n.id) ?? [],
   }));
 }
 
-const encodeCursor = (n: Notification) => btoa(`${Date.parse(n.createdAt)}|${n.id}`).replace(/=+$/, '');
-function decodeCursor(cursor: string): { createdAt: number; id: string } {
-  try {
-    const [at, ...rest] = atob(cursor).split('|');
-    const createdAt = Number(at);
-    if (Number.isFinite(createdAt) && rest.length > 0) return { createdAt, id: rest.join('|') };
-  } catch {
-    // fall through to the validation error
-  }
+/** Reads a listing cursor; one this API did not write is a 422 naming the field. */
+function readCursor(text: string): Cursor {
+  const cursor = decodeCursor(text);
+  if (cursor) return cursor;
   throw new AppError(422, 'validation_error', 'query.cursor: not a cursor this API returned', [
     { field: 'query.cursor', message: 'invalid cursor' },
   ]);
@@ -202,7 +197,7 @@ export const notificationRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validat
     const page = await c.var.services.deliveries.list({
       ...query,
       limit: query.limit + 1,
-      cursor: query.cursor ? decodeCursor(query.cursor) : undefined,
+      cursor: query.cursor ? readCursor(query.cursor) : undefined,
     });
     const more = page.length > query.limit;
     const shown = page.slice(0, query.limit);
@@ -210,7 +205,8 @@ export const notificationRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validat
     return c.json(
       {
         data: (await withDeliveries(c.var.services, shown)) as z.infer<typeof NotificationSchema>[],
-        nextCursor: more && last ? encodeCursor(last) : null,
+        nextCursor:
+          more && last ? encodeCursor({ createdAt: Date.parse(last.createdAt), id: last.id }) : null,
       },
       200,
     );

@@ -49,7 +49,9 @@ function unauthorized(c: Context<AppEnv>, message: string, invalidToken: boolean
 
 async function authenticate(c: Context<AppEnv>, key: string): Promise<ApiKeyPrincipal | KeyRefusal> {
   if (await isAdminKey(c.env, key)) return ADMIN_PRINCIPAL;
-  const check = await verifyApiKey(c.var.services.apiKeys, key, Date.now(), (promise) => waitUntil(c, promise));
+  const check = await verifyApiKey(c.var.services.apiKeys, key, Date.now(), (promise) =>
+    waitUntil(c, promise),
+  );
   return check.ok ? check.principal : check.refusal;
 }
 

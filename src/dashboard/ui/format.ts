@@ -52,23 +52,3 @@ export function seconds(value: number | null): string {
 export function percent(value: number | null): string {
   return value === null ? '–' : `${Math.round(value * 1000) / 10}%`;
 }
-
-/** The notification list's cursor: `<createdAt>|<id>` of the last row shown, base64url. */
-export function encodeCursor(createdAt: string, id: string): string {
-  return btoa(`${Date.parse(createdAt)}|${id}`)
-    .replace(/\+/g, '-')
-    .replace(/\//g, '_')
-    .replace(/=+$/, '');
-}
-
-export function decodeCursor(cursor: string | undefined): { createdAt: number; id: string } | undefined {
-  if (!cursor || cursor.length > 400) return undefined;
-  try {
-    const [at, ...rest] = atob(cursor.replace(/-/g, '+').replace(/_/g, '/')).split('|');
-    const createdAt = Number(at);
-    if (Number.isFinite(createdAt) && rest.length > 0) return { createdAt, id: rest.join('|') };
-  } catch {
-    // an unreadable cursor starts from the newest
-  }
-  return undefined;
-}

@@ -8,6 +8,7 @@ import {
 } from '../../domain/recipient-rules';
 import { MAX_QUEUE_DELAY_SECONDS } from '../../domain/retry';
 import type { TypeConfig } from '../../domain/type-config';
+import { groupBy } from '../../lib/collections';
 import { sha256Hex } from '../../lib/crypto';
 import { log } from '../../lib/log';
 import type { Services } from '../container';
@@ -21,6 +22,24 @@ export async function recipientKey(userId: string | null, address: Address): Pro
   return userId ? `user:${userId}` : `addr:${await sha256Hex(JSON.stringify(address))}`;
 }
 
+/** Groups items by their delivery's recipient object; items whose delivery has no address are left out. */
+async function groupByRecipient<T>(
+  items: readonly T[],
+  deliveryOf: (item: T) => DeliveryToSend,
+): Promise<Map<string, T[]>> {
+  const keyed = await Promise.all(
+    items.map(async (item) => {
+      const { userId, address } = deliveryOf(item);
+      return { item, key: address ? await recipientKey(userId, address) : null };
+    }),
+  );
+  const groups = groupBy(
+    keyed.filter((k) => k.key !== null),
+    (k) => k.key as string,
+  );
+  return new Map([...groups].map(([key, list]) => [key, list.map((k) => k.item)]));
+}
+
 /**
  * Asks each recipient's Durable Object once for the whole batch. A recipient whose object cannot
  * be reached gets no verdicts (its deliveries wait and are tried again), never a blind send.
@@ -31,12 +50,7 @@ export async function decideBatch(
   configs: ReadonlyMap<string, TypeConfig>,
   nowMs: number,
 ): Promise<Map<string, Verdict>> {
-  const byRecipient = new Map<string, DeliveryToSend[]>();
-  for (const d of deliveries) {
-    if (!d.address) continue;
-    const key = await recipientKey(d.userId, d.address);
-    byRecipient.set(key, [...(byRecipient.get(key) ?? []), d]);
-  }
+  const byRecipient = await groupByRecipient(deliveries, (d) => d);
   const verdicts = new Map<string, Verdict>();
   await Promise.all(
     [...byRecipient].map(async ([key, list]) => {
@@ -74,14 +88,16 @@ export async function releaseUnsent(
   services: Services,
   unsent: readonly { delivery: DeliveryToSend; nowMs: number }[],
 ): Promise<void> {
-  const byRecipient = new Map<string, DeliveryOutcome[]>();
-  for (const { delivery, nowMs } of unsent) {
-    if (!delivery.address) continue;
-    const key = await recipientKey(delivery.userId, delivery.address);
-    byRecipient.set(key, [...(byRecipient.get(key) ?? []), { deliveryId: delivery.id, sent: false, nowMs }]);
-  }
+  const byRecipient = await groupByRecipient(
+    unsent.map(({ delivery, nowMs }) => ({
+      delivery,
+      outcome: { deliveryId: delivery.id, sent: false, nowMs },
+    })),
+    (u) => u.delivery,
+  );
   await Promise.all(
-    [...byRecipient].map(async ([key, outcomes]) => {
+    [...byRecipient].map(async ([key, list]) => {
+      const outcomes: DeliveryOutcome[] = list.map((u) => u.outcome);
       try {
         await services.env.RECIPIENT.get(services.env.RECIPIENT.idFromName(key)).complete(outcomes);
       } catch (error) {

@@ -27,7 +27,9 @@ export function fromEventBridge(event: EventBridgeEvent): NotificationInput[] {
     if (cut <= 0 || !isChannel(channel) || !/^[a-z0-9][a-z0-9_-]*$/.test(type)) {
       throw invalidField(`detail-type[${index}]`, 'must be <type>_<channel>, e.g. payment_notification_sms');
     }
-    byType.set(type, [...new Set([...(byType.get(type) ?? []), channel])]);
+    const channels = byType.get(type) ?? [];
+    if (!channels.includes(channel)) channels.push(channel);
+    byType.set(type, channels);
   });
 
   const { userId, recipients, ...data } = event.detail;
