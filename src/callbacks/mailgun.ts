@@ -16,6 +16,7 @@ import {
   parseJson,
   parseSafely,
   parseUnixSeconds,
+  plainEvent,
   readSecret,
   refuse,
   spendOnce,
@@ -88,6 +89,12 @@ function failedEvent(data: Record<string, unknown>, base: Omit<CallbackEvent, 's
   return [event('bounced', { ...base, reason, suppressAddress: true })];
 }
 
+const PLAIN: Readonly<Record<string, CallbackEvent['status']>> = {
+  delivered: 'delivered',
+  opened: 'opened',
+  clicked: 'clicked',
+};
+
 /**
  * Maps `event-data.event`: delivered, opened, clicked, unsubscribed as such; complained ->
  * complained + suppress; failed -> see `failedEvent`; accepted, rejected and stored are ignored.
@@ -103,17 +110,13 @@ export function parseMailgunCallback(body: string, _headers: Headers): CallbackE
       providerMessageId: bracketed(stringField(headers, 'message-id')),
       occurredAt: isoFromUnixSeconds(data.timestamp),
     };
+    const plain = plainEvent(PLAIN, data.event, base);
+    if (plain) return [plain];
     switch (data.event) {
-      case 'delivered':
-        return [event('delivered', base)];
       case 'failed':
         return failedEvent(data, base);
       case 'complained':
         return [event('complained', { ...base, reason: 'mailgun complained', suppressAddress: true })];
-      case 'opened':
-        return [event('opened', base)];
-      case 'clicked':
-        return [event('clicked', base)];
       case 'unsubscribed':
         return [event('unsubscribed', { ...base, reason: 'mailgun unsubscribed' })];
       default:

@@ -16,6 +16,7 @@ import {
   neverThrows,
   parseJson,
   parseSafely,
+  plainEvent,
   readSecret,
   refuse,
   stringField,
@@ -127,6 +128,12 @@ function subscriptionEvents(
   return [event('unsubscribed', { ...base, reason })];
 }
 
+const PLAIN: Readonly<Record<string, CallbackEvent['status']>> = {
+  Delivery: 'delivered',
+  Open: 'opened',
+  Click: 'clicked',
+};
+
 /**
  * Maps `RecordType`: Delivery -> delivered; Bounce -> by Type (see BOUNCE_TYPES); SpamComplaint ->
  * complained + suppress; Open -> opened; Click -> clicked; SubscriptionChange -> see above.
@@ -143,17 +150,13 @@ export function parsePostmarkCallback(body: string, _headers: Headers): Callback
         payload.DeliveredAt ?? payload.BouncedAt ?? payload.ReceivedAt ?? payload.ChangedAt,
       ),
     };
+    const plain = plainEvent(PLAIN, payload.RecordType, base);
+    if (plain) return [plain];
     switch (payload.RecordType) {
-      case 'Delivery':
-        return [event('delivered', base)];
       case 'Bounce':
         return bounceEvents(payload, base);
       case 'SpamComplaint':
         return [event('complained', { ...base, reason: 'postmark SpamComplaint', suppressAddress: true })];
-      case 'Open':
-        return [event('opened', base)];
-      case 'Click':
-        return [event('clicked', base)];
       case 'SubscriptionChange':
         return subscriptionEvents(payload, base);
       default:

@@ -18,6 +18,7 @@ import {
   parseJson,
   parseSafely,
   parseUnixSeconds,
+  plainEvent,
   readSecret,
   refuse,
   spendOnce,
@@ -89,6 +90,12 @@ function deliveryIdFromTags(tags: unknown): string | undefined {
   return stringField(asRecord(tags), 'delivery_id');
 }
 
+const PLAIN: Readonly<Record<string, CallbackEvent['status']>> = {
+  'email.delivered': 'delivered',
+  'email.opened': 'opened',
+  'email.clicked': 'clicked',
+};
+
 /**
  * Maps `type`: email.delivered -> delivered; email.bounced (Resend: "permanently rejected") ->
  * bounced + suppress, unless `bounce.type` says Transient/Undetermined, then failed;
@@ -106,9 +113,9 @@ export function parseResendCallback(body: string, _headers: Headers): CallbackEv
       providerMessageId: stringField(data, 'email_id'),
       occurredAt: isoFromDateString(payload.created_at),
     };
+    const plain = plainEvent(PLAIN, payload.type, base);
+    if (plain) return [plain];
     switch (payload.type) {
-      case 'email.delivered':
-        return [event('delivered', base)];
       case 'email.bounced': {
         const bounce = asRecord(data.bounce);
         const type = codeField(bounce, 'type');
@@ -127,10 +134,6 @@ export function parseResendCallback(body: string, _headers: Headers): CallbackEv
       }
       case 'email.suppressed':
         return [event('failed', { ...base, reason: 'resend suppressed', suppressAddress: true })];
-      case 'email.opened':
-        return [event('opened', base)];
-      case 'email.clicked':
-        return [event('clicked', base)];
       default:
         return [];
     }

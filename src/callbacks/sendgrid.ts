@@ -14,6 +14,7 @@ import {
   parseJson,
   parseSafely,
   parseUnixSeconds,
+  plainEvent,
   readSecret,
   refuse,
   spendOnce,
@@ -151,15 +152,21 @@ function smtpStatus(record: Record<string, unknown>): string | undefined {
   return status && /^[245]\.\d{1,3}\.\d{1,3}$/.test(status) ? status : undefined;
 }
 
+const PLAIN: Readonly<Record<string, CallbackEvent['status']>> = {
+  delivered: 'delivered',
+  open: 'opened',
+  click: 'clicked',
+};
+
 function toEvent(record: Record<string, unknown>): CallbackEvent | undefined {
   const base = {
     deliveryId: stringField(record, 'delivery_id'),
     providerMessageId: messageIdOf(record),
     occurredAt: isoFromUnixSeconds(record.timestamp),
   };
+  const plain = plainEvent(PLAIN, record.event, base);
+  if (plain) return plain;
   switch (record.event) {
-    case 'delivered':
-      return event('delivered', base);
     case 'bounce': {
       const status = smtpStatus(record);
       // `type: blocked` is SendGrid's temporary rejection; only `bounce` proves the address dead.
@@ -176,10 +183,6 @@ function toEvent(record: Record<string, unknown>): CallbackEvent | undefined {
         typeof record.reason === 'string' && DROP_REASONS.has(record.reason) ? record.reason : '';
       return event('failed', { ...base, reason: `sendgrid dropped${dropReason ? `: ${dropReason}` : ''}` });
     }
-    case 'open':
-      return event('opened', base);
-    case 'click':
-      return event('clicked', base);
     case 'spamreport':
       return event('complained', { ...base, reason: 'sendgrid spamreport', suppressAddress: true });
     case 'unsubscribe':

@@ -151,6 +151,38 @@ export function event(status: CallbackEvent['status'], fields: Omit<CallbackEven
   return result;
 }
 
+type EventFields = Omit<CallbackEvent, 'status'>;
+
+/**
+ * The provider's events that map straight to a status with nothing more to read, as data: the
+ * event for `name` when the table has it, undefined otherwise (the caller handles the rest).
+ */
+export function plainEvent(
+  table: Readonly<Record<string, CallbackEvent['status']>>,
+  name: unknown,
+  fields: EventFields,
+): CallbackEvent | undefined {
+  const status = typeof name === 'string' && Object.hasOwn(table, name) ? table[name] : undefined;
+  return status ? event(status, fields) : undefined;
+}
+
+/** How an SMS provider's error codes read: which one is a STOP, which prove the number dead. */
+export interface SmsErrorCodes {
+  optedOut: string;
+  permanentAddress: ReadonlySet<string>;
+}
+
+/** A failed SMS: the STOP code is an unsubscribe; an error proving the number dead suppresses it. */
+export function smsFailureEvent(
+  codes: SmsErrorCodes,
+  code: string | undefined,
+  fields: EventFields & { reason: string },
+): CallbackEvent {
+  if (code === codes.optedOut) return event('unsubscribed', fields);
+  const suppressAddress = code !== undefined && codes.permanentAddress.has(code);
+  return event('failed', { ...fields, suppressAddress });
+}
+
 /** Reads a form-encoded or JSON body into string params (JSON scalars are stringified). */
 export function readParams(body: string, contentType: string | null): URLSearchParams {
   const looksJson = (contentType ?? '').toLowerCase().includes('json') || body.trimStart().startsWith('{');

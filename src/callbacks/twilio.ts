@@ -9,13 +9,15 @@ import {
   codeField,
   constantTimeEqual,
   digest,
-  event,
   hmac,
   matchesAny,
   neverThrows,
   parseSafely,
+  plainEvent,
   readSecret,
   refuse,
+  type SmsErrorCodes,
+  smsFailureEvent,
   stringField,
 } from './shared';
 import type { CallbackEvent, CallbackHandler, CallbackRequest, ReplayGuard, VerifyResult } from './types';
@@ -98,13 +100,16 @@ export function verifyTwilioCallback(
 }
 
 /** Delivery errors that prove the number cannot receive SMS: suppress it. */
-const PERMANENT_ADDRESS_ERRORS = new Set([
-  '30005', // Unknown destination handset: the number is unknown and may no longer exist
-  '30006', // Landline or unreachable carrier: "do not retry the same SMS to that destination"
-]);
+const TWILIO_CODES: SmsErrorCodes = {
+  /** The recipient replied STOP: https://www.twilio.com/docs/api/errors/21610 */
+  optedOut: '21610',
+  permanentAddress: new Set([
+    '30005', // Unknown destination handset: the number is unknown and may no longer exist
+    '30006', // Landline or unreachable carrier: "do not retry the same SMS to that destination"
+  ]),
+};
 
-/** The recipient replied STOP: https://www.twilio.com/docs/api/errors/21610 */
-const OPTED_OUT = '21610';
+const PLAIN: Readonly<Record<string, CallbackEvent['status']>> = { delivered: 'delivered', read: 'opened' };
 
 /**
  * Maps MessageStatus (SmsStatus on older callbacks): delivered -> delivered; read -> opened;
@@ -118,22 +123,11 @@ export function parseTwilioCallback(body: string, _headers: Headers): CallbackEv
     const providerMessageId = stringField(params, 'MessageSid') ?? stringField(params, 'SmsSid');
     const errorCode = codeField(params, 'ErrorCode');
     const base = { providerMessageId };
-    switch (status) {
-      case 'delivered':
-        return [event('delivered', base)];
-      case 'read':
-        return [event('opened', base)];
-      case 'undelivered':
-      case 'failed':
-      case 'canceled': {
-        const reason = `twilio ${status}${errorCode ? ` ${errorCode}` : ''}`;
-        if (errorCode === OPTED_OUT) return [event('unsubscribed', { ...base, reason })];
-        const suppressAddress = errorCode !== undefined && PERMANENT_ADDRESS_ERRORS.has(errorCode);
-        return [event('failed', { ...base, reason, suppressAddress })];
-      }
-      default:
-        return [];
-    }
+    const plain = plainEvent(PLAIN, status, base);
+    if (plain) return [plain];
+    if (status !== 'undelivered' && status !== 'failed' && status !== 'canceled') return [];
+    const reason = `twilio ${status}${errorCode ? ` ${errorCode}` : ''}`;
+    return [smsFailureEvent(TWILIO_CODES, errorCode, { ...base, reason })];
   });
 }
 

@@ -22,6 +22,8 @@ import {
   readParams,
   readSecret,
   refuse,
+  type SmsErrorCodes,
+  smsFailureEvent,
   spendOnce,
   stringField,
 } from './shared';
@@ -130,14 +132,15 @@ export function verifyVonageCallback(
   });
 }
 
-/** err-codes Vonage documents as permanent: "should be removed from your database". */
-const PERMANENT_ADDRESS_ERRORS = new Set([
-  '3', // Absent Subscriber - Permanent: the number is no longer active
-  '4', // Call Barred by User
-]);
-
-/** Illegal Number: "the user has requested not to receive messages from a specific service". */
-const OPTED_OUT = '9';
+const VONAGE_CODES: SmsErrorCodes = {
+  /** Illegal Number: "the user has requested not to receive messages from a specific service". */
+  optedOut: '9',
+  /** err-codes Vonage documents as permanent: "should be removed from your database". */
+  permanentAddress: new Set([
+    '3', // Absent Subscriber - Permanent: the number is no longer active
+    '4', // Call Barred by User
+  ]),
+};
 
 /**
  * Maps `status`: delivered -> delivered; failed/rejected/expired -> failed (suppress for err-code
@@ -156,20 +159,10 @@ export function parseVonageCallback(body: string, headers: Headers): CallbackEve
       providerMessageId: stringField(params, 'messageId'),
       occurredAt: isoFromDateString(timestamp ? `${timestamp.replace(' ', 'T')}Z` : undefined),
     };
-    switch (status) {
-      case 'delivered':
-        return [event('delivered', base)];
-      case 'failed':
-      case 'rejected':
-      case 'expired': {
-        const reason = `vonage ${status}${errCode ? ` err-code ${errCode}` : ''}`;
-        if (errCode === OPTED_OUT) return [event('unsubscribed', { ...base, reason })];
-        const suppressAddress = errCode !== undefined && PERMANENT_ADDRESS_ERRORS.has(errCode);
-        return [event('failed', { ...base, reason, suppressAddress })];
-      }
-      default:
-        return [];
-    }
+    if (status === 'delivered') return [event('delivered', base)];
+    if (status !== 'failed' && status !== 'rejected' && status !== 'expired') return [];
+    const reason = `vonage ${status}${errCode ? ` err-code ${errCode}` : ''}`;
+    return [smsFailureEvent(VONAGE_CODES, errCode, { ...base, reason })];
   });
 }
 
