@@ -6,11 +6,22 @@ import { type CapturedEnv, drainQueues, envWithCapturedQueues, sendNotification 
 afterEach(() => vi.useRealTimers());
 
 /** Sends the notification, runs the consumers on what it enqueued, and reads its deliveries back. */
-async function deliverNow(captured: CapturedEnv, body: Record<string, unknown>): Promise<DeliveryView[]> {
+async function deliverNow(
+  body: Record<string, unknown>,
+  captured: CapturedEnv = envWithCapturedQueues(),
+): Promise<DeliveryView[]> {
   const accepted = await sendNotification(captured, body);
   await drainQueues(captured);
   return readDeliveries(accepted.id);
 }
+
+/** An order_shipped notification to one user on these channels. */
+const orderShipped = (userId: string, channels: string[]) => ({
+  type: 'order_shipped',
+  recipients: [userId],
+  channels,
+  data: { order_id: 'A1' },
+});
 
 /** A new contact with these addresses and preferences. */
 async function contact(body: Record<string, unknown>, preferences: Record<string, unknown>): Promise<string> {
@@ -68,29 +79,17 @@ describe('preferences API', () => {
 
 describe('preferences in the consumer', () => {
   it('a channel switched off → suppressed with the reason', async () => {
-    const captured = envWithCapturedQueues();
     const userId = await contact({ phone: '+14155550123' }, { channels: { sms: false } });
-    const [d] = await deliverNow(captured, {
-      type: 'order_shipped',
-      recipients: [userId],
-      channels: ['sms'],
-      data: { order_id: 'A1' },
-    });
+    const [d] = await deliverNow(orderShipped(userId, ['sms']));
     expect(d).toMatchObject({ status: 'suppressed', reason: 'user turned sms off' });
   });
 
   it('a type opted out on one channel → suppressed there, sent on the others', async () => {
-    const captured = envWithCapturedQueues();
     const userId = await contact(
       { email: 'a@example.com', phone: '+14155550123' },
       { types: { order_shipped: { sms: false } } },
     );
-    const got = await deliverNow(captured, {
-      type: 'order_shipped',
-      recipients: [userId],
-      channels: ['email', 'sms'],
-      data: { order_id: 'A1' },
-    });
+    const got = await deliverNow(orderShipped(userId, ['email', 'sms']));
     expect(got.map((d) => [d.channel, d.status])).toEqual([
       ['email', 'sent'],
       ['sms', 'suppressed'],
@@ -98,28 +97,17 @@ describe('preferences in the consumer', () => {
   });
 
   it('a type opted out on all channels, and a channel switch, do not stop a required type', async () => {
-    const captured = envWithCapturedQueues();
     const userId = await contact({ email: 'a@example.com' }, { channels: { email: false } });
-    const [d] = await deliverNow(captured, {
-      type: 'security_alert',
-      recipients: [userId],
-      channels: ['email'],
-    });
+    const [d] = await deliverNow({ type: 'security_alert', recipients: [userId], channels: ['email'] });
     expect(d?.status).toBe('sent');
   });
 
   it('an explicit opt-in wins over a channel switched off', async () => {
-    const captured = envWithCapturedQueues();
     const userId = await contact(
       { email: 'a@example.com' },
       { channels: { email: false }, types: { order_shipped: { email: true } } },
     );
-    const [d] = await deliverNow(captured, {
-      type: 'order_shipped',
-      recipients: [userId],
-      channels: ['email'],
-      data: { order_id: 'A1' },
-    });
+    const [d] = await deliverNow(orderShipped(userId, ['email']));
     expect(d?.status).toBe('sent');
   });
 });
@@ -134,13 +122,10 @@ describe('quiet hours', () => {
     const captured = envWithCapturedQueues();
     const userId = await contact({ email: 'a@example.com', timezone }, { quietHours });
     vi.useFakeTimers({ now: new Date(iso), toFake: ['Date'] });
-    const [d] = await deliverNow(captured, {
-      type: 'order_shipped',
-      recipients: [userId],
-      channels: ['email'],
-      data: { order_id: 'A1' },
-      ...(priority ? { priority } : {}),
-    });
+    const [d] = await deliverNow(
+      { ...orderShipped(userId, ['email']), ...(priority ? { priority } : {}) },
+      captured,
+    );
     const waiting = captured.queues.email.sent.at(-1);
     vi.useRealTimers();
     return { d, waiting };

@@ -10,7 +10,7 @@ import {
   suppressionKeyOf,
 } from '../../src/services/recipients/suppressions';
 import { D1ReplayGuard } from '../../src/storage/events-repo';
-import { base64, hex, hmacBytes } from '../callbacks/helpers';
+import { base64, hex, hmacBytes, p1363ToDer } from '../callbacks/helpers';
 import { api, json, testEnv, uniqueUser } from '../helpers/api';
 import { delivery, sentDelivery } from '../helpers/deliveries';
 
@@ -91,23 +91,14 @@ const twilioStatus = (status: string, extra: Record<string, string> = {}) => ({
 });
 
 // --- SendGrid: ECDSA P-256 over timestamp + body, DER signature in base64 ------------------------
-function derInteger(bytes: Uint8Array): number[] {
-  let start = 0;
-  while (start < bytes.length - 1 && bytes[start] === 0) start++;
-  const value = Array.from(bytes.subarray(start));
-  if ((value[0] ?? 0) & 0x80) value.unshift(0);
-  return [0x02, value.length, ...value];
-}
-
 async function sendgridPost(events: unknown[], timestamp = nowSeconds(), key = sendgridKey) {
   const body = JSON.stringify(events);
   const raw = new Uint8Array(
     await crypto.subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, key, encoder.encode(timestamp + body)),
   );
-  const sequence = [...derInteger(raw.subarray(0, 32)), ...derInteger(raw.subarray(32))];
   return post('sendgrid', body, {
     'Content-Type': 'application/json',
-    'X-Twilio-Email-Event-Webhook-Signature': base64(Uint8Array.from([0x30, sequence.length, ...sequence])),
+    'X-Twilio-Email-Event-Webhook-Signature': base64(p1363ToDer(raw)),
     'X-Twilio-Email-Event-Webhook-Timestamp': timestamp,
   });
 }

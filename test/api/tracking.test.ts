@@ -22,6 +22,10 @@ const pathOf = (url: string) => {
   return parsed.pathname + parsed.search;
 };
 
+/** What a mail client gets for a tracking URL or path: no API key. */
+const visit = (url: string, method = 'GET') =>
+  api(method, url.startsWith('/') ? url : pathOf(url), undefined, { key: null });
+
 const EMAIL_HTML = [
   '<html><body>',
   '<p>Hi Ada, <a class="btn" href="https://shop.example/pay?invoice=42&amp;currency=EUR">pay now</a></p>',
@@ -29,6 +33,13 @@ const EMAIL_HTML = [
   '<p><a href="https://herald.test/u/unsubscribe-token">unsubscribe</a></p>',
   '</body></html>',
 ].join('');
+
+/** A sent delivery, the first tracked link of its email and its open pixel. */
+async function trackedEmail(): Promise<{ id: string; click: string; pixel: string }> {
+  const id = await sentDelivery();
+  const { hrefs, pixel } = linksOf(await trackEmail(services, { deliveryId: id, html: EMAIL_HTML }));
+  return { id, click: hrefs[0] ?? '', pixel };
+}
 
 describe('trackEmail', () => {
   it('wraps http(s) links, leaves mailto: and Herald’s own links, and adds one pixel', async () => {
@@ -54,9 +65,8 @@ describe('trackEmail', () => {
 
 describe('open pixel', () => {
   it('answers a never-cached 1x1 GIF and records opened', async () => {
-    const id = await sentDelivery();
-    const { pixel } = linksOf(await trackEmail(services, { deliveryId: id, html: EMAIL_HTML }));
-    const res = await api('GET', pathOf(pixel), undefined, { key: null });
+    const { id, pixel } = await trackedEmail();
+    const res = await visit(pixel);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('image/gif');
     expect(res.headers.get('cache-control')).toBe('no-store, no-cache, must-revalidate, private');
@@ -74,7 +84,7 @@ describe('open pixel', () => {
     const forged = await signToken('not-the-secret', 'open', { d: id });
     const clickToken = await signToken('test-signing-secret', 'click', { d: id, u: 'https://x.example/' });
     for (const token of [forged, clickToken, 'garbage', 'a.b', `${forged}x`]) {
-      const res = await api('GET', `/t/o/${token}`, undefined, { key: null });
+      const res = await visit(`/t/o/${token}`);
       expect(res.status).toBe(200);
       expect(res.headers.get('content-type')).toBe('image/gif');
       expect([...new Uint8Array(await res.arrayBuffer()).subarray(0, 6)]).toEqual(GIF_HEADER);
@@ -85,9 +95,8 @@ describe('open pixel', () => {
   });
 
   it('answers HEAD (a prefetch) without counting it', async () => {
-    const id = await sentDelivery();
-    const { pixel } = linksOf(await trackEmail(services, { deliveryId: id, html: EMAIL_HTML }));
-    const res = await api('HEAD', pathOf(pixel), undefined, { key: null });
+    const { id, pixel } = await trackedEmail();
+    const res = await visit(pixel, 'HEAD');
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('image/gif');
     expect((await delivery(id)).status).toBe('sent');
@@ -96,9 +105,8 @@ describe('open pixel', () => {
 
 describe('click redirect', () => {
   it('redirects to the exact original URL (entities decoded) and records clicked', async () => {
-    const id = await sentDelivery();
-    const { hrefs } = linksOf(await trackEmail(services, { deliveryId: id, html: EMAIL_HTML }));
-    const res = await api('GET', pathOf(hrefs[0] ?? ''), undefined, { key: null });
+    const { id, click } = await trackedEmail();
+    const res = await visit(click);
     expect(res.status).toBe(302);
     expect(res.headers.get('location')).toBe('https://shop.example/pay?invoice=42&currency=EUR');
     expect(res.headers.get('cache-control')).toContain('no-store');
@@ -108,15 +116,9 @@ describe('click redirect', () => {
   });
 
   it('never takes the target from the query string', async () => {
-    const id = await sentDelivery();
-    const { hrefs } = linksOf(await trackEmail(services, { deliveryId: id, html: EMAIL_HTML }));
+    const { click } = await trackedEmail();
     const evil = encodeURIComponent('https://evil.example/phish');
-    const res = await api(
-      'GET',
-      `${pathOf(hrefs[0] ?? '')}?u=${evil}&url=${evil}&redirect=${evil}&next=${evil}`,
-      undefined,
-      { key: null },
-    );
+    const res = await visit(`${pathOf(click)}?u=${evil}&url=${evil}&redirect=${evil}&next=${evil}`);
     expect(res.status).toBe(302);
     expect(res.headers.get('location')).toBe('https://shop.example/pay?invoice=42&currency=EUR');
   });
@@ -129,7 +131,7 @@ describe('click redirect', () => {
       .replace(/\+/g, '-')
       .replace(/\//g, '_')
       .replace(/=+$/, '');
-    const res = await api('GET', `/t/c/${swappedPayload}.${mac}`, undefined, { key: null });
+    const res = await visit(`/t/c/${swappedPayload}.${mac}`);
     expect(res.status).toBe(404);
     expect(res.headers.get('location')).toBeNull();
     expect(await json(res)).toEqual({ error: { code: 'not_found', message: 'not found' } });
@@ -142,7 +144,7 @@ describe('click redirect', () => {
     const openToken = await signToken('test-signing-secret', 'open', { d: id });
     const notHttp = await signToken('test-signing-secret', 'click', { d: id, u: 'javascript:alert(1)' });
     for (const token of [forged, openToken, notHttp, 'garbage']) {
-      const res = await api('GET', `/t/c/${token}`, undefined, { key: null });
+      const res = await visit(`/t/c/${token}`);
       expect(res.status).toBe(404);
       const text = await res.text();
       expect(text).not.toMatch(/stack|Error:|at \w+ \(/);
@@ -151,20 +153,18 @@ describe('click redirect', () => {
   });
 
   it('answers HEAD with the same redirect without counting it', async () => {
-    const id = await sentDelivery();
-    const { hrefs } = linksOf(await trackEmail(services, { deliveryId: id, html: EMAIL_HTML }));
-    const res = await api('HEAD', pathOf(hrefs[0] ?? ''), undefined, { key: null });
+    const { id, click } = await trackedEmail();
+    const res = await visit(click, 'HEAD');
     expect(res.status).toBe(302);
     expect(res.headers.get('location')).toBe('https://shop.example/pay?invoice=42&currency=EUR');
     expect((await delivery(id)).status).toBe('sent');
   });
 
   it('a click after an open moves opened → clicked; an open after a click is history only', async () => {
-    const id = await sentDelivery();
-    const { hrefs, pixel } = linksOf(await trackEmail(services, { deliveryId: id, html: EMAIL_HTML }));
-    await api('GET', pathOf(pixel), undefined, { key: null });
-    await api('GET', pathOf(hrefs[0] ?? ''), undefined, { key: null });
-    await api('GET', pathOf(pixel), undefined, { key: null });
+    const { id, click, pixel } = await trackedEmail();
+    await visit(pixel);
+    await visit(click);
+    await visit(pixel);
     const after = await delivery(id);
     expect(after.status).toBe('clicked');
     expect(after.history.map((h) => h.status)).toEqual(['created', 'sent', 'opened', 'clicked', 'opened']);
@@ -185,7 +185,7 @@ describe('text tracking', () => {
     });
     const click = `https://herald.test/t/c/${token}`;
     expect(text).toBe(`Your order A-1001 shipped: ${click}. Reply STOP to opt out.`);
-    const res = await api('GET', pathOf(click), undefined, { key: null });
+    const res = await visit(click);
     expect(res.headers.get('location')).toBe('https://shop.example/o/A-1001');
     expect((await delivery(id)).status).toBe('clicked');
   });

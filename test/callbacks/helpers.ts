@@ -1,6 +1,6 @@
 // Test-side helpers. Signatures are computed here with WebCrypto directly, never with the code
 // under test, so a test passing means two implementations of the documented algorithm agree.
-import type { CallbackRequest, ReplayGuard } from '../../src/callbacks/types';
+import type { CallbackRequest, ReplayGuard, VerifyResult } from '../../src/callbacks/types';
 
 const encoder = new TextEncoder();
 
@@ -51,4 +51,28 @@ export function request(fields: {
     headers: new Headers(fields.headers ?? {}),
     body: fields.body ?? '',
   };
+}
+
+/** A refusal, as every verifier answers one. */
+export const refused = (reason: string): VerifyResult => ({ ok: false, reason });
+
+/** Timestamps just outside the 5 minute tolerance, on either side, as seconds from now. */
+export const STALE_OFFSETS_SECONDS: [string, number][] = [
+  ['6 minutes old', -360],
+  ['6 minutes in the future', 360],
+];
+
+/** DER INTEGER of an unsigned big-endian number: minimal, with a 0x00 pad when the high bit is set. */
+function derInteger(bytes: Uint8Array): number[] {
+  let start = 0;
+  while (start < bytes.length - 1 && bytes[start] === 0) start++;
+  const value = Array.from(bytes.subarray(start));
+  if ((value[0] ?? 0) & 0x80) value.unshift(0);
+  return [0x02, value.length, ...value];
+}
+
+/** Encodes WebCrypto's r||s signature the way SendGrid sends it: SEQUENCE { INTEGER r, INTEGER s }. */
+export function p1363ToDer(raw: Uint8Array): Uint8Array {
+  const body = [...derInteger(raw.subarray(0, 32)), ...derInteger(raw.subarray(32))];
+  return Uint8Array.from([0x30, body.length, ...body]);
 }

@@ -5,7 +5,7 @@ import {
   verifyPostmarkCallback,
 } from '../../src/callbacks/postmark';
 import { CallbackConfigError, type CallbackEvent } from '../../src/callbacks/types';
-import { base64, request } from './helpers';
+import { base64, refused, request } from './helpers';
 
 const NOW = Date.parse('2026-05-01T12:00:00Z');
 const CONFIG = { user: 'herald', password: 'p4ss:w0rd-with-colon' };
@@ -64,10 +64,7 @@ describe('postmark basic auth', () => {
   });
 
   it('refuses a request without Authorization', async () => {
-    expect(await verifyPostmarkCallback(withAuth(), CONFIG, NOW)).toEqual({
-      ok: false,
-      reason: 'missing credentials',
-    });
+    expect(await verifyPostmarkCallback(withAuth(), CONFIG, NOW)).toEqual(refused('missing credentials'));
   });
 });
 

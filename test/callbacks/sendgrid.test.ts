@@ -6,7 +6,7 @@ import {
   verifySendgridCallback,
 } from '../../src/callbacks/sendgrid';
 import { CallbackConfigError, type CallbackEvent } from '../../src/callbacks/types';
-import { base64, memoryReplayGuard, request } from './helpers';
+import { base64, memoryReplayGuard, p1363ToDer, refused, request, STALE_OFFSETS_SECONDS } from './helpers';
 
 const encoder = new TextEncoder();
 
@@ -38,21 +38,6 @@ function signedHeaders(signature: string, timestamp: string): Record<string, str
     'x-twilio-email-event-webhook-signature': signature,
     'x-twilio-email-event-webhook-timestamp': timestamp,
   };
-}
-
-/** DER INTEGER of an unsigned big-endian number: minimal, with a 0x00 pad when the high bit is set. */
-function derInteger(bytes: Uint8Array): number[] {
-  let start = 0;
-  while (start < bytes.length - 1 && bytes[start] === 0) start++;
-  const value = Array.from(bytes.subarray(start));
-  if ((value[0] ?? 0) & 0x80) value.unshift(0);
-  return [0x02, value.length, ...value];
-}
-
-/** Encodes WebCrypto's r||s signature the way SendGrid sends it: SEQUENCE { INTEGER r, INTEGER s }. */
-function p1363ToDer(raw: Uint8Array): Uint8Array {
-  const body = [...derInteger(raw.subarray(0, 32)), ...derInteger(raw.subarray(32))];
-  return Uint8Array.from([0x30, body.length, ...body]);
 }
 
 async function generatedKey() {
@@ -120,7 +105,7 @@ describe('sendgrid signature: published vector', () => {
       configOf(VECTOR.publicKey),
       late,
     );
-    expect(verdict).toEqual({ ok: false, reason: 'stale timestamp' });
+    expect(verdict).toEqual(refused('stale timestamp'));
   });
 });
 
@@ -150,7 +135,7 @@ describe('sendgrid signature: generated P-256 keys', () => {
       configOf(genuine.publicKeyBase64),
       NOW,
     );
-    expect(verdict).toEqual({ ok: false, reason: 'signature mismatch' });
+    expect(verdict).toEqual(refused('signature mismatch'));
   });
 
   it('refuses an altered body and an altered timestamp', async () => {
@@ -164,7 +149,7 @@ describe('sendgrid signature: generated P-256 keys', () => {
         config,
         NOW,
       ),
-    ).toEqual({ ok: false, reason: 'signature mismatch' });
+    ).toEqual(refused('signature mismatch'));
     const otherTimestamp = String(Number(TIMESTAMP) - 1);
     expect(
       await verifySendgridCallback(
@@ -172,13 +157,10 @@ describe('sendgrid signature: generated P-256 keys', () => {
         config,
         NOW,
       ),
-    ).toEqual({ ok: false, reason: 'signature mismatch' });
+    ).toEqual(refused('signature mismatch'));
   });
 
-  it.each([
-    ['6 minutes old', -360],
-    ['6 minutes in the future', 360],
-  ])('refuses a genuinely signed timestamp %s', async (_name, offsetSeconds) => {
+  it.each(STALE_OFFSETS_SECONDS)('refuses a genuinely signed timestamp %s', async (_name, offsetSeconds) => {
     const { privateKey, publicKeyBase64 } = await generatedKey();
     const timestamp = String(NOW / 1000 + offsetSeconds);
     const headers = signedHeaders(await sign(privateKey, timestamp, BODY), timestamp);
@@ -187,7 +169,7 @@ describe('sendgrid signature: generated P-256 keys', () => {
       configOf(publicKeyBase64),
       NOW,
     );
-    expect(verdict).toEqual({ ok: false, reason: 'stale timestamp' });
+    expect(verdict).toEqual(refused('stale timestamp'));
   });
 
   it('accepts a timestamp 4 minutes old', async () => {
@@ -229,10 +211,7 @@ describe('sendgrid signature: generated P-256 keys', () => {
       body: BODY,
     });
     expect(await verifySendgridCallback(genuine, config, NOW, replay)).toEqual({ ok: true });
-    expect(await verifySendgridCallback(genuine, config, NOW, replay)).toEqual({
-      ok: false,
-      reason: 'replayed',
-    });
+    expect(await verifySendgridCallback(genuine, config, NOW, replay)).toEqual(refused('replayed'));
     // Each check spends the key for twice the 5 minute tolerance.
     expect(replay.ttls).toEqual([600, 600]);
     // A retry SendGrid signs afresh is a different request and goes through.
@@ -265,10 +244,7 @@ describe('sendgrid signature: generated P-256 keys', () => {
     // ...but it is the same signature as far as replay goes.
     const replay = memoryReplayGuard();
     expect(await verifySendgridCallback(genuine, config, NOW, replay)).toEqual({ ok: true });
-    expect(await verifySendgridCallback(copy, config, NOW, replay)).toEqual({
-      ok: false,
-      reason: 'replayed',
-    });
+    expect(await verifySendgridCallback(copy, config, NOW, replay)).toEqual(refused('replayed'));
   });
 
   it('refuses, without throwing, when the replay store fails', async () => {
@@ -282,10 +258,9 @@ describe('sendgrid signature: generated P-256 keys', () => {
         throw new Error('store down');
       },
     };
-    expect(await verifySendgridCallback(genuine, configOf(publicKeyBase64), NOW, broken)).toEqual({
-      ok: false,
-      reason: 'replay check unavailable',
-    });
+    expect(await verifySendgridCallback(genuine, configOf(publicKeyBase64), NOW, broken)).toEqual(
+      refused('replay check unavailable'),
+    );
   });
 
   it('does not consult the replay guard for a forged request', async () => {

@@ -5,7 +5,7 @@ import {
   verifyTwilioCallback,
 } from '../../src/callbacks/twilio';
 import type { CallbackEvent } from '../../src/callbacks/types';
-import { base64, hmacBytes, request } from './helpers';
+import { base64, hmacBytes, refused, request } from './helpers';
 
 const NOW = Date.parse('2026-05-01T12:00:00Z');
 const TOKEN = 'test-auth-token-0123456789abcdef';
@@ -98,7 +98,7 @@ describe('twilio signature: published vectors', () => {
       { authToken: '54321' },
       NOW,
     );
-    expect(verdict).toEqual({ ok: false, reason: 'signature mismatch' });
+    expect(verdict).toEqual(refused('signature mismatch'));
   });
 });
 
@@ -115,10 +115,7 @@ describe('twilio signature: independently signed status callbacks', () => {
   it('refuses a signature made with another auth token (forged)', async () => {
     const forged = await signedRequest(STATUS_PARAMS);
     forged.headers.set('x-twilio-signature', await twilioSign('attacker-token', URL_, STATUS_PARAMS));
-    expect(await verifyTwilioCallback(forged, CONFIG, NOW)).toEqual({
-      ok: false,
-      reason: 'signature mismatch',
-    });
+    expect(await verifyTwilioCallback(forged, CONFIG, NOW)).toEqual(refused('signature mismatch'));
   });
 
   it('refuses an altered body', async () => {
@@ -128,10 +125,7 @@ describe('twilio signature: independently signed status callbacks', () => {
       body: genuine.body.replace('MessageStatus=delivered', 'MessageStatus=failed'),
     };
     expect(altered.body).not.toBe(genuine.body);
-    expect(await verifyTwilioCallback(altered, CONFIG, NOW)).toEqual({
-      ok: false,
-      reason: 'signature mismatch',
-    });
+    expect(await verifyTwilioCallback(altered, CONFIG, NOW)).toEqual(refused('signature mismatch'));
   });
 
   it('refuses an added parameter', async () => {
@@ -151,10 +145,7 @@ describe('twilio signature: independently signed status callbacks', () => {
   it('refuses a missing signature header', async () => {
     const genuine = await signedRequest(STATUS_PARAMS);
     genuine.headers.delete('x-twilio-signature');
-    expect(await verifyTwilioCallback(genuine, CONFIG, NOW)).toEqual({
-      ok: false,
-      reason: 'missing signature',
-    });
+    expect(await verifyTwilioCallback(genuine, CONFIG, NOW)).toEqual(refused('missing signature'));
   });
 
   it.each([
@@ -191,10 +182,7 @@ describe('twilio signature: independently signed status callbacks', () => {
     const headers = { 'x-twilio-signature': signature, 'content-type': 'application/json' };
     expect(await verifyTwilioCallback(request({ url, headers, body }), CONFIG, NOW)).toEqual({ ok: true });
     const altered = request({ url, headers, body: body.replace('delivered', 'failed') });
-    expect(await verifyTwilioCallback(altered, CONFIG, NOW)).toEqual({
-      ok: false,
-      reason: 'body hash mismatch',
-    });
+    expect(await verifyTwilioCallback(altered, CONFIG, NOW)).toEqual(refused('body hash mismatch'));
   });
 });
 

@@ -47,6 +47,14 @@ const done = (deliveryId: string, sent: boolean, nowMs = T0): DeliveryOutcome =>
   nowMs,
 });
 
+/** The verdicts of one `decide` call, in order. */
+async function verdictsOf(stub: Stub, requests: DecisionRequest[]): Promise<string[]> {
+  return (await stub.decide(requests)).map((v) => v.verdict);
+}
+
+/** `n` sends, then the deferral of the first request over the cap. */
+const sendsThenDefer = (n: number) => [...Array(n).fill('send'), 'defer'];
+
 async function decideOne(stub: Stub, req: DecisionRequest) {
   const [verdict] = await stub.decide([req]);
   return verdict;
@@ -214,13 +222,7 @@ describe('rate limit', () => {
   it('sends up to the channel cap, then defers normal and high to the exact instant a slot frees', async () => {
     const stub = freshRecipient();
     const burst = smsBurst(5, T0);
-    expect((await stub.decide(burst)).map((v) => v.verdict)).toEqual([
-      'send',
-      'send',
-      'send',
-      'send',
-      'send',
-    ]);
+    expect(await verdictsOf(stub, burst)).toEqual(Array(5).fill('send'));
     const at = T0 + 10 * MINUTE;
     expect(await stub.decide([request({ nowMs: at }), request({ nowMs: at, priority: 'high' })])).toEqual([
       { verdict: 'defer', untilMs: T0 + HOUR },
@@ -302,12 +304,7 @@ describe('rate limit', () => {
     // Two sends would count with the first one still there (2 * 3 >= 5): one does, so no row yet.
     const rest = smsBurst(5, T0 + 5 * MINUTE);
     expect(await rowsWrittenBy(stub, (recipient) => recipient.decide(rest.slice(0, 1)))).toBe(0);
-    expect((await stub.decide(rest.slice(1))).map((v) => v.verdict)).toEqual([
-      'send',
-      'send',
-      'send',
-      'defer',
-    ]);
+    expect(await verdictsOf(stub, rest.slice(1))).toEqual(sendsThenDefer(3));
   });
 
   it('does not defer a redelivery by its own slot', async () => {
@@ -342,14 +339,7 @@ describe('rate limit', () => {
     expect(await rowCounts(stub)).toEqual({ claims: 0, sends: 0 });
     expect(await pendingAlarm(stub)).toBeNull();
     // Nor counted in memory: the rejected batch's first SMS takes no slot.
-    expect((await stub.decide(smsBurst(6, T0))).map((v) => v.verdict)).toEqual([
-      'send',
-      'send',
-      'send',
-      'send',
-      'send',
-      'defer',
-    ]);
+    expect(await verdictsOf(stub, smsBurst(6, T0))).toEqual(sendsThenDefer(5));
   });
 });
 
@@ -404,7 +394,7 @@ describe('rows written', () => {
     }
     // 2 * 3 >= 5: the 3rd send writes itself and the two held in memory; the 6th is over the cap.
     expect(written).toEqual([0, 0, 3, 1, 1, 0]);
-    expect(verdicts).toEqual(['send', 'send', 'send', 'send', 'send', 'defer']);
+    expect(verdicts).toEqual(sendsThenDefer(5));
     expect(await rowCounts(stub)).toEqual({ claims: 0, sends: 5 });
     await expectCleanupAlarm(stub, startMs);
   });
@@ -561,11 +551,7 @@ describe('eviction', () => {
     const stub = freshRecipient();
     await stub.decide(smsBurst(3, T0));
     await evictDurableObject(stub);
-    expect((await stub.decide(smsBurst(3, T0 + 10 * MINUTE))).map((v) => v.verdict)).toEqual([
-      'send',
-      'send',
-      'defer',
-    ]);
+    expect(await verdictsOf(stub, smsBurst(3, T0 + 10 * MINUTE))).toEqual(sendsThenDefer(2));
   });
 
   it('keeps a cap of 1 exact across eviction', async () => {
@@ -583,24 +569,12 @@ describe('eviction', () => {
     await stub.decide(smsBurst(2, T0));
     await evictDurableObject(stub);
     // Alive, the object would let 3 more through; evicted, it lets 5, a full cap.
-    expect((await stub.decide(smsBurst(6, T0 + 10 * MINUTE))).map((v) => v.verdict)).toEqual([
-      'send',
-      'send',
-      'send',
-      'send',
-      'send',
-      'defer',
-    ]);
+    expect(await verdictsOf(stub, smsBurst(6, T0 + 10 * MINUTE))).toEqual(sendsThenDefer(5));
   });
 
   it('counts sends held in memory while the object lives', async () => {
     const stub = freshRecipient();
     await stub.decide(smsBurst(2, T0));
-    expect((await stub.decide(smsBurst(4, T0 + 10 * MINUTE))).map((v) => v.verdict)).toEqual([
-      'send',
-      'send',
-      'send',
-      'defer',
-    ]);
+    expect(await verdictsOf(stub, smsBurst(4, T0 + 10 * MINUTE))).toEqual(sendsThenDefer(3));
   });
 });
