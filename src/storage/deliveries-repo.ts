@@ -132,19 +132,11 @@ export interface NewDelivery {
 }
 
 /** A notification as ingest writes it: onto its head delivery row (and a key row for a producer id). */
-export interface NewNotification {
-  id: string;
-  type: string;
-  source: string | null;
-  priority: Priority;
-  data: Record<string, unknown>;
-  channels: Channel[] | null;
+export type NewNotification = Omit<Notification, 'sendAt' | 'deliveryIds' | 'createdAt'> & {
   sendAtMs: number | null;
-  dedupeKey: string | null;
-  requestHash: string;
   /** Whether `id` is the producer's own (its idempotency key), which needs a key row to be found. */
   producerKey: boolean;
-}
+};
 
 /** The outcome of one delivery attempt, written in the consumer's single batch. */
 export interface Outcome {

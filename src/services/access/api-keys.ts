@@ -35,19 +35,16 @@ export interface ApiKeyPrincipal {
   sources: readonly string[] | null;
 }
 
-/** An API key as the API shows it: never the key, never its hash. */
-export interface ApiKeyView {
-  id: string;
-  name: string;
-  prefix: string;
-  scopes: string[];
-  types: string[] | null;
-  sources: string[] | null;
+/** An API key as the API shows it: never the key, never its hash; times as ISO strings. */
+export type ApiKeyView = Omit<
+  StoredApiKey,
+  'keyHash' | 'createdAt' | 'expiresAt' | 'revokedAt' | 'lastUsedAt'
+> & {
   createdAt: string;
   expiresAt: string | null;
   revokedAt: string | null;
   lastUsedAt: string | null;
-}
+};
 
 export interface NewApiKey {
   name: string;
