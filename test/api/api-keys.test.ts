@@ -410,13 +410,21 @@ describe('send restrictions', () => {
       sources: ['com.example.shop'],
     });
     const recipients = [{ email: 'ada@example.com' }];
+    const asShop = (path: string, body: unknown) => api('POST', path, body, { key: shipping.key, env });
+    const shipped = (orderId: string, source = 'com.example.shop') => ({
+      type: 'order_shipped',
+      source,
+      recipients,
+      data: { order_id: orderId },
+    });
     const id = `restricted-${crypto.randomUUID()}`;
-    const refused = await api(
-      'POST',
-      '/v1/notifications',
-      { id, type: 'payment_reminder', source: 'com.example.shop', recipients, data: { amount: '1' } },
-      { key: shipping.key, env },
-    );
+    const refused = await asShop('/v1/notifications', {
+      id,
+      type: 'payment_reminder',
+      source: 'com.example.shop',
+      recipients,
+      data: { amount: '1' },
+    });
     expect(refused.status).toBe(403);
     expect(await json<ErrorBody>(refused)).toMatchObject({
       error: { code: 'forbidden', details: [{ field: 'type' }] },
@@ -429,35 +437,20 @@ describe('send restrictions', () => {
     ).toBeNull();
     expect(queues.email.sent).toHaveLength(0);
 
-    const wrongSource = await api(
-      'POST',
-      '/v1/notifications',
-      { type: 'order_shipped', source: 'com.example.billing', recipients, data: { order_id: 'A-1' } },
-      { key: shipping.key, env },
-    );
+    const wrongSource = await asShop('/v1/notifications', shipped('A-1', 'com.example.billing'));
     expect(wrongSource.status).toBe(403);
 
-    const batch = await api(
-      'POST',
-      '/v1/notifications/batch',
-      {
-        notifications: [
-          { type: 'order_shipped', source: 'com.example.shop', recipients, data: { order_id: 'A-2' } },
-          { type: 'security_alert', source: 'com.example.shop', recipients, data: {} },
-        ],
-      },
-      { key: shipping.key, env },
-    );
+    const batch = await asShop('/v1/notifications/batch', {
+      notifications: [
+        shipped('A-2'),
+        { type: 'security_alert', source: 'com.example.shop', recipients, data: {} },
+      ],
+    });
     expect(batch.status).toBe(403);
     expect((await json<ErrorBody>(batch)).error.details?.[0]?.field).toBe('notifications[1].type');
     expect(queues.email.sent).toHaveLength(0);
 
-    const allowed = await api(
-      'POST',
-      '/v1/notifications',
-      { type: 'order_shipped', source: 'com.example.shop', recipients, data: { order_id: 'A-3' } },
-      { key: shipping.key, env },
-    );
+    const allowed = await asShop('/v1/notifications', shipped('A-3'));
     expect(allowed.status).toBe(202);
   });
 });

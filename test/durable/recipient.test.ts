@@ -547,17 +547,21 @@ describe('eviction', () => {
     ]);
   });
 
-  it('still counts a burst that reached half a cap after eviction', async () => {
+  /** A fresh object that decided on `requests`, then was evicted. */
+  async function evictedAfter(requests: DecisionRequest[]): Promise<Stub> {
     const stub = freshRecipient();
-    await stub.decide(smsBurst(3, T0));
+    await stub.decide(requests);
     await evictDurableObject(stub);
+    return stub;
+  }
+
+  it('still counts a burst that reached half a cap after eviction', async () => {
+    const stub = await evictedAfter(smsBurst(3, T0));
     expect(await verdictsOf(stub, smsBurst(3, T0 + 10 * MINUTE))).toEqual(sendsThenDefer(2));
   });
 
   it('keeps a cap of 1 exact across eviction', async () => {
-    const stub = freshRecipient();
-    await stub.decide([request({ ...CAP_OF_ONE, channel: 'email' })]);
-    await evictDurableObject(stub);
+    const stub = await evictedAfter([request({ ...CAP_OF_ONE, channel: 'email' })]);
     expect(await decideOne(stub, request({ ...CAP_OF_ONE, channel: 'email', nowMs: T0 + MINUTE }))).toEqual({
       verdict: 'defer',
       untilMs: T0 + HOUR,
@@ -565,9 +569,7 @@ describe('eviction', () => {
   });
 
   it('forgets sends held only in memory (accepted trade-off: a slow trickle counts only while the object lives)', async () => {
-    const stub = freshRecipient();
-    await stub.decide(smsBurst(2, T0));
-    await evictDurableObject(stub);
+    const stub = await evictedAfter(smsBurst(2, T0));
     // Alive, the object would let 3 more through; evicted, it lets 5, a full cap.
     expect(await verdictsOf(stub, smsBurst(6, T0 + 10 * MINUTE))).toEqual(sendsThenDefer(5));
   });
