@@ -1,49 +1,52 @@
 import { describe, expect, it } from 'vitest';
 import type { AddressOf } from '../../../src/domain/address';
-import { discord } from '../../../src/providers/chat/discord';
+import { DISCORD_LIMITS, discord } from '../../../src/providers/chat/discord';
 import {
-  depsWith,
-  expectOutcome,
-  failingFetch,
+  type AnswerRow,
+  answerTable,
+  deliveryOf,
+  type ExactRequest,
+  jsonOf,
   jsonResponse,
-  type Outcome,
-  recordingFetch,
-  sendRequest,
-  timeoutError,
-} from './harness';
+  networkRows,
+  onlyCall,
+  type ProviderCase,
+  refusalTable,
+  sendOnce,
+  textResponse,
+} from '../harness';
 
 const HOOK = 'https://discord.com/api/webhooks/123456789012345678/test-webhook-token_abc';
 const ADDRESS: AddressOf<'chat'> = { channel: 'chat', platform: 'discord', url: HOOK };
 const CREATED = { id: '1199999999999999999', type: 0, content: 'x', channel_id: '1' };
 
-async function post(
-  message: Parameters<typeof sendRequest>[1],
-  response: Response = jsonResponse(200, CREATED),
-) {
-  const { fetch, calls } = recordingFetch(() => response);
-  const result = await discord.create({}, depsWith(fetch)).send(sendRequest(ADDRESS, message));
-  return { result, calls, payload: calls[0] ? JSON.parse(calls[0].body) : undefined };
+// Execute webhook: https://discord.com/developers/docs/resources/webhook#execute-webhook
+// `?wait=true` makes Discord confirm with the message; `allowed_mentions.parse = []` pings nobody.
+const exactFor = (json: unknown): ExactRequest => ({
+  url: `${HOOK}?wait=true`,
+  headers: { 'content-type': 'application/json' },
+  body: { json },
+});
+
+const DISCORD: ProviderCase = {
+  definition: discord,
+  env: () => ({}),
+  request: () => deliveryOf(ADDRESS, { text: 'Hello @everyone <@&123>' }),
+  exact: () => [exactFor({ content: 'Hello @everyone <@&123>', allowed_mentions: { parse: [] } })],
+  secrets: () => ['test-webhook-token'],
+};
+
+/** The JSON Discord is sent for `message`. */
+async function payloadOf(message: Parameters<typeof deliveryOf>[1]) {
+  const { calls } = await sendOnce(discord, {}, deliveryOf(ADDRESS, message), jsonResponse(200, CREATED));
+  return jsonOf(onlyCall(calls)) as { content: string; embeds?: unknown };
 }
 
 describe('discord request', () => {
-  it('executes the webhook with wait=true and no mentions', async () => {
-    const { result, calls, payload } = await post({ text: 'Hello @everyone <@&123>' });
-    expectOutcome(result, { kind: 'sent', providerMessageId: CREATED.id });
-    const url = new URL(calls[0]?.request.url ?? '');
-    expect(`${url.origin}${url.pathname}`).toBe(HOOK);
-    expect(url.searchParams.get('wait')).toBe('true');
-    expect(calls[0]?.request.method).toBe('POST');
-    expect(calls[0]?.request.headers.get('content-type')).toBe('application/json');
-    expect(payload).toEqual({ content: 'Hello @everyone <@&123>', allowed_mentions: { parse: [] } });
-  });
-
   it('puts the title and link in an embed', async () => {
-    const { payload } = await post({
-      title: 'Order shipped',
-      text: 'On its way',
-      url: 'https://shop.example/o/1',
-    });
-    expect(payload).toEqual({
+    expect(
+      await payloadOf({ title: 'Order shipped', text: 'On its way', url: 'https://shop.example/o/1' }),
+    ).toEqual({
       content: 'On its way',
       allowed_mentions: { parse: [] },
       embeds: [{ title: 'Order shipped', url: 'https://shop.example/o/1' }],
@@ -51,93 +54,94 @@ describe('discord request', () => {
   });
 
   it('appends the link to the content when there is no title', async () => {
-    const { payload } = await post({ text: 'See', url: 'https://shop.example/o/1' });
-    expect(payload.content).toBe('See\nhttps://shop.example/o/1');
+    expect((await payloadOf({ text: 'See', url: 'https://shop.example/o/1' })).content).toBe(
+      'See\nhttps://shop.example/o/1',
+    );
   });
 
   it('truncates content to 2000 UTF-16 units without splitting a surrogate pair', async () => {
-    const { payload } = await post({ text: `${'a'.repeat(1998)}😀😀😀` });
-    expect(payload.content.length).toBeLessThanOrEqual(2000);
-    expect(payload.content.endsWith('…')).toBe(true);
-    expect(payload.content).not.toMatch(/[\ud800-\udbff](?![\udc00-\udfff])/);
-    expect((await post({ text: 'a'.repeat(2000) })).payload.content).toBe('a'.repeat(2000));
+    const { content } = await payloadOf({ text: `${'a'.repeat(1998)}😀😀😀` });
+    expect(content.length).toBeLessThanOrEqual(2000);
+    expect(content.endsWith('…')).toBe(true);
+    expect(content).not.toMatch(/[\ud800-\udbff](?![\udc00-\udfff])/);
+    expect((await payloadOf({ text: 'a'.repeat(2000) })).content).toBe('a'.repeat(2000));
+  });
+
+  it('truncates an embed title to 256 characters', async () => {
+    const payload = await payloadOf({ title: 't'.repeat(300), text: 'x' });
+    expect(payload.embeds).toEqual([{ title: `${'t'.repeat(255)}…` }]);
+  });
+
+  it('declares its documented limits', () => {
+    expect(discord.limits).toBe(DISCORD_LIMITS);
+    expect(DISCORD_LIMITS).toEqual({
+      timeoutMs: 15_000,
+      recipientsPerRequest: 1,
+      fields: { content: 2000, embedTitle: 256 },
+    });
   });
 });
 
-const ANSWERS: [string, () => Response, Outcome][] = [
-  ['200 with message', () => jsonResponse(200, CREATED), { kind: 'sent', providerMessageId: CREATED.id }],
-  ['204 no content', () => new Response(null, { status: 204 }), { kind: 'sent' }],
-  [
-    '404 Unknown Webhook',
-    () => jsonResponse(404, { message: 'Unknown Webhook', code: 10015 }),
-    { kind: 'permanent', code: '10015', invalidAddress: true },
-  ],
-  [
-    '401 Invalid Webhook Token',
-    () => jsonResponse(401, { message: 'Invalid Webhook Token', code: 50027 }),
-    { kind: 'permanent', code: '50027', invalidAddress: true },
-  ],
-  [
-    '403 Missing Access',
-    () => jsonResponse(403, { message: 'Missing Access', code: 50001 }),
-    { kind: 'permanent', code: '50001', invalidAddress: true },
-  ],
-  [
-    '400 invalid form body',
-    () => jsonResponse(400, { message: 'Invalid Form Body', code: 50035 }),
-    { kind: 'permanent', code: '50035' },
-  ],
-  [
-    '429 with retry_after float',
-    () =>
-      jsonResponse(
-        429,
-        { message: 'You are being rate limited.', retry_after: 1.337, global: false },
-        { 'retry-after': '1' },
-      ),
-    { kind: 'retryable', code: '429', retryAfterSeconds: 2 },
-  ],
-  [
-    '429 with header only',
-    () => new Response('', { status: 429, headers: { 'retry-after': '5' } }),
-    { kind: 'retryable', retryAfterSeconds: 5 },
-  ],
-  ['500', () => new Response('', { status: 500 }), { kind: 'retryable', code: '500' }],
-  [
-    '502 html',
-    () => new Response('<html>bad gateway</html>', { status: 502 }),
-    { kind: 'retryable', code: '502' },
-  ],
+const ANSWERS: AnswerRow[] = [
+  {
+    name: '200 with message',
+    reply: jsonResponse(200, CREATED),
+    expected: { kind: 'sent', providerMessageId: CREATED.id },
+  },
+  { name: '204 no content', reply: textResponse(204, null), expected: { kind: 'sent' } },
+  {
+    name: '404 Unknown Webhook',
+    reply: jsonResponse(404, { message: 'Unknown Webhook', code: 10015 }),
+    expected: { kind: 'permanent', code: '10015', invalidAddress: true },
+  },
+  {
+    name: '401 Invalid Webhook Token',
+    reply: jsonResponse(401, { message: 'Invalid Webhook Token', code: 50027 }),
+    expected: { kind: 'permanent', code: '50027', invalidAddress: true },
+  },
+  {
+    name: '403 Missing Access',
+    reply: jsonResponse(403, { message: 'Missing Access', code: 50001 }),
+    expected: { kind: 'permanent', code: '50001', invalidAddress: true },
+  },
+  {
+    name: '400 invalid form body',
+    reply: jsonResponse(400, { message: 'Invalid Form Body', code: 50035 }),
+    expected: { kind: 'permanent', code: '50035' },
+  },
+  {
+    name: '429 with retry_after float',
+    reply: jsonResponse(
+      429,
+      { message: 'You are being rate limited.', retry_after: 1.337, global: false },
+      { 'retry-after': '1' },
+    ),
+    expected: { kind: 'retryable', code: '429', retryAfterSeconds: 2 },
+  },
+  {
+    name: '429 with header only',
+    reply: textResponse(429, '', { 'retry-after': '5' }),
+    expected: { kind: 'retryable', code: '429', retryAfterSeconds: 5, reason: 'discord 429 (429)' },
+  },
+  { name: '500', reply: textResponse(500, ''), expected: { kind: 'retryable', code: '500' } },
+  {
+    name: '502 html',
+    reply: textResponse(502, '<html>bad gateway</html>'),
+    expected: { kind: 'retryable', code: '502' },
+  },
 ];
 
 describe('discord answers', () => {
-  it.each(ANSWERS)('%s', async (_name, response, expected) => {
-    const { result } = await post({ text: 'hi' }, response());
-    expectOutcome(result, expected);
-    expect(JSON.stringify(result)).not.toContain('test-webhook-token');
-  });
+  answerTable(DISCORD, [...ANSWERS, ...networkRows(`${HOOK}?wait=true`)]);
+});
 
-  it.each([
-    [
-      'network error naming the URL',
-      new TypeError(`Fetch API cannot load: ${HOOK}?wait=true`),
-      /network error/,
-    ],
-    ['timeout', timeoutError(), /timeout/],
-  ])('%s is retryable and never leaks the token', async (_name, error, reason) => {
-    const result = await discord
-      .create({}, depsWith(failingFetch(error)))
-      .send(sendRequest(ADDRESS, { text: 'x' }));
-    expectOutcome(result, { kind: 'retryable' });
-    expect(result).toMatchObject({ reason: expect.stringMatching(reason) });
-    expect(JSON.stringify(result)).not.toContain('test-webhook-token');
-  });
-
-  it('rejects an internal webhook URL before fetching', async () => {
-    const { fetch, calls } = recordingFetch(() => new Response(null, { status: 204 }));
-    const to = { ...ADDRESS, url: 'https://169.254.169.254/api/webhooks/1/x' };
-    const result = await discord.create({}, depsWith(fetch)).send(sendRequest(to, { text: 'x' }));
-    expect(calls).toHaveLength(0);
-    expectOutcome(result, { kind: 'permanent', invalidAddress: true });
-  });
+describe('discord address checks', () => {
+  refusalTable(DISCORD, [
+    {
+      name: 'an internal webhook URL',
+      request: () =>
+        deliveryOf({ ...ADDRESS, url: 'https://169.254.169.254/api/webhooks/1/x' }, { text: 'x' }),
+      expected: { kind: 'permanent', invalidAddress: true, reason: /^webhook url rejected: / },
+    },
+  ]);
 });

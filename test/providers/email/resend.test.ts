@@ -1,49 +1,68 @@
 import { describe, expect, it } from 'vitest';
-import { buildResendRequest, resend, resendConfigFromEnv } from '../../../src/providers/email/resend';
+import {
+  buildResendRequest,
+  RESEND_LIMITS,
+  resend,
+  resendConfigFromEnv,
+} from '../../../src/providers/email/resend';
 import { MissingCredentialsError } from '../../../src/providers/types';
 import { missingCredentials } from '../../helpers/credentials';
 import {
+  type AnswerRow,
+  answerTable,
+  type ExactRequest,
+  jsonResponse,
+  networkRows,
+  noNetwork,
+  type ProviderCase,
+  refusalTable,
+  textResponse,
+} from '../harness';
+import {
   DELIVERY_ID,
-  deps,
+  EMAIL_REFUSALS,
   emailRequest,
-  expectErrorTable,
-  expectLocalRefusals,
-  expectNetworkFailuresRetryable,
-  json,
-  scriptedFetch,
+  HTML,
+  NOW_MS,
+  TEXT,
   UNSUBSCRIBE_HEADERS,
-} from './helpers';
+} from './fixtures';
 
 const API_KEY = 're_test_0123456789abcdef';
 const env = { RESEND_API_KEY: API_KEY, EMAIL_FROM: 'Herald <noreply@example.com>' };
 
 // Request shape per https://resend.com/docs/api-reference/emails/send-email
-describe('resend request', () => {
-  it('posts the documented JSON body with bearer auth, idempotency key and user agent', async () => {
-    const { fetch, calls } = scriptedFetch(json(200, { id: '49a3999c-0ce1-4ea6-ab68-afcd6dc2e794' }));
-    const result = await resend.create(env, deps(fetch)).send(emailRequest());
-
-    expect(result).toEqual({ kind: 'sent', providerMessageId: '49a3999c-0ce1-4ea6-ab68-afcd6dc2e794' });
-    expect(calls).toHaveLength(1);
-    const [{ request, init }] = calls as [(typeof calls)[number]];
-    expect(request.url).toBe('https://api.resend.com/emails');
-    expect(request.method).toBe('POST');
-    expect(request.headers.get('authorization')).toBe(`Bearer ${API_KEY}`);
-    expect(request.headers.get('content-type')).toBe('application/json');
-    expect(request.headers.get('idempotency-key')).toBe(DELIVERY_ID);
-    expect(request.headers.get('user-agent')).toMatch(/^herald\//);
-    expect(init?.signal).toBeInstanceOf(AbortSignal);
-    expect(await request.json()).toEqual({
+const SEND: ExactRequest = {
+  url: 'https://api.resend.com/emails',
+  headers: {
+    authorization: `Bearer ${API_KEY}`,
+    'content-type': 'application/json',
+    'idempotency-key': DELIVERY_ID,
+    'user-agent': 'herald/0.1',
+  },
+  body: {
+    json: {
       from: 'Herald <noreply@example.com>',
       to: ['ada@example.org'],
       subject: 'Your invoice is paid',
-      html: '<p>Thanks, Ada. Invoice <b>#42</b> is paid.</p>',
-      text: 'Thanks, Ada. Invoice #42 is paid.',
+      html: HTML,
+      text: TEXT,
       headers: UNSUBSCRIBE_HEADERS,
       tags: [{ name: 'delivery_id', value: DELIVERY_ID }],
-    });
-  });
+    },
+  },
+};
 
+const RESEND: ProviderCase = {
+  definition: resend,
+  env: () => env,
+  request: () => emailRequest(),
+  exact: () => [SEND],
+  secrets: () => [API_KEY],
+  now: () => NOW_MS,
+};
+
+describe('resend request', () => {
   it('adds reply_to, leaves out absent parts and honours a base URL with a trailing slash', () => {
     const config = resendConfigFromEnv({
       ...env,
@@ -56,7 +75,7 @@ describe('resend request', () => {
       from: 'Herald <noreply@example.com>',
       to: ['ada@example.org'],
       subject: 'Your invoice is paid',
-      text: 'Thanks, Ada. Invoice #42 is paid.',
+      text: TEXT,
       reply_to: 'support@example.com',
       tags: [{ name: 'delivery_id', value: DELIVERY_ID }],
     });
@@ -68,149 +87,163 @@ describe('resend request', () => {
       '"Herald, Inc." <noreply@example.com>',
     );
   });
+
+  it('declares its documented limits and reads its timeout from them', () => {
+    expect(resend.limits).toBe(RESEND_LIMITS);
+    expect(RESEND_LIMITS).toEqual({
+      timeoutMs: 10_000,
+      maxBodyBytes: 40 * 1024 * 1024,
+      recipientsPerRequest: 50,
+      documentedRatePerSecond: 5,
+    });
+  });
 });
 
+const error = (status: number, name: string, message: string, headers: Record<string, string> = {}) =>
+  jsonResponse(status, { statusCode: status, name, message }, headers);
+
 // Error table per https://resend.com/docs/api-reference/errors
+const ANSWERS: AnswerRow[] = [
+  {
+    name: '200 with the email id',
+    reply: jsonResponse(200, { id: '49a3999c-0ce1-4ea6-ab68-afcd6dc2e794' }),
+    expected: { kind: 'sent', providerMessageId: '49a3999c-0ce1-4ea6-ab68-afcd6dc2e794' },
+  },
+  {
+    name: '400 validation_error',
+    reply: error(400, 'validation_error', 'Invalid `to` field.'),
+    expected: {
+      kind: 'permanent',
+      code: 'validation_error',
+      reason: 'validation_error: Invalid `to` field.',
+    },
+  },
+  {
+    name: '400 invalid_idempotency_key',
+    reply: error(400, 'invalid_idempotency_key', 'The key must be between 1-256 chars.'),
+    expected: { kind: 'permanent', code: 'invalid_idempotency_key' },
+  },
+  {
+    name: '400 invalid key',
+    reply: error(400, 'validation_error', 'API key is invalid'),
+    expected: { kind: 'permanent', code: 'validation_error', configError: true },
+  },
+  {
+    name: '401 missing_api_key',
+    reply: error(401, 'missing_api_key', 'Missing API key in the authorization header.'),
+    expected: { kind: 'permanent', code: 'missing_api_key', configError: true },
+  },
+  {
+    name: '401 restricted_api_key',
+    reply: error(401, 'restricted_api_key', 'This API key is restricted to only send emails.'),
+    expected: { kind: 'permanent', code: 'restricted_api_key', configError: true },
+  },
+  {
+    name: '403 invalid_api_key',
+    reply: error(403, 'invalid_api_key', 'API key is invalid.'),
+    expected: { kind: 'permanent', code: 'invalid_api_key', configError: true },
+  },
+  {
+    name: '403 testing restriction',
+    reply: error(403, 'validation_error', 'You can only send testing emails to your own email address.'),
+    expected: { kind: 'permanent', code: 'validation_error', configError: true },
+  },
+  {
+    name: '403 unverified domain',
+    reply: error(403, 'validation_error', 'The example.com domain is not verified.'),
+    expected: { kind: 'permanent', code: 'validation_error', configError: true },
+  },
+  {
+    name: '404 not_found',
+    reply: error(404, 'not_found', 'The requested endpoint does not exist.'),
+    expected: { kind: 'permanent', code: 'not_found', configError: true },
+  },
+  {
+    name: '405 method_not_allowed',
+    reply: error(405, 'method_not_allowed', 'Method is not allowed for the requested path.'),
+    expected: { kind: 'permanent', code: 'method_not_allowed', configError: true },
+  },
+  {
+    name: '409 invalid_idempotent_request',
+    reply: error(409, 'invalid_idempotent_request', 'Same idempotency key used with a different payload.'),
+    expected: { kind: 'permanent', code: 'invalid_idempotent_request' },
+  },
+  {
+    name: '409 concurrent_idempotent_requests',
+    reply: error(409, 'concurrent_idempotent_requests', 'Original request is still in progress.'),
+    expected: { kind: 'retryable', code: 'concurrent_idempotent_requests' },
+  },
+  {
+    name: '422 invalid_from_address',
+    reply: error(422, 'invalid_from_address', 'Invalid `from` field.'),
+    expected: { kind: 'permanent', code: 'invalid_from_address', configError: true },
+  },
+  {
+    name: '422 invalid_parameter',
+    reply: error(422, 'invalid_parameter', 'Invalid parameter.'),
+    expected: { kind: 'permanent', code: 'invalid_parameter' },
+  },
+  {
+    name: '422 missing_required_field',
+    reply: error(422, 'missing_required_field', 'Missing `subject` field.'),
+    expected: { kind: 'permanent', code: 'missing_required_field' },
+  },
+  {
+    name: '429 rate_limit_exceeded',
+    reply: error(429, 'rate_limit_exceeded', 'Too many requests.', { 'retry-after': '2' }),
+    expected: { kind: 'retryable', code: 'rate_limit_exceeded', retryAfterSeconds: 2 },
+  },
+  {
+    name: '429 daily_quota_exceeded',
+    reply: error(429, 'daily_quota_exceeded', 'You have reached your daily quota.', {
+      'retry-after': '3600',
+    }),
+    expected: { kind: 'retryable', code: 'daily_quota_exceeded', retryAfterSeconds: 3600 },
+  },
+  {
+    name: '429 with only ratelimit-reset',
+    reply: error(429, 'rate_limit_exceeded', 'Too many requests.', { 'ratelimit-reset': '5' }),
+    expected: { kind: 'retryable', code: 'rate_limit_exceeded', retryAfterSeconds: 5 },
+  },
+  {
+    name: '451 security_error',
+    reply: error(451, 'security_error', 'We may have found a security issue with the request.'),
+    expected: { kind: 'permanent', code: 'security_error' },
+  },
+  {
+    name: '500 application_error',
+    reply: error(500, 'application_error', 'An unexpected error occurred.'),
+    expected: { kind: 'retryable', code: 'application_error' },
+  },
+  {
+    name: '500 internal_server_error',
+    reply: error(500, 'internal_server_error', 'An unexpected error occurred.'),
+    expected: { kind: 'retryable', code: 'internal_server_error' },
+  },
+  {
+    name: '502 without JSON',
+    reply: textResponse(502, '<html>bad gateway</html>'),
+    expected: { kind: 'retryable', reason: 'http 502: <html>bad gateway</html>' },
+  },
+  {
+    name: '302 redirect is not followed',
+    reply: textResponse(302, null, { location: 'https://elsewhere.example/' }),
+    expected: { kind: 'permanent', reason: 'http 302' },
+  },
+  ...networkRows(SEND.url),
+];
+
 describe('resend answers', () => {
-  it('maps every documented error to its class', async () => {
-    const error =
-      (status: number, name: string, message: string, headers: Record<string, string> = {}) =>
-      () =>
-        json(status, { statusCode: status, name, message }, headers);
-    await expectErrorTable(resend, env, API_KEY, [
-      {
-        name: '400 validation_error',
-        response: error(400, 'validation_error', 'Invalid `to` field.'),
-        expected: { kind: 'permanent' },
-        code: 'validation_error',
-      },
-      {
-        name: '400 invalid_idempotency_key',
-        response: error(400, 'invalid_idempotency_key', 'The key must be between 1-256 chars.'),
-        expected: { kind: 'permanent' },
-      },
-      {
-        name: '400 invalid key',
-        response: error(400, 'validation_error', 'API key is invalid'),
-        expected: { kind: 'permanent', configError: true },
-      },
-      {
-        name: '401 missing_api_key',
-        response: error(401, 'missing_api_key', 'Missing API key in the authorization header.'),
-        expected: { kind: 'permanent', configError: true },
-        code: 'missing_api_key',
-      },
-      {
-        name: '401 restricted_api_key',
-        response: error(401, 'restricted_api_key', 'This API key is restricted to only send emails.'),
-        expected: { kind: 'permanent', configError: true },
-      },
-      {
-        name: '403 invalid_api_key',
-        response: error(403, 'invalid_api_key', 'API key is invalid.'),
-        expected: { kind: 'permanent', configError: true },
-      },
-      {
-        name: '403 testing restriction',
-        response: error(
-          403,
-          'validation_error',
-          'You can only send testing emails to your own email address.',
-        ),
-        expected: { kind: 'permanent', configError: true },
-      },
-      {
-        name: '403 unverified domain',
-        response: error(403, 'validation_error', 'The example.com domain is not verified.'),
-        expected: { kind: 'permanent', configError: true },
-      },
-      {
-        name: '404 not_found',
-        response: error(404, 'not_found', 'The requested endpoint does not exist.'),
-        expected: { kind: 'permanent', configError: true },
-      },
-      {
-        name: '409 invalid_idempotent_request',
-        response: error(
-          409,
-          'invalid_idempotent_request',
-          'Same idempotency key used with a different payload.',
-        ),
-        expected: { kind: 'permanent' },
-      },
-      {
-        name: '409 concurrent_idempotent_requests',
-        response: error(409, 'concurrent_idempotent_requests', 'Original request is still in progress.'),
-        expected: { kind: 'retryable' },
-      },
-      {
-        name: '422 invalid_from_address',
-        response: error(422, 'invalid_from_address', 'Invalid `from` field.'),
-        expected: { kind: 'permanent', configError: true },
-      },
-      {
-        name: '422 invalid_parameter',
-        response: error(422, 'invalid_parameter', 'Invalid parameter.'),
-        expected: { kind: 'permanent' },
-      },
-      {
-        name: '422 missing_required_field',
-        response: error(422, 'missing_required_field', 'Missing `subject` field.'),
-        expected: { kind: 'permanent' },
-      },
-      {
-        name: '429 rate_limit_exceeded',
-        response: error(429, 'rate_limit_exceeded', 'Too many requests.', { 'retry-after': '2' }),
-        expected: { kind: 'retryable', retryAfterSeconds: 2 },
-        code: 'rate_limit_exceeded',
-      },
-      {
-        name: '429 daily_quota_exceeded',
-        response: error(429, 'daily_quota_exceeded', 'You have reached your daily quota.', {
-          'retry-after': '3600',
-        }),
-        expected: { kind: 'retryable', retryAfterSeconds: 3600 },
-      },
-      {
-        name: '429 with only ratelimit-reset',
-        response: error(429, 'rate_limit_exceeded', 'Too many requests.', { 'ratelimit-reset': '5' }),
-        expected: { kind: 'retryable', retryAfterSeconds: 5 },
-      },
-      {
-        name: '451 security_error',
-        response: error(451, 'security_error', 'We may have found a security issue with the request.'),
-        expected: { kind: 'permanent' },
-      },
-      {
-        name: '500 application_error',
-        response: error(500, 'application_error', 'An unexpected error occurred.'),
-        expected: { kind: 'retryable' },
-      },
-      {
-        name: '500 internal_server_error',
-        response: error(500, 'internal_server_error', 'An unexpected error occurred.'),
-        expected: { kind: 'retryable' },
-      },
-      {
-        name: '502 without JSON',
-        response: () => new Response('<html>bad gateway</html>', { status: 502 }),
-        expected: { kind: 'retryable' },
-      },
-    ]);
-  });
+  answerTable(RESEND, ANSWERS);
+});
 
-  it('treats network failures and timeouts as retryable', async () => {
-    await expectNetworkFailuresRetryable(resend, env);
-  });
-
-  it('refuses deliveries that cannot be emails without calling the API', async () => {
-    await expectLocalRefusals(resend, env);
-  });
+describe('resend refusals', () => {
+  refusalTable(RESEND, EMAIL_REFUSALS);
 });
 
 describe('resend config', () => {
   it('names every missing variable', () => {
-    expect(() => resend.create({}, deps(scriptedFetch().fetch))).toThrowError(MissingCredentialsError);
+    expect(() => resend.create({}, noNetwork)).toThrowError(MissingCredentialsError);
     expect(missingCredentials(() => resendConfigFromEnv({ EMAIL_FROM: ' ' })).variables).toEqual([
       'RESEND_API_KEY',
       'EMAIL_FROM',

@@ -1,12 +1,34 @@
 import { decodeProtectedHeader, jwtVerify } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { apns, apnsConfigFromEnv } from '../../../src/providers/push/apns';
-import { MissingCredentialsError, type Provider, type SendResult } from '../../../src/providers/types';
+import { APNS_LIMITS, apns, apnsConfigFromEnv } from '../../../src/providers/push/apns';
+import { MissingCredentialsError } from '../../../src/providers/types';
 import { missingCredentials } from '../../helpers/credentials';
-import { generateP256, jsonResponse, manualClock, pkcs8Pem, pushRequest, recordingFetch } from './helpers';
+import {
+  type AnswerRow,
+  answerTable,
+  type ExactRequest,
+  expectOutcome,
+  expectRequest,
+  FIXED_NOW,
+  jsonResponse,
+  manualClock,
+  networkRows,
+  noNetwork,
+  type Outcome,
+  onlyCall,
+  type ProviderCase,
+  providerOn,
+  type RecordedCall,
+  refusalTable,
+  type Script,
+  textResponse,
+} from '../harness';
+import { generateP256, pkcs8Pem, pushRequest } from './helpers';
 
 const TOKEN = 'a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90';
+const DELIVERY_UUID = '0190a5b2-7c3d-7e4f-8a1b-2c3d4e5f6a7b';
 const CANONICAL_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const JWT = /^bearer [\w-]+\.[\w-]+\.[\w-]+$/;
 
 let keys: CryptoKeyPair;
 let env: Record<string, string>;
@@ -21,30 +43,49 @@ beforeAll(async () => {
   };
 });
 
-const ok = () => new Response(null, { status: 200, headers: { 'apns-id': 'echoed-by-apple' } });
+const ok = () => textResponse(200, null, { 'apns-id': 'echoed-by-apple' });
 
-function setup(
-  respond: (request: Request, index: number) => Response | Promise<Response> = ok,
-  extraEnv: Record<string, string> = {},
-) {
+/** A provider on a fake APNs with a clock the test moves. */
+function setup(script: Script = () => ok(), extraEnv: Record<string, string> = {}) {
   const clock = manualClock();
-  const recorder = recordingFetch(respond);
-  const provider = apns.create(
-    { ...env, ...extraEnv },
-    { fetch: recorder.fetch, now: clock.now },
-  ) as Provider;
-  return { provider, clock, requests: recorder.requests };
+  const { provider, calls } = providerOn(apns, { ...env, ...extraEnv }, script, clock.now);
+  return { provider, clock, calls };
 }
 
-async function bearerOf(request: Request): Promise<string> {
-  const header = request.headers.get('authorization') ?? '';
-  expect(header).toMatch(/^bearer /);
+function bearerOf(call: RecordedCall | undefined): string {
+  const header = call?.request.headers.get('authorization') ?? '';
+  expect(header).toMatch(JWT);
   return header.slice('bearer '.length);
 }
 
+// Sending notification requests: https://developer.apple.com/documentation/usernotifications/sending-notification-requests-to-apns
+const SEND: ExactRequest = {
+  url: `https://api.push.apple.com/3/device/${TOKEN}`,
+  headers: {
+    authorization: JWT,
+    'apns-topic': 'com.example.app',
+    'apns-push-type': 'alert',
+    'apns-priority': '5',
+    // The default lifetime is one day from the fixed clock.
+    'apns-expiration': String(Math.floor(FIXED_NOW / 1000) + 86_400),
+    'apns-id': DELIVERY_UUID,
+    'content-type': 'application/json',
+  },
+  body: {
+    json: { aps: { alert: { title: 'Shipped', body: 'Your order is on its way' }, sound: 'default' } },
+  },
+};
+
+const APNS: ProviderCase = {
+  definition: apns,
+  env: () => env,
+  request: () => pushRequest('apns', TOKEN),
+  exact: () => [SEND],
+};
+
 describe('apns request', () => {
   it('posts the documented path, headers and payload', async () => {
-    const { provider, clock, requests } = setup();
+    const { provider, calls } = setup();
     const result = await provider.send(
       pushRequest('apns', TOKEN, {
         priority: 'high',
@@ -56,22 +97,24 @@ describe('apns request', () => {
         },
       }),
     );
-    expect(result).toEqual({ kind: 'sent', providerMessageId: 'echoed-by-apple' });
-    const [request] = requests;
-    if (!request) throw new Error('no request');
-    expect(request.url).toBe(`https://api.push.apple.com/3/device/${TOKEN}`);
-    expect(request.method).toBe('POST');
-    expect(request.headers.get('apns-topic')).toBe('com.example.app');
-    expect(request.headers.get('apns-push-type')).toBe('alert');
-    expect(request.headers.get('apns-priority')).toBe('10');
-    expect(request.headers.get('apns-expiration')).toBe(String(Math.floor(clock.now() / 1000) + 3600));
-    expect(request.headers.get('apns-collapse-id')).toBe('order-42');
-    expect(request.headers.get('apns-id')).toBe('0190a5b2-7c3d-7e4f-8a1b-2c3d4e5f6a7b');
-    expect(await request.json()).toEqual({
-      aps: { alert: { title: 'Shipped', body: 'Your order is on its way' }, sound: 'default' },
-      orderId: '42',
-      count: 3,
-      url: 'https://shop.example/orders/42',
+    expectOutcome(result, { kind: 'sent', providerMessageId: 'echoed-by-apple' });
+    await expectRequest(onlyCall(calls), {
+      ...SEND,
+      headers: {
+        ...SEND.headers,
+        'apns-priority': '10',
+        'apns-expiration': String(Math.floor(FIXED_NOW / 1000) + 3600),
+        'apns-collapse-id': 'order-42',
+      },
+      // `aps` is Apple's: app data never sets it.
+      body: {
+        json: {
+          aps: { alert: { title: 'Shipped', body: 'Your order is on its way' }, sound: 'default' },
+          orderId: '42',
+          count: 3,
+          url: 'https://shop.example/orders/42',
+        },
+      },
     });
   });
 
@@ -81,40 +124,50 @@ describe('apns request', () => {
     ['normal', '5'],
     ['low', '5'],
   ] as const)('priority %s sends apns-priority %s', async (priority, expected) => {
-    const { provider, requests } = setup();
+    const { provider, calls } = setup();
     await provider.send(pushRequest('apns', TOKEN, { priority }));
-    expect(requests[0]?.headers.get('apns-priority')).toBe(expected);
+    expect(onlyCall(calls).request.headers.get('apns-priority')).toBe(expected);
   });
 
-  it('defaults to a one-day expiration and no collapse id', async () => {
-    const { provider, clock, requests } = setup();
-    await provider.send(pushRequest('apns', TOKEN));
-    expect(requests[0]?.headers.get('apns-expiration')).toBe(String(Math.floor(clock.now() / 1000) + 86_400));
-    expect(requests[0]?.headers.has('apns-collapse-id')).toBe(false);
+  it('sends apns-expiration 0 for a zero TTL ("try once, do not store")', async () => {
+    const { provider, calls } = setup();
+    await provider.send(
+      pushRequest('apns', TOKEN, { message: { title: 't', body: 'b', json: { ttlSeconds: 0 } } }),
+    );
+    expect(onlyCall(calls).request.headers.get('apns-expiration')).toBe('0');
   });
 
   it('hashes a collapse id longer than 64 bytes to 64 hex characters', async () => {
-    const { provider, requests } = setup();
+    const { provider, calls } = setup();
     await provider.send(
       pushRequest('apns', TOKEN, {
         message: { title: 't', body: 'b', json: { collapseId: 'é'.repeat(40) } },
       }),
     );
-    expect(requests[0]?.headers.get('apns-collapse-id')).toMatch(/^[0-9a-f]{64}$/);
+    expect(onlyCall(calls).request.headers.get('apns-collapse-id')).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('keeps a collapse id of exactly 64 bytes as it is', async () => {
+    const { provider, calls } = setup();
+    const id = 'c'.repeat(64);
+    await provider.send(
+      pushRequest('apns', TOKEN, { message: { title: 't', body: 'b', json: { collapseId: id } } }),
+    );
+    expect(onlyCall(calls).request.headers.get('apns-collapse-id')).toBe(id);
   });
 
   it('lowercases an uppercase UUID delivery id for apns-id', async () => {
-    const { provider, requests } = setup();
+    const { provider, calls } = setup();
     await provider.send(pushRequest('apns', TOKEN, { deliveryId: 'F47AC10B-58CC-4372-A567-0E02B2C3D479' }));
-    expect(requests[0]?.headers.get('apns-id')).toBe('f47ac10b-58cc-4372-a567-0e02b2c3d479');
+    expect(onlyCall(calls).request.headers.get('apns-id')).toBe('f47ac10b-58cc-4372-a567-0e02b2c3d479');
   });
 
   it('derives the same canonical UUID from a non-UUID delivery id on every retry', async () => {
-    const { provider, requests } = setup();
+    const { provider, calls } = setup();
     await provider.send(pushRequest('apns', TOKEN, { deliveryId: 'dlv_01HZX' }));
     await provider.send(pushRequest('apns', TOKEN, { deliveryId: 'dlv_01HZX' }));
     await provider.send(pushRequest('apns', TOKEN, { deliveryId: 'dlv_01HZY' }));
-    const [first, retry, other] = requests.map((request) => request.headers.get('apns-id'));
+    const [first, retry, other] = calls.map((call) => call.request.headers.get('apns-id'));
     expect(first).toMatch(CANONICAL_UUID);
     expect(first?.[14]).toBe('8'); // RFC 9562 version 8
     expect('89ab').toContain(first?.[19]);
@@ -129,28 +182,49 @@ describe('apns request', () => {
     [{ APNS_ENVIRONMENT: 'development' }, 'https://api.sandbox.push.apple.com'],
     [{ APNS_BASE_URL: 'http://localhost:8787/apns/' }, 'http://localhost:8787/apns'],
   ])('env %j posts to %s', async (extraEnv, base) => {
-    const { provider, requests } = setup(ok, extraEnv);
+    const { provider, calls } = setup(() => ok(), extraEnv);
     await provider.send(pushRequest('apns', TOKEN));
-    expect(requests[0]?.url).toBe(`${base}/3/device/${TOKEN}`);
+    expect(onlyCall(calls).request.url).toBe(`${base}/3/device/${TOKEN}`);
   });
 
   it('refuses an unknown APNS_ENVIRONMENT instead of guessing', () => {
     expect(() => apnsConfigFromEnv({ ...env, APNS_ENVIRONMENT: 'staging' })).toThrow(/APNS_ENVIRONMENT/);
   });
 
-  it('rejects a device token that is not hex without calling APNs', async () => {
-    const { provider, requests } = setup();
-    const result = await provider.send(pushRequest('apns', '../../3/device/x'));
-    expect(result).toMatchObject({ kind: 'permanent', invalidAddress: true, code: 'BadDeviceToken' });
-    expect(requests).toHaveLength(0);
+  refusalTable(APNS, [
+    {
+      name: 'a device token that is not hex',
+      request: () => pushRequest('apns', '../../3/device/x'),
+      expected: {
+        kind: 'permanent',
+        invalidAddress: true,
+        code: 'BadDeviceToken',
+        reason: 'device token is not a hex APNs token',
+      },
+    },
+    {
+      name: 'an address of another platform',
+      request: () => pushRequest('fcm', TOKEN),
+      expected: { kind: 'permanent', reason: 'apns provider got a non-apns address' },
+    },
+  ]);
+
+  it('declares its documented limits', () => {
+    expect(apns.limits).toBe(APNS_LIMITS);
+    expect(APNS_LIMITS).toEqual({
+      timeoutMs: 10_000,
+      maxBodyBytes: 4096,
+      recipientsPerRequest: 1,
+      fields: { collapseId: 64 },
+    });
   });
 });
 
 describe('apns provider token', () => {
   it('is an ES256 JWT with kid, iss and iat that verifies with the public key', async () => {
-    const { provider, clock, requests } = setup();
+    const { provider, clock, calls } = setup();
     await provider.send(pushRequest('apns', TOKEN));
-    const jwt = await bearerOf(requests[0] as Request);
+    const jwt = bearerOf(onlyCall(calls));
     expect(decodeProtectedHeader(jwt)).toEqual({ alg: 'ES256', kid: 'ABC123DEFG' });
     const { payload } = await jwtVerify(jwt, keys.publicKey, { issuer: 'DEF123GHIJ', algorithms: ['ES256'] });
     expect(payload).toEqual({ iss: 'DEF123GHIJ', iat: Math.floor(clock.now() / 1000) });
@@ -158,19 +232,22 @@ describe('apns provider token', () => {
 
   it('accepts the key with escaped \\n newlines', async () => {
     const escaped = (env.APNS_PRIVATE_KEY as string).replace(/\n/g, '\\n');
-    const { provider, requests } = setup(ok, { APNS_PRIVATE_KEY: escaped });
-    expect(await provider.send(pushRequest('apns', TOKEN))).toMatchObject({ kind: 'sent' });
-    await jwtVerify(await bearerOf(requests[0] as Request), keys.publicKey);
+    const { provider, calls } = setup(() => ok(), { APNS_PRIVATE_KEY: escaped });
+    expectOutcome(await provider.send(pushRequest('apns', TOKEN)), {
+      kind: 'sent',
+      providerMessageId: 'echoed-by-apple',
+    });
+    await jwtVerify(bearerOf(onlyCall(calls)), keys.publicKey);
   });
 
   it('is reused for 40 minutes, then renewed', async () => {
-    const { provider, clock, requests } = setup();
+    const { provider, clock, calls } = setup();
     await provider.send(pushRequest('apns', TOKEN));
     clock.advance(39 * 60_000);
     await provider.send(pushRequest('apns', TOKEN));
     clock.advance(2 * 60_000);
     await provider.send(pushRequest('apns', TOKEN));
-    const [first, second, third] = await Promise.all(requests.map(bearerOf));
+    const [first, second, third] = calls.map(bearerOf);
     expect(second).toBe(first);
     expect(third).not.toBe(first);
     const { payload } = await jwtVerify(third as string, keys.publicKey, {
@@ -180,151 +257,150 @@ describe('apns provider token', () => {
   });
 
   it('is signed once for concurrent sends', async () => {
-    const { provider, requests } = setup();
+    const { provider, calls } = setup();
     await Promise.all(Array.from({ length: 5 }, () => provider.send(pushRequest('apns', TOKEN))));
-    const tokens = new Set(await Promise.all(requests.map(bearerOf)));
-    expect(tokens.size).toBe(1);
+    expect(calls).toHaveLength(5);
+    expect(new Set(calls.map(bearerOf)).size).toBe(1);
   });
 
   it('is renewed after ExpiredProviderToken, which is retryable', async () => {
-    const { provider, clock, requests } = setup((_, index) =>
+    const { provider, clock, calls } = setup((_, index) =>
       index === 0 ? jsonResponse(403, { reason: 'ExpiredProviderToken' }) : ok(),
     );
-    expect(await provider.send(pushRequest('apns', TOKEN))).toMatchObject({
+    expectOutcome(await provider.send(pushRequest('apns', TOKEN)), {
       kind: 'retryable',
       code: 'ExpiredProviderToken',
+      reason: 'APNs 403 ExpiredProviderToken',
     });
     clock.advance(1000);
     await provider.send(pushRequest('apns', TOKEN));
-    const [first, second] = await Promise.all(requests.map(bearerOf));
+    const [first, second] = calls.map(bearerOf);
+    expect(second).not.toBe(first);
+  });
+
+  it('is renewed after InvalidProviderToken, a configuration error', async () => {
+    const { provider, clock, calls } = setup((_, index) =>
+      index === 0 ? jsonResponse(403, { reason: 'InvalidProviderToken' }) : ok(),
+    );
+    expectOutcome(await provider.send(pushRequest('apns', TOKEN)), {
+      kind: 'permanent',
+      code: 'InvalidProviderToken',
+      configError: true,
+    });
+    clock.advance(1000);
+    await provider.send(pushRequest('apns', TOKEN));
+    const [first, second] = calls.map(bearerOf);
     expect(second).not.toBe(first);
   });
 
   it('is kept after TooManyProviderTokenUpdates, which a new token would worsen', async () => {
-    const { provider, clock, requests } = setup((_, index) =>
+    const { provider, clock, calls } = setup((_, index) =>
       index === 0 ? jsonResponse(429, { reason: 'TooManyProviderTokenUpdates' }) : ok(),
     );
-    expect(await provider.send(pushRequest('apns', TOKEN))).toMatchObject({ kind: 'retryable' });
+    expectOutcome(await provider.send(pushRequest('apns', TOKEN)), {
+      kind: 'retryable',
+      code: 'TooManyProviderTokenUpdates',
+    });
     clock.advance(1000);
     await provider.send(pushRequest('apns', TOKEN));
-    const [first, second] = await Promise.all(requests.map(bearerOf));
+    const [first, second] = calls.map(bearerOf);
     expect(second).toBe(first);
   });
 
   it('reports an unusable key as a config error without calling APNs', async () => {
-    const { provider, requests } = setup(ok, { APNS_PRIVATE_KEY: 'not a key' });
-    expect(await provider.send(pushRequest('apns', TOKEN))).toMatchObject({
+    const { provider, calls } = setup(() => ok(), { APNS_PRIVATE_KEY: 'not a key' });
+    expectOutcome(await provider.send(pushRequest('apns', TOKEN)), {
       kind: 'permanent',
       configError: true,
+      reason: 'APNS_PRIVATE_KEY is not a usable ES256 PKCS#8 key',
     });
-    expect(requests).toHaveLength(0);
+    expect(calls).toHaveLength(0);
   });
 });
 
-type Expectation =
-  | Partial<Extract<SendResult, { kind: 'permanent' }>>
-  | Partial<Extract<SendResult, { kind: 'retryable' }>>;
+const invalid = { kind: 'permanent', invalidAddress: true } as const;
+const config = { kind: 'permanent', configError: true } as const;
+const permanent = { kind: 'permanent' } as const;
+const retry = { kind: 'retryable' } as const;
 
-/** The permanent flags set on a result, so a table row cannot pass with extra flags. */
-const flags = (result: object) => ({
-  invalidAddress: 'invalidAddress' in result && result.invalidAddress === true,
-  configError: 'configError' in result && result.configError === true,
-});
+/** Apple's documented reason strings, by status: the code is the reason, the reason text names it. */
+const REASONS: [number, string, Omit<Outcome, 'code'>][] = [
+  [400, 'BadCollapseId', permanent],
+  [400, 'BadDeviceToken', invalid],
+  [400, 'BadExpirationDate', permanent],
+  [400, 'BadMessageId', permanent],
+  [400, 'BadPriority', permanent],
+  [400, 'BadTopic', config],
+  [400, 'DeviceTokenNotForTopic', invalid],
+  [400, 'DuplicateHeaders', permanent],
+  [400, 'IdleTimeout', retry],
+  [400, 'InvalidPushType', permanent],
+  [400, 'MissingDeviceToken', invalid],
+  [400, 'MissingTopic', config],
+  [400, 'PayloadEmpty', permanent],
+  [400, 'TopicDisallowed', config],
+  [403, 'BadCertificate', config],
+  [403, 'BadCertificateEnvironment', config],
+  [403, 'ExpiredProviderToken', retry],
+  [403, 'Forbidden', config],
+  [403, 'InvalidProviderToken', config],
+  [403, 'MissingProviderToken', config],
+  [403, 'UnrelatedKeyIdInToken', config],
+  [403, 'BadEnvironmentKeyInToken', config],
+  [403, 'BadEnvironmentKeyIdInToken', config],
+  [404, 'BadPath', config],
+  [405, 'MethodNotAllowed', config],
+  [410, 'ExpiredToken', invalid],
+  [410, 'Unregistered', invalid],
+  [413, 'PayloadTooLarge', permanent],
+  [429, 'TooManyProviderTokenUpdates', retry],
+  [429, 'TooManyRequests', retry],
+  [500, 'InternalServerError', retry],
+  [503, 'ServiceUnavailable', retry],
+  [503, 'Shutdown', retry],
+];
 
-describe('apns responses', () => {
-  const invalid = { kind: 'permanent', invalidAddress: true } as const;
-  const config = { kind: 'permanent', configError: true } as const;
-  const permanent = { kind: 'permanent' } as const;
-  const retry = { kind: 'retryable' } as const;
-
-  // Apple's documented reason strings, by status.
-  it.each<[number, string, Expectation]>([
-    [400, 'BadCollapseId', permanent],
-    [400, 'BadDeviceToken', invalid],
-    [400, 'BadExpirationDate', permanent],
-    [400, 'BadMessageId', permanent],
-    [400, 'BadPriority', permanent],
-    [400, 'BadTopic', config],
-    [400, 'DeviceTokenNotForTopic', invalid],
-    [400, 'DuplicateHeaders', permanent],
-    [400, 'IdleTimeout', retry],
-    [400, 'InvalidPushType', permanent],
-    [400, 'MissingDeviceToken', invalid],
-    [400, 'MissingTopic', config],
-    [400, 'PayloadEmpty', permanent],
-    [400, 'TopicDisallowed', config],
-    [403, 'BadCertificate', config],
-    [403, 'BadCertificateEnvironment', config],
-    [403, 'ExpiredProviderToken', retry],
-    [403, 'Forbidden', config],
-    [403, 'InvalidProviderToken', config],
-    [403, 'MissingProviderToken', config],
-    [403, 'UnrelatedKeyIdInToken', config],
-    [403, 'BadEnvironmentKeyInToken', config],
-    [404, 'BadPath', config],
-    [405, 'MethodNotAllowed', config],
-    [410, 'ExpiredToken', invalid],
-    [410, 'Unregistered', invalid],
-    [413, 'PayloadTooLarge', permanent],
-    [429, 'TooManyProviderTokenUpdates', retry],
-    [429, 'TooManyRequests', retry],
-    [500, 'InternalServerError', retry],
-    [503, 'ServiceUnavailable', retry],
-    [503, 'Shutdown', retry],
-  ])('%i %s', async (status, reason, expected) => {
-    const { provider } = setup(() => jsonResponse(status, { reason, timestamp: 1_700_000_000_000 }));
-    const result = await provider.send(pushRequest('apns', TOKEN));
-    expect(result).toMatchObject({ ...expected, code: reason });
-    expect(flags(result)).toEqual(flags(expected));
-    if (result.kind !== 'sent') expect(result.reason).toContain(reason);
-  });
-
-  it.each<[number, Expectation]>([
-    [410, invalid],
-    [403, config],
-    [400, permanent],
-    [502, retry],
-  ])('an unknown reason with status %i falls back to the status', async (status, expected) => {
-    const { provider } = setup(() => new Response('upstream trouble', { status }));
-    expect(await provider.send(pushRequest('apns', TOKEN))).toMatchObject({
-      ...expected,
-      code: String(status),
-    });
-  });
-
-  it('honours Retry-After on 429', async () => {
-    const { provider } = setup(() =>
-      jsonResponse(429, { reason: 'TooManyRequests' }, { 'retry-after': '120' }),
-    );
-    expect(await provider.send(pushRequest('apns', TOKEN))).toEqual({
+const ANSWERS: AnswerRow[] = [
+  { name: '200', reply: ok(), expected: { kind: 'sent', providerMessageId: 'echoed-by-apple' } },
+  ...REASONS.map(([status, reason, expected]) => ({
+    name: `${status} ${reason}`,
+    reply: jsonResponse(status, { reason, timestamp: 1_700_000_000_000 }),
+    expected: { ...expected, code: reason, reason: `APNs ${status} ${reason}` },
+  })),
+  // An unknown reason falls back to the status.
+  ...(
+    [
+      [410, invalid],
+      [403, config],
+      [401, permanent],
+      [400, permanent],
+      [502, retry],
+    ] as const
+  ).map(([status, expected]) => ({
+    name: `${status} without a known reason`,
+    reply: textResponse(status, 'upstream trouble'),
+    expected: { ...expected, code: String(status), reason: `APNs ${status} upstream trouble` },
+  })),
+  {
+    name: '429 with Retry-After',
+    reply: jsonResponse(429, { reason: 'TooManyRequests' }, { 'retry-after': '120' }),
+    expected: {
       kind: 'retryable',
       reason: 'APNs 429 TooManyRequests',
       code: 'TooManyRequests',
       retryAfterSeconds: 120,
-    });
-  });
+    },
+  },
+  ...networkRows(SEND.url),
+];
 
-  it('treats a network error as retryable', async () => {
-    const { provider } = setup(() => {
-      throw new TypeError('Network connection lost.');
-    });
-    expect(await provider.send(pushRequest('apns', TOKEN))).toEqual({
-      kind: 'retryable',
-      reason: 'network error: Network connection lost.',
-    });
-  });
-
-  it('treats a timeout as retryable', async () => {
-    const { provider } = setup(() => {
-      throw new DOMException('The operation timed out.', 'TimeoutError');
-    });
-    expect(await provider.send(pushRequest('apns', TOKEN))).toEqual({ kind: 'retryable', reason: 'timeout' });
-  });
+describe('apns responses', () => {
+  answerTable(APNS, ANSWERS);
 });
 
 describe('apns credentials', () => {
   it('names every missing variable', () => {
-    const attempt = () => apns.create({}, { fetch: async () => ok(), now: () => 0 });
+    const attempt = () => apns.create({}, noNetwork);
     expect(attempt).toThrow(MissingCredentialsError);
     expect(missingCredentials(attempt).variables).toEqual([
       'APNS_KEY_ID',

@@ -1,9 +1,29 @@
 import { decodeProtectedHeader, jwtVerify } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { fcm, fcmConfigFromEnv } from '../../../src/providers/push/fcm';
-import { MissingCredentialsError, type Provider, type SendResult } from '../../../src/providers/types';
+import { FCM_LIMITS, fcm, fcmConfigFromEnv } from '../../../src/providers/push/fcm';
+import { MissingCredentialsError, type Provider } from '../../../src/providers/types';
 import { missingCredentials } from '../../helpers/credentials';
-import { generateRsa, jsonResponse, manualClock, pkcs8Pem, pushRequest, recordingFetch } from './helpers';
+import {
+  type AnswerRow,
+  answerTable,
+  type ExactRequest,
+  expectOutcome,
+  expectRequest,
+  FIXED_NOW,
+  formOf,
+  jsonOf,
+  jsonResponse,
+  manualClock,
+  networkRows,
+  noNetwork,
+  type ProviderCase,
+  providerOn,
+  type RecordedCall,
+  type Reply,
+  refusalTable,
+  textResponse,
+} from '../harness';
+import { generateRsa, pkcs8Pem, pushRequest } from './helpers';
 
 const TOKEN_URL = 'https://oauth2.googleapis.com/token';
 const SEND_URL = 'https://fcm.googleapis.com/v1/projects/herald-test/messages:send';
@@ -25,92 +45,140 @@ beforeAll(async () => {
   };
 });
 
-type Responder = (request: Request, index: number) => Response | Promise<Response>;
+const envOf = (extra: Record<string, string> = {}) => ({
+  FCM_SERVICE_ACCOUNT: JSON.stringify(serviceAccount),
+  ...extra,
+});
 
-/** A fake Google: the token endpoint hands out numbered tokens, FCM answers with `fcmAnswer`. */
-function setup(
-  fcmAnswer: Responder = () => jsonResponse(200, SENT),
-  options: { tokenAnswer?: Responder; env?: Record<string, string> } = {},
-) {
-  const clock = manualClock();
-  let tokensIssued = 0;
-  let sends = 0;
-  const recorder = recordingFetch((request) => {
-    if (request.url.endsWith('/messages:send')) return fcmAnswer(request, sends++);
-    tokensIssued += 1;
-    return options.tokenAnswer
-      ? options.tokenAnswer(request, tokensIssued - 1)
-      : jsonResponse(200, {
-          access_token: `ya29.token-${tokensIssued}`,
-          expires_in: 3599,
-          token_type: 'Bearer',
-        });
-  });
-  const env = { FCM_SERVICE_ACCOUNT: JSON.stringify(serviceAccount), ...options.env };
-  const provider = fcm.create(env, { fetch: recorder.fetch, now: clock.now }) as Provider;
-  const tokenRequests = () => recorder.requests.filter((request) => !request.url.endsWith('/messages:send'));
-  const sendRequests = () => recorder.requests.filter((request) => request.url.endsWith('/messages:send'));
-  return { provider, clock, tokenRequests, sendRequests };
+const isSend = (request: Request) => request.url.endsWith('/messages:send');
+
+/** Google's token endpoint handing out numbered tokens. */
+function tokenEndpoint() {
+  let issued = 0;
+  return () => {
+    issued += 1;
+    return jsonResponse(200, {
+      access_token: `ya29.token-${issued}`,
+      expires_in: 3599,
+      token_type: 'Bearer',
+    });
+  };
 }
 
-/** The form body, read as bytes (workerd warns when .text() meets a form content type). */
-const formOf = async (request: Request) =>
-  new URLSearchParams(new TextDecoder().decode(await request.arrayBuffer()));
+/** A fake Google: `tokens` answers the token endpoint, `sends` answers messages:send. */
+function setup(
+  sends: (index: number) => Reply = () => jsonResponse(200, SENT),
+  options: { tokens?: (index: number) => Reply; env?: Record<string, string> } = {},
+) {
+  const clock = manualClock();
+  const issue = tokenEndpoint();
+  let sent = 0;
+  let tokenCalls = 0;
+  const { provider, calls } = providerOn(
+    fcm,
+    envOf(options.env),
+    (request) => {
+      if (isSend(request)) return sends(sent++);
+      return options.tokens ? options.tokens(tokenCalls++) : issue();
+    },
+    clock.now,
+  );
+  const tokenCallsMade = () => calls.filter((call) => !isSend(call.request));
+  const sendCallsMade = () => calls.filter((call) => isSend(call.request));
+  return { provider, clock, tokenCallsMade, sendCallsMade };
+}
 
 const send = (provider: Provider, overrides: Parameters<typeof pushRequest>[2] = {}) =>
   provider.send(pushRequest('fcm', REGISTRATION, overrides));
 
-describe('fcm access token', () => {
-  it('posts a jwt-bearer grant whose RS256 assertion verifies with the service-account key', async () => {
-    const { provider, clock, tokenRequests } = setup();
-    await send(provider);
-    const [request] = tokenRequests();
-    if (!request) throw new Error('no token request');
-    expect(request.url).toBe(TOKEN_URL);
-    expect(request.method).toBe('POST');
-    expect(request.headers.get('content-type')).toBe('application/x-www-form-urlencoded');
-    const form = await formOf(request);
-    expect(form.get('grant_type')).toBe('urn:ietf:params:oauth:grant-type:jwt-bearer');
-    const assertion = form.get('assertion') ?? '';
-    expect(decodeProtectedHeader(assertion)).toEqual({ alg: 'RS256', typ: 'JWT', kid: 'key-id-1' });
-    const iat = Math.floor(clock.now() / 1000);
-    const { payload } = await jwtVerify(assertion, keys.publicKey, {
-      algorithms: ['RS256'],
-      currentDate: new Date(clock.now()),
-    });
-    expect(payload).toEqual({
-      iss: 'herald@herald-test.iam.gserviceaccount.com',
-      scope: 'https://www.googleapis.com/auth/firebase.messaging',
-      aud: TOKEN_URL,
-      iat,
-      exp: iat + 3600,
-    });
+/** Checks the jwt-bearer assertion of a token request against the service-account key. */
+async function expectAssertion(call: RecordedCall, audience: string) {
+  const form = new URLSearchParams(formOf(call));
+  expect([...form.keys()]).toEqual(['grant_type', 'assertion']);
+  expect(form.get('grant_type')).toBe('urn:ietf:params:oauth:grant-type:jwt-bearer');
+  const assertion = form.get('assertion') ?? '';
+  expect(decodeProtectedHeader(assertion)).toEqual({ alg: 'RS256', typ: 'JWT', kid: 'key-id-1' });
+  const { payload } = await jwtVerify(assertion, keys.publicKey, {
+    algorithms: ['RS256'],
+    currentDate: new Date(FIXED_NOW),
   });
+  const iat = Math.floor(FIXED_NOW / 1000);
+  expect(payload).toEqual({
+    iss: 'herald@herald-test.iam.gserviceaccount.com',
+    scope: 'https://www.googleapis.com/auth/firebase.messaging',
+    aud: audience,
+    iat,
+    exp: iat + 3600,
+  });
+}
 
+// Google OAuth for service accounts: https://developers.google.com/identity/protocols/oauth2/service-account
+const TOKEN_REQUEST: ExactRequest = {
+  url: TOKEN_URL,
+  headers: { 'content-type': 'application/x-www-form-urlencoded' },
+  body: { check: (call) => expectAssertion(call, TOKEN_URL) },
+};
+
+// messages:send: https://firebase.google.com/docs/reference/fcm/rest/v1/projects.messages/send
+const SEND: ExactRequest = {
+  url: SEND_URL,
+  headers: { authorization: 'Bearer ya29.token-1', 'content-type': 'application/json; charset=UTF-8' },
+  body: {
+    json: {
+      message: {
+        token: REGISTRATION,
+        notification: { title: 'Shipped', body: 'Your order is on its way' },
+        android: { priority: 'NORMAL', ttl: '86400s' },
+        apns: {
+          headers: { 'apns-priority': '5', 'apns-expiration': String(Math.floor(FIXED_NOW / 1000) + 86_400) },
+        },
+        webpush: { headers: { TTL: '86400', Urgency: 'normal' } },
+      },
+    },
+  },
+};
+
+/** FCM as the answer tables see it: a fresh token, then the row's answer to messages:send. */
+const FCM: ProviderCase = {
+  definition: fcm,
+  env: () => envOf(),
+  request: () => pushRequest('fcm', REGISTRATION),
+  exact: () => [TOKEN_REQUEST, SEND],
+  secrets: () => ['ya29.token', 'BEGIN PRIVATE KEY'],
+  route: (reply) => (request) => (isSend(request) ? reply : tokenEndpoint()()),
+};
+
+/** The token endpoint answering with the row's reply; messages:send must not be reached. */
+const FCM_TOKEN: ProviderCase = {
+  ...FCM,
+  exact: () => [TOKEN_REQUEST],
+  route: (reply) => (request) => (isSend(request) ? new Error('no send without a token') : reply),
+};
+
+describe('fcm access token', () => {
   it('uses GOOGLE_OAUTH_TOKEN_URL for the request and the audience', async () => {
-    const { provider, tokenRequests } = setup(undefined, {
+    const { provider, tokenCallsMade } = setup(undefined, {
       env: { GOOGLE_OAUTH_TOKEN_URL: 'http://localhost:9000/token' },
     });
     await send(provider);
-    const [request] = tokenRequests();
-    expect(request?.url).toBe('http://localhost:9000/token');
-    const assertion = (await formOf(request as Request)).get('assertion') ?? '';
-    const { payload } = await jwtVerify(assertion, keys.publicKey, {
-      currentDate: new Date(Date.UTC(2026, 0, 15, 12)),
+    const [call] = tokenCallsMade();
+    await expectRequest(call, {
+      ...TOKEN_REQUEST,
+      url: 'http://localhost:9000/token',
+      body: { check: (made) => expectAssertion(made, 'http://localhost:9000/token') },
     });
-    expect(payload.aud).toBe('http://localhost:9000/token');
   });
 
   it('is cached for 55 minutes, then fetched again', async () => {
-    const { provider, clock, tokenRequests, sendRequests } = setup();
+    const { provider, clock, tokenCallsMade, sendCallsMade } = setup();
     await send(provider);
     clock.advance(54 * 60_000);
     await send(provider);
-    expect(tokenRequests()).toHaveLength(1);
+    expect(tokenCallsMade()).toHaveLength(1);
     clock.advance(2 * 60_000);
     await send(provider);
-    expect(tokenRequests()).toHaveLength(2);
-    expect(sendRequests().map((request) => request.headers.get('authorization'))).toEqual([
+    expect(tokenCallsMade()).toHaveLength(2);
+    expect(sendCallsMade().map((call) => call.request.headers.get('authorization'))).toEqual([
       'Bearer ya29.token-1',
       'Bearer ya29.token-1',
       'Bearer ya29.token-2',
@@ -118,7 +186,7 @@ describe('fcm access token', () => {
   });
 
   it('is refreshed once after a 401 and the send is repeated once', async () => {
-    const { provider, tokenRequests, sendRequests } = setup((_, index) =>
+    const { provider, tokenCallsMade, sendCallsMade } = setup((index) =>
       index === 0
         ? jsonResponse(401, {
             error: {
@@ -129,68 +197,97 @@ describe('fcm access token', () => {
           })
         : jsonResponse(200, SENT),
     );
-    expect(await send(provider)).toEqual({ kind: 'sent', providerMessageId: SENT.name });
-    expect(tokenRequests()).toHaveLength(2);
-    expect(sendRequests().map((request) => request.headers.get('authorization'))).toEqual([
+    expectOutcome(await send(provider), { kind: 'sent', providerMessageId: SENT.name });
+    expect(tokenCallsMade()).toHaveLength(2);
+    expect(sendCallsMade().map((call) => call.request.headers.get('authorization'))).toEqual([
       'Bearer ya29.token-1',
       'Bearer ya29.token-2',
     ]);
   });
 
-  it('gives up after the one refresh with a config error', async () => {
-    const { provider, sendRequests } = setup(() =>
+  it('gives up after the one refresh with a config error, and drops the refused token', async () => {
+    const { provider, tokenCallsMade, sendCallsMade } = setup(() =>
       jsonResponse(401, { error: { code: 401, message: 'invalid credentials', status: 'UNAUTHENTICATED' } }),
     );
-    expect(await send(provider)).toMatchObject({
+    expectOutcome(await send(provider), {
       kind: 'permanent',
       configError: true,
       code: 'UNAUTHENTICATED',
+      reason: 'FCM 401 UNAUTHENTICATED: invalid credentials',
     });
-    expect(sendRequests()).toHaveLength(2);
+    expect(sendCallsMade()).toHaveLength(2);
+    // The next delivery starts with a fresh token instead of the refused one.
+    await send(provider);
+    expect(tokenCallsMade()).toHaveLength(4);
+    expect(sendCallsMade()[2]?.request.headers.get('authorization')).toBe('Bearer ya29.token-3');
   });
 
-  it.each<[string, Responder, Partial<SendResult> & Record<string, unknown>]>([
-    [
-      'invalid_grant',
-      () => jsonResponse(400, { error: 'invalid_grant', error_description: 'Invalid JWT Signature.' }),
-      { kind: 'permanent', configError: true, code: 'invalid_grant' },
-    ],
-    [
-      'invalid_client',
-      () => jsonResponse(401, { error: 'invalid_client' }),
-      { kind: 'permanent', configError: true, code: 'invalid_client' },
-    ],
-    [
-      '503',
-      () => new Response('busy', { status: 503, headers: { 'retry-after': '7' } }),
-      { kind: 'retryable', retryAfterSeconds: 7 },
-    ],
-    [
-      'network',
-      () => {
-        throw new TypeError('connect failed');
+  it('reports a token endpoint failure after the refresh instead of sending again', async () => {
+    const { provider, sendCallsMade } = setup(
+      () => jsonResponse(401, { error: { code: 401, status: 'UNAUTHENTICATED' } }),
+      {
+        tokens: (index) =>
+          index === 0
+            ? jsonResponse(200, { access_token: 'ya29.first', expires_in: 3599 })
+            : jsonResponse(400, { error: 'invalid_grant' }),
       },
-      { kind: 'retryable', reason: 'network error: connect failed' },
-    ],
-    ['no token', () => jsonResponse(200, { token_type: 'Bearer' }), { kind: 'retryable' }],
-  ])('token endpoint failure %s', async (_, tokenAnswer, expected) => {
-    const { provider, sendRequests } = setup(undefined, { tokenAnswer });
-    expect(await send(provider)).toMatchObject(expected);
-    expect(sendRequests()).toHaveLength(0);
+    );
+    expectOutcome(await send(provider), {
+      kind: 'permanent',
+      configError: true,
+      code: 'invalid_grant',
+      reason: 'Google OAuth 400 invalid_grant',
+    });
+    expect(sendCallsMade()).toHaveLength(1);
   });
 
   it('reports an unusable private key as a config error', async () => {
-    const { provider, tokenRequests } = setup(undefined, {
+    const { provider, tokenCallsMade } = setup(undefined, {
       env: { FCM_SERVICE_ACCOUNT: JSON.stringify({ ...serviceAccount, private_key: 'garbage' }) },
     });
-    expect(await send(provider)).toMatchObject({ kind: 'permanent', configError: true });
-    expect(tokenRequests()).toHaveLength(0);
+    expectOutcome(await send(provider), {
+      kind: 'permanent',
+      configError: true,
+      reason: 'FCM_SERVICE_ACCOUNT.private_key is not a usable RS256 PKCS#8 key',
+    });
+    expect(tokenCallsMade()).toHaveLength(0);
   });
+});
+
+describe('fcm token endpoint answers', () => {
+  answerTable(FCM_TOKEN, [
+    {
+      name: 'invalid_grant',
+      reply: jsonResponse(400, { error: 'invalid_grant', error_description: 'Invalid JWT Signature.' }),
+      expected: {
+        kind: 'permanent',
+        configError: true,
+        code: 'invalid_grant',
+        reason: 'Google OAuth 400 invalid_grant Invalid JWT Signature.',
+      },
+    },
+    {
+      name: 'invalid_client',
+      reply: jsonResponse(401, { error: 'invalid_client' }),
+      expected: { kind: 'permanent', configError: true, code: 'invalid_client' },
+    },
+    {
+      name: '503',
+      reply: textResponse(503, 'busy', { 'retry-after': '7' }),
+      expected: { kind: 'retryable', code: '503', retryAfterSeconds: 7 },
+    },
+    {
+      name: 'no token',
+      reply: jsonResponse(200, { token_type: 'Bearer' }),
+      expected: { kind: 'retryable', reason: 'Google OAuth answered without access_token' },
+    },
+    ...networkRows(TOKEN_URL),
+  ]);
 });
 
 describe('fcm request', () => {
   it('posts the documented message to messages:send', async () => {
-    const { provider, clock, sendRequests } = setup();
+    const { provider, sendCallsMade } = setup();
     const result = await send(provider, {
       priority: 'critical',
       message: {
@@ -208,26 +305,30 @@ describe('fcm request', () => {
         },
       },
     });
-    expect(result).toEqual({ kind: 'sent', providerMessageId: SENT.name });
-    const [request] = sendRequests();
-    if (!request) throw new Error('no send');
-    expect(request.url).toBe(SEND_URL);
-    expect(request.method).toBe('POST');
-    expect(request.headers.get('authorization')).toBe('Bearer ya29.token-1');
-    expect(request.headers.get('content-type')).toMatch(/^application\/json/);
-    const expiration = String(Math.floor(clock.now() / 1000) + 86_400);
-    expect(await request.json()).toEqual({
-      message: {
-        token: REGISTRATION,
-        notification: { title: 'Shipped', body: 'Your order is on its way' },
-        data: { orderId: '42', count: '3', nested: '{"a":1}', url: 'https://shop.example/orders/42' },
-        android: { priority: 'HIGH', ttl: '86400s', collapse_key: 'order-42' },
-        apns: {
-          headers: { 'apns-priority': '10', 'apns-expiration': expiration, 'apns-collapse-id': 'order-42' },
-        },
-        webpush: {
-          headers: { TTL: '86400', Urgency: 'high' },
-          fcm_options: { link: 'https://shop.example/orders/42' },
+    expectOutcome(result, { kind: 'sent', providerMessageId: SENT.name });
+    const expiration = String(Math.floor(FIXED_NOW / 1000) + 86_400);
+    await expectRequest(sendCallsMade()[0], {
+      ...SEND,
+      body: {
+        json: {
+          message: {
+            token: REGISTRATION,
+            notification: { title: 'Shipped', body: 'Your order is on its way' },
+            // Reserved keys (`from`, `google*`) are dropped; values travel as strings.
+            data: { orderId: '42', count: '3', nested: '{"a":1}', url: 'https://shop.example/orders/42' },
+            android: { priority: 'HIGH', ttl: '86400s', collapse_key: 'order-42' },
+            apns: {
+              headers: {
+                'apns-priority': '10',
+                'apns-expiration': expiration,
+                'apns-collapse-id': 'order-42',
+              },
+            },
+            webpush: {
+              headers: { TTL: '86400', Urgency: 'high' },
+              fcm_options: { link: 'https://shop.example/orders/42' },
+            },
+          },
         },
       },
     });
@@ -239,9 +340,9 @@ describe('fcm request', () => {
     ['normal', 'NORMAL', '5'],
     ['low', 'NORMAL', '5'],
   ] as const)('priority %s -> android %s, apns %s', async (priority, android, apnsPriority) => {
-    const { provider, sendRequests } = setup();
+    const { provider, sendCallsMade } = setup();
     await send(provider, { priority, message: { title: 't', body: 'b', json: { ttlSeconds: 60 } } });
-    const body = (await sendRequests()[0]?.json()) as {
+    const body = jsonOf(sendCallsMade()[0] as RecordedCall) as {
       message: Record<string, { priority?: string; ttl?: string; headers?: Record<string, string> }>;
     };
     expect(body.message.android).toEqual({ priority: android, ttl: '60s' });
@@ -250,201 +351,182 @@ describe('fcm request', () => {
   });
 
   it('honours FCM_BASE_URL with a trailing slash', async () => {
-    const { provider, sendRequests } = setup(undefined, { env: { FCM_BASE_URL: 'http://localhost:9000/' } });
+    const { provider, sendCallsMade } = setup(undefined, { env: { FCM_BASE_URL: 'http://localhost:9000/' } });
     await send(provider);
-    expect(sendRequests()[0]?.url).toBe('http://localhost:9000/v1/projects/herald-test/messages:send');
+    expect(sendCallsMade()[0]?.request.url).toBe(
+      'http://localhost:9000/v1/projects/herald-test/messages:send',
+    );
+  });
+
+  refusalTable(FCM, [
+    {
+      name: 'an empty registration token',
+      request: () => pushRequest('fcm', '  '),
+      expected: { kind: 'permanent', invalidAddress: true, reason: 'empty FCM registration token' },
+    },
+    {
+      name: 'an address of another platform',
+      request: () => pushRequest('apns', 'abcdef'),
+      expected: { kind: 'permanent', reason: 'fcm provider got a non-fcm address' },
+    },
+  ]);
+
+  it('declares its documented limits', () => {
+    expect(fcm.limits).toBe(FCM_LIMITS);
+    expect(FCM_LIMITS).toEqual({
+      timeoutMs: 10_000,
+      maxBodyBytes: 4096,
+      recipientsPerRequest: 1,
+      documentedRatePerSecond: 10_000,
+    });
   });
 });
 
-type Expectation = Record<string, unknown>;
-
-const fcmError = (
+/** A Google error answer, with an FcmError detail when `errorCode` is given. */
+function fcmError(
   status: number,
   statusText: string,
-  errorCode?: string,
-  extra: object[] = [],
-  message = 'error',
-) =>
-  jsonResponse(status, {
-    error: {
-      code: status,
-      message,
-      status: statusText,
-      details: [
-        ...(errorCode ? [{ '@type': 'type.googleapis.com/google.firebase.fcm.v1.FcmError', errorCode }] : []),
-        ...extra,
-      ],
-    },
-  });
+  options: { errorCode?: string; extra?: object[]; message?: string; headers?: Record<string, string> } = {},
+): Response {
+  const { errorCode, extra = [], message = 'error', headers = {} } = options;
+  const details = [
+    ...(errorCode ? [{ '@type': 'type.googleapis.com/google.firebase.fcm.v1.FcmError', errorCode }] : []),
+    ...extra,
+  ];
+  return jsonResponse(status, { error: { code: status, message, status: statusText, details } }, headers);
+}
 
-const flags = (result: object) => ({
-  invalidAddress: 'invalidAddress' in result && result.invalidAddress === true,
-  configError: 'configError' in result && result.configError === true,
-});
+const APNS_DETAIL = {
+  '@type': 'type.googleapis.com/google.firebase.fcm.v1.ApnsError',
+  status_code: 403,
+  reason: 'InvalidProviderToken',
+};
+
+// Error codes per https://firebase.google.com/docs/reference/fcm/rest/v1/ErrorCode
+const ANSWERS: AnswerRow[] = [
+  { name: '200', reply: jsonResponse(200, SENT), expected: { kind: 'sent', providerMessageId: SENT.name } },
+  {
+    name: 'UNREGISTERED',
+    reply: fcmError(404, 'NOT_FOUND', { errorCode: 'UNREGISTERED' }),
+    expected: {
+      kind: 'permanent',
+      invalidAddress: true,
+      code: 'UNREGISTERED',
+      reason: 'FCM 404 UNREGISTERED: error',
+    },
+  },
+  {
+    name: 'INVALID_ARGUMENT about the token',
+    reply: fcmError(400, 'INVALID_ARGUMENT', {
+      errorCode: 'INVALID_ARGUMENT',
+      message: 'The registration token is not a valid FCM registration token',
+    }),
+    expected: { kind: 'permanent', invalidAddress: true, code: 'INVALID_ARGUMENT' },
+  },
+  {
+    name: 'INVALID_ARGUMENT naming message.token',
+    reply: fcmError(400, 'INVALID_ARGUMENT', {
+      extra: [
+        {
+          '@type': 'type.googleapis.com/google.rpc.BadRequest',
+          fieldViolations: [{ field: 'message.token', description: 'Invalid registration token' }],
+        },
+      ],
+    }),
+    expected: { kind: 'permanent', invalidAddress: true, code: 'INVALID_ARGUMENT' },
+  },
+  {
+    name: 'INVALID_ARGUMENT about data',
+    reply: fcmError(400, 'INVALID_ARGUMENT', {
+      extra: [
+        {
+          '@type': 'type.googleapis.com/google.rpc.BadRequest',
+          fieldViolations: [{ field: 'message.data[0].value', description: 'Invalid value' }],
+        },
+      ],
+      message: "Invalid value at 'message.data[0].value' (TYPE_STRING), 12",
+    }),
+    expected: { kind: 'permanent', code: 'INVALID_ARGUMENT' },
+  },
+  {
+    name: 'SENDER_ID_MISMATCH',
+    reply: fcmError(403, 'PERMISSION_DENIED', { errorCode: 'SENDER_ID_MISMATCH' }),
+    expected: { kind: 'permanent', invalidAddress: true, code: 'SENDER_ID_MISMATCH' },
+  },
+  {
+    name: 'QUOTA_EXCEEDED with Retry-After',
+    reply: fcmError(429, 'RESOURCE_EXHAUSTED', {
+      errorCode: 'QUOTA_EXCEEDED',
+      headers: { 'retry-after': '30' },
+    }),
+    expected: { kind: 'retryable', retryAfterSeconds: 30, code: 'QUOTA_EXCEEDED' },
+  },
+  {
+    name: 'QUOTA_EXCEEDED without Retry-After waits the documented minute',
+    reply: fcmError(429, 'RESOURCE_EXHAUSTED', { errorCode: 'QUOTA_EXCEEDED' }),
+    expected: { kind: 'retryable', retryAfterSeconds: 60, code: 'QUOTA_EXCEEDED' },
+  },
+  {
+    name: 'UNAVAILABLE with Retry-After',
+    reply: fcmError(503, 'UNAVAILABLE', { errorCode: 'UNAVAILABLE', headers: { 'retry-after': '12' } }),
+    expected: { kind: 'retryable', retryAfterSeconds: 12, code: 'UNAVAILABLE' },
+  },
+  {
+    name: 'INTERNAL',
+    reply: fcmError(500, 'INTERNAL', { errorCode: 'INTERNAL' }),
+    expected: { kind: 'retryable', code: 'INTERNAL' },
+  },
+  {
+    name: "THIRD_PARTY_AUTH_ERROR (not about Herald's token: no refresh) keeps the APNs detail",
+    reply: fcmError(401, 'UNAUTHENTICATED', { errorCode: 'THIRD_PARTY_AUTH_ERROR', extra: [APNS_DETAIL] }),
+    expected: {
+      kind: 'permanent',
+      configError: true,
+      code: 'THIRD_PARTY_AUTH_ERROR',
+      reason: 'FCM 401 THIRD_PARTY_AUTH_ERROR: error (APNs 403 InvalidProviderToken)',
+    },
+  },
+  {
+    name: 'UNSPECIFIED_ERROR falls back to the canonical status',
+    reply: fcmError(400, 'FAILED_PRECONDITION', { errorCode: 'UNSPECIFIED_ERROR' }),
+    expected: { kind: 'permanent', code: 'FAILED_PRECONDITION' },
+  },
+  {
+    name: 'canonical NOT_FOUND',
+    reply: fcmError(404, 'NOT_FOUND'),
+    expected: { kind: 'permanent', invalidAddress: true, code: 'NOT_FOUND' },
+  },
+  {
+    name: '404 that is not Google (wrong base URL)',
+    reply: textResponse(404, '<html>Not Found</html>'),
+    expected: {
+      kind: 'permanent',
+      configError: true,
+      code: '404',
+      reason: 'FCM 404 404: <html>Not Found</html>',
+    },
+  },
+  {
+    name: 'PERMISSION_DENIED',
+    reply: fcmError(403, 'PERMISSION_DENIED'),
+    expected: { kind: 'permanent', configError: true, code: 'PERMISSION_DENIED' },
+  },
+  { name: '502 without body', reply: textResponse(502, ''), expected: { kind: 'retryable', code: '502' } },
+  {
+    name: '302 redirect is not followed',
+    reply: textResponse(302, null, { location: 'https://elsewhere.example/' }),
+    expected: { kind: 'permanent', code: '302' },
+  },
+  ...networkRows(SEND_URL),
+];
 
 describe('fcm responses', () => {
-  it.each<[string, () => Response, Expectation]>([
-    [
-      'UNREGISTERED',
-      () => fcmError(404, 'NOT_FOUND', 'UNREGISTERED'),
-      { kind: 'permanent', invalidAddress: true, code: 'UNREGISTERED' },
-    ],
-    [
-      'INVALID_ARGUMENT about the token',
-      () =>
-        fcmError(
-          400,
-          'INVALID_ARGUMENT',
-          'INVALID_ARGUMENT',
-          [],
-          'The registration token is not a valid FCM registration token',
-        ),
-      { kind: 'permanent', invalidAddress: true, code: 'INVALID_ARGUMENT' },
-    ],
-    [
-      'INVALID_ARGUMENT naming message.token',
-      () =>
-        fcmError(400, 'INVALID_ARGUMENT', undefined, [
-          {
-            '@type': 'type.googleapis.com/google.rpc.BadRequest',
-            fieldViolations: [{ field: 'message.token', description: 'Invalid registration token' }],
-          },
-        ]),
-      { kind: 'permanent', invalidAddress: true, code: 'INVALID_ARGUMENT' },
-    ],
-    [
-      'INVALID_ARGUMENT about data',
-      () =>
-        fcmError(
-          400,
-          'INVALID_ARGUMENT',
-          undefined,
-          [
-            {
-              '@type': 'type.googleapis.com/google.rpc.BadRequest',
-              fieldViolations: [{ field: 'message.data[0].value', description: 'Invalid value' }],
-            },
-          ],
-          "Invalid value at 'message.data[0].value' (TYPE_STRING), 12",
-        ),
-      { kind: 'permanent', code: 'INVALID_ARGUMENT' },
-    ],
-    [
-      'SENDER_ID_MISMATCH',
-      () => fcmError(403, 'PERMISSION_DENIED', 'SENDER_ID_MISMATCH'),
-      { kind: 'permanent', invalidAddress: true, code: 'SENDER_ID_MISMATCH' },
-    ],
-    [
-      'QUOTA_EXCEEDED with Retry-After',
-      () =>
-        new Response(
-          JSON.stringify({
-            error: {
-              code: 429,
-              status: 'RESOURCE_EXHAUSTED',
-              message: 'quota',
-              details: [
-                {
-                  '@type': 'type.googleapis.com/google.firebase.fcm.v1.FcmError',
-                  errorCode: 'QUOTA_EXCEEDED',
-                },
-              ],
-            },
-          }),
-          { status: 429, headers: { 'retry-after': '30' } },
-        ),
-      { kind: 'retryable', retryAfterSeconds: 30, code: 'QUOTA_EXCEEDED' },
-    ],
-    [
-      'QUOTA_EXCEEDED without Retry-After',
-      () => fcmError(429, 'RESOURCE_EXHAUSTED', 'QUOTA_EXCEEDED'),
-      { kind: 'retryable', retryAfterSeconds: 60 },
-    ],
-    [
-      'UNAVAILABLE with Retry-After',
-      () =>
-        new Response(
-          JSON.stringify({
-            error: {
-              code: 503,
-              status: 'UNAVAILABLE',
-              details: [
-                { '@type': 'type.googleapis.com/google.firebase.fcm.v1.FcmError', errorCode: 'UNAVAILABLE' },
-              ],
-            },
-          }),
-          { status: 503, headers: { 'retry-after': '12' } },
-        ),
-      { kind: 'retryable', retryAfterSeconds: 12, code: 'UNAVAILABLE' },
-    ],
-    ['INTERNAL', () => fcmError(500, 'INTERNAL', 'INTERNAL'), { kind: 'retryable', code: 'INTERNAL' }],
-    [
-      'THIRD_PARTY_AUTH_ERROR',
-      () =>
-        fcmError(401, 'UNAUTHENTICATED', 'THIRD_PARTY_AUTH_ERROR', [
-          {
-            '@type': 'type.googleapis.com/google.firebase.fcm.v1.ApnsError',
-            status_code: 403,
-            reason: 'InvalidProviderToken',
-          },
-        ]),
-      { kind: 'permanent', configError: true, code: 'THIRD_PARTY_AUTH_ERROR' },
-    ],
-    [
-      'canonical NOT_FOUND',
-      () => fcmError(404, 'NOT_FOUND'),
-      { kind: 'permanent', invalidAddress: true, code: 'NOT_FOUND' },
-    ],
-    [
-      '404 that is not Google (wrong base URL)',
-      () => new Response('<html>Not Found</html>', { status: 404 }),
-      { kind: 'permanent', configError: true, code: '404' },
-    ],
-    [
-      'PERMISSION_DENIED',
-      () => fcmError(403, 'PERMISSION_DENIED'),
-      { kind: 'permanent', configError: true, code: 'PERMISSION_DENIED' },
-    ],
-    ['502 without body', () => new Response('', { status: 502 }), { kind: 'retryable', code: '502' }],
-  ])('%s', async (_, answer, expected) => {
-    const { provider, sendRequests } = setup(answer);
-    const result = await send(provider);
-    expect(result).toMatchObject(expected);
-    expect(flags(result)).toEqual(flags(expected));
-    // No refresh loop: a THIRD_PARTY_AUTH_ERROR 401 is not about Herald's own token.
-    expect(sendRequests()).toHaveLength(1);
-  });
-
-  it('keeps APNs details from FCM in the reason', async () => {
-    const { provider } = setup(() =>
-      fcmError(401, 'UNAUTHENTICATED', 'THIRD_PARTY_AUTH_ERROR', [
-        {
-          '@type': 'type.googleapis.com/google.firebase.fcm.v1.ApnsError',
-          status_code: 403,
-          reason: 'InvalidProviderToken',
-        },
-      ]),
-    );
-    const result = await send(provider);
-    expect(result.kind !== 'sent' && result.reason).toContain('InvalidProviderToken');
-  });
-
-  it.each([
-    ['network error', new TypeError('Network connection lost.'), 'network error: Network connection lost.'],
-    ['timeout', new DOMException('timed out', 'TimeoutError'), 'timeout'],
-  ])('treats a %s on send as retryable', async (_, error, reason) => {
-    const { provider } = setup(() => {
-      throw error;
-    });
-    expect(await send(provider)).toEqual({ kind: 'retryable', reason });
-  });
+  answerTable(FCM, ANSWERS);
 });
 
 describe('fcm credentials', () => {
   it('names FCM_SERVICE_ACCOUNT when it is missing', () => {
-    expect(() => fcm.create({}, { fetch: async () => new Response(), now: () => 0 })).toThrow(
-      MissingCredentialsError,
-    );
+    expect(() => fcm.create({}, noNetwork)).toThrow(MissingCredentialsError);
     expect(() => fcmConfigFromEnv({ FCM_SERVICE_ACCOUNT: '' })).toThrow(/FCM_SERVICE_ACCOUNT/);
   });
 

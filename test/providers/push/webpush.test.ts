@@ -1,13 +1,37 @@
 import { decodeProtectedHeader, jwtVerify } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { webPushConfigFromEnv, webpush } from '../../../src/providers/push/webpush';
-import { encryptAes128gcm } from '../../../src/providers/push/webpush-encryption';
-import type { Provider } from '../../../src/providers/types';
+import { fromBase64, toBase64Url } from '../../../src/lib/encoding';
+import { WEBPUSH_LIMITS, webPushConfigFromEnv, webpush } from '../../../src/providers/push/webpush';
+import { encryptAes128gcm, MAX_PLAINTEXT_BYTES } from '../../../src/providers/push/webpush-encryption';
 import { missingCredentials } from '../../helpers/credentials';
-import { b64url, fromB64url, generateP256, manualClock, pushRequest, recordingFetch } from './helpers';
+import {
+  type AnswerRow,
+  answerTable,
+  type ExactRequest,
+  expectOutcome,
+  expectRequest,
+  manualClock,
+  networkRows,
+  noNetwork,
+  onlyCall,
+  type ProviderCase,
+  providerOn,
+  type RecordedCall,
+  refusalTable,
+  type Script,
+  textResponse,
+} from '../harness';
+import { generateP256, pushRequest } from './helpers';
 
 const encoder = new TextEncoder();
 const ENDPOINT = 'https://fcm.googleapis.com/fcm/send/dGVzdC1zdWJzY3JpcHRpb24:APA91b-example';
+
+/** Test vectors are valid base64url: decode or fail loudly. */
+function bytes(text: string): Uint8Array {
+  const decoded = fromBase64(text);
+  if (!decoded) throw new Error(`not base64url: ${text}`);
+  return decoded;
+}
 
 /**
  * RFC 8291 decryption as a browser does it, written from the RFC's HMAC formulas (section 3.3)
@@ -69,8 +93,8 @@ async function ecdhPrivateKey(publicKey: Uint8Array, d: string): Promise<CryptoK
   const jwk = {
     kty: 'EC',
     crv: 'P-256',
-    x: b64url(publicKey.slice(1, 33)),
-    y: b64url(publicKey.slice(33, 65)),
+    x: toBase64Url(publicKey.slice(1, 33)),
+    y: toBase64Url(publicKey.slice(33, 65)),
     d,
   };
   return crypto.subtle.importKey('jwk', jwk, { name: 'ECDH', namedCurve: 'P-256' }, false, ['deriveBits']);
@@ -79,16 +103,16 @@ async function ecdhPrivateKey(publicKey: Uint8Array, d: string): Promise<CryptoK
 describe('RFC 8291 section 5 example', () => {
   // Inputs and the encrypted body from RFC 8291 section 5 and appendix A.
   const plaintext = 'When I grow up, I want to be a watermelon';
-  const auth = fromB64url('BTBZMqHH6r4Tts7J_aSIgg');
-  const uaPublic = fromB64url(
+  const auth = bytes('BTBZMqHH6r4Tts7J_aSIgg');
+  const uaPublic = bytes(
     'BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4',
   );
   const uaPrivate = 'q1dXpw3UpT5VOmu_cf_v6ih07Aems3njxI-JWgLcM94';
-  const asPublic = fromB64url(
+  const asPublic = bytes(
     'BP4z9KsN6nGRTbVYI_c7VJSPQTBtkgcy27mlmlMoZIIgDll6e3vCYLocInmYWAmS6TlzAC8wEqKK6PBru3jl7A8',
   );
   const asPrivate = 'yfWPiYE-n46HLnH0KqZOF1fJJU3MYrct3AELtAQ-oRw';
-  const salt = fromB64url('DGv6ra1nlYgDCS1FRnbzlw');
+  const salt = bytes('DGv6ra1nlYgDCS1FRnbzlw');
   const expectedBody =
     'DGv6ra1nlYgDCS1FRnbzlwAAEABBBP4z9KsN6nGRTbVYI_c7VJSPQTBtkgcy27ml' +
     'mlMoZIIgDll6e3vCYLocInmYWAmS6TlzAC8wEqKK6PBru3jl7A_yl95bQpu6cVPT' +
@@ -101,12 +125,12 @@ describe('RFC 8291 section 5 example', () => {
       { p256dh: uaPublic, auth },
       { salt, sender },
     );
-    expect(b64url(body)).toBe(expectedBody);
+    expect(toBase64Url(body)).toBe(expectedBody);
   });
 
   it('the test decryptor recovers the RFC plaintext (so it can judge the provider)', async () => {
     const receiver = { privateKey: await ecdhPrivateKey(uaPublic, uaPrivate), publicKey: uaPublic };
-    const decrypted = await browserDecrypt(fromB64url(expectedBody), receiver, auth);
+    const decrypted = await browserDecrypt(bytes(expectedBody), receiver, auth);
     expect(new TextDecoder().decode(decrypted)).toBe(plaintext);
   });
 });
@@ -121,7 +145,7 @@ async function browserSubscription(endpoint = ENDPOINT) {
   const json = JSON.stringify({
     endpoint,
     expirationTime: null,
-    keys: { p256dh: b64url(publicKey), auth: b64url(auth) },
+    keys: { p256dh: toBase64Url(publicKey), auth: toBase64Url(auth) },
   });
   return { json, receiver: { privateKey: pair.privateKey, publicKey }, auth };
 }
@@ -134,47 +158,71 @@ beforeAll(async () => {
   vapid = await generateP256();
   const jwk = (await crypto.subtle.exportKey('jwk', vapid.privateKey)) as JsonWebKey;
   env = {
-    VAPID_PUBLIC_KEY: b64url((await crypto.subtle.exportKey('raw', vapid.publicKey)) as ArrayBuffer),
+    VAPID_PUBLIC_KEY: toBase64Url(
+      new Uint8Array((await crypto.subtle.exportKey('raw', vapid.publicKey)) as ArrayBuffer),
+    ),
     VAPID_PRIVATE_KEY: jwk.d as string,
     VAPID_SUBJECT: 'mailto:ops@herald.example',
   };
   browser = await browserSubscription();
 });
 
-function setup(
-  respond: (request: Request, index: number) => Response | Promise<Response> = () => created(),
-  extraEnv: Record<string, string> = {},
-) {
+const created = (location = 'https://fcm.googleapis.com/0:1700000000%abc') =>
+  textResponse(201, null, { location });
+
+/** A provider on a fake push service with a clock the test moves. */
+function setup(script: Script = () => created(), extraEnv: Record<string, string> = {}) {
   const clock = manualClock();
-  const recorder = recordingFetch(respond);
-  const provider = webpush.create(
-    { ...env, ...extraEnv },
-    { fetch: recorder.fetch, now: clock.now },
-  ) as Provider;
-  return { provider, clock, requests: recorder.requests };
+  const { provider, calls } = providerOn(webpush, { ...env, ...extraEnv }, script, clock.now);
+  return { provider, clock, calls };
 }
 
-const created = (location = 'https://fcm.googleapis.com/0:1700000000%abc') =>
-  new Response(null, { status: 201, headers: { location } });
-
-function vapidParts(request: Request) {
-  const match = /^vapid t=([^,\s]+), k=([A-Za-z0-9_-]+)$/.exec(request.headers.get('authorization') ?? '');
-  if (!match) throw new Error(`not a vapid header: ${request.headers.get('authorization')}`);
+function vapidParts(call: RecordedCall | undefined) {
+  const header = call?.request.headers.get('authorization') ?? '';
+  const match = /^vapid t=([^,\s]+), k=([A-Za-z0-9_-]+)$/.exec(header);
+  if (!match) throw new Error(`not a vapid header: ${header}`);
   return { jwt: match[1] as string, k: match[2] as string };
 }
 
-describe('webpush request', () => {
-  it('never follows a redirect: a 3xx from the push service is a permanent failure', async () => {
-    const { provider, requests } = setup(
-      () => new Response(null, { status: 302, headers: { location: 'http://169.254.169.254/' } }),
-    );
-    const result = await provider.send(pushRequest('webpush', browser.json));
-    expect(requests[0]?.redirect).toBe('manual');
-    expect(result).toMatchObject({ kind: 'permanent', code: '302' });
-  });
+/** What the browser reads after decrypting the body. */
+async function decrypted(call: RecordedCall): Promise<unknown> {
+  expect(call.bytes.byteLength).toBeLessThanOrEqual(4096);
+  const plaintext = await browserDecrypt(call.bytes, browser.receiver, browser.auth);
+  return JSON.parse(new TextDecoder().decode(plaintext));
+}
 
+// RFC 8030 headers, an RFC 8291 body and an RFC 8292 VAPID Authorization.
+const exactFor = (headers: Record<string, string>, payload: unknown): ExactRequest => ({
+  url: ENDPOINT,
+  headers: {
+    ttl: '86400',
+    urgency: 'normal',
+    'content-encoding': 'aes128gcm',
+    'content-type': 'application/octet-stream',
+    authorization: /^vapid t=[\w-]+\.[\w-]+\.[\w-]+, k=[A-Za-z0-9_-]+$/,
+    ...headers,
+  },
+  body: {
+    async check(call) {
+      expect(await decrypted(call)).toEqual(payload);
+      expect(vapidParts(call).k).toBe(env.VAPID_PUBLIC_KEY);
+    },
+  },
+});
+
+const SEND = () => exactFor({}, { title: 'Shipped', body: 'Your order is on its way', data: {} });
+
+const WEBPUSH: ProviderCase = {
+  definition: webpush,
+  env: () => env,
+  request: () => pushRequest('webpush', browser.json),
+  exact: () => [SEND()],
+  secrets: () => [env.VAPID_PRIVATE_KEY as string],
+};
+
+describe('webpush request', () => {
   it('sends an aes128gcm body the browser can decrypt, with the RFC 8030 headers', async () => {
-    const { provider, requests } = setup();
+    const { provider, calls } = setup();
     const result = await provider.send(
       pushRequest('webpush', browser.json, {
         priority: 'high',
@@ -186,39 +234,31 @@ describe('webpush request', () => {
         },
       }),
     );
-    expect(result).toEqual({
-      kind: 'sent',
-      providerMessageId: 'https://fcm.googleapis.com/0:1700000000%abc',
-    });
-    const [request] = requests;
-    if (!request) throw new Error('no request');
-    expect(request.url).toBe(ENDPOINT);
-    expect(request.method).toBe('POST');
-    expect(request.headers.get('ttl')).toBe('600');
-    expect(request.headers.get('urgency')).toBe('high');
-    expect(request.headers.get('topic')).toBe('order-42');
-    expect(request.headers.get('content-encoding')).toBe('aes128gcm');
-    const body = new Uint8Array(await request.arrayBuffer());
-    expect(body.byteLength).toBeLessThanOrEqual(4096);
-    const plaintext = await browserDecrypt(body, browser.receiver, browser.auth);
-    expect(JSON.parse(new TextDecoder().decode(plaintext))).toEqual({
-      title: 'Shipped',
-      body: 'Your order is on its way',
-      url: 'https://shop.example/orders/42',
-      data: { orderId: '42' },
-    });
+    expectOutcome(result, { kind: 'sent', providerMessageId: 'https://fcm.googleapis.com/0:1700000000%abc' });
+    await expectRequest(
+      onlyCall(calls),
+      exactFor(
+        { ttl: '600', urgency: 'high', topic: 'order-42' },
+        {
+          title: 'Shipped',
+          body: 'Your order is on its way',
+          url: 'https://shop.example/orders/42',
+          data: { orderId: '42' },
+        },
+      ),
+    );
   });
 
   it('signs a VAPID JWT that verifies with VAPID_PUBLIC_KEY, for the endpoint origin', async () => {
-    const { provider, clock, requests } = setup();
+    const { provider, clock, calls } = setup();
     await provider.send(pushRequest('webpush', browser.json));
-    const { jwt, k } = vapidParts(requests[0] as Request);
+    const { jwt, k } = vapidParts(onlyCall(calls));
     expect(k).toBe(env.VAPID_PUBLIC_KEY);
     expect(decodeProtectedHeader(jwt)).toEqual({ typ: 'JWT', alg: 'ES256' });
     // Verify with the key the header advertises, imported independently of the provider.
     const advertised = await crypto.subtle.importKey(
       'raw',
-      fromB64url(k),
+      bytes(k),
       { name: 'ECDSA', namedCurve: 'P-256' },
       false,
       ['verify'],
@@ -241,33 +281,48 @@ describe('webpush request', () => {
     ['normal', 'normal'],
     ['low', 'low'],
   ] as const)('priority %s -> Urgency %s', async (priority, urgency) => {
-    const { provider, requests } = setup();
+    const { provider, calls } = setup();
     await provider.send(pushRequest('webpush', browser.json, { priority }));
-    expect(requests[0]?.headers.get('urgency')).toBe(urgency);
-    expect(requests[0]?.headers.get('ttl')).toBe('86400');
-    expect(requests[0]?.headers.has('topic')).toBe(false);
+    const headers = onlyCall(calls).request.headers;
+    expect(headers.get('urgency')).toBe(urgency);
+    expect(headers.get('ttl')).toBe('86400');
+    expect(headers.has('topic')).toBe(false);
   });
 
   it('turns a collapse id that is not a valid Topic into 32 base64url characters', async () => {
-    const { provider, requests } = setup();
+    const { provider, calls } = setup();
     await provider.send(
       pushRequest('webpush', browser.json, {
         message: { title: 't', body: 'b', json: { collapseId: 'order 42: status/changed' } },
       }),
     );
-    expect(requests[0]?.headers.get('topic')).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    expect(onlyCall(calls).request.headers.get('topic')).toMatch(/^[A-Za-z0-9_-]{32}$/);
+  });
+
+  it('keeps a valid Topic of exactly 32 characters, and hashes one of 33', async () => {
+    const { provider, calls } = setup(() => created());
+    const send = (collapseId: string) =>
+      provider.send(
+        pushRequest('webpush', browser.json, { message: { title: 't', body: 'b', json: { collapseId } } }),
+      );
+    await send('t'.repeat(32));
+    await send('t'.repeat(33));
+    const [kept, hashed] = calls.map((call) => call.request.headers.get('topic'));
+    expect(kept).toBe('t'.repeat(32));
+    expect(hashed).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    expect(hashed).not.toBe('t'.repeat(32));
   });
 
   it('reuses the VAPID JWT per origin and signs a new one for another push service', async () => {
     const other = await browserSubscription(
       'https://updates.push.services.mozilla.com/wpush/v2/gAAAA-example',
     );
-    const { provider, clock, requests } = setup();
+    const { provider, clock, calls } = setup(() => created());
     await provider.send(pushRequest('webpush', browser.json));
     clock.advance(60_000);
     await provider.send(pushRequest('webpush', browser.json));
     await provider.send(pushRequest('webpush', other.json));
-    const [first, second, third] = requests.map((request) => vapidParts(request).jwt);
+    const [first, second, third] = calls.map((call) => vapidParts(call).jwt);
     expect(second).toBe(first);
     expect(third).not.toBe(first);
     const { payload } = await jwtVerify(third as string, vapid.publicKey, {
@@ -277,120 +332,182 @@ describe('webpush request', () => {
   });
 
   it('signs a fresh VAPID JWT before the cached one gets close to expiry', async () => {
-    const { provider, clock, requests } = setup();
+    const { provider, clock, calls } = setup(() => created());
     await provider.send(pushRequest('webpush', browser.json));
     clock.advance(11.5 * 3600_000);
     await provider.send(pushRequest('webpush', browser.json));
-    const [first, second] = requests.map((request) => vapidParts(request).jwt);
+    const [first, second] = calls.map((call) => vapidParts(call).jwt);
     expect(second).not.toBe(first);
   });
 
-  it('refuses a payload that cannot fit one 4096-byte record without calling the push service', async () => {
-    const { provider, requests } = setup();
-    const result = await provider.send(
-      pushRequest('webpush', browser.json, { message: { title: 't', body: 'x'.repeat(4000) } }),
+  it('sends a payload of exactly the declared 3993 bytes, in one 4096-byte body', async () => {
+    const { provider, calls } = setup();
+    const envelope = JSON.stringify({ title: 't', body: '', data: {} }).length;
+    const body = 'x'.repeat(WEBPUSH_LIMITS.fields.payload - envelope);
+    expectOutcome(
+      await provider.send(pushRequest('webpush', browser.json, { message: { title: 't', body } })),
+      {
+        kind: 'sent',
+        providerMessageId: 'https://fcm.googleapis.com/0:1700000000%abc',
+      },
     );
-    expect(result).toMatchObject({ kind: 'permanent', code: 'PayloadTooLarge' });
-    expect(result).not.toHaveProperty('invalidAddress');
-    expect(requests).toHaveLength(0);
+    expect(onlyCall(calls).bytes.byteLength).toBe(4096);
+  });
+
+  it('declares its documented limits, and the payload limit is what one record carries', () => {
+    expect(webpush.limits).toBe(WEBPUSH_LIMITS);
+    expect(WEBPUSH_LIMITS).toEqual({
+      timeoutMs: 10_000,
+      maxBodyBytes: 4096,
+      recipientsPerRequest: 1,
+      fields: { payload: 3993, topic: 32 },
+      answerChars: 512,
+    });
+    expect(WEBPUSH_LIMITS.fields.payload).toBe(MAX_PLAINTEXT_BYTES);
   });
 });
 
-describe('webpush subscriptions', () => {
+describe('webpush refusals', () => {
   const keys = () => JSON.parse(browser.json).keys as { p256dh: string; auth: string };
-  it.each([
-    ['not JSON', () => 'not json'],
-    ['no endpoint', () => JSON.stringify({ keys: keys() })],
-    ['an http endpoint', () => JSON.stringify({ endpoint: 'http://push.example.com/x', keys: keys() })],
-    ['a private address', () => JSON.stringify({ endpoint: 'https://10.0.0.5/push', keys: keys() })],
-    [
-      'a loopback endpoint outside development',
-      () => JSON.stringify({ endpoint: 'https://localhost/push', keys: keys() }),
-    ],
-    [
-      'a short p256dh',
-      () => JSON.stringify({ endpoint: ENDPOINT, keys: { ...keys(), p256dh: b64url(new Uint8Array(33)) } }),
-    ],
-    [
-      'a short auth',
-      () => JSON.stringify({ endpoint: ENDPOINT, keys: { ...keys(), auth: b64url(new Uint8Array(8)) } }),
-    ],
-    [
-      'a p256dh off the curve',
-      () =>
-        JSON.stringify({
-          endpoint: ENDPOINT,
-          keys: { ...keys(), p256dh: b64url(Uint8Array.from({ length: 65 }, (_, i) => (i === 0 ? 4 : 1))) },
-        }),
-    ],
-  ])('rejects %s as an invalid address without calling out', async (_, token) => {
-    const { provider, requests } = setup();
-    expect(await provider.send(pushRequest('webpush', token()))).toMatchObject({
-      kind: 'permanent',
-      invalidAddress: true,
-      code: 'InvalidSubscription',
-    });
-    expect(requests).toHaveLength(0);
-  });
+  const subscription = (value: object) => JSON.stringify(value);
+  const invalid = (reason: string | RegExp) =>
+    ({ kind: 'permanent', invalidAddress: true, code: 'InvalidSubscription', reason }) as const;
+  refusalTable(WEBPUSH, [
+    {
+      name: 'a subscription that is not JSON',
+      request: () => pushRequest('webpush', 'not json'),
+      expected: invalid('subscription is not JSON'),
+    },
+    {
+      name: 'a subscription without endpoint',
+      request: () => pushRequest('webpush', subscription({ keys: keys() })),
+      expected: invalid('subscription has no endpoint'),
+    },
+    {
+      name: 'an http endpoint',
+      request: () =>
+        pushRequest('webpush', subscription({ endpoint: 'http://push.example.com/x', keys: keys() })),
+      expected: invalid(/^subscription endpoint rejected: /),
+    },
+    {
+      name: 'a private address',
+      request: () =>
+        pushRequest('webpush', subscription({ endpoint: 'https://10.0.0.5/push', keys: keys() })),
+      expected: invalid(/^subscription endpoint rejected: /),
+    },
+    {
+      name: 'a loopback endpoint outside development',
+      request: () =>
+        pushRequest('webpush', subscription({ endpoint: 'https://localhost/push', keys: keys() })),
+      expected: invalid(/^subscription endpoint rejected: /),
+    },
+    {
+      name: 'a short p256dh',
+      request: () =>
+        pushRequest(
+          'webpush',
+          subscription({ endpoint: ENDPOINT, keys: { ...keys(), p256dh: toBase64Url(new Uint8Array(33)) } }),
+        ),
+      expected: invalid('subscription keys are not a P-256 key and a 16-byte auth secret'),
+    },
+    {
+      name: 'a short auth',
+      request: () =>
+        pushRequest(
+          'webpush',
+          subscription({ endpoint: ENDPOINT, keys: { ...keys(), auth: toBase64Url(new Uint8Array(8)) } }),
+        ),
+      expected: invalid('subscription keys are not a P-256 key and a 16-byte auth secret'),
+    },
+    {
+      name: 'a p256dh off the curve',
+      request: () =>
+        pushRequest(
+          'webpush',
+          subscription({
+            endpoint: ENDPOINT,
+            keys: {
+              ...keys(),
+              p256dh: toBase64Url(Uint8Array.from({ length: 65 }, (_, i) => (i === 0 ? 4 : 1))),
+            },
+          }),
+        ),
+      expected: invalid('subscription p256dh is not a P-256 point'),
+    },
+    {
+      name: 'a payload that cannot fit one 4096-byte record',
+      request: () =>
+        pushRequest('webpush', browser.json, { message: { title: 't', body: 'x'.repeat(4000) } }),
+      expected: {
+        kind: 'permanent',
+        code: 'PayloadTooLarge',
+        reason: /^payload is \d+ bytes, Web Push allows 3993$/,
+      },
+    },
+    {
+      name: 'an address of another platform',
+      request: () => pushRequest('apns', 'abcdef'),
+      expected: { kind: 'permanent', reason: 'webpush provider got a non-webpush address' },
+    },
+  ]);
 
   it('allows a loopback endpoint in development (local fake push service)', async () => {
     const local = await browserSubscription('http://localhost:8788/push/1');
-    const { provider, requests } = setup(undefined, { ENVIRONMENT: 'development' });
-    expect(await provider.send(pushRequest('webpush', local.json))).toMatchObject({ kind: 'sent' });
-    expect(requests[0]?.url).toBe('http://localhost:8788/push/1');
+    const { provider, calls } = setup(undefined, { ENVIRONMENT: 'development' });
+    expectOutcome(await provider.send(pushRequest('webpush', local.json)), {
+      kind: 'sent',
+      providerMessageId: 'https://fcm.googleapis.com/0:1700000000%abc',
+    });
+    expect(onlyCall(calls).request.url).toBe('http://localhost:8788/push/1');
   });
 });
 
-const flags = (result: object) => ({
-  invalidAddress: 'invalidAddress' in result && result.invalidAddress === true,
-  configError: 'configError' in result && result.configError === true,
-});
+const reason = (status: number) => `push service ${status} {"reason":"x"}`;
+
+// Push service answers per RFC 8030 (and the services' own docs for 400/401/403 on VAPID).
+const ANSWERS: AnswerRow[] = [
+  {
+    name: '201 with Location',
+    reply: created(),
+    expected: { kind: 'sent', providerMessageId: 'https://fcm.googleapis.com/0:1700000000%abc' },
+  },
+  { name: '201 without Location', reply: textResponse(201, null), expected: { kind: 'sent' } },
+  { name: '200', reply: textResponse(200, null), expected: { kind: 'sent' } },
+  { name: '202', reply: textResponse(202, null), expected: { kind: 'sent' } },
+  {
+    name: '302 is never followed',
+    reply: textResponse(302, null, { location: 'http://169.254.169.254/' }),
+    expected: { kind: 'permanent', code: '302', reason: 'push service 302' },
+  },
+  ...(
+    [
+      [404, {}, { kind: 'permanent', invalidAddress: true, code: '404' }],
+      [410, {}, { kind: 'permanent', invalidAddress: true, code: '410' }],
+      [413, {}, { kind: 'permanent', code: 'PayloadTooLarge' }],
+      [429, { 'retry-after': '90' }, { kind: 'retryable', retryAfterSeconds: 90, code: '429' }],
+      [429, {}, { kind: 'retryable', code: '429' }],
+      [500, {}, { kind: 'retryable', code: '500' }],
+      [503, { 'retry-after': '15' }, { kind: 'retryable', retryAfterSeconds: 15, code: '503' }],
+      [400, {}, { kind: 'permanent', configError: true, code: '400' }],
+      [401, {}, { kind: 'permanent', configError: true, code: '401' }],
+      [403, {}, { kind: 'permanent', configError: true, code: '403' }],
+      [415, {}, { kind: 'permanent', code: '415' }],
+    ] as const
+  ).map(([status, headers, expected]) => ({
+    name: `${status} ${JSON.stringify(headers)}`,
+    reply: textResponse(status, '{"reason":"x"}', headers),
+    expected: { ...expected, reason: reason(status) },
+  })),
+  ...networkRows(ENDPOINT),
+];
 
 describe('webpush responses', () => {
-  it.each<[number, Record<string, string>, Record<string, unknown>]>([
-    [200, {}, { kind: 'sent' }],
-    [202, {}, { kind: 'sent' }],
-    [404, {}, { kind: 'permanent', invalidAddress: true, code: '404' }],
-    [410, {}, { kind: 'permanent', invalidAddress: true, code: '410' }],
-    [413, {}, { kind: 'permanent', code: 'PayloadTooLarge' }],
-    [429, { 'retry-after': '90' }, { kind: 'retryable', retryAfterSeconds: 90, code: '429' }],
-    [429, {}, { kind: 'retryable', code: '429' }],
-    [500, {}, { kind: 'retryable', code: '500' }],
-    [503, { 'retry-after': '15' }, { kind: 'retryable', retryAfterSeconds: 15 }],
-    [400, {}, { kind: 'permanent', configError: true, code: '400' }],
-    [401, {}, { kind: 'permanent', configError: true, code: '401' }],
-    [403, {}, { kind: 'permanent', configError: true, code: '403' }],
-    [415, {}, { kind: 'permanent', code: '415' }],
-  ])('%i %j', async (status, headers, expected) => {
-    const { provider } = setup(
-      () => new Response(status === 200 || status === 202 ? null : '{"reason":"x"}', { status, headers }),
-    );
-    const result = await provider.send(pushRequest('webpush', browser.json));
-    expect(result).toMatchObject(expected);
-    expect(flags(result)).toEqual(flags(expected));
-  });
-
-  it('has no providerMessageId when the push service sends no Location', async () => {
-    const { provider } = setup(() => new Response(null, { status: 201 }));
-    expect(await provider.send(pushRequest('webpush', browser.json))).toEqual({ kind: 'sent' });
-  });
-
-  it.each([
-    ['network error', new TypeError('Network connection lost.'), 'network error: Network connection lost.'],
-    ['timeout', new DOMException('timed out', 'TimeoutError'), 'timeout'],
-  ])('treats a %s as retryable', async (_, error, reason) => {
-    const { provider } = setup(() => {
-      throw error;
-    });
-    expect(await provider.send(pushRequest('webpush', browser.json))).toEqual({ kind: 'retryable', reason });
-  });
+  answerTable(WEBPUSH, ANSWERS);
 });
 
 describe('webpush credentials', () => {
   it('names every missing variable', () => {
-    const error = missingCredentials(() =>
-      webpush.create({}, { fetch: async () => new Response(), now: () => 0 }),
-    );
+    const error = missingCredentials(() => webpush.create({}, noNetwork));
     expect(error.variables).toEqual(['VAPID_PUBLIC_KEY', 'VAPID_PRIVATE_KEY', 'VAPID_SUBJECT']);
   });
 
@@ -400,12 +517,13 @@ describe('webpush credentials', () => {
     );
   });
 
-  it('reports unusable VAPID keys as a config error', async () => {
-    const { provider, requests } = setup(undefined, { VAPID_PRIVATE_KEY: 'c2hvcnQ' });
-    expect(await provider.send(pushRequest('webpush', browser.json))).toMatchObject({
+  it('reports unusable VAPID keys as a config error without calling out', async () => {
+    const { provider, calls } = setup(undefined, { VAPID_PRIVATE_KEY: 'c2hvcnQ' });
+    expectOutcome(await provider.send(pushRequest('webpush', browser.json)), {
       kind: 'permanent',
       configError: true,
+      reason: 'VAPID_PUBLIC_KEY/VAPID_PRIVATE_KEY are not a usable P-256 pair',
     });
-    expect(requests).toHaveLength(0);
+    expect(calls).toHaveLength(0);
   });
 });

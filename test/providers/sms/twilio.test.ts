@@ -1,22 +1,26 @@
 import { describe, expect, it } from 'vitest';
-import { twilio, twilioConfigFromEnv } from '../../../src/providers/sms/twilio';
+import { TWILIO_LIMITS, twilio, twilioConfigFromEnv } from '../../../src/providers/sms/twilio';
 import { MissingCredentialsError } from '../../../src/providers/types';
 import { missingCredentials } from '../../helpers/credentials';
 import {
-  depsWith,
-  expectOutcome,
-  failingFetch,
+  type AnswerRow,
+  answerTable,
+  deliveryOf,
+  type ExactRequest,
+  expectRequest,
+  formOf,
   jsonResponse,
-  type Outcome,
-  recordingFetch,
-  sendRequest,
-  timeoutError,
-} from '../chat/harness';
+  networkRows,
+  onlyCall,
+  type ProviderCase,
+  sendOnce,
+  textResponse,
+} from '../harness';
 
 const SID = 'ACtest0000000000000000000000000000';
 const TOKEN = 'test-auth-token';
 const ENV = { TWILIO_ACCOUNT_SID: SID, TWILIO_AUTH_TOKEN: TOKEN, TWILIO_FROM: '+15005550006' };
-const REQUEST = sendRequest(
+const REQUEST = deliveryOf(
   { channel: 'sms', phone: '+447700900123' },
   { text: 'Your order shipped 📦 & is on its way' },
 );
@@ -24,31 +28,32 @@ const REQUEST = sendRequest(
 /** Twilio's documented success answer (abridged). */
 const CREATED = { sid: 'SM1234567890abcdef1234567890abcdef', status: 'queued' };
 
-async function sendWith(env: Record<string, string>, response: Response) {
-  const { fetch, calls } = recordingFetch(() => response);
-  const result = await twilio.create(env, depsWith(fetch)).send(REQUEST);
-  return { result, calls };
-}
+// Request shape per https://www.twilio.com/docs/messaging/api/message-resource#create-a-message-resource
+const SEND: ExactRequest = {
+  url: `https://api.twilio.com/2010-04-01/Accounts/${SID}/Messages.json`,
+  headers: {
+    authorization: `Basic ${btoa(`${SID}:${TOKEN}`)}`,
+    'content-type': 'application/x-www-form-urlencoded',
+    accept: 'application/json',
+  },
+  body: {
+    form: [
+      ['To', '+447700900123'],
+      ['From', '+15005550006'],
+      ['Body', 'Your order shipped 📦 & is on its way'],
+    ],
+  },
+};
+
+const TWILIO: ProviderCase = {
+  definition: twilio,
+  env: () => ENV,
+  request: () => REQUEST,
+  exact: () => [SEND],
+  secrets: () => [TOKEN, btoa(`${SID}:${TOKEN}`)],
+};
 
 describe('twilio request', () => {
-  it('posts the form to the Messages resource with Basic auth', async () => {
-    const { calls } = await sendWith(ENV, jsonResponse(201, CREATED));
-    expect(calls).toHaveLength(1);
-    const [call] = calls;
-    expect(call?.request.url).toBe(`https://api.twilio.com/2010-04-01/Accounts/${SID}/Messages.json`);
-    expect(call?.request.method).toBe('POST');
-    expect(call?.request.headers.get('content-type')).toBe('application/x-www-form-urlencoded');
-    const auth = call?.request.headers.get('authorization') ?? '';
-    expect(auth.startsWith('Basic ')).toBe(true);
-    expect(atob(auth.slice('Basic '.length))).toBe(`${SID}:${TOKEN}`);
-    const form = new URLSearchParams(call?.body);
-    expect(Object.fromEntries(form)).toEqual({
-      To: '+447700900123',
-      From: '+15005550006',
-      Body: 'Your order shipped 📦 & is on its way',
-    });
-  });
-
   it('uses the Messaging Service instead of From when configured, and sets StatusCallback', async () => {
     const env = {
       ...ENV,
@@ -56,20 +61,32 @@ describe('twilio request', () => {
       PUBLIC_BASE_URL: 'https://herald.example.com/',
       TWILIO_BASE_URL: 'http://localhost:9999/',
     };
-    const { calls } = await sendWith(env, jsonResponse(201, CREATED));
-    expect(calls[0]?.request.url).toBe(`http://localhost:9999/2010-04-01/Accounts/${SID}/Messages.json`);
-    const form = new URLSearchParams(calls[0]?.body);
-    expect(form.get('MessagingServiceSid')).toBe('MGtest000000000000000000000000000');
-    expect(form.has('From')).toBe(false);
-    // The delivery id rides in the (signed) callback URL, so status callbacks find their delivery.
-    expect(form.get('StatusCallback')).toBe(
-      'https://herald.example.com/v1/webhooks/twilio?deliveryId=dlv_01JTESTDELIVERY',
-    );
+    const { calls } = await sendOnce(twilio, env, REQUEST, jsonResponse(201, CREATED));
+    await expectRequest(calls[0], {
+      ...SEND,
+      url: `http://localhost:9999/2010-04-01/Accounts/${SID}/Messages.json`,
+      body: {
+        form: [
+          ['To', '+447700900123'],
+          ['MessagingServiceSid', 'MGtest000000000000000000000000000'],
+          ['Body', 'Your order shipped 📦 & is on its way'],
+          // The delivery id rides in the (signed) callback URL, so status callbacks find their delivery.
+          ['StatusCallback', 'https://herald.example.com/v1/webhooks/twilio?deliveryId=dlv_01JTESTDELIVERY'],
+        ],
+      },
+    });
   });
 
-  it('omits StatusCallback without PUBLIC_BASE_URL', async () => {
-    const { calls } = await sendWith(ENV, jsonResponse(201, CREATED));
-    expect(new URLSearchParams(calls[0]?.body).has('StatusCallback')).toBe(false);
+  it('authenticates as SID:token and sets no StatusCallback without PUBLIC_BASE_URL', async () => {
+    const call = onlyCall((await sendOnce(twilio, ENV, REQUEST, jsonResponse(201, CREATED))).calls);
+    const auth = call.request.headers.get('authorization') ?? '';
+    expect(atob(auth.slice('Basic '.length))).toBe(`${SID}:${TOKEN}`);
+    expect(formOf(call).map(([name]) => name)).not.toContain('StatusCallback');
+  });
+
+  it('declares its documented limits', () => {
+    expect(twilio.limits).toBe(TWILIO_LIMITS);
+    expect(TWILIO_LIMITS).toEqual({ timeoutMs: 15_000, recipientsPerRequest: 1, fields: { body: 1600 } });
   });
 });
 
@@ -80,103 +97,100 @@ const twilioError = (status: number, code: number, message: string, headers: Rec
     headers,
   );
 
-const ANSWERS: [string, () => Response, Outcome][] = [
-  ['201 created', () => jsonResponse(201, CREATED), { kind: 'sent', providerMessageId: CREATED.sid }],
-  [
-    '21610 unsubscribed recipient',
-    () => twilioError(400, 21610, 'Attempt to send to unsubscribed recipient'),
-    { kind: 'permanent', code: '21610', optOut: true },
-  ],
-  [
-    '21211 invalid To',
-    () => twilioError(400, 21211, "The 'To' number +4477 is not a valid phone number."),
-    { kind: 'permanent', code: '21211', invalidAddress: true },
-  ],
-  [
-    '21614 not a mobile number',
-    () => twilioError(400, 21614, "'To' number is not a valid mobile number"),
-    { kind: 'permanent', code: '21614', invalidAddress: true },
-  ],
-  [
-    '21635 landline',
-    () => twilioError(400, 21635, "'To' number cannot be a landline"),
-    { kind: 'permanent', code: '21635', invalidAddress: true },
-  ],
-  [
-    '21612 unreachable combination',
-    () => twilioError(400, 21612, "The 'To' phone number is not currently reachable"),
-    { kind: 'permanent', code: '21612' },
-  ],
-  [
-    '21408 region not enabled',
-    () => twilioError(400, 21408, 'Permission to send an SMS has not been enabled for the region'),
-    { kind: 'permanent', code: '21408', configError: true },
-  ],
-  [
-    '21608 unverified on trial',
-    () => twilioError(400, 21608, "The 'To' phone number provided is not yet verified"),
-    { kind: 'permanent', code: '21608', configError: true },
-  ],
-  [
-    '20003 authentication',
-    () => twilioError(401, 20003, 'Authenticate'),
-    { kind: 'permanent', code: '20003', configError: true },
-  ],
-  [
-    '21606 bad From',
-    () => twilioError(400, 21606, "The 'From' phone number provided is not a valid message-capable number"),
-    { kind: 'permanent', code: '21606', configError: true },
-  ],
-  [
-    '21659 From not a Twilio number',
-    () => twilioError(400, 21659, "'From' is not a Twilio phone number"),
-    { kind: 'permanent', code: '21659', configError: true },
-  ],
-  [
-    '21617 body too long',
-    () => twilioError(400, 21617, 'The concatenated message body exceeds the 1600 character limit'),
-    { kind: 'permanent', code: '21617' },
-  ],
-  [
-    '20429 too many requests with Retry-After',
-    () => twilioError(429, 20429, 'Too Many Requests', { 'retry-after': '7' }),
-    { kind: 'retryable', code: '20429', retryAfterSeconds: 7 },
-  ],
-  [
-    '21611 From queue full',
-    () => twilioError(400, 21611, "This 'From' number has exceeded the maximum number of queued messages"),
-    { kind: 'retryable', code: '21611' },
-  ],
-  [
-    '503 without JSON',
-    () => new Response('upstream down', { status: 503 }),
-    { kind: 'retryable', code: '503' },
-  ],
-  [
-    '500 with JSON error',
-    () => twilioError(500, 20500, 'Internal Server Error'),
-    { kind: 'retryable', code: '20500' },
-  ],
-  ['unknown 4xx code', () => twilioError(400, 21999, 'Something else'), { kind: 'permanent', code: '21999' }],
+const ANSWERS: AnswerRow[] = [
+  {
+    name: '201 created',
+    reply: jsonResponse(201, CREATED),
+    expected: { kind: 'sent', providerMessageId: CREATED.sid },
+  },
+  {
+    name: '21610 unsubscribed recipient',
+    reply: twilioError(400, 21610, 'Attempt to send to unsubscribed recipient'),
+    expected: { kind: 'permanent', code: '21610', optOut: true },
+  },
+  {
+    name: '21211 invalid To',
+    reply: twilioError(400, 21211, "The 'To' number +4477 is not a valid phone number."),
+    expected: { kind: 'permanent', code: '21211', invalidAddress: true },
+  },
+  {
+    name: '21614 not a mobile number',
+    reply: twilioError(400, 21614, "'To' number is not a valid mobile number"),
+    expected: { kind: 'permanent', code: '21614', invalidAddress: true },
+  },
+  {
+    name: '21635 landline',
+    reply: twilioError(400, 21635, "'To' number cannot be a landline"),
+    expected: { kind: 'permanent', code: '21635', invalidAddress: true },
+  },
+  {
+    name: '21612 unreachable combination',
+    reply: twilioError(400, 21612, "The 'To' phone number is not currently reachable"),
+    expected: { kind: 'permanent', code: '21612' },
+  },
+  {
+    name: '21408 region not enabled',
+    reply: twilioError(400, 21408, 'Permission to send an SMS has not been enabled for the region'),
+    expected: { kind: 'permanent', code: '21408', configError: true },
+  },
+  {
+    name: '21608 unverified on trial',
+    reply: twilioError(400, 21608, "The 'To' phone number provided is not yet verified"),
+    expected: { kind: 'permanent', code: '21608', configError: true },
+  },
+  {
+    name: '20003 authentication',
+    reply: twilioError(401, 20003, 'Authenticate'),
+    expected: { kind: 'permanent', code: '20003', configError: true },
+  },
+  {
+    name: '21606 bad From',
+    reply: twilioError(400, 21606, "The 'From' phone number provided is not a valid message-capable number"),
+    expected: { kind: 'permanent', code: '21606', configError: true },
+  },
+  {
+    name: '21659 From not a Twilio number',
+    reply: twilioError(400, 21659, "'From' is not a Twilio phone number"),
+    expected: { kind: 'permanent', code: '21659', configError: true },
+  },
+  {
+    name: '21617 body too long',
+    reply: twilioError(400, 21617, 'The concatenated message body exceeds the 1600 character limit'),
+    expected: { kind: 'permanent', code: '21617' },
+  },
+  {
+    name: '20429 too many requests with Retry-After',
+    reply: twilioError(429, 20429, 'Too Many Requests', { 'retry-after': '7' }),
+    expected: { kind: 'retryable', code: '20429', retryAfterSeconds: 7 },
+  },
+  {
+    name: '21611 From queue full',
+    reply: twilioError(400, 21611, "This 'From' number has exceeded the maximum number of queued messages"),
+    expected: { kind: 'retryable', code: '21611' },
+  },
+  {
+    name: '503 without JSON',
+    reply: textResponse(503, 'upstream down'),
+    expected: { kind: 'retryable', code: '503' },
+  },
+  {
+    name: '500 with JSON error',
+    reply: twilioError(500, 20500, 'Internal Server Error'),
+    expected: { kind: 'retryable', code: '20500' },
+  },
+  {
+    name: 'unknown 4xx code',
+    reply: twilioError(400, 21999, 'Something else'),
+    expected: { kind: 'permanent', code: '21999' },
+  },
 ];
 
 describe('twilio answers', () => {
-  it.each(ANSWERS)('%s', async (_name, response, expected) => {
-    const { result } = await sendWith(ENV, response());
-    expectOutcome(result, expected);
-    if (result.kind !== 'sent') {
-      expect(result.reason).toMatch(/^twilio /);
-      expect(result.reason).not.toContain(TOKEN);
-    }
-  });
-
-  it.each([
-    ['network error', new TypeError('Network connection lost.'), /network error/],
-    ['timeout', timeoutError(), /timeout/],
-  ])('%s is retryable', async (_name, error, reason) => {
-    const result = await twilio.create(ENV, depsWith(failingFetch(error))).send(REQUEST);
-    expect(result).toMatchObject({ kind: 'retryable', reason: expect.stringMatching(reason) });
-  });
+  // Every answer's reason names Twilio and the code it classified by.
+  const named = ANSWERS.map((row) =>
+    row.expected.kind === 'sent' ? row : { ...row, expected: { reason: /^twilio \d+: /, ...row.expected } },
+  );
+  answerTable(TWILIO, [...named, ...networkRows(SEND.url)]);
 });
 
 describe('twilio configuration', () => {
