@@ -2,7 +2,7 @@
 // The bodies follow each provider's documented format; the expected events follow the mapping
 // documented in src/callbacks (status, reason, suppression), written out here row by row.
 import fc from 'fast-check';
-import type { CallbackEvent } from '../../src/callbacks/types';
+import type { CallbackEvent, CallbackStatus } from '../../src/callbacks/types';
 
 /** A generated callback: the raw body, its Content-Type, and exactly the events it carries. */
 export interface ValidCallback {
@@ -16,6 +16,22 @@ interface Row {
   fields: Record<string, unknown>;
   event?: Pick<CallbackEvent, 'status' | 'reason' | 'suppressAddress'>;
 }
+
+/** A row whose fields mean `status` (with `reason`), or mean no outcome when `status` is absent. */
+function row(
+  fields: Record<string, unknown>,
+  status?: CallbackStatus,
+  reason?: string,
+  suppress = false,
+): Row {
+  if (!status) return { fields };
+  return {
+    fields,
+    event: { status, ...(reason ? { reason } : {}), ...(suppress ? { suppressAddress: true } : {}) },
+  };
+}
+/** The event also says the address is to be suppressed. */
+const SUPPRESS = true;
 
 const id = fc.stringMatching(/^[A-Za-z0-9_-]{1,40}$/);
 /** Whole seconds between 2020 and 2033. */
@@ -38,27 +54,15 @@ function expected(
 }
 
 const TWILIO: Row[] = [
-  { fields: { MessageStatus: 'delivered' }, event: { status: 'delivered' } },
-  { fields: { MessageStatus: 'read' }, event: { status: 'opened' } },
-  {
-    fields: { MessageStatus: 'undelivered', ErrorCode: '30003' },
-    event: { status: 'failed', reason: 'twilio undelivered 30003' },
-  },
-  {
-    fields: { MessageStatus: 'undelivered', ErrorCode: '30005' },
-    event: { status: 'failed', reason: 'twilio undelivered 30005', suppressAddress: true },
-  },
-  {
-    fields: { MessageStatus: 'failed', ErrorCode: '30006' },
-    event: { status: 'failed', reason: 'twilio failed 30006', suppressAddress: true },
-  },
-  {
-    fields: { MessageStatus: 'failed', ErrorCode: '21610' },
-    event: { status: 'unsubscribed', reason: 'twilio failed 21610' },
-  },
-  { fields: { MessageStatus: 'canceled' }, event: { status: 'failed', reason: 'twilio canceled' } },
-  { fields: { MessageStatus: 'sent' } },
-  { fields: { MessageStatus: 'queued' } },
+  row({ MessageStatus: 'delivered' }, 'delivered'),
+  row({ MessageStatus: 'read' }, 'opened'),
+  row({ MessageStatus: 'undelivered', ErrorCode: '30003' }, 'failed', 'twilio undelivered 30003'),
+  row({ MessageStatus: 'undelivered', ErrorCode: '30005' }, 'failed', 'twilio undelivered 30005', SUPPRESS),
+  row({ MessageStatus: 'failed', ErrorCode: '30006' }, 'failed', 'twilio failed 30006', SUPPRESS),
+  row({ MessageStatus: 'failed', ErrorCode: '21610' }, 'unsubscribed', 'twilio failed 21610'),
+  row({ MessageStatus: 'canceled' }, 'failed', 'twilio canceled'),
+  row({ MessageStatus: 'sent' }),
+  row({ MessageStatus: 'queued' }),
 ];
 
 /** A Twilio status callback: form-encoded, MessageSid (or the older SmsSid/SmsStatus). */
@@ -77,37 +81,19 @@ const twilio: fc.Arbitrary<ValidCallback> = fc
   });
 
 const SENDGRID: Row[] = [
-  { fields: { event: 'delivered' }, event: { status: 'delivered' } },
-  {
-    fields: { event: 'bounce', type: 'bounce', status: '5.1.1' },
-    event: { status: 'bounced', reason: 'sendgrid bounce 5.1.1', suppressAddress: true },
-  },
-  {
-    fields: { event: 'bounce', type: 'blocked', status: '4.7.1' },
-    event: { status: 'failed', reason: 'sendgrid blocked 4.7.1' },
-  },
-  {
-    fields: { event: 'dropped', reason: 'Bounced Address' },
-    event: { status: 'failed', reason: 'sendgrid dropped: Bounced Address' },
-  },
+  row({ event: 'delivered' }, 'delivered'),
+  row({ event: 'bounce', type: 'bounce', status: '5.1.1' }, 'bounced', 'sendgrid bounce 5.1.1', SUPPRESS),
+  row({ event: 'bounce', type: 'blocked', status: '4.7.1' }, 'failed', 'sendgrid blocked 4.7.1'),
+  row({ event: 'dropped', reason: 'Bounced Address' }, 'failed', 'sendgrid dropped: Bounced Address'),
   // Free text is never kept: it may hold the address.
-  {
-    fields: { event: 'dropped', reason: 'ada@example.com said no' },
-    event: { status: 'failed', reason: 'sendgrid dropped' },
-  },
-  { fields: { event: 'open' }, event: { status: 'opened' } },
-  { fields: { event: 'click', url: 'https://example.com/x' }, event: { status: 'clicked' } },
-  {
-    fields: { event: 'spamreport' },
-    event: { status: 'complained', reason: 'sendgrid spamreport', suppressAddress: true },
-  },
-  { fields: { event: 'unsubscribe' }, event: { status: 'unsubscribed', reason: 'sendgrid unsubscribe' } },
-  {
-    fields: { event: 'group_unsubscribe' },
-    event: { status: 'unsubscribed', reason: 'sendgrid group_unsubscribe' },
-  },
-  { fields: { event: 'processed' } },
-  { fields: { event: 'deferred' } },
+  row({ event: 'dropped', reason: 'ada@example.com said no' }, 'failed', 'sendgrid dropped'),
+  row({ event: 'open' }, 'opened'),
+  row({ event: 'click', url: 'https://example.com/x' }, 'clicked'),
+  row({ event: 'spamreport' }, 'complained', 'sendgrid spamreport', SUPPRESS),
+  row({ event: 'unsubscribe' }, 'unsubscribed', 'sendgrid unsubscribe'),
+  row({ event: 'group_unsubscribe' }, 'unsubscribed', 'sendgrid group_unsubscribe'),
+  row({ event: 'processed' }),
+  row({ event: 'deferred' }),
 ];
 
 const sendgridItem = fc
@@ -137,35 +123,30 @@ const sendgrid: fc.Arbitrary<ValidCallback> = fc.array(sendgridItem, { maxLength
 }));
 
 const RESEND: Row[] = [
-  { fields: { type: 'email.delivered' }, event: { status: 'delivered' } },
-  {
-    fields: { type: 'email.bounced', bounce: { type: 'Permanent', subType: 'General' } },
-    event: { status: 'bounced', reason: 'resend bounce Permanent General', suppressAddress: true },
-  },
-  {
-    fields: { type: 'email.bounced', bounce: { type: 'Transient', subType: 'MailboxFull' } },
-    event: { status: 'failed', reason: 'resend bounce Transient MailboxFull' },
-  },
-  {
-    fields: { type: 'email.bounced' },
-    event: { status: 'bounced', reason: 'resend bounce', suppressAddress: true },
-  },
-  {
-    fields: { type: 'email.complained' },
-    event: { status: 'complained', reason: 'resend complaint', suppressAddress: true },
-  },
-  {
-    fields: { type: 'email.failed', failed: { reason: 'reached_daily_quota' } },
-    event: { status: 'failed', reason: 'resend failed reached_daily_quota' },
-  },
-  {
-    fields: { type: 'email.suppressed' },
-    event: { status: 'failed', reason: 'resend suppressed', suppressAddress: true },
-  },
-  { fields: { type: 'email.opened' }, event: { status: 'opened' } },
-  { fields: { type: 'email.clicked' }, event: { status: 'clicked' } },
-  { fields: { type: 'email.sent' } },
-  { fields: { type: 'email.delivery_delayed' } },
+  row({ type: 'email.delivered' }, 'delivered'),
+  row(
+    { type: 'email.bounced', bounce: { type: 'Permanent', subType: 'General' } },
+    'bounced',
+    'resend bounce Permanent General',
+    SUPPRESS,
+  ),
+  row(
+    { type: 'email.bounced', bounce: { type: 'Transient', subType: 'MailboxFull' } },
+    'failed',
+    'resend bounce Transient MailboxFull',
+  ),
+  row({ type: 'email.bounced' }, 'bounced', 'resend bounce', SUPPRESS),
+  row({ type: 'email.complained' }, 'complained', 'resend complaint', SUPPRESS),
+  row(
+    { type: 'email.failed', failed: { reason: 'reached_daily_quota' } },
+    'failed',
+    'resend failed reached_daily_quota',
+  ),
+  row({ type: 'email.suppressed' }, 'failed', 'resend suppressed', SUPPRESS),
+  row({ type: 'email.opened' }, 'opened'),
+  row({ type: 'email.clicked' }, 'clicked'),
+  row({ type: 'email.sent' }),
+  row({ type: 'email.delivery_delayed' }),
 ];
 
 /** A Resend webhook: one event, Herald's delivery id in the tags (object or array form). */
@@ -197,41 +178,41 @@ const resend: fc.Arbitrary<ValidCallback> = fc
   });
 
 const MAILGUN: Row[] = [
-  { fields: { event: 'delivered' }, event: { status: 'delivered' } },
-  { fields: { event: 'opened' }, event: { status: 'opened' } },
-  { fields: { event: 'clicked' }, event: { status: 'clicked' } },
-  {
-    fields: { event: 'complained' },
-    event: { status: 'complained', reason: 'mailgun complained', suppressAddress: true },
-  },
-  { fields: { event: 'unsubscribed' }, event: { status: 'unsubscribed', reason: 'mailgun unsubscribed' } },
-  {
-    fields: { event: 'failed', severity: 'permanent', reason: 'bounce', 'delivery-status': { code: 550 } },
-    event: { status: 'bounced', reason: 'mailgun failed bounce 550', suppressAddress: true },
-  },
-  {
-    fields: {
+  row({ event: 'delivered' }, 'delivered'),
+  row({ event: 'opened' }, 'opened'),
+  row({ event: 'clicked' }, 'clicked'),
+  row({ event: 'complained' }, 'complained', 'mailgun complained', SUPPRESS),
+  row({ event: 'unsubscribed' }, 'unsubscribed', 'mailgun unsubscribed'),
+  row(
+    { event: 'failed', severity: 'permanent', reason: 'bounce', 'delivery-status': { code: 550 } },
+    'bounced',
+    'mailgun failed bounce 550',
+    SUPPRESS,
+  ),
+  row(
+    {
       event: 'failed',
       severity: 'permanent',
       reason: 'suppress-complaint',
       'delivery-status': { code: 605 },
     },
-    event: { status: 'complained', reason: 'mailgun failed suppress-complaint 605', suppressAddress: true },
-  },
-  {
-    fields: { event: 'failed', severity: 'permanent', reason: 'suppress-unsubscribe' },
-    event: { status: 'unsubscribed', reason: 'mailgun failed suppress-unsubscribe' },
-  },
-  {
-    fields: { event: 'failed', severity: 'permanent', reason: 'old' },
-    event: { status: 'failed', reason: 'mailgun failed old' },
-  },
-  {
-    fields: { event: 'failed', severity: 'permanent', reason: 'espblock', 'delivery-status': { code: 554 } },
-    event: { status: 'failed', reason: 'mailgun failed espblock 554' },
-  },
-  { fields: { event: 'failed', severity: 'temporary', reason: 'generic', 'delivery-status': { code: 452 } } },
-  { fields: { event: 'accepted' } },
+    'complained',
+    'mailgun failed suppress-complaint 605',
+    SUPPRESS,
+  ),
+  row(
+    { event: 'failed', severity: 'permanent', reason: 'suppress-unsubscribe' },
+    'unsubscribed',
+    'mailgun failed suppress-unsubscribe',
+  ),
+  row({ event: 'failed', severity: 'permanent', reason: 'old' }, 'failed', 'mailgun failed old'),
+  row(
+    { event: 'failed', severity: 'permanent', reason: 'espblock', 'delivery-status': { code: 554 } },
+    'failed',
+    'mailgun failed espblock 554',
+  ),
+  row({ event: 'failed', severity: 'temporary', reason: 'generic', 'delivery-status': { code: 452 } }),
+  row({ event: 'accepted' }),
 ];
 
 /** A Mailgun webhook: the signature block and one event, Herald's id in the user variables. */
@@ -257,47 +238,28 @@ const mailgun: fc.Arbitrary<ValidCallback> = fc
   }));
 
 const POSTMARK: Row[] = [
-  { fields: { RecordType: 'Delivery' }, event: { status: 'delivered' } },
-  {
-    fields: { RecordType: 'Bounce', Type: 'HardBounce' },
-    event: { status: 'bounced', reason: 'postmark HardBounce', suppressAddress: true },
-  },
-  {
-    fields: { RecordType: 'Bounce', Type: 'BadEmailAddress' },
-    event: { status: 'bounced', reason: 'postmark BadEmailAddress', suppressAddress: true },
-  },
-  {
-    fields: { RecordType: 'Bounce', Type: 'SoftBounce' },
-    event: { status: 'failed', reason: 'postmark SoftBounce' },
-  },
-  {
-    fields: { RecordType: 'Bounce', Type: 'Unsubscribe' },
-    event: { status: 'unsubscribed', reason: 'postmark Unsubscribe' },
-  },
-  {
-    fields: { RecordType: 'Bounce', Type: 'SpamComplaint' },
-    event: { status: 'complained', reason: 'postmark SpamComplaint', suppressAddress: true },
-  },
-  { fields: { RecordType: 'Bounce', Type: 'AutoResponder' } },
-  {
-    fields: { RecordType: 'SpamComplaint' },
-    event: { status: 'complained', reason: 'postmark SpamComplaint', suppressAddress: true },
-  },
-  { fields: { RecordType: 'Open' }, event: { status: 'opened' } },
-  { fields: { RecordType: 'Click' }, event: { status: 'clicked' } },
-  {
-    fields: {
-      RecordType: 'SubscriptionChange',
-      SuppressSending: true,
-      SuppressionReason: 'ManualSuppression',
-    },
-    event: { status: 'unsubscribed', reason: 'postmark suppression ManualSuppression' },
-  },
-  {
-    fields: { RecordType: 'SubscriptionChange', SuppressSending: true, SuppressionReason: 'HardBounce' },
-    event: { status: 'bounced', reason: 'postmark suppression HardBounce', suppressAddress: true },
-  },
-  { fields: { RecordType: 'SubscriptionChange', SuppressSending: false } },
+  row({ RecordType: 'Delivery' }, 'delivered'),
+  row({ RecordType: 'Bounce', Type: 'HardBounce' }, 'bounced', 'postmark HardBounce', SUPPRESS),
+  row({ RecordType: 'Bounce', Type: 'BadEmailAddress' }, 'bounced', 'postmark BadEmailAddress', SUPPRESS),
+  row({ RecordType: 'Bounce', Type: 'SoftBounce' }, 'failed', 'postmark SoftBounce'),
+  row({ RecordType: 'Bounce', Type: 'Unsubscribe' }, 'unsubscribed', 'postmark Unsubscribe'),
+  row({ RecordType: 'Bounce', Type: 'SpamComplaint' }, 'complained', 'postmark SpamComplaint', SUPPRESS),
+  row({ RecordType: 'Bounce', Type: 'AutoResponder' }),
+  row({ RecordType: 'SpamComplaint' }, 'complained', 'postmark SpamComplaint', SUPPRESS),
+  row({ RecordType: 'Open' }, 'opened'),
+  row({ RecordType: 'Click' }, 'clicked'),
+  row(
+    { RecordType: 'SubscriptionChange', SuppressSending: true, SuppressionReason: 'ManualSuppression' },
+    'unsubscribed',
+    'postmark suppression ManualSuppression',
+  ),
+  row(
+    { RecordType: 'SubscriptionChange', SuppressSending: true, SuppressionReason: 'HardBounce' },
+    'bounced',
+    'postmark suppression HardBounce',
+    SUPPRESS,
+  ),
+  row({ RecordType: 'SubscriptionChange', SuppressSending: false }),
 ];
 
 /** Where each Postmark record type carries its time. */
@@ -337,29 +299,14 @@ const postmark: fc.Arbitrary<ValidCallback> = fc
   }));
 
 const VONAGE: Row[] = [
-  { fields: { status: 'delivered', 'err-code': '0' }, event: { status: 'delivered' } },
-  {
-    fields: { status: 'failed', 'err-code': '1' },
-    event: { status: 'failed', reason: 'vonage failed err-code 1' },
-  },
-  {
-    fields: { status: 'failed', 'err-code': '3' },
-    event: { status: 'failed', reason: 'vonage failed err-code 3', suppressAddress: true },
-  },
-  {
-    fields: { status: 'rejected', 'err-code': '4' },
-    event: { status: 'failed', reason: 'vonage rejected err-code 4', suppressAddress: true },
-  },
-  {
-    fields: { status: 'expired', 'err-code': '5' },
-    event: { status: 'failed', reason: 'vonage expired err-code 5' },
-  },
-  {
-    fields: { status: 'failed', 'err-code': '9' },
-    event: { status: 'unsubscribed', reason: 'vonage failed err-code 9' },
-  },
-  { fields: { status: 'accepted', 'err-code': '0' } },
-  { fields: { status: 'buffered', 'err-code': '0' } },
+  row({ status: 'delivered', 'err-code': '0' }, 'delivered'),
+  row({ status: 'failed', 'err-code': '1' }, 'failed', 'vonage failed err-code 1'),
+  row({ status: 'failed', 'err-code': '3' }, 'failed', 'vonage failed err-code 3', SUPPRESS),
+  row({ status: 'rejected', 'err-code': '4' }, 'failed', 'vonage rejected err-code 4', SUPPRESS),
+  row({ status: 'expired', 'err-code': '5' }, 'failed', 'vonage expired err-code 5'),
+  row({ status: 'failed', 'err-code': '9' }, 'unsubscribed', 'vonage failed err-code 9'),
+  row({ status: 'accepted', 'err-code': '0' }),
+  row({ status: 'buffered', 'err-code': '0' }),
 ];
 
 /** A Vonage delivery receipt, form-encoded or JSON; `message-timestamp` is UTC `YYYY-MM-DD HH:mm:ss`. */
