@@ -83,6 +83,12 @@ export function numberField(value: unknown, key: string): number | undefined {
   return typeof field === 'number' ? field : undefined;
 }
 
+/** Seconds in a whole-number header (a rate-limit reset), when present. */
+export function secondsHeader(headers: Headers, name: string): number | undefined {
+  const value = headers.get(name)?.trim();
+  return value && /^\d+$/.test(value) ? Number(value) : undefined;
+}
+
 /** True when the call got an answer rather than a network failure. */
 export const isHttpAnswer = (value: HttpAnswer | SendResult): value is HttpAnswer => 'status' in value;
 

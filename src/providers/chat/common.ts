@@ -6,7 +6,8 @@ import { checkWebhookUrl } from '../../lib/ssrf-guard';
 import type { CallLimits, HttpAnswer, HttpCall } from '../http-call';
 import { httpProvider } from '../http-provider';
 import { type ErrorClass, permanent, shortReason } from '../results';
-import { allowsLoopback, type ProviderDefinition, type SendRequest, type SendResult } from '../types';
+import type { ProviderDefinition, SendRequest, SendResult } from '../types';
+import { allowsLoopback } from '../vars';
 
 /** A chat delivery's request. */
 export type ChatRequest = SendRequest<AddressOf<'chat'>>;

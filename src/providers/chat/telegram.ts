@@ -5,7 +5,8 @@ import { isRetryableStatus } from '../../lib/http';
 import type { HttpAnswer, HttpCall } from '../http-call';
 import { httpProvider } from '../http-provider';
 import { classOfStatus, type ErrorClass, redact, resultOfClass, sent, shortReason } from '../results';
-import { type ProviderEnv, readBaseUrl, requireVars, type SendResult } from '../types';
+import type { ProviderEnv, SendResult } from '../types';
+import { readBaseUrl, requireVars } from '../vars';
 import { CHAT_TIMEOUT_MS, type ChatRequest, invalidAddress, truncateText } from './common';
 
 /**

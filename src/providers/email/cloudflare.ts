@@ -6,10 +6,10 @@ import {
   type ProviderDefinition,
   type ProviderDeps,
   type ProviderEnv,
-  readVar,
   type SendRequest,
   type SendResult,
 } from '../types';
+import { readVar } from '../vars';
 import { type Mailbox, readSender, type Sender } from './mailbox';
 import { isRefused, MB, requireEmailJob, toEmailJob } from './shared';
 

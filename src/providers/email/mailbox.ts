@@ -1,5 +1,6 @@
 // Sender identities: parsing `EMAIL_FROM` / `EMAIL_REPLY_TO` and writing mailboxes back out.
-import { type ProviderEnv, readVar } from '../types';
+import type { ProviderEnv } from '../types';
+import { readVar } from '../vars';
 
 /** A parsed mailbox: `Herald <noreply@example.com>` becomes `{ name: 'Herald', email: ... }`. */
 export interface Mailbox {

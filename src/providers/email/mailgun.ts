@@ -1,7 +1,8 @@
 // Mailgun Messages API: https://documentation.mailgun.com/docs/mailgun/api-reference/send/mailgun/messages/post-v3--domain-name--messages
 import { type HttpAnswer, stringField } from '../http-call';
 import { classOfStatus, type ErrorClass, resultOfClass, sent, shortReason } from '../results';
-import { type ProviderEnv, readBaseUrl, requireVars, type SendRequest, type SendResult } from '../types';
+import type { ProviderEnv, SendRequest, SendResult } from '../types';
+import { readBaseUrl, requireVars } from '../vars';
 import { formatMailbox, readSender, type Sender } from './mailbox';
 import { EMAIL_TIMEOUT_MS, httpEmailProvider, MB, requireEmailJob, USER_AGENT } from './shared';
 

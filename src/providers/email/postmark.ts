@@ -1,15 +1,10 @@
 // Postmark Email API: https://postmarkapp.com/developer/api/email-api (error codes: /developer/api/overview#error-codes)
 import { type HttpAnswer, type HttpCall, numberField, stringField } from '../http-call';
 import { classOfStatus, type ErrorClass, resultOfClass, sent, shortReason } from '../results';
-import {
-  type ProviderEnv,
-  readBaseUrl,
-  readVar,
-  requireVars,
-  type SendRequest,
-  type SendResult,
-} from '../types';
-import { formatMailbox, readSender, type Sender } from './mailbox';
+import type { ProviderEnv, SendRequest, SendResult } from '../types';
+import { readVar } from '../vars';
+import { type KeyedEmailConfig, readKeyedEmailConfig } from './keyed-config';
+import { formatMailbox } from './mailbox';
 import { EMAIL_TIMEOUT_MS, httpEmailProvider, MB, requireEmailJob, USER_AGENT } from './shared';
 
 /**
@@ -22,22 +17,22 @@ export const POSTMARK_LIMITS = {
   recipientsPerRequest: 50,
 };
 
-/** Postmark settings: `POSTMARK_SERVER_TOKEN`, optional base URL and `POSTMARK_MESSAGE_STREAM`. */
-export interface PostmarkConfig {
-  serverToken: string;
-  baseUrl: string;
+/** Postmark settings: `POSTMARK_SERVER_TOKEN` (the key), optional base URL and `POSTMARK_MESSAGE_STREAM`. */
+export interface PostmarkConfig extends KeyedEmailConfig {
   messageStream: string;
-  sender: Sender;
 }
 
 /** Reads the Postmark config; throws MissingCredentialsError naming absent vars. */
 export function postmarkConfigFromEnv(env: ProviderEnv): PostmarkConfig {
-  const vars = requireVars(env, 'postmark', ['POSTMARK_SERVER_TOKEN', 'EMAIL_FROM']);
   return {
-    serverToken: vars.POSTMARK_SERVER_TOKEN,
-    baseUrl: readBaseUrl(env, 'POSTMARK_BASE_URL') ?? 'https://api.postmarkapp.com',
+    ...readKeyedEmailConfig(
+      env,
+      'postmark',
+      'POSTMARK_SERVER_TOKEN',
+      'POSTMARK_BASE_URL',
+      'https://api.postmarkapp.com',
+    ),
     messageStream: readVar(env, 'POSTMARK_MESSAGE_STREAM')?.trim() ?? 'outbound',
-    sender: readSender(env, vars.EMAIL_FROM),
   };
 }
 
@@ -64,7 +59,7 @@ export function buildPostmarkRequest(config: PostmarkConfig, request: SendReques
     headers: {
       Accept: 'application/json',
       'Content-Type': 'application/json',
-      'X-Postmark-Server-Token': config.serverToken,
+      'X-Postmark-Server-Token': config.apiKey,
       'User-Agent': USER_AGENT,
     },
     body: JSON.stringify(body),

@@ -1,16 +1,10 @@
 // Resend Send Email API: https://resend.com/docs/api-reference/emails/send-email (errors: /docs/api-reference/errors)
-import { type HttpAnswer, type HttpCall, stringField } from '../http-call';
+import { type HttpAnswer, type HttpCall, secondsHeader, stringField } from '../http-call';
 import { classOfStatus, type ErrorClass, resultOfClass, sent, shortReason } from '../results';
-import { type ProviderEnv, readBaseUrl, requireVars, type SendRequest, type SendResult } from '../types';
-import { formatMailbox, readSender, type Sender } from './mailbox';
-import {
-  EMAIL_TIMEOUT_MS,
-  httpEmailProvider,
-  MB,
-  requireEmailJob,
-  secondsHeader,
-  USER_AGENT,
-} from './shared';
+import type { ProviderEnv, SendRequest, SendResult } from '../types';
+import { type KeyedEmailConfig, readKeyedEmailConfig } from './keyed-config';
+import { formatMailbox } from './mailbox';
+import { EMAIL_TIMEOUT_MS, httpEmailProvider, MB, requireEmailJob, USER_AGENT } from './shared';
 
 /**
  * Resend's limits: 40 MB per email after base64 and 50 recipients
@@ -25,20 +19,11 @@ export const RESEND_LIMITS = {
 };
 
 /** Resend settings: `RESEND_API_KEY`, optional `RESEND_BASE_URL`, and the shared sender. */
-export interface ResendConfig {
-  apiKey: string;
-  baseUrl: string;
-  sender: Sender;
-}
+export type ResendConfig = KeyedEmailConfig;
 
 /** Reads the Resend config; throws MissingCredentialsError naming absent vars. */
 export function resendConfigFromEnv(env: ProviderEnv): ResendConfig {
-  const vars = requireVars(env, 'resend', ['RESEND_API_KEY', 'EMAIL_FROM']);
-  return {
-    apiKey: vars.RESEND_API_KEY,
-    baseUrl: readBaseUrl(env, 'RESEND_BASE_URL') ?? 'https://api.resend.com',
-    sender: readSender(env, vars.EMAIL_FROM),
-  };
+  return readKeyedEmailConfig(env, 'resend', 'RESEND_API_KEY', 'RESEND_BASE_URL', 'https://api.resend.com');
 }
 
 /**

@@ -1,16 +1,10 @@
 // SendGrid v3 Mail Send: https://www.twilio.com/docs/sendgrid/api-reference/mail-send/mail-send
-import { type HttpAnswer, type HttpCall, stringField } from '../http-call';
+import { type HttpAnswer, type HttpCall, secondsHeader, stringField } from '../http-call';
 import { classOfStatus, resultOfClass, sent, shortReason } from '../results';
-import { type ProviderEnv, readBaseUrl, requireVars, type SendRequest, type SendResult } from '../types';
-import { mailboxObject, readSender, type Sender } from './mailbox';
-import {
-  EMAIL_TIMEOUT_MS,
-  httpEmailProvider,
-  MB,
-  requireEmailJob,
-  secondsHeader,
-  USER_AGENT,
-} from './shared';
+import type { ProviderEnv, SendRequest, SendResult } from '../types';
+import { type KeyedEmailConfig, readKeyedEmailConfig } from './keyed-config';
+import { mailboxObject } from './mailbox';
+import { EMAIL_TIMEOUT_MS, httpEmailProvider, MB, requireEmailJob, USER_AGENT } from './shared';
 
 /**
  * SendGrid's Mail Send limits (https://www.twilio.com/docs/sendgrid/api-reference/mail-send):
@@ -24,20 +18,17 @@ export const SENDGRID_LIMITS = {
 };
 
 /** SendGrid settings: `SENDGRID_API_KEY`, optional `SENDGRID_BASE_URL` (EU: https://api.eu.sendgrid.com). */
-export interface SendgridConfig {
-  apiKey: string;
-  baseUrl: string;
-  sender: Sender;
-}
+export type SendgridConfig = KeyedEmailConfig;
 
 /** Reads the SendGrid config; throws MissingCredentialsError naming absent vars. */
 export function sendgridConfigFromEnv(env: ProviderEnv): SendgridConfig {
-  const vars = requireVars(env, 'sendgrid', ['SENDGRID_API_KEY', 'EMAIL_FROM']);
-  return {
-    apiKey: vars.SENDGRID_API_KEY,
-    baseUrl: readBaseUrl(env, 'SENDGRID_BASE_URL') ?? 'https://api.sendgrid.com',
-    sender: readSender(env, vars.EMAIL_FROM),
-  };
+  return readKeyedEmailConfig(
+    env,
+    'sendgrid',
+    'SENDGRID_API_KEY',
+    'SENDGRID_BASE_URL',
+    'https://api.sendgrid.com',
+  );
 }
 
 /**

@@ -5,14 +5,8 @@ import { toBase64 } from '../../lib/encoding';
 import { isRetryableStatus } from '../../lib/http';
 import { type HttpAnswer, type HttpCall, stringField } from '../http-call';
 import { classOfStatus, type ErrorClass, resultOfClass, sent, shortReason } from '../results';
-import {
-  type ProviderEnv,
-  readBaseUrl,
-  readVar,
-  requireVars,
-  type SendRequest,
-  type SendResult,
-} from '../types';
+import type { ProviderEnv, SendRequest, SendResult } from '../types';
+import { readBaseUrl, readVar, requireVars } from '../vars';
 import { formatMailbox, type Mailbox, readSender, type Sender } from './mailbox';
 import { EMAIL_TIMEOUT_MS, httpEmailProvider, MB, requireEmailJob, USER_AGENT } from './shared';
 

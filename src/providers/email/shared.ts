@@ -62,12 +62,6 @@ export function requireEmailJob(request: SendRequest): EmailJob {
   return job;
 }
 
-/** Seconds in a whole-number header (a rate-limit reset), when present. */
-export function secondsHeader(headers: Headers, name: string): number | undefined {
-  const value = headers.get(name)?.trim();
-  return value && /^\d+$/.test(value) ? Number(value) : undefined;
-}
-
 /** How one HTTP email API is configured, called and understood. */
 export interface HttpEmailApi<C> {
   name: string;

@@ -4,13 +4,16 @@ import { importPKCS8, SignJWT } from 'jose';
 import { sha256Bytes } from '../../lib/crypto';
 import { toHex } from '../../lib/encoding';
 import type { HttpAnswer, HttpCall } from '../http-call';
+import type { HttpSteps } from '../http-provider';
 import { classOfStatus, type ErrorClass, permanent, resultOfClass, sent, shortReason } from '../results';
-import { type ProviderEnv, readBaseUrl, readVar, requireVars, type SendResult } from '../types';
+import type { ProviderDeps, ProviderEnv, SendResult } from '../types';
+import { readBaseUrl, readVar, requireVars } from '../vars';
 import {
   apnsExpiration,
   byteLength,
   normalizePem,
   PUSH_TIMEOUT_MS,
+  type PushAddress,
   type PushRequest,
   pushOptions,
   pushProvider,
@@ -249,40 +252,44 @@ function isApnsDeviceToken(token: string): boolean {
   return /^[0-9a-fA-F]+$/.test(token);
 }
 
+/**
+ * The steps of one APNs instance: a hex token check, the cached provider token, the request, and
+ * dropping that token when APNs calls it stale or invalid.
+ */
+function apnsSteps(config: ApnsConfig, deps: ProviderDeps): HttpSteps<PushAddress> {
+  const tokens = createProviderTokenSource(config, deps.now);
+  return {
+    async build(request) {
+      if (!isApnsDeviceToken(request.address.deviceToken)) {
+        return permanent('device token is not a hex APNs token', 'BadDeviceToken', { invalidAddress: true });
+      }
+      let providerToken: string;
+      try {
+        providerToken = await tokens.get();
+      } catch {
+        return permanent('APNS_PRIVATE_KEY is not a usable ES256 PKCS#8 key', undefined, {
+          configError: true,
+        });
+      }
+      const options = pushOptions(request.message, request.priority);
+      const ids: ApnsRequestIds = {
+        apnsId: await apnsIdFor(request.deliveryId),
+        ...(options.collapseId ? { collapseId: await apnsCollapseIdFor(options.collapseId) } : {}),
+      };
+      return buildApnsRequest(config, request, ids, providerToken, deps.now());
+    },
+    classify(answer) {
+      const outcome = classifyApnsAnswer(answer);
+      if (outcome.dropProviderToken) tokens.drop();
+      return outcome.result;
+    },
+  };
+}
+
 /** APNs over HTTP/2 with a .p8 signing key (token-based auth); the token cache lives per instance. */
 export const apns = pushProvider({
   name: 'apns',
   limits: APNS_LIMITS,
   configFromEnv: apnsConfigFromEnv,
-  steps(config, deps) {
-    const tokens = createProviderTokenSource(config, deps.now);
-    return {
-      async build(request) {
-        if (!isApnsDeviceToken(request.address.deviceToken)) {
-          return permanent('device token is not a hex APNs token', 'BadDeviceToken', {
-            invalidAddress: true,
-          });
-        }
-        let providerToken: string;
-        try {
-          providerToken = await tokens.get();
-        } catch {
-          return permanent('APNS_PRIVATE_KEY is not a usable ES256 PKCS#8 key', undefined, {
-            configError: true,
-          });
-        }
-        const options = pushOptions(request.message, request.priority);
-        const ids: ApnsRequestIds = {
-          apnsId: await apnsIdFor(request.deliveryId),
-          ...(options.collapseId ? { collapseId: await apnsCollapseIdFor(options.collapseId) } : {}),
-        };
-        return buildApnsRequest(config, request, ids, providerToken, deps.now());
-      },
-      classify(answer) {
-        const outcome = classifyApnsAnswer(answer);
-        if (outcome.dropProviderToken) tokens.drop();
-        return outcome.result;
-      },
-    };
-  },
+  steps: apnsSteps,
 });

@@ -3,14 +3,8 @@
 import { tryParseJson } from '../../lib/http';
 import { type HttpAnswer, type HttpCall, stringField } from '../http-call';
 import { classOfStatus, type ErrorClass, permanent, resultOfClass, sent, shortReason } from '../results';
-import {
-  MissingCredentialsError,
-  type ProviderEnv,
-  readBaseUrl,
-  readVar,
-  requireVars,
-  type SendResult,
-} from '../types';
+import { MissingCredentialsError, type ProviderEnv, type SendResult } from '../types';
+import { readBaseUrl, readVar, requireVars } from '../vars';
 import { apnsCollapseIdFor } from './apns';
 import {
   apnsExpiration,

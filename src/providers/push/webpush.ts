@@ -7,7 +7,8 @@ import { fromBase64, toBase64Url } from '../../lib/encoding';
 import { checkWebhookUrl } from '../../lib/ssrf-guard';
 import type { HttpAnswer } from '../http-call';
 import { classOfStatus, permanent, resultOfClass, sent, shortReason } from '../results';
-import { allowsLoopback, type ProviderEnv, requireVars, type SendResult } from '../types';
+import type { ProviderEnv, SendResult } from '../types';
+import { allowsLoopback, requireVars } from '../vars';
 import { PUSH_TIMEOUT_MS, type PushRequest, pushOptions, pushProvider } from './common';
 import { encryptAes128gcm, hasValidKeySizes } from './webpush-encryption';
 

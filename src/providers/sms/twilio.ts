@@ -3,15 +3,8 @@
 import type { AddressOf } from '../../domain/address';
 import { type HttpAnswer, type HttpCall, stringField } from '../http-call';
 import { classOfStatus, type ErrorClass, resultOfClass, sent, shortReason } from '../results';
-import {
-  MissingCredentialsError,
-  type ProviderEnv,
-  readBaseUrl,
-  readVar,
-  requireVars,
-  type SendRequest,
-  type SendResult,
-} from '../types';
+import { MissingCredentialsError, type ProviderEnv, type SendRequest, type SendResult } from '../types';
+import { readBaseUrl, readVar, requireVars } from '../vars';
 import { httpSmsProvider, SMS_TIMEOUT_MS } from './common';
 
 type SmsAddress = AddressOf<'sms'>;

@@ -3,7 +3,8 @@
 import type { AddressOf } from '../../domain/address';
 import type { HttpAnswer, HttpCall } from '../http-call';
 import { classOfStatus, type ErrorClass, resultOfClass, retryable, sent, shortReason } from '../results';
-import { type ProviderEnv, readBaseUrl, requireVars, type SendRequest, type SendResult } from '../types';
+import type { ProviderEnv, SendRequest, SendResult } from '../types';
+import { readBaseUrl, requireVars } from '../vars';
 import { httpSmsProvider, SMS_TIMEOUT_MS } from './common';
 
 type SmsAddress = AddressOf<'sms'>;

@@ -5,7 +5,8 @@ import { checkWebhookUrl } from '../../lib/ssrf-guard';
 import type { HttpAnswer, HttpCall } from '../http-call';
 import { httpProvider } from '../http-provider';
 import { classOfStatus, permanent, resultOfClass, sent, shortReason } from '../results';
-import { allowsLoopback, type ProviderEnv, requireVars, type SendRequest, type SendResult } from '../types';
+import type { ProviderEnv, SendRequest, SendResult } from '../types';
+import { allowsLoopback, requireVars } from '../vars';
 
 type WebhookAddress = AddressOf<'webhook'>;
 
