@@ -1,5 +1,6 @@
 // The one outgoing HTTP path of every provider: timeout, redirect policy, answer reading and
 // network-failure classification live here and nowhere else.
+import { toBase64 } from '../lib/encoding';
 import { networkErrorReason, parseRetryAfter, safeText, tryParseJson } from '../lib/http';
 import { redact, shortReason } from './results';
 import type { ProviderDeps, ProviderLimits, SendResult } from './types';
@@ -10,6 +11,11 @@ export interface HttpCall {
   method: 'POST';
   headers: Record<string, string>;
   body: string;
+}
+
+/** An HTTP Basic `Authorization` value (RFC 7617, UTF-8). */
+export function basicAuth(user: string, password: string): string {
+  return `Basic ${toBase64(new TextEncoder().encode(`${user}:${password}`))}`;
 }
 
 /** What the provider answered, read once and never throwing. */

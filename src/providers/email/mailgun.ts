@@ -1,5 +1,5 @@
 // Mailgun Messages API: https://documentation.mailgun.com/docs/mailgun/api-reference/send/mailgun/messages/post-v3--domain-name--messages
-import { type HttpAnswer, stringField } from '../http-call';
+import { basicAuth, type HttpAnswer, stringField } from '../http-call';
 import { classOfStatus, type ErrorClass, resultOfClass, sent, shortReason } from '../results';
 import type { ProviderEnv, SendRequest, SendResult } from '../types';
 import { readBaseUrl, requireVars } from '../vars';
@@ -57,7 +57,7 @@ export function buildMailgunRequest(config: MailgunConfig, request: SendRequest)
   return new Request(`${config.baseUrl}/v3/${encodeURIComponent(config.domain)}/messages`, {
     method: 'POST',
     headers: {
-      Authorization: `Basic ${btoa(`api:${config.apiKey}`)}`,
+      Authorization: basicAuth('api', config.apiKey),
       'User-Agent': USER_AGENT,
     },
     body: form,

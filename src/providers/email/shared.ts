@@ -1,5 +1,5 @@
-// What every HTTP email API shares: the local checks of a delivery, the answer's fields, and the
-// provider factory (refuse what cannot be an email, build, call once, classify).
+// What every email API shares: the local checks of a delivery, the family's timeout and user
+// agent, and the HTTP provider factory (refuse what cannot be an email, build, call, classify).
 import type { RenderedMessage } from '../../domain/message';
 import type { CallLimits, HttpAnswer, HttpCall } from '../http-call';
 import { httpProvider } from '../http-provider';

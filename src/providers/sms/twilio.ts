@@ -1,7 +1,7 @@
 // Twilio Messages API: https://www.twilio.com/docs/messaging/api/message-resource#create-a-message-resource
 // (error codes: https://www.twilio.com/docs/api/errors)
 import type { AddressOf } from '../../domain/address';
-import { type HttpAnswer, type HttpCall, stringField } from '../http-call';
+import { basicAuth, type HttpAnswer, type HttpCall, stringField } from '../http-call';
 import { classOfStatus, type ErrorClass, resultOfClass, sent, shortReason } from '../results';
 import { MissingCredentialsError, type ProviderEnv, type SendRequest, type SendResult } from '../types';
 import { readBaseUrl, readVar, requireVars } from '../vars';
@@ -70,7 +70,7 @@ export function buildTwilioRequest(config: TwilioConfig, request: SendRequest<Sm
     url: `${config.baseUrl}/2010-04-01/Accounts/${encodeURIComponent(config.accountSid)}/Messages.json`,
     method: 'POST',
     headers: {
-      authorization: `Basic ${btoa(`${config.accountSid}:${config.authToken}`)}`,
+      authorization: basicAuth(config.accountSid, config.authToken),
       'content-type': 'application/x-www-form-urlencoded',
       accept: 'application/json',
     },
