@@ -42,4 +42,6 @@ export interface DeliveryToSend extends Delivery {
   dedupeKey: string | null;
   /** When the producer asked for it to go out (epoch ms), or null for now. */
   sendAtMs: number | null;
+  /** Why the row could not be read (an address that does not decrypt); such a delivery fails alone. */
+  unreadable?: string;
 }

@@ -20,6 +20,8 @@ export const STATUSES = [
   'rate_limited',
   'duplicate',
   'skipped',
+  /** The provider may or may not have delivered it (a timeout after the request left), and the type says give up. */
+  'unknown',
 ] as const;
 export type DeliveryStatus = (typeof STATUSES)[number];
 
@@ -38,13 +40,27 @@ const FROM_WAITING: readonly DeliveryStatus[] = [
   'rate_limited',
   'duplicate',
   'unsubscribed',
+  'unknown',
+];
+
+/**
+ * What a provider's callback or a tracking hit can report: each proves the message went out, so it
+ * moves a delivery even before the consumer's own record of the send has landed.
+ */
+export const REPORTED_AFTER_SENDING: readonly DeliveryStatus[] = [
+  'delivered',
+  'opened',
+  'clicked',
+  'bounced',
+  'complained',
+  'unsubscribed',
 ];
 
 const TRANSITIONS: Record<DeliveryStatus, readonly DeliveryStatus[]> = {
-  created: [...FROM_WAITING, 'skipped'],
+  created: [...FROM_WAITING, ...REPORTED_AFTER_SENDING, 'skipped'],
   // Back to `created` when the sweeper's enqueue failed and it gives its claim back.
-  queued: [...FROM_WAITING, 'skipped', 'created'],
-  deferred: FROM_WAITING,
+  queued: [...FROM_WAITING, ...REPORTED_AFTER_SENDING, 'skipped', 'created'],
+  deferred: [...FROM_WAITING, ...REPORTED_AFTER_SENDING],
   sent: ['delivered', 'opened', 'clicked', 'failed', 'bounced', 'complained', 'unsubscribed'],
   delivered: ['opened', 'clicked', 'bounced', 'complained', 'unsubscribed'],
   opened: ['clicked', 'complained', 'unsubscribed'],
@@ -57,6 +73,7 @@ const TRANSITIONS: Record<DeliveryStatus, readonly DeliveryStatus[]> = {
   rate_limited: [],
   duplicate: [],
   skipped: [],
+  unknown: ['delivered', 'opened', 'clicked', 'bounced', 'complained', 'unsubscribed'],
 };
 
 /** Whether `from → to` moves the delivery's status (else the event is history only). */

@@ -44,6 +44,13 @@ export const TypeConfigSchema = z
       .optional(),
     /** Rewrite links for click tracking in push, SMS and chat (email links are always tracked). */
     trackClicks: z.boolean().optional(),
+    /**
+     * After a timeout once the request left (the provider may have delivered it), on a provider
+     * without an idempotency key: `retry` on the same provider (risking a second message) or
+     * `give-up` (status `unknown`). Default: `retry` for critical notifications, `give-up` otherwise.
+     * A provider with an idempotency key is always retried with the same key.
+     */
+    unknownOutcome: z.enum(['retry', 'give-up']).optional(),
   })
   .strict();
 

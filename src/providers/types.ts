@@ -20,6 +20,11 @@ export interface SendRequest<A extends Address = Address> {
 export type SendResult =
   | { kind: 'sent'; providerMessageId?: string }
   | { kind: 'retryable'; reason: string; retryAfterSeconds?: number; code?: string }
+  /**
+   * The request left but no answer came (a timeout or a reset after sending): the provider may
+   * have delivered it. Never a failover to another provider, which could deliver it twice.
+   */
+  | { kind: 'unknown'; reason: string }
   | {
       kind: 'permanent';
       reason: string;
@@ -46,6 +51,12 @@ export interface Provider<A extends Address = Address> {
   readonly channel: Channel;
   /** For push/chat/webhook: the address platforms this provider serves (an apns token goes to APNs). */
   readonly platforms?: readonly string[];
+  /**
+   * Whether the provider documents an idempotency key Herald sends with every request (Resend
+   * `Idempotency-Key`, Standard Webhooks `webhook-id`, APNs `apns-collapse-id`, Web Push `Topic`),
+   * so that a repeat of the same delivery is harmless.
+   */
+  readonly idempotent?: boolean;
   send(request: SendRequest<A>): Promise<SendResult>;
 }
 
@@ -98,5 +109,7 @@ export interface ProviderDefinition {
   readonly channel: Channel;
   readonly platforms?: readonly string[];
   readonly limits: ProviderLimits;
+  /** Whether every request carries the provider's documented idempotency key; `create` copies it onto the instance. */
+  readonly idempotent?: boolean;
   create(env: ProviderEnv, deps: ProviderDeps): Provider;
 }

@@ -1,4 +1,23 @@
 import { z } from 'zod';
+import { STATUSES } from '../domain/status';
+
+/**
+ * An outcome the consumer could not record (D1 refused the write) after a provider answered: it
+ * travels with the delivery's next message until D1 takes it, so the answer is never forgotten
+ * and never asked for again.
+ */
+export const carriedOutcomeSchema = z.object({
+  status: z.enum(STATUSES),
+  reason: z.string().max(2000).optional(),
+  provider: z.string().max(64).optional(),
+  providerMessageId: z.string().max(512).optional(),
+  templateVersion: z.string().max(128).optional(),
+  attempted: z.boolean(),
+  /** How many times it has travelled already (for the backoff and the alert). */
+  carries: z.number().int().min(0).default(0),
+});
+
+export type CarriedOutcome = z.infer<typeof carriedOutcomeSchema>;
 
 /**
  * A queue message carries delivery ids and an attempt count, never personal data or rendered
@@ -14,6 +33,13 @@ export const queueMessageSchema = z.object({
    * sends before it writes the rows, so a delivery not found yet is waited for until this is old.
    */
   at: z.number().int().min(0).optional(),
+  /**
+   * Deliveries whose last answer was unknown (a timeout after the request left): the provider
+   * they must be retried on, with the same idempotency key, never another one.
+   */
+  pins: z.record(z.string(), z.string().max(64)).optional(),
+  /** Outcomes D1 could not take yet, by delivery id. */
+  outcomes: z.record(z.string(), carriedOutcomeSchema).optional(),
 });
 
 export type QueueMessage = z.infer<typeof queueMessageSchema>;

@@ -1,7 +1,7 @@
 import type { Channel } from '../domain/channels';
 import { chunk } from '../lib/collections';
 import { log } from '../lib/log';
-import { MAX_IDS_PER_MESSAGE, type QueueMessage } from './messages';
+import { type CarriedOutcome, MAX_IDS_PER_MESSAGE, type QueueMessage } from './messages';
 
 /** The queue bindings: one queue per channel and its dead-letter queue (see wrangler.toml). */
 export type ChannelQueues = {
@@ -28,6 +28,10 @@ export interface Dispatch {
   delaySeconds?: number;
   /** When ingest handed the ids over (epoch ms); carried on by every re-send of them. */
   at?: number;
+  /** The provider each of some ids must be retried on (after an unknown outcome). */
+  pins?: ReadonlyMap<string, string>;
+  /** Outcomes D1 could not take yet, travelling with their ids. */
+  outcomes?: ReadonlyMap<string, CarriedOutcome>;
 }
 
 /** Who is sending, for the log line of a failed send. */
@@ -62,10 +66,25 @@ export function messagesOf(dispatch: Dispatch): MessageSendRequest<QueueMessage>
       deliveryIds,
       attempt: dispatch.attempt,
       ...(dispatch.at !== undefined ? { at: dispatch.at } : {}),
+      ...entriesFor('pins', dispatch.pins, deliveryIds),
+      ...entriesFor('outcomes', dispatch.outcomes, deliveryIds),
     },
     contentType: 'json',
     ...(dispatch.delaySeconds ? { delaySeconds: dispatch.delaySeconds } : {}),
   }));
+}
+
+/** The entries of `map` for the ids of one message, as a field of its body (none: no field). */
+function entriesFor<K extends string, V>(
+  field: K,
+  map: ReadonlyMap<string, V> | undefined,
+  ids: readonly string[],
+): Partial<Record<K, Record<string, V>>> {
+  const entries = ids.flatMap((id) => {
+    const value = map?.get(id);
+    return value === undefined ? [] : [[id, value] as const];
+  });
+  return entries.length > 0 ? ({ [field]: Object.fromEntries(entries) } as Record<K, Record<string, V>>) : {};
 }
 
 /**

@@ -105,9 +105,10 @@ describe('ingest: queue first, then one row per delivery', () => {
     ]);
     const [row] = await rowsOf(accepted.id);
     expect(row?.status).toBe('sent');
-    // The consumer's batch: the sandbox outbox insert (3 rows: row, sequence, index), then the
-    // delivery's outcome, which must stay 1 row (no index on deliveries).
-    expect(written.at(-1)).toBe(1);
+    // The consumer's writes: the delivery's outcome, recorded on its own as soon as the provider
+    // answered, which must stay 1 row (no index on deliveries); then the sandbox's outbox insert
+    // (row, sequence and two indexes). Nothing else: no batch commit is left to make.
+    expect(written).toEqual([1, 4]);
   });
 
   it('when the row write fails after the queue send, the producer gets a 5xx and nothing is sent', async () => {

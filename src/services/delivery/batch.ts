@@ -4,6 +4,7 @@ import type { DeliveryToSend } from '../../domain/delivery';
 import type { Preferences } from '../../domain/preferences';
 import type { TypeConfig } from '../../domain/type-config';
 import type { Provider, ProviderDeps, SendRequest } from '../../providers/types';
+import type { CarriedOutcome } from '../../queue/messages';
 import type { Outcome } from '../../storage/deliveries-repo';
 import type { Services } from '../container';
 import type { Cleanup } from './contact-cleanup';
@@ -11,11 +12,16 @@ import type { Cleanup } from './contact-cleanup';
 /** What the queue consumer does with one delivery id after this batch. */
 export type Decision =
   | { kind: 'done' }
-  /** Try again after a failed attempt (counts against the queue's retries). */
-  | { kind: 'retry'; delaySeconds: number }
+  /**
+   * Try again after a failed attempt (counts against the queue's retries); `pin` names the only
+   * provider it may go to (its last answer was unknown).
+   */
+  | { kind: 'retry'; delaySeconds: number; pin?: string }
   /** Not yet: scheduled for later, or deferred by the recipient's rules; re-sent as a new message. */
-  | { kind: 'wait'; delaySeconds: number }
-  | { kind: 'dead'; reason: string };
+  | { kind: 'wait'; delaySeconds: number; pin?: string }
+  | { kind: 'dead'; reason: string }
+  /** A provider answered but D1 refused the outcome: it travels with the id until it is recorded. */
+  | { kind: 'carry'; delaySeconds: number; outcome: CarriedOutcome };
 
 /** A delivery's outcome for this batch, still to be recorded, and what happens to its id next. */
 export interface Pending {
@@ -25,6 +31,10 @@ export interface Pending {
   /** The provider's error code (e.g. `BadDeviceToken`), for the APNs mass-prune check. */
   code?: string;
   platform?: string;
+  /** Already recorded on its own, right after the provider's answer: not part of the batch's commit. */
+  recorded?: boolean;
+  /** The outcome travelled with the message: D1 refused it before. */
+  carried?: boolean;
 }
 
 /**
@@ -39,6 +49,10 @@ export interface DeliveryBatch {
   ids: readonly string[];
   /** When ingest handed each id to the queue (from the message); absent ids are not waited for. */
   handedAt: ReadonlyMap<string, number>;
+  /** The provider each of some ids must be retried on (their last answer was unknown). */
+  pins: ReadonlyMap<string, string>;
+  /** Outcomes that travelled with their ids because D1 could not take them. */
+  carried: ReadonlyMap<string, CarriedOutcome>;
   deps?: ProviderDeps;
   loaded: Map<string, DeliveryToSend>;
   contacts: Map<string, Contact>;

@@ -21,7 +21,8 @@ const isProviderFault = (result: SendResult) =>
 
 /**
  * Sends through a provider chain. A retryable answer or a configuration error moves on to the
- * next provider; a sent or other permanent answer stops. A provider whose circuit is open is
+ * next provider; a sent or other permanent answer stops, and so does an unknown one (a timeout
+ * after the request left), which never fails over. A provider whose circuit is open is
  * skipped. When no provider sent, the delivery is retried after the longest `Retry-After` any
  * gave (or when the first open circuit lets a trial through).
  */
@@ -48,6 +49,11 @@ export async function sendWithFailover(
       };
     }
     tried.push({ provider: provider.name, result });
+    if (result.kind === 'unknown') {
+      // The request may have been delivered: another provider could deliver it a second time.
+      breaker.failure(key, now());
+      return { result, provider: provider.name, tried };
+    }
     if (isProviderFault(result)) {
       breaker.failure(key, now());
       continue;

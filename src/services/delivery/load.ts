@@ -3,6 +3,7 @@ import { MAX_QUEUE_DELAY_SECONDS } from '../../domain/retry';
 import { FINAL_FOR_SENDING } from '../../domain/status';
 import { log } from '../../lib/log';
 import type { ProviderDeps } from '../../providers/types';
+import type { CarriedOutcome } from '../../queue/messages';
 import type { Services } from '../container';
 import { raiseAlert } from '../operations/alerts';
 import { providerSwitches } from '../operations/provider-switches';
@@ -19,19 +20,30 @@ const CONFIG_RETRY_SECONDS = 60;
 export const MISSING_ROW_GRACE_MS = 2 * 60 * 1000;
 const MISSING_ROW_RETRY_SECONDS = 2;
 
+/** What the queue's messages tell the pipeline besides the ids. */
+export interface BatchInput {
+  deps?: ProviderDeps;
+  /** When ingest handed each id over; absent ids are not waited for. */
+  handedAt?: ReadonlyMap<string, number>;
+  pins?: ReadonlyMap<string, string>;
+  carried?: ReadonlyMap<string, CarriedOutcome>;
+}
+
 /** Step 1: one D1 query loads every delivery of the batch with what it needs of its notification. */
 export async function loadBatch(
   services: Services,
   channel: Channel,
   ids: readonly string[],
-  options: { deps?: ProviderDeps; handedAt?: ReadonlyMap<string, number> },
+  options: BatchInput,
 ): Promise<DeliveryBatch> {
   return {
     services,
     channel,
     now: services.now(),
-    ids,
+    ids: [...new Set(ids)],
     handedAt: options.handedAt ?? new Map(),
+    pins: options.pins ?? new Map(),
+    carried: options.carried ?? new Map(),
     ...(options.deps ? { deps: options.deps } : {}),
     loaded: await services.deliveries.loadForSending(ids),
     contacts: new Map(),
@@ -73,7 +85,9 @@ export async function loadContacts(batch: DeliveryBatch): Promise<void> {
 
 /**
  * Step 4: what needs no decision. A delivery without a row yet is waited for (ingest may still be
- * writing it) until the grace period ends; a final one is done; one not yet due waits for its time.
+ * writing it) until the grace period ends; a final one is done; one whose answer travelled with
+ * it (D1 refused it earlier) records that answer and is never sent again; an unreadable one fails
+ * alone; one not yet due waits for its time. An id given twice in one batch is handled once.
  */
 export function triage(batch: DeliveryBatch): void {
   const { now, channel } = batch;
@@ -90,6 +104,24 @@ export function triage(batch: DeliveryBatch): void {
       }
     } else if (FINAL_FOR_SENDING.has(delivery.status)) {
       batch.decisions.set(id, { kind: 'done' });
+    } else if (batch.carried.has(id)) {
+      const { carries: _carries, ...outcome } = batch.carried.get(id) as CarriedOutcome;
+      batch.pending.set(id, {
+        outcome: { ...outcome, deliveryId: id },
+        decision: { kind: 'done' },
+        carried: true,
+      });
+    } else if (delivery.unreadable) {
+      log('error', 'delivery.unreadable', { deliveryId: id, channel, error: delivery.unreadable });
+      batch.pending.set(id, {
+        outcome: {
+          deliveryId: id,
+          status: 'failed',
+          reason: `row cannot be read: ${delivery.unreadable}`,
+          attempted: false,
+        },
+        decision: { kind: 'done' },
+      });
     } else if (delivery.sendAtMs !== null && delivery.sendAtMs - now > 1000) {
       const delaySeconds = Math.min(MAX_QUEUE_DELAY_SECONDS, Math.ceil((delivery.sendAtMs - now) / 1000));
       batch.decisions.set(id, { kind: 'wait', delaySeconds });

@@ -59,6 +59,7 @@ export async function decideBatch(
         const override = config.rateLimits?.[d.channel];
         return {
           deliveryId: d.id,
+          notificationId: d.notificationId,
           channel: d.channel,
           type: d.type,
           priority: d.priority,

@@ -1,12 +1,58 @@
+import type { DeliveryStatus } from '../../domain/status';
+import { log } from '../../lib/log';
+import type { CarriedOutcome } from '../../queue/messages';
+import type { Outcome } from '../../storage/deliveries-repo';
 import { raiseAlert } from '../operations/alerts';
 import { recordStatusChange } from '../operations/metrics';
-import type { DeliveryBatch } from './batch';
+import type { DeliveryBatch, Pending } from './batch';
 import { cleanupStatements, spareMassPrune } from './contact-cleanup';
 
+/** Outcomes a provider's answer settles for good: once known, never asked for again. */
+const SETTLED: ReadonlySet<DeliveryStatus> = new Set(['sent', 'failed', 'unknown']);
+
+/** How long a carried outcome waits before the next try, by how often it has travelled. */
+function carryDelaySeconds(carries: number): number {
+  return Math.min(3600, 30 * 2 ** Math.min(carries, 7));
+}
+
+/** An outcome D1 refused, as it travels with its id, and how long until the next try. */
+function carry(outcome: Outcome, carries: number): Pending['decision'] {
+  const { deliveryId: _id, ...fields } = outcome;
+  const carried: CarriedOutcome = { ...fields, carries };
+  return { kind: 'carry', delaySeconds: carryDelaySeconds(carries), outcome: carried };
+}
+
 /**
- * Step 10: what the sandbox captured goes to its outbox (apart, as a provider's own record would
- * be); then every outcome and contact clean-up of the batch is one D1 commit; then one Analytics
- * Engine data point per status change.
+ * Records one provider answer at once, on its own, so nothing failing later in the batch can make
+ * this delivery go out again. When D1 refuses it, an answer that settles the delivery travels with
+ * the id (a `carry` decision) until D1 takes it; a retry simply happens (its attempt may go
+ * uncounted). An error marked fatal (the injected death of the consumer) ends the batch.
+ */
+export async function recordAnswer(batch: DeliveryBatch, pending: Pending): Promise<Pending> {
+  if (!pending.outcome.attempted) return pending;
+  const { services, now } = batch;
+  try {
+    await services.commit([services.deliveries.outcomeStatement(pending.outcome, now)]);
+    pending.recorded = true;
+    emitStatus(batch, pending);
+  } catch (error) {
+    if ((error as { fatal?: unknown }).fatal === true) throw error;
+    log('error', 'delivery.record_failed', {
+      deliveryId: pending.outcome.deliveryId,
+      channel: batch.channel,
+      status: pending.outcome.status,
+      error: String(error),
+    });
+    if (SETTLED.has(pending.outcome.status)) pending.decision = carry(pending.outcome, 0);
+  }
+  return pending;
+}
+
+/**
+ * Step 10: the APNs mass-prune guard, the sandbox's outbox (apart, as a provider's own record
+ * would be), then one commit of every outcome not recorded yet (no provider was asked: suppressed,
+ * deferred, duplicate, a travelling answer) and the contact clean-ups. If D1 refuses that commit,
+ * nothing is lost: a travelling answer travels on, the others are decided again later.
  */
 export async function recordBatch(batch: DeliveryBatch): Promise<void> {
   const { services, channel, now } = batch;
@@ -18,25 +64,48 @@ export async function recordBatch(batch: DeliveryBatch): Promise<void> {
     );
   }
   await recordOutbox(batch);
-  const statements = [...batch.pending.values()].map((p) =>
-    services.deliveries.outcomeStatement(p.outcome, now),
-  );
-  const cleanups = [...batch.pending.values()].flatMap((p) => (p.cleanup ? [p.cleanup] : []));
-  statements.push(...(await cleanupStatements(services, cleanups, batch.contacts, now)));
-  await services.commit(statements);
-  for (const [id, p] of batch.pending) {
-    batch.decisions.set(id, p.decision);
-    const delivery = batch.loaded.get(id);
-    if (!delivery) continue;
-    recordStatusChange(services.env, {
-      deliveryId: id,
-      notificationId: delivery.notificationId,
-      channel,
-      type: delivery.type,
-      status: p.outcome.status,
-      provider: p.outcome.provider ?? null,
-    });
+  const unrecorded = [...batch.pending.values()].filter((p) => !p.recorded && p.decision.kind !== 'carry');
+  const statements = [
+    ...unrecorded.map((p) => services.deliveries.outcomeStatement(p.outcome, now)),
+    ...(await cleanupStatements(
+      services,
+      [...batch.pending.values()].flatMap((p) => (p.cleanup ? [p.cleanup] : [])),
+      batch.contacts,
+      now,
+    )),
+  ];
+  try {
+    await services.commit(statements);
+    for (const p of unrecorded) emitStatus(batch, p);
+  } catch (error) {
+    if ((error as { fatal?: unknown }).fatal === true) throw error;
+    log('error', 'delivery.batch_record_failed', { channel, count: unrecorded.length, error: String(error) });
+    for (const p of unrecorded) p.decision = undecided(batch, p);
   }
+  for (const [id, p] of batch.pending) batch.decisions.set(id, p.decision);
+}
+
+/** What happens to a delivery whose outcome D1 refused: a travelling answer travels on; the rest waits. */
+function undecided(batch: DeliveryBatch, p: Pending): Pending['decision'] {
+  const carried = batch.carried.get(p.outcome.deliveryId);
+  if (carried) return carry(p.outcome, carried.carries + 1);
+  return p.decision.kind === 'done' || p.decision.kind === 'dead'
+    ? { kind: 'wait', delaySeconds: carryDelaySeconds(0) }
+    : p.decision;
+}
+
+/** One Analytics Engine data point per status change. */
+function emitStatus(batch: DeliveryBatch, p: Pending): void {
+  const delivery = batch.loaded.get(p.outcome.deliveryId);
+  if (!delivery) return;
+  recordStatusChange(batch.services.env, {
+    deliveryId: delivery.id,
+    notificationId: delivery.notificationId,
+    channel: batch.channel,
+    type: delivery.type,
+    status: p.outcome.status,
+    provider: p.outcome.provider ?? null,
+  });
 }
 
 async function recordOutbox(batch: DeliveryBatch): Promise<void> {

@@ -5,14 +5,16 @@ import {
   retryDelaySeconds,
   scaledDelaySeconds,
 } from '../../domain/retry';
+import type { TypeConfig } from '../../domain/type-config';
 import { log } from '../../lib/log';
 import { providersFor } from '../../providers/registry';
-import type { SendResult } from '../../providers/types';
+import type { Provider } from '../../providers/types';
 import { raiseAlert } from '../operations/alerts';
 import { configOf, contactOf, type DeliveryBatch, type Pending } from './batch';
 import { composeMessage } from './compose';
 import { cleanupFor } from './contact-cleanup';
 import { type ChainResult, sendWithFailover } from './failover';
+import { recordAnswer } from './record';
 
 /** How many deliveries of a batch are in flight to providers at once. */
 const CONCURRENCY = 8;
@@ -20,7 +22,15 @@ const CONCURRENCY = 8;
 /** How long a delivery may wait on open circuits without it counting as attempts. */
 const CIRCUIT_WAIT_HORIZON_MS = 24 * 3600 * 1000;
 
-/** Step 8: every allowed delivery is composed and sent through the provider chain, a few at a time. */
+/** Delay before trying again a delivery whose own preparation failed (a template read, say). */
+const PREPARE_RETRY_SECONDS = 30;
+
+/**
+ * Step 8: every allowed delivery is composed and sent through the provider chain, a few at a
+ * time. Each one stands alone: a failure preparing one (a template read, a render) retries that
+ * one, and each provider answer is recorded as soon as it arrives, so nothing that fails later in
+ * the batch can make an answered delivery go out again.
+ */
 export async function sendAllowed(batch: DeliveryBatch): Promise<void> {
   for (let i = 0; i < batch.todo.length; i += CONCURRENCY) {
     await Promise.all(
@@ -32,14 +42,44 @@ export async function sendAllowed(batch: DeliveryBatch): Promise<void> {
 }
 
 async function sendOne(batch: DeliveryBatch, delivery: DeliveryToSend): Promise<Pending> {
+  let answered: { pending: Pending; answer: ChainResult };
+  try {
+    const result = await composeAndSend(batch, delivery);
+    if ('outcome' in result) return result;
+    answered = result;
+  } catch (error) {
+    if (isFatal(error)) throw error;
+    log('error', 'delivery.prepare_failed', {
+      deliveryId: delivery.id,
+      channel: delivery.channel,
+      error: String(error),
+    });
+    return {
+      outcome: {
+        deliveryId: delivery.id,
+        status: 'queued',
+        reason: `not sent: ${String(error)}`,
+        attempted: false,
+      },
+      decision: { kind: 'retry', delaySeconds: PREPARE_RETRY_SECONDS },
+    };
+  }
+  return recordAnswer(batch, answered.pending);
+}
+
+/** An error that ends the whole batch, as the death of the consumer would (fault injection). */
+function isFatal(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { fatal?: unknown }).fatal === true;
+}
+
+async function composeAndSend(
+  batch: DeliveryBatch,
+  delivery: DeliveryToSend,
+): Promise<Pending | { pending: Pending; answer: ChainResult }> {
   const { services } = batch;
   const started = Date.now();
-  const composed = await composeMessage(
-    services,
-    delivery,
-    contactOf(batch, delivery),
-    configOf(batch, delivery),
-  );
+  const config = configOf(batch, delivery);
+  const composed = await composeMessage(services, delivery, contactOf(batch, delivery), config);
   if (!composed.ok) {
     return {
       outcome: { deliveryId: delivery.id, status: 'failed', reason: composed.reason, attempted: false },
@@ -47,7 +87,7 @@ async function sendOne(batch: DeliveryBatch, delivery: DeliveryToSend): Promise<
     };
   }
   const answer = await sendWithFailover(
-    providersFor(batch.chain, composed.address),
+    chainFor(batch, delivery, composed.address),
     {
       deliveryId: delivery.id,
       notificationId: delivery.notificationId,
@@ -61,10 +101,24 @@ async function sendOne(batch: DeliveryBatch, delivery: DeliveryToSend): Promise<
   );
   await alertConfigErrors(batch, delivery, answer);
   logAttempt(delivery, answer, Date.now() - started);
-  return (
+  const pending =
     circuitWait(batch, delivery, answer) ??
-    outcomeOfAnswer(batch, delivery, answer.result, answer.provider, composed.templateVersion)
-  );
+    outcomeOfAnswer(batch, delivery, config, answer, composed.templateVersion);
+  return { pending, answer };
+}
+
+/**
+ * The providers that may take this delivery: the chain's for its address, or only the provider
+ * its last unknown answer came from, so a repeat never goes to a second provider.
+ */
+function chainFor(
+  batch: DeliveryBatch,
+  delivery: DeliveryToSend,
+  address: Parameters<typeof providersFor>[1],
+) {
+  const providers = providersFor(batch.chain, address);
+  const pin = batch.pins.get(delivery.id);
+  return pin ? providers.filter((p) => p.name === pin) : providers;
 }
 
 /** A provider that refused for its own configuration (bad key, unverified sender) alerts an operator. */
@@ -109,6 +163,7 @@ function circuitWait(batch: DeliveryBatch, delivery: DeliveryToSend, { result, t
     1,
     Math.min(MAX_QUEUE_DELAY_SECONDS, result.kind === 'retryable' ? (result.retryAfterSeconds ?? 1) : 1),
   );
+  const pin = batch.pins.get(delivery.id);
   return {
     outcome: {
       deliveryId: delivery.id,
@@ -116,16 +171,19 @@ function circuitWait(batch: DeliveryBatch, delivery: DeliveryToSend, { result, t
       reason: `every provider's circuit is open (${result.kind === 'sent' ? '' : result.reason}); next try in ${delaySeconds}s`,
       attempted: false,
     },
-    decision: { kind: 'wait', delaySeconds },
+    decision: { kind: 'wait', delaySeconds, ...(pin ? { pin } : {}) },
   } satisfies Pending;
 }
+
+/** What every outcome of a provider's answer records: who answered, with which template. */
+type AnswerBase = Omit<Pending['outcome'], 'status' | 'reason'>;
 
 /** A provider's answer as an outcome to record and what happens to the delivery next. */
 function outcomeOfAnswer(
   batch: DeliveryBatch,
   delivery: DeliveryToSend,
-  result: SendResult,
-  provider: string,
+  config: TypeConfig,
+  { result, provider, tried }: ChainResult,
   templateVersion: string,
 ): Pending {
   const base = { deliveryId: delivery.id, provider, templateVersion, attempted: true };
@@ -147,20 +205,86 @@ function outcomeOfAnswer(
         ...(result.code ? { code: result.code } : {}),
         ...(delivery.address?.channel === 'push' ? { platform: delivery.address.platform } : {}),
       };
-    case 'retryable': {
-      const attemptsMade = delivery.attempts + 1;
-      if (!hasAttemptsLeft(delivery.channel, attemptsMade)) {
-        const reason = `attempts exhausted (${attemptsMade}): ${result.reason}`;
-        return { outcome: { ...base, status: 'failed', reason }, decision: { kind: 'dead', reason } };
-      }
-      const delaySeconds = scaledDelaySeconds(
-        retryDelaySeconds(attemptsMade, result.retryAfterSeconds),
-        Number(batch.services.env.RETRY_DELAY_SCALE ?? 1),
+    case 'unknown':
+      return unknownOutcome(
+        batch,
+        delivery,
+        config,
+        result.reason,
+        base,
+        providerNamed(batch, provider, tried),
       );
-      return {
-        outcome: { ...base, status: 'queued', reason: `retry in ${delaySeconds}s: ${result.reason}` },
-        decision: { kind: 'retry', delaySeconds },
-      };
-    }
+    case 'retryable':
+      return retryOrDead(batch, delivery, result.reason, result.retryAfterSeconds, base);
   }
+}
+
+function providerNamed(
+  batch: DeliveryBatch,
+  name: string,
+  tried: ChainResult['tried'],
+): Provider | undefined {
+  return tried.some((t) => t.provider === name) ? batch.chain.find((p) => p.name === name) : undefined;
+}
+
+/**
+ * The request left and no answer came: the provider may have delivered it. Retried only on that
+ * provider, and only where a repeat is harmless (it takes an idempotency key) or the type accepts
+ * the risk (`unknownOutcome: retry`, the default for critical); otherwise it ends `unknown`.
+ */
+function unknownOutcome(
+  batch: DeliveryBatch,
+  delivery: DeliveryToSend,
+  config: TypeConfig,
+  reason: string,
+  base: AnswerBase,
+  provider: Provider | undefined,
+): Pending {
+  const policy = config.unknownOutcome ?? (delivery.priority === 'critical' ? 'retry' : 'give-up');
+  const name = base.provider ?? 'the provider';
+  if (provider?.idempotent || policy === 'retry') {
+    const key = provider?.idempotent ? 'with the same idempotency key' : 'without an idempotency key';
+    const next = retryOrDead(
+      batch,
+      delivery,
+      `unknown outcome: ${reason}; retrying on ${name} ${key}`,
+      undefined,
+      base,
+    );
+    return next.decision.kind === 'retry' && base.provider
+      ? { ...next, decision: { ...next.decision, pin: base.provider } }
+      : next;
+  }
+  return {
+    outcome: {
+      ...base,
+      status: 'unknown',
+      reason: `unknown outcome: ${reason}; not retried (${name} takes no idempotency key)`,
+    },
+    decision: { kind: 'done' },
+  };
+}
+
+function retryOrDead(
+  batch: DeliveryBatch,
+  delivery: DeliveryToSend,
+  reason: string,
+  retryAfterSeconds: number | undefined,
+  base: AnswerBase,
+): Pending {
+  const attemptsMade = delivery.attempts + 1;
+  if (!hasAttemptsLeft(delivery.channel, attemptsMade)) {
+    const dead = `attempts exhausted (${attemptsMade}): ${reason}`;
+    return { outcome: { ...base, status: 'failed', reason: dead }, decision: { kind: 'dead', reason: dead } };
+  }
+  const delaySeconds = scaledDelaySeconds(
+    retryDelaySeconds(attemptsMade, retryAfterSeconds),
+    Number(batch.services.env.RETRY_DELAY_SCALE ?? 1),
+  );
+  // A delivery pinned to a provider stays pinned until that provider answers for sure.
+  const pin = batch.pins.get(delivery.id);
+  return {
+    outcome: { ...base, status: 'queued', reason: `retry in ${delaySeconds}s: ${reason}` },
+    decision: { kind: 'retry', delaySeconds, ...(pin ? { pin } : {}) },
+  };
 }
