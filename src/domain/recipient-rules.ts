@@ -2,8 +2,9 @@ import type { Channel, Priority } from './channels';
 
 /**
  * Politeness rules a recipient's Durable Object applies before a delivery is sent: how long a
- * consumer may hold a delivery, how long a dedupe key blocks its twins, and how many sends a
- * channel may make in a sliding window. Pure: every instant is passed in as `nowMs`.
+ * consumer may hold a delivery, how long a dedupe key blocks its twins from other notifications,
+ * and how many notifications a channel may carry in a sliding window (a notification's deliveries
+ * on a channel are one send). Pure: every instant is passed in as `nowMs`.
  */
 
 /** A sliding-window cap: at most `limit` sends in any `windowSeconds`. */
@@ -39,6 +40,12 @@ export const DEFAULT_DEDUPE_WINDOW_SECONDS = DAY;
 /** One delivery the consumer is about to send, as asked of the recipient's Durable Object. */
 export interface DecisionRequest {
   deliveryId: string;
+  /**
+   * The notification the delivery belongs to. Its deliveries on a channel (several device tokens,
+   * chat channels, addresses) are one message to the person: they share one cap slot and pass one
+   * dedupe claim together.
+   */
+  notificationId: string;
   channel: Channel;
   type: string;
   priority: Priority;
@@ -72,9 +79,12 @@ export interface DeliveryOutcome {
   nowMs: number;
 }
 
-/** A send that counts against the recipient's caps. */
+/**
+ * A send that counts against the recipient's caps: one per notification and channel, however many
+ * of the notification's deliveries went on that channel.
+ */
 export interface SendRecord {
-  deliveryId: string;
+  notificationId: string;
   channel: Channel;
   type: string;
   sentAtMs: number;
@@ -153,28 +163,49 @@ export function windowFreesAt(sentAtMs: readonly number[], limit: RateLimit, now
 export type RateVerdict = { verdict: 'send' } | { verdict: 'defer'; untilMs: number } | { verdict: 'drop' };
 
 /**
- * Applies the cap that governs `request` to the recipient's recorded sends. The delivery's own
- * earlier send is ignored, so a redelivery after a crash reuses its slot instead of being
- * deferred by itself. Critical deliveries are never held back (a login code or a fraud alert
+ * Applies the cap that governs `request` to the recipient's recorded sends. A notification that
+ * already has a send on the request's channel goes again without taking another slot: its other
+ * deliveries (a second device, a redelivery after a crash) are the same message, so if the first
+ * could go, they can. Critical deliveries are never held back (a login code or a fraud alert
  * outranks politeness) but still count, so the next routine message waits for the budget.
  */
 export function rateVerdict(
-  request: Pick<DecisionRequest, 'deliveryId' | 'channel' | 'type' | 'priority' | 'rateLimit' | 'nowMs'>,
+  request: Pick<DecisionRequest, 'notificationId' | 'channel' | 'type' | 'priority' | 'rateLimit' | 'nowMs'>,
   sends: readonly SendRecord[],
 ): RateVerdict {
   const scope = rateScopeOf(request.channel, request.rateLimit);
   if (scope === null || request.priority === 'critical') return { verdict: 'send' };
-  const counted = sends
-    .filter(
-      (send) =>
-        send.channel === request.channel &&
-        send.deliveryId !== request.deliveryId &&
-        (!scope.perType || send.type === request.type),
-    )
+  const onChannel = sends.filter((send) => send.channel === request.channel);
+  if (onChannel.some((send) => send.notificationId === request.notificationId)) return { verdict: 'send' };
+  const counted = onChannel
+    .filter((send) => !scope.perType || send.type === request.type)
     .map((send) => send.sentAtMs);
   const freesAt = windowFreesAt(counted, scope.limit, request.nowMs);
   if (freesAt === null) return { verdict: 'send' };
   return request.priority === 'low' ? { verdict: 'drop' } : { verdict: 'defer', untilMs: freesAt };
+}
+
+/** A live dedupe claim: which notification made it, and its deliveries that went under it. */
+export interface DedupeClaim {
+  notificationId: string;
+  /** Deliveries let through under the claim, first first; the first is named to its twins. */
+  deliveryIds: readonly string[];
+  expiresAtMs: number;
+}
+
+/**
+ * Whether `request` is a twin of the claim on its (channel, type, dedupe key): a delivery of
+ * another notification while the claim lives. The claiming notification's own deliveries (its
+ * other devices or addresses, a redelivery) are no duplicates: they pass together.
+ */
+export function dedupeVerdict(
+  request: Pick<DecisionRequest, 'deliveryId' | 'notificationId' | 'nowMs'>,
+  claim: DedupeClaim | undefined,
+): { verdict: 'duplicate'; firstDeliveryId: string } | null {
+  if (claim === undefined || claim.expiresAtMs <= request.nowMs) return null;
+  if (claim.notificationId === request.notificationId || claim.deliveryIds.includes(request.deliveryId))
+    return null;
+  return { verdict: 'duplicate', firstDeliveryId: claim.deliveryIds[0] ?? claim.notificationId };
 }
 
 /** When a dedupe claim made at `nowMs` stops blocking its twins. */

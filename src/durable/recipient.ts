@@ -1,148 +1,77 @@
 import { DurableObject } from 'cloudflare:workers';
-import { isChannel } from '../domain/channels';
 import {
-  DEFAULT_RATE_LIMITS,
   type DecisionRequest,
   type DeliveryOutcome,
   dedupeExpiresAt,
+  dedupeVerdict,
   LEASE_MS,
-  type RateLimit,
   rateScopeOf,
   rateVerdict,
-  type SendRecord,
   sendRetainedUntil,
   type Verdict,
 } from '../domain/recipient-rules';
+import {
+  claimKey,
+  type HeldSend,
+  pruneState,
+  type RecipientState,
+  releaseDelivery,
+  sendKey,
+  withDelivery,
+} from './recipient-state';
+import { createSchema, readState, writeState } from './recipient-storage';
 
 /**
- * Cleanup never runs sooner than this after it is scheduled: expired rows are harmless (every
- * query filters on time), so batching their deletion into one alarm an hour at most keeps alarm
- * invocations, which are billed requests, rare.
+ * `FAULT_EVICT_RATE` (0..1, development and test only): the share of calls before which the object
+ * drops everything it holds in memory, as an eviction would, so that the call reads from storage.
  */
-const CLEANUP_DELAY_MS = 60 * 60 * 1000;
-
-/*
- * Cost is counted per row written, so the schema is built around it (measured in workerd with
- * `cursor.rowsWritten`):
- * - WITHOUT ROWID: a table with a TEXT primary key otherwise keeps a hidden index beside it and
- *   every insert counts 2 rows; clustered on its key, an insert counts 1.
- * - No secondary index on `expires_at` or `dedupe_claims.delivery_id`: each would add a row to every
- *   insert of the happy path, to speed up the alarm and the failure path, which scan a table
- *   holding one recipient's last day of sends at most.
- * `CREATE TABLE IF NOT EXISTS` writes 2 rows once in an object's life and nothing after.
- */
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS dedupe_claims (
-  channel TEXT NOT NULL,
-  type TEXT NOT NULL,
-  dedupe_key TEXT NOT NULL,
-  delivery_id TEXT NOT NULL,
-  expires_at INTEGER NOT NULL,
-  PRIMARY KEY (channel, type, dedupe_key)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS sends (
-  delivery_id TEXT PRIMARY KEY,
-  channel TEXT NOT NULL,
-  type TEXT NOT NULL,
-  sent_at INTEGER NOT NULL,
-  expires_at INTEGER NOT NULL
-) WITHOUT ROWID;
-`;
-
-type SendRow = { delivery_id: string; channel: string; type: string; sent_at: number; expires_at: number };
-
-/** A counted send as the instance holds it. */
-interface HeldSend extends SendRecord {
-  /** Until when some cap can still count it; past that it is dropped. */
-  readonly expiresAtMs: number;
-  /** Whether its row is in `sends`, so that an eviction cannot make the object forget it. */
-  readonly written: boolean;
-}
-
-/** What one `decide` call accumulates before it commits. */
-interface Batch {
-  /**
-   * A copy of the recipient's live sends (deliveryId -> send) that the batch records into; it
-   * replaces the instance's only once the batch's writes committed.
-   */
-  readonly sends: Map<string, HeldSend>;
-  /** Leases granted in this batch, published only once the batch's writes committed. */
-  readonly granted: Map<string, number>;
-  /** Earliest expiry among rows written, which the cleanup alarm must cover. */
-  firstExpiryMs: number;
-}
-
-/**
- * Whether `request`'s send, already in `sends`, brings a cap that counts it to at least half its
- * limit in its window: the channel default (which counts every type on the channel) or the
- * request's own override (which counts only its type). So a cap of 1 or 2 is written from its
- * first send, and a burst from half the cap on.
- */
-function reachesHalfACap(request: DecisionRequest, sends: readonly SendRecord[]): boolean {
-  const caps: { limit: RateLimit; perType: boolean }[] = [];
-  const channelDefault = DEFAULT_RATE_LIMITS[request.channel];
-  if (channelDefault) caps.push({ limit: channelDefault, perType: false });
-  if (request.rateLimit) caps.push({ limit: request.rateLimit, perType: true });
-  return caps.some(({ limit, perType }) => {
-    const windowMs = limit.windowSeconds * 1000;
-    let counted = 0;
-    for (const send of sends) {
-      if (
-        send.channel === request.channel &&
-        (!perType || send.type === request.type) &&
-        request.nowMs < send.sentAtMs + windowMs
-      )
-        counted += 1;
-    }
-    return 2 * counted >= limit.limit;
-  });
+function faultEvictRate(env: unknown): number {
+  const vars = (typeof env === 'object' && env !== null ? env : {}) as Record<string, unknown>;
+  if (vars.ENVIRONMENT !== 'development' && vars.ENVIRONMENT !== 'test') return 0;
+  const rate = typeof vars.FAULT_EVICT_RATE === 'string' ? Number(vars.FAULT_EVICT_RATE) : Number.NaN;
+  return Number.isFinite(rate) && rate >= 0 && rate <= 1 ? rate : 0;
 }
 
 /**
  * One per recipient (`idFromName(userId)`): decides, for each delivery a queue consumer is about
- * to send, whether it may go now, and hears back how it went.
+ * to send, whether it may go now, and hears back about the ones that were not sent.
  *
- * - Lease (in memory): a delivery told `send` is held for {@link LEASE_MS} so a duplicate queue
- *   message handled by another consumer at the same time gets `leased`. Memory is enough: this
- *   instance is the only one for the id and runs one event at a time, so the map is the truth
- *   while it lives. If the object is evicted, leases vanish; a redelivery could then send again,
- *   which is the same narrow crash window the design accepts (and providers that take the
- *   delivery id as idempotency key close it). Persisting leases would cost 2 rows per send
- *   (grant, release) for that rare case.
- * - Dedupe claims (SQLite): one row per delivery that carries a `dedupeKey`, kept for its whole
- *   window, since an evicted object that forgot one would let the twin through. That is the only
- *   row the happy path writes.
- * - Counted sends (memory first, SQLite near a cap): the performance budget allows no storage
- *   write per happy-path delivery unless it needs a dedupe record. A row written here costs as
- *   much as the D1 row the delivery already writes; one row per counted send came to 0.8 rows per
- *   delivery, $0.80 per million plus their deletion. So sends are counted in memory, loaded from
- *   `sends` on the first `decide` (rows written by an earlier instance still count). A send is
- *   written, together with every send still only in memory, only when, counting it, a cap that
- *   counts it (the channel default or the type's override) has used at least half its limit in
- *   its window.
- *   The trade: the object is evicted after some idle time, and sends that were only in memory are
- *   forgotten with it, so a slow trickle (about one send per idle period) is counted only while
- *   the object lives and can get past a cap. Caps of 1 and 2 are exact (their first send is half
- *   of them), and a burst is durable from half its cap on, so many messages in a short time, the
- *   case a cap exists for, are still counted after an eviction.
+ * Its whole state is one SQLite row (`recipient-storage.ts`, compact JSON of `recipient-state.ts`):
+ * - Counted sends: one per notification and channel, with the deliveries that went under it, kept
+ *   while a cap can count it. Every delivery of a notification on a channel shares its slot: once
+ *   the first may go, its siblings (other devices, chat channels, a redelivery) go too.
+ * - Dedupe claims: one per (channel, type, key), naming the notification that made it; all of that
+ *   notification's deliveries pass, a twin from another notification is `duplicate`.
+ * - Leases: a delivery told `send` is held for {@link LEASE_MS}, so a duplicate queue message
+ *   handled by another consumer meanwhile gets `leased`.
+ * Memory holds a copy of the row, read on the first call after a start; it is never the only copy
+ * of a send, a claim or a lease under a cap or a dedupe key, so eviction and deploys forget none.
  *
- * Nothing is written for a delivery that is leased, deduped, deferred or dropped, nor on
- * `complete` for a delivery that was sent.
+ * Writes: a `decide` call writes the row once (1 row written), and only when it let through a
+ * delivery that a cap counts or that carries a dedupe key; it prunes expired entries as it
+ * writes, so no cleanup alarm is needed. Nothing is written for leased, duplicate, deferred or
+ * dropped deliveries, nor by `complete` for sent ones; `complete` writes the row once when it gives
+ * back a slot or a claim of a delivery that was not sent.
+ * The exception, kept in memory only: the lease of a delivery that no cap counts and that has no
+ * dedupe key (a webhook without a type cap), granted in a call that writes nothing else. An
+ * eviction forgets it, and a redelivery may then be sent again; the delivery id is the provider's
+ * idempotency key there (`webhook-id`), which makes that harmless. Likewise a lease released by
+ * `complete` stays in the stored row until the next write, so after an eviction it may hold back a
+ * redelivery until it lapses (2 minutes at most), never let one through.
+ *
+ * The row grows with the live entries: about 100 bytes per counted send, dedupe claim or lease.
+ * SQLite values are limited to 2 MB, so a recipient with some 20,000 live dedupe claims (one a day
+ * per notification with a distinct key, all within the window) would reach it.
  */
 export class Recipient extends DurableObject<unknown> {
-  /** deliveryId -> end of its lease (ms). Expired entries are dropped lazily. */
-  private readonly leases = new Map<string, number>();
-  /**
-   * deliveryId -> counted send still retained for some window: every row of `sends` plus the sends
-   * only held here. Undefined until the first `decide` loads it; expired entries are dropped lazily.
-   */
-  private sends: Map<string, HeldSend> | undefined;
-  /** Whether a cleanup alarm is pending; undefined until asked, after each start. */
-  private cleanupPending: boolean | undefined;
+  /** The stored row, as read on the first call after a start and kept current after each write. */
+  private state: RecipientState | undefined;
+  private readonly evictRate: number;
 
   constructor(ctx: DurableObjectState, env: unknown) {
     super(ctx, env);
-    ctx.storage.sql.exec(SCHEMA);
+    createSchema(ctx.storage.sql);
+    this.evictRate = faultEvictRate(env);
   }
 
   /**
@@ -151,191 +80,151 @@ export class Recipient extends DurableObject<unknown> {
    * malformed rate limit or dedupe window.
    */
   async decide(requests: DecisionRequest[]): Promise<Verdict[]> {
+    this.injectEviction();
     if (requests.length === 0) return [];
     for (const request of requests) {
       rateScopeOf(request.channel, request.rateLimit);
       dedupeExpiresAt(request.nowMs, request.dedupeWindowSeconds);
     }
-    const minNowMs = Math.min(...requests.map((request) => request.nowMs));
-    this.dropExpiredLeases(minNowMs);
-    const batch: Batch = {
-      sends: new Map(this.liveSends(minNowMs)),
-      granted: new Map(),
-      firstExpiryMs: Number.POSITIVE_INFINITY,
-    };
-    // One transaction: either every verdict's rows are written or, on a throw, none are; memory
-    // takes the batch's sends and leases only after it committed.
-    const verdicts = this.ctx.storage.transactionSync(() =>
-      requests.map((request) => this.decideOne(request, batch)),
-    );
-    this.sends = batch.sends;
-    for (const [deliveryId, untilMs] of batch.granted) this.leases.set(deliveryId, untilMs);
-    if (Number.isFinite(batch.firstExpiryMs)) await this.scheduleCleanup(batch.firstExpiryMs);
-    return verdicts;
+    const state = this.loaded(Math.min(...requests.map((request) => request.nowMs)));
+    try {
+      const call = { write: false };
+      const verdicts = requests.map((request) => this.decideOne(state, request, call));
+      if (call.write) writeState(this.ctx.storage.sql, state);
+      return verdicts;
+    } catch (error) {
+      // Memory may be ahead of the row: read the row again next time.
+      this.state = undefined;
+      throw error;
+    }
   }
 
   /**
    * Releases the leases of deliveries the consumer is done with. A delivery that was not sent
-   * gives back its rate-limit slot and its dedupe claim, so its retry (or a twin) may go later.
+   * gives back its notification's slot and dedupe claim when no other delivery of the
+   * notification went under them, so its retry (or a twin) may go later.
    */
   async complete(results: DeliveryOutcome[]): Promise<void> {
-    const sql = this.ctx.storage.sql;
-    for (const { deliveryId, sent } of results) {
-      this.leases.delete(deliveryId);
-      if (sent) continue;
-      const held = this.sends?.get(deliveryId);
-      this.sends?.delete(deliveryId);
-      // A send known to be only in memory has no row; a written or unknown one may have one.
-      if (held?.written !== false) sql.exec('DELETE FROM sends WHERE delivery_id = ?', deliveryId);
-      // Guarded by delivery id, so a claim that already passed to a twin is left alone.
-      sql.exec('DELETE FROM dedupe_claims WHERE delivery_id = ?', deliveryId);
+    this.injectEviction();
+    if (results.length === 0) return;
+    // A sent delivery only ends its lease in memory: nothing to read or write for it.
+    if (results.every((result) => result.sent)) {
+      for (const { deliveryId } of results) this.state?.leases.delete(deliveryId);
+      return;
     }
-    if (results.length > 0) this.dropExpiredLeases(Math.min(...results.map((result) => result.nowMs)));
+    const state = this.loaded(Math.min(...results.map((result) => result.nowMs)));
+    let changed = false;
+    try {
+      for (const { deliveryId, sent } of results) {
+        state.leases.delete(deliveryId);
+        if (!sent) changed = releaseDelivery(state, deliveryId) || changed;
+      }
+      if (changed) writeState(this.ctx.storage.sql, state);
+    } catch (error) {
+      this.state = undefined;
+      throw error;
+    }
   }
 
   /**
-   * Deletes expired claims and sends, then sleeps until the next row expires; with nothing left,
-   * no alarm is set, so an idle recipient costs nothing. Sends held in memory are dropped lazily,
-   * by the next `decide` after they expire.
+   * Earlier versions set a cleanup alarm; one may still fire once. It reads the state, which folds
+   * in the rows of that layout, and sets no other.
    */
   override async alarm(): Promise<void> {
-    const sql = this.ctx.storage.sql;
-    const nowMs = Date.now();
-    sql.exec('DELETE FROM dedupe_claims WHERE expires_at <= ?', nowMs);
-    sql.exec('DELETE FROM sends WHERE expires_at <= ?', nowMs);
-    const { next } = sql
-      .exec<{ next: number | null }>(
-        'SELECT min(expires_at) AS next FROM (SELECT expires_at FROM dedupe_claims UNION ALL SELECT expires_at FROM sends)',
-      )
-      .one();
-    this.cleanupPending = next !== null;
-    if (next !== null) await this.ctx.storage.setAlarm(Math.max(next, nowMs + CLEANUP_DELAY_MS));
+    this.loaded(Date.now());
   }
 
-  private decideOne(request: DecisionRequest, batch: Batch): Verdict {
+  private decideOne(state: RecipientState, request: DecisionRequest, call: { write: boolean }): Verdict {
     const { deliveryId, nowMs } = request;
-    const leasedUntil = batch.granted.get(deliveryId) ?? this.leases.get(deliveryId);
+    const leasedUntil = state.leases.get(deliveryId);
     if (leasedUntil !== undefined && nowMs < leasedUntil) return { verdict: 'leased' };
 
-    const claimant = this.liveClaimant(request);
-    // The delivery's own claim is no duplicate: its redelivery must be able to proceed.
-    if (claimant !== null && claimant !== deliveryId)
-      return { verdict: 'duplicate', firstDeliveryId: claimant };
+    const { dedupeKey } = request;
+    const key = dedupeKey === undefined ? undefined : claimKey(request.channel, request.type, dedupeKey);
+    const claim = key === undefined ? undefined : state.claims.get(key);
+    const duplicate = dedupeVerdict(request, claim);
+    if (duplicate) return duplicate;
 
-    const rate = rateVerdict(request, [...batch.sends.values()]);
-    if (rate.verdict !== 'send') return rate;
+    const own = ownSend(state, request);
+    if (!own) {
+      const rate = rateVerdict(request, [...state.sends.values()]);
+      if (rate.verdict !== 'send') return rate;
+    }
 
-    if (request.dedupeKey !== undefined && claimant === null) this.claim(request, batch);
-    this.recordSend(request, batch);
+    if (key !== undefined && dedupeKey !== undefined) {
+      const live = claim && claim.expiresAtMs > nowMs ? claim : undefined;
+      state.claims.set(key, {
+        channel: request.channel,
+        type: request.type,
+        dedupeKey,
+        notificationId: live?.notificationId ?? request.notificationId,
+        expiresAtMs: live?.expiresAtMs ?? dedupeExpiresAt(nowMs, request.dedupeWindowSeconds),
+        deliveryIds: withDelivery(live?.deliveryIds ?? [], deliveryId),
+      });
+    }
+    const counted = countSend(state, request, own);
     const leaseUntilMs = nowMs + LEASE_MS;
-    batch.granted.set(deliveryId, leaseUntilMs);
+    state.leases.set(deliveryId, leaseUntilMs);
+    if (key !== undefined || counted) call.write = true;
     return { verdict: 'send', leaseUntilMs };
   }
 
-  /** The delivery holding a live claim on the request's dedupe key, if any. */
-  private liveClaimant({ channel, type, dedupeKey, nowMs }: DecisionRequest): string | null {
-    if (dedupeKey === undefined) return null;
-    const [row] = this.ctx.storage.sql
-      .exec<{ delivery_id: string }>(
-        'SELECT delivery_id FROM dedupe_claims WHERE channel = ? AND type = ? AND dedupe_key = ? AND expires_at > ?',
-        channel,
-        type,
-        dedupeKey,
-        nowMs,
-      )
-      .toArray();
-    return row?.delivery_id ?? null;
+  /** The state, read from storage on the first call after a start, pruned at `nowMs`. */
+  private loaded(nowMs: number): RecipientState {
+    this.state ??= readState(this.ctx.storage, nowMs);
+    pruneState(this.state, nowMs);
+    return this.state;
   }
 
-  private claim(request: DecisionRequest, batch: Batch): void {
-    const expiresAt = dedupeExpiresAt(request.nowMs, request.dedupeWindowSeconds);
-    // REPLACE takes over an expired claim in place: still one row.
-    this.ctx.storage.sql.exec(
-      'INSERT OR REPLACE INTO dedupe_claims (channel, type, dedupe_key, delivery_id, expires_at) VALUES (?, ?, ?, ?, ?)',
-      request.channel,
-      request.type,
-      request.dedupeKey,
-      request.deliveryId,
-      expiresAt,
-    );
-    batch.firstExpiryMs = Math.min(batch.firstExpiryMs, expiresAt);
+  private injectEviction(): void {
+    if (this.evictRate > 0 && Math.random() < this.evictRate) this.state = undefined;
   }
+}
 
-  /**
-   * Counts the send against the caps, unless no cap could ever count it (a plain webhook): in
-   * memory, and in `sends` too, along with every send still only in memory, once it brings a cap
-   * to half its limit.
-   */
-  private recordSend(request: DecisionRequest, batch: Batch): void {
-    const { deliveryId, channel, type, nowMs } = request;
-    const expiresAtMs = sendRetainedUntil(channel, request.rateLimit, nowMs);
-    if (expiresAtMs === null) return;
-    const earlier = batch.sends.get(deliveryId);
-    // A redelivery replaces its own earlier send: one delivery, one slot, stamped when it went.
-    const send: HeldSend = { deliveryId, channel, type, sentAtMs: nowMs, expiresAtMs, written: false };
-    batch.sends.set(deliveryId, send);
-    const held = [...batch.sends.values()];
-    let toWrite: HeldSend[];
-    if (reachesHalfACap(request, held)) {
-      toWrite = held.filter((other) => !other.written && nowMs < other.expiresAtMs);
-    } else {
-      // An earlier row of this delivery is brought up to date rather than left with a stale stamp.
-      toWrite = earlier?.written ? [send] : [];
-    }
-    for (const row of toWrite) {
-      this.ctx.storage.sql.exec(
-        'INSERT OR REPLACE INTO sends (delivery_id, channel, type, sent_at, expires_at) VALUES (?, ?, ?, ?, ?)',
-        row.deliveryId,
-        row.channel,
-        row.type,
-        row.sentAtMs,
-        row.expiresAtMs,
-      );
-      batch.sends.set(row.deliveryId, { ...row, written: true });
-      batch.firstExpiryMs = Math.min(batch.firstExpiryMs, row.expiresAtMs);
-    }
-  }
+/**
+ * The live send the request's notification (or, for a send stored by an earlier layout, the
+ * delivery itself) already has on the request's channel.
+ */
+function ownSend(state: RecipientState, request: DecisionRequest): [string, HeldSend] | undefined {
+  const { notificationId, deliveryId, channel, nowMs } = request;
+  const key = sendKey(notificationId, channel);
+  const byNotification = state.sends.get(key);
+  const found: [string, HeldSend] | undefined = byNotification
+    ? [key, byNotification]
+    : [...state.sends].find(([, send]) => send.channel === channel && send.deliveryIds.includes(deliveryId));
+  return found && found[1].retainedUntilMs > nowMs ? found : undefined;
+}
 
-  /**
-   * The recipient's sends still retained at `nowMs`: read from `sends` once in the instance's
-   * life, then kept in memory.
-   */
-  private liveSends(nowMs: number): Map<string, HeldSend> {
-    if (this.sends === undefined) {
-      this.sends = new Map();
-      const rows = this.ctx.storage.sql
-        .exec<SendRow>('SELECT delivery_id, channel, type, sent_at, expires_at FROM sends')
-        .toArray();
-      for (const { delivery_id, channel, type, sent_at, expires_at } of rows) {
-        if (!isChannel(channel)) continue;
-        this.sends.set(delivery_id, {
-          deliveryId: delivery_id,
-          channel,
-          type,
-          sentAtMs: sent_at,
-          expiresAtMs: expires_at,
-          written: true,
-        });
-      }
-    }
-    for (const [deliveryId, send] of this.sends) {
-      if (send.expiresAtMs <= nowMs) this.sends.delete(deliveryId);
-    }
-    return this.sends;
+/**
+ * Counts the send against the caps, unless no cap could ever count it (a plain webhook): a new
+ * slot, or the notification's own slot on the channel, stamped with its latest send. Whether a
+ * cap counts it.
+ */
+function countSend(
+  state: RecipientState,
+  request: DecisionRequest,
+  own: [string, HeldSend] | undefined,
+): boolean {
+  const { notificationId, deliveryId, channel, type, nowMs } = request;
+  const retainedUntilMs = sendRetainedUntil(channel, request.rateLimit, nowMs);
+  if (retainedUntilMs === null) return false;
+  if (own) {
+    const [key, send] = own;
+    state.sends.set(key, {
+      ...send,
+      sentAtMs: Math.max(send.sentAtMs, nowMs),
+      retainedUntilMs: Math.max(send.retainedUntilMs, retainedUntilMs),
+      deliveryIds: withDelivery(send.deliveryIds, deliveryId),
+    });
+  } else {
+    state.sends.set(sendKey(notificationId, channel), {
+      notificationId,
+      channel,
+      type,
+      sentAtMs: nowMs,
+      retainedUntilMs,
+      deliveryIds: [deliveryId],
+    });
   }
-
-  private dropExpiredLeases(nowMs: number): void {
-    for (const [deliveryId, untilMs] of this.leases) {
-      if (untilMs <= nowMs) this.leases.delete(deliveryId);
-    }
-  }
-
-  /** Makes sure an alarm will clean up the rows just written; one pending alarm is enough. */
-  private async scheduleCleanup(firstExpiryMs: number): Promise<void> {
-    if (this.cleanupPending === undefined) this.cleanupPending = (await this.ctx.storage.getAlarm()) !== null;
-    if (this.cleanupPending) return;
-    // The pending alarm reschedules itself for whatever is left, so later rows need no call.
-    await this.ctx.storage.setAlarm(Math.max(firstExpiryMs, Date.now() + CLEANUP_DELAY_MS));
-    this.cleanupPending = true;
-  }
+  return true;
 }

@@ -2,8 +2,9 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'c
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import type { Env } from '../../src/config/env';
-import type { DecisionRequest, DeliveryOutcome } from '../../src/domain/recipient-rules';
-import type { Recipient } from '../../src/durable/recipient';
+import type { DecisionRequest, DeliveryOutcome, Verdict } from '../../src/domain/recipient-rules';
+import { Recipient } from '../../src/durable/recipient';
+import { parseState } from '../../src/durable/recipient-state';
 
 const { RECIPIENT } = env as unknown as Env;
 
@@ -12,9 +13,9 @@ const MINUTE = 60 * SECOND;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 const LEASE = 2 * MINUTE;
-/** A fixed instant for rules that only read `nowMs`; the alarm tests use the real clock. */
+/** A fixed instant: the object only reads time from `nowMs`. */
 const T0 = 1_700_000_000_000;
-/** A type override of 1 send an hour: half the cap from the first send, so that send is written. */
+/** A type override of 1 send an hour. */
 const CAP_OF_ONE = { rateLimit: { limit: 1, windowSeconds: 3600 } };
 
 type Stub = DurableObjectStub<Recipient>;
@@ -24,10 +25,12 @@ function freshRecipient(): Stub {
 }
 
 let counter = 0;
+/** One delivery of its own notification, unless `over` names one. */
 function request(over: Partial<DecisionRequest> = {}): DecisionRequest {
   counter += 1;
   return {
     deliveryId: `dlv_${counter}`,
+    notificationId: `ntf_${counter}`,
     channel: 'sms',
     type: 'order.shipped',
     priority: 'normal',
@@ -36,9 +39,21 @@ function request(over: Partial<DecisionRequest> = {}): DecisionRequest {
   };
 }
 
-/** `n` SMS a minute apart from `startMs`, each a distinct delivery. */
-function smsBurst(n: number, startMs: number, over: Partial<DecisionRequest> = {}): DecisionRequest[] {
-  return Array.from({ length: n }, (_, i) => request({ nowMs: startMs + i * MINUTE, ...over }));
+/** `n` deliveries of one notification (its devices, chat channels, addresses) on one channel. */
+function siblings(n: number, over: Partial<DecisionRequest> = {}): DecisionRequest[] {
+  counter += 1;
+  const notificationId = `ntf_many_${counter}`;
+  return Array.from({ length: n }, () => request({ notificationId, ...over }));
+}
+
+/** `n` SMS of distinct notifications `gapMs` apart from `startMs`. */
+function smsBurst(
+  n: number,
+  startMs: number,
+  over: Partial<DecisionRequest> = {},
+  gapMs = MINUTE,
+): DecisionRequest[] {
+  return Array.from({ length: n }, (_, i) => request({ nowMs: startMs + i * gapMs, ...over }));
 }
 
 const done = (deliveryId: string, sent: boolean, nowMs = T0): DeliveryOutcome => ({
@@ -47,9 +62,11 @@ const done = (deliveryId: string, sent: boolean, nowMs = T0): DeliveryOutcome =>
   nowMs,
 });
 
+const verdictNames = (verdicts: Verdict[]) => verdicts.map((v) => v.verdict);
+
 /** The verdicts of one `decide` call, in order. */
 async function verdictsOf(stub: Stub, requests: DecisionRequest[]): Promise<string[]> {
-  return (await stub.decide(requests)).map((v) => v.verdict);
+  return verdictNames(await stub.decide(requests));
 }
 
 /** `n` sends, then the deferral of the first request over the cap. */
@@ -60,24 +77,18 @@ async function decideOne(stub: Stub, req: DecisionRequest) {
   return verdict;
 }
 
-async function rowCounts(stub: Stub): Promise<{ claims: number; sends: number }> {
+/** What the object's one storage row holds (sends, claims and leases counted), or null without a row. */
+async function stored(stub: Stub): Promise<{ sends: number; claims: number; leases: number } | null> {
   return runInDurableObject(stub, (_instance, state) => {
-    const count = (table: string) =>
-      state.storage.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM ${table}`).one().n;
-    return { claims: count('dedupe_claims'), sends: count('sends') };
+    const [row] = state.storage.sql.exec<{ state: string }>('SELECT state FROM recipient_state').toArray();
+    if (!row) return null;
+    const held = parseState(row.state);
+    return { sends: held.sends.size, claims: held.claims.size, leases: held.leases.size };
   });
 }
 
 async function pendingAlarm(stub: Stub): Promise<number | null> {
   return runInDurableObject(stub, (_instance, state) => state.storage.getAlarm());
-}
-
-/** The cleanup alarm set when rows were first written: an hour after a moment from `fromMs` to now. */
-async function expectCleanupAlarm(stub: Stub, fromMs: number): Promise<number> {
-  const at = await pendingAlarm(stub);
-  expect(at).toBeGreaterThanOrEqual(fromMs + HOUR);
-  expect(at).toBeLessThanOrEqual(Date.now() + HOUR);
-  return at ?? 0;
 }
 
 /**
@@ -87,7 +98,7 @@ async function expectCleanupAlarm(stub: Stub, fromMs: number): Promise<number> {
  */
 async function rowsWrittenBy(
   stub: Stub,
-  action: (recipient: Recipient) => Promise<unknown>,
+  action: (recipient: Recipient, state: DurableObjectState) => Promise<unknown>,
 ): Promise<number> {
   return runInDurableObject(stub, async (instance: Recipient, state) => {
     // Replaced by hand: vi.spyOn does not reach this native handle.
@@ -101,13 +112,37 @@ async function rowsWrittenBy(
       return cursor;
     };
     try {
-      await action(instance);
+      await action(instance, state);
     } finally {
       sql.exec = original;
     }
     return cursors.reduce((sum, cursor) => sum + cursor.rowsWritten, 0);
   });
 }
+
+/** Decides each request in its own call on a new instance: the object is evicted after every call. */
+async function decideEvictingBetween(stub: Stub, requests: DecisionRequest[]): Promise<string[]> {
+  const verdicts: string[] = [];
+  for (const req of requests) {
+    verdicts.push(...(await verdictsOf(stub, [req])));
+    await evictDurableObject(stub);
+  }
+  return verdicts;
+}
+
+/**
+ * Runs `action` on an instance of the object built with `vars` as its env (the namespace's own
+ * instance reads the test env, where FAULT_EVICT_RATE is not set), over the same storage.
+ */
+async function withInstance<R>(
+  stub: Stub,
+  vars: Record<string, string>,
+  action: (recipient: Recipient) => Promise<R>,
+): Promise<R> {
+  return runInDurableObject(stub, (_instance, state) => action(new Recipient(state, vars)));
+}
+
+const EVICT_EVERY_CALL = { ENVIRONMENT: 'test', FAULT_EVICT_RATE: '1' };
 
 describe('lease', () => {
   it('answers leased while a delivery is out, and send again once it is completed', async () => {
@@ -138,12 +173,29 @@ describe('lease', () => {
       { verdict: 'leased' },
     ]);
   });
+
+  it('still answers leased after an eviction for a lease granted before it', async () => {
+    const stub = freshRecipient();
+    const first = request({ channel: 'email' });
+    await stub.decide([first]);
+    await evictDurableObject(stub);
+    expect(await decideOne(stub, { ...first, nowMs: T0 + MINUTE })).toEqual({ verdict: 'leased' });
+    expect(await decideOne(stub, { ...first, nowMs: T0 + LEASE })).toMatchObject({ verdict: 'send' });
+  });
+
+  it('keeps the lease of a delivery with only a dedupe key (an uncapped webhook) across eviction', async () => {
+    const stub = freshRecipient();
+    const hook = request({ channel: 'webhook', dedupeKey: 'evt-1' });
+    await stub.decide([hook]);
+    await evictDurableObject(stub);
+    expect(await decideOne(stub, { ...hook, nowMs: T0 + MINUTE })).toEqual({ verdict: 'leased' });
+  });
 });
 
 describe('dedupe', () => {
   const key = { dedupeKey: 'order-42' };
 
-  it('answers duplicate for the same key, type and channel, naming the first delivery', async () => {
+  it('answers duplicate for the same key, type and channel from another notification, naming the first delivery', async () => {
     const stub = freshRecipient();
     const first = request(key);
     const verdicts = await stub.decide([first, request({ ...key, nowMs: T0 + SECOND })]);
@@ -157,6 +209,42 @@ describe('dedupe', () => {
     });
   });
 
+  it('sends both deliveries (two device tokens) of the notification that made the claim', async () => {
+    const stub = freshRecipient();
+    const [phone, tablet] = siblings(2, { ...key, channel: 'push' });
+    expect(await verdictsOf(stub, [phone as DecisionRequest, tablet as DecisionRequest])).toEqual([
+      'send',
+      'send',
+    ]);
+    // A third device of the same notification, in a later call, passes too; a twin does not.
+    const [laptop] = siblings(1, { ...key, channel: 'push', notificationId: phone?.notificationId });
+    expect(
+      await stub.decide([
+        { ...(laptop as DecisionRequest), nowMs: T0 + MINUTE },
+        request({ ...key, channel: 'push' }),
+      ]),
+    ).toEqual([
+      { verdict: 'send', leaseUntilMs: T0 + MINUTE + LEASE },
+      { verdict: 'duplicate', firstDeliveryId: phone?.deliveryId },
+    ]);
+  });
+
+  it('keeps a dedupe claim across eviction, with the claiming notification still let through', async () => {
+    const stub = freshRecipient();
+    const [slack, teams] = siblings(2, { ...key, channel: 'chat' });
+    await stub.decide([slack as DecisionRequest]);
+    await evictDurableObject(stub);
+    expect(
+      await stub.decide([
+        { ...(teams as DecisionRequest), nowMs: T0 + MINUTE },
+        request({ ...key, channel: 'chat', nowMs: T0 + MINUTE }),
+      ]),
+    ).toEqual([
+      { verdict: 'send', leaseUntilMs: T0 + MINUTE + LEASE },
+      { verdict: 'duplicate', firstDeliveryId: slack?.deliveryId },
+    ]);
+  });
+
   it('keeps channels and types apart', async () => {
     const stub = freshRecipient();
     const verdicts = await stub.decide([
@@ -164,7 +252,7 @@ describe('dedupe', () => {
       request({ ...key, channel: 'email' }),
       request({ ...key, type: 'order.delivered' }),
     ]);
-    expect(verdicts.map((v) => v.verdict)).toEqual(['send', 'send', 'send']);
+    expect(verdictNames(verdicts)).toEqual(['send', 'send', 'send']);
   });
 
   it('lets the key through again once the window has passed (24 h by default)', async () => {
@@ -216,13 +304,23 @@ describe('dedupe', () => {
       firstDeliveryId: retry.deliveryId,
     });
   });
+
+  it('keeps the claim while another delivery of its notification went, naming that one', async () => {
+    const stub = freshRecipient();
+    const [first, second] = siblings(2, { ...key, channel: 'push' });
+    await stub.decide([first as DecisionRequest, second as DecisionRequest]);
+    await stub.complete([done(first?.deliveryId ?? '', false)]);
+    expect(await decideOne(stub, request({ ...key, channel: 'push', nowMs: T0 + SECOND }))).toEqual({
+      verdict: 'duplicate',
+      firstDeliveryId: second?.deliveryId,
+    });
+  });
 });
 
 describe('rate limit', () => {
   it('sends up to the channel cap, then defers normal and high to the exact instant a slot frees', async () => {
     const stub = freshRecipient();
-    const burst = smsBurst(5, T0);
-    expect(await verdictsOf(stub, burst)).toEqual(Array(5).fill('send'));
+    expect(await verdictsOf(stub, smsBurst(5, T0))).toEqual(Array(5).fill('send'));
     const at = T0 + 10 * MINUTE;
     expect(await stub.decide([request({ nowMs: at }), request({ nowMs: at, priority: 'high' })])).toEqual([
       { verdict: 'defer', untilMs: T0 + HOUR },
@@ -249,7 +347,7 @@ describe('rate limit', () => {
       verdict: 'defer',
       untilMs: T0 + MINUTE + HOUR,
     });
-    expect(await rowCounts(stub)).toEqual({ claims: 0, sends: 6 });
+    expect(await stored(stub)).toMatchObject({ claims: 0, sends: 6 });
   });
 
   it('counts per channel', async () => {
@@ -280,31 +378,51 @@ describe('rate limit', () => {
     });
   });
 
-  it('gives the slot back when a written send was not sent, deleting its row', async () => {
+  it('takes one slot of the push cap for three push deliveries of one notification', async () => {
+    const stub = freshRecipient();
+    expect(await verdictsOf(stub, siblings(3, { channel: 'push' }))).toEqual(['send', 'send', 'send']);
+    // 10 an hour: the three devices were one notification, so nine more fit, and the tenth waits.
+    expect(await verdictsOf(stub, smsBurst(10, T0 + MINUTE, { channel: 'push' }, SECOND))).toEqual(
+      sendsThenDefer(9),
+    );
+  });
+
+  it('lets a notification’s later deliveries through on its slot even when the cap filled since', async () => {
+    const stub = freshRecipient();
+    const [phone, tablet] = siblings(2, { channel: 'push' });
+    await stub.decide([phone as DecisionRequest]);
+    expect(await verdictsOf(stub, smsBurst(10, T0 + SECOND, { channel: 'push' }, SECOND))).toEqual(
+      sendsThenDefer(9),
+    );
+    await evictDurableObject(stub);
+    expect(await decideOne(stub, { ...(tablet as DecisionRequest), nowMs: T0 + MINUTE })).toMatchObject({
+      verdict: 'send',
+    });
+  });
+
+  it('gives the slot back when a send was not sent', async () => {
     const stub = freshRecipient();
     const burst = smsBurst(5, T0);
     await stub.decide(burst);
-    expect(await rowCounts(stub)).toEqual({ claims: 0, sends: 5 });
     const sixth = request({ nowMs: T0 + 10 * MINUTE });
     expect(await decideOne(stub, sixth)).toMatchObject({ verdict: 'defer' });
     const failed = done(burst[2]?.deliveryId ?? '', false, T0 + 10 * MINUTE);
     expect(await rowsWrittenBy(stub, (recipient) => recipient.complete([failed]))).toBe(1);
+    expect(await stored(stub)).toMatchObject({ sends: 4 });
+    await evictDurableObject(stub);
     expect(await decideOne(stub, sixth)).toMatchObject({ verdict: 'send' });
-    expect(await rowCounts(stub)).toEqual({ claims: 0, sends: 5 });
+    expect(await stored(stub)).toMatchObject({ sends: 5 });
   });
 
-  it('gives the slot back when a send held only in memory was not sent', async () => {
+  it('keeps the notification’s slot while one of its deliveries went; the last one not sent gives it back', async () => {
     const stub = freshRecipient();
-    const [first, second] = smsBurst(2, T0);
+    const [first, second] = siblings(2, { channel: 'push', rateLimit: { limit: 1, windowSeconds: 3600 } });
     await stub.decide([first as DecisionRequest, second as DecisionRequest]);
-    expect(await rowCounts(stub)).toEqual({ claims: 0, sends: 0 });
-    expect(
-      await rowsWrittenBy(stub, (recipient) => recipient.complete([done(first?.deliveryId ?? '', false)])),
-    ).toBe(0);
-    // Two sends would count with the first one still there (2 * 3 >= 5): one does, so no row yet.
-    const rest = smsBurst(5, T0 + 5 * MINUTE);
-    expect(await rowsWrittenBy(stub, (recipient) => recipient.decide(rest.slice(0, 1)))).toBe(0);
-    expect(await verdictsOf(stub, rest.slice(1))).toEqual(sendsThenDefer(3));
+    const other = request({ channel: 'push', ...CAP_OF_ONE, nowMs: T0 + SECOND });
+    await stub.complete([done(first?.deliveryId ?? '', false)]);
+    expect(await decideOne(stub, other)).toMatchObject({ verdict: 'defer' });
+    await stub.complete([done(second?.deliveryId ?? '', false)]);
+    expect(await decideOne(stub, other)).toMatchObject({ verdict: 'send' });
   });
 
   it('does not defer a redelivery by its own slot', async () => {
@@ -316,13 +434,13 @@ describe('rate limit', () => {
     expect(await decideOne(stub, { ...crashed, nowMs: crashed.nowMs + LEASE })).toMatchObject({
       verdict: 'send',
     });
-    expect(await rowCounts(stub)).toEqual({ claims: 0, sends: 5 });
+    expect(await stored(stub)).toMatchObject({ claims: 0, sends: 5 });
   });
 
   it('never caps a webhook by default', async () => {
     const stub = freshRecipient();
     const verdicts = await stub.decide(smsBurst(50, T0, { channel: 'webhook' }));
-    expect(verdicts.map((v) => v.verdict)).toEqual(Array(50).fill('send'));
+    expect(verdictNames(verdicts)).toEqual(Array(50).fill('send'));
   });
 
   it('rejects a malformed cap without writing anything', async () => {
@@ -336,99 +454,219 @@ describe('rate limit', () => {
         ]),
       ).rejects.toThrow(RangeError);
     });
-    expect(await rowCounts(stub)).toEqual({ claims: 0, sends: 0 });
+    expect(await stored(stub)).toBeNull();
     expect(await pendingAlarm(stub)).toBeNull();
     // Nor counted in memory: the rejected batch's first SMS takes no slot.
     expect(await verdictsOf(stub, smsBurst(6, T0))).toEqual(sendsThenDefer(5));
   });
 });
 
+describe('eviction', () => {
+  /** One SMS every 3 minutes for an hour: 20 notifications, each decided on a fresh instance. */
+  const trickle = (priority: DecisionRequest['priority']) => smsBurst(20, T0, { priority }, 3 * MINUTE);
+
+  it.each([
+    ['deferred (normal)', 'normal', 'defer'],
+    ['dropped as rate_limited (low)', 'low', 'drop'],
+  ] as const)(
+    'caps a slow trickle evicted between sends at 5 an hour: the 6th is %s',
+    async (_name, priority, over) => {
+      const stub = freshRecipient();
+      expect(await decideEvictingBetween(stub, trickle(priority))).toEqual([
+        ...Array(5).fill('send'),
+        ...Array(15).fill(over),
+      ]);
+    },
+  );
+
+  it('caps a slow trickle under FAULT_EVICT_RATE=1, every call reading the row from storage', async () => {
+    const stub = freshRecipient();
+    let reads = 0;
+    const verdicts = await runInDurableObject(stub, async (_instance, state) => {
+      const sql = state.storage.sql;
+      const original = sql.exec;
+      const exec = original.bind(sql);
+      sql.exec = <T extends Record<string, SqlStorageValue>>(query: string, ...bindings: unknown[]) => {
+        if (query.startsWith('SELECT state FROM recipient_state')) reads += 1;
+        return exec<T>(query, ...bindings);
+      };
+      try {
+        const recipient = new Recipient(state, EVICT_EVERY_CALL);
+        const out: string[] = [];
+        for (const req of trickle('normal')) out.push(...verdictNames(await recipient.decide([req])));
+        return out;
+      } finally {
+        sql.exec = original;
+      }
+    });
+    expect(verdicts).toEqual([...Array(5).fill('send'), ...Array(15).fill('defer')]);
+    expect(reads).toBe(20);
+  });
+
+  it('FAULT_EVICT_RATE drops memory only in development and test: a memory-only lease shows it', async () => {
+    const hook = request({ channel: 'webhook' });
+    const twice = (vars: Record<string, string>) =>
+      withInstance(freshRecipient(), vars, async (recipient) => {
+        await recipient.decide([hook]);
+        return verdictNames(await recipient.decide([{ ...hook, nowMs: T0 + SECOND }]));
+      });
+    expect(await twice(EVICT_EVERY_CALL)).toEqual(['send']);
+    expect(await twice({ ...EVICT_EVERY_CALL, ENVIRONMENT: 'development' })).toEqual(['send']);
+    expect(await twice({ ...EVICT_EVERY_CALL, ENVIRONMENT: 'production' })).toEqual(['leased']);
+    expect(await twice({ ENVIRONMENT: 'test', FAULT_EVICT_RATE: '0' })).toEqual(['leased']);
+  });
+
+  it('keeps dedupe claims, the sends of a burst and leases across eviction', async () => {
+    const stub = freshRecipient();
+    const burst = smsBurst(5, T0);
+    const claimant = request({ channel: 'email', dedupeKey: 'invoice-7' });
+    await stub.decide([...burst, claimant]);
+    expect(await stored(stub)).toEqual({ claims: 1, sends: 6, leases: 6 });
+
+    await evictDurableObject(stub);
+
+    const at = T0 + 5 * MINUTE;
+    expect(
+      await stub.decide([
+        request({ nowMs: at }),
+        request({ nowMs: at, channel: 'email', dedupeKey: 'invoice-7' }),
+        { ...(burst[4] as DecisionRequest), nowMs: at },
+      ]),
+    ).toEqual([
+      { verdict: 'defer', untilMs: T0 + HOUR },
+      { verdict: 'duplicate', firstDeliveryId: claimant.deliveryId },
+      { verdict: 'leased' },
+    ]);
+  });
+
+  it('counts every send across eviction, however few', async () => {
+    const stub = freshRecipient();
+    await stub.decide(smsBurst(2, T0));
+    await evictDurableObject(stub);
+    expect(await verdictsOf(stub, smsBurst(4, T0 + 10 * MINUTE))).toEqual(sendsThenDefer(3));
+  });
+
+  it('keeps a cap of 1 exact across eviction', async () => {
+    const stub = freshRecipient();
+    await stub.decide([request({ ...CAP_OF_ONE, channel: 'email' })]);
+    await evictDurableObject(stub);
+    expect(await decideOne(stub, request({ ...CAP_OF_ONE, channel: 'email', nowMs: T0 + MINUTE }))).toEqual({
+      verdict: 'defer',
+      untilMs: T0 + HOUR,
+    });
+  });
+
+  it('folds in the rows of the earlier layout (a row per send and claim) and drops its tables', async () => {
+    const stub = freshRecipient();
+    await runInDurableObject(stub, (_instance, state) => {
+      const sql = state.storage.sql;
+      sql.exec(`CREATE TABLE sends (delivery_id TEXT PRIMARY KEY, channel TEXT NOT NULL, type TEXT NOT NULL,
+        sent_at INTEGER NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID`);
+      sql.exec(`CREATE TABLE dedupe_claims (channel TEXT NOT NULL, type TEXT NOT NULL, dedupe_key TEXT NOT NULL,
+        delivery_id TEXT NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (channel, type, dedupe_key)) WITHOUT ROWID`);
+      sql.exec("INSERT INTO sends VALUES ('dlv_old', 'email', 'order.shipped', ?, ?)", T0, T0 + HOUR);
+      sql.exec("INSERT INTO sends VALUES ('dlv_gone', 'email', 'order.shipped', ?, ?)", T0 - DAY, T0 - 1);
+      sql.exec("INSERT INTO dedupe_claims VALUES ('email', 'order.shipped', 'k', 'dlv_old', ?)", T0 + DAY);
+    });
+    await evictDurableObject(stub);
+    const at = T0 + MINUTE;
+    expect(
+      await verdictsOf(stub, [
+        request({ ...CAP_OF_ONE, channel: 'email', nowMs: at }),
+        request({ channel: 'email', dedupeKey: 'k', nowMs: at }),
+        request({ deliveryId: 'dlv_old', channel: 'email', ...CAP_OF_ONE, dedupeKey: 'k', nowMs: at }),
+      ]),
+    ).toEqual(['defer', 'duplicate', 'send']);
+    const tables = await runInDurableObject(stub, (_instance, state) =>
+      state.storage.sql
+        .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .toArray()
+        .map((t) => t.name),
+    );
+    expect(tables).not.toContain('sends');
+    expect(tables).not.toContain('dedupe_claims');
+    expect(await stored(stub)).toEqual({ claims: 1, sends: 1, leases: 1 });
+  });
+
+  it('lets an alarm left by the earlier layout fire once and sets none', async () => {
+    const stub = freshRecipient();
+    await runInDurableObject(stub, (_instance, state) => state.storage.setAlarm(Date.now() + HOUR));
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await pendingAlarm(stub)).toBeNull();
+  });
+});
+
 describe('rows written', () => {
   it.each([
+    ['an SMS with a dedupe key: the state row', request({ dedupeKey: 'k' }), 1],
+    ['an SMS without a key: the state row (its send counts)', request(), 1],
+    ['an email without a key', request({ channel: 'email' }), 1],
+    ['a type capped at 1', request(CAP_OF_ONE), 1],
+    ['an SMS of a type with no cap: still counted by the channel default', request({ rateLimit: null }), 1],
+    ['a webhook with a dedupe key', request({ channel: 'webhook', dedupeKey: 'k' }), 1],
+    ['a webhook under a type cap', request({ channel: 'webhook', ...CAP_OF_ONE }), 1],
     [
-      'an SMS with a dedupe key: only its claim (the send is counted in memory)',
-      request({ dedupeKey: 'k' }),
-      1,
+      'a webhook without key or cap: nothing (its lease is kept in memory)',
+      request({ channel: 'webhook' }),
+      0,
     ],
-    ['an SMS without a key: nothing (counted in memory)', request(), 0],
-    ['an email without a key: nothing (counted in memory)', request({ channel: 'email' }), 0],
-    ['a type capped at 1: its send, which fills the cap', request(CAP_OF_ONE), 1],
-    [
-      'a type capped at 2: its send, which fills half the cap',
-      request({ rateLimit: { limit: 2, windowSeconds: 60 } }),
-      1,
-    ],
-    ['a webhook without a key: nothing to count', request({ channel: 'webhook' }), 0],
   ])('%s', async (_name, req, expected) => {
     const stub = freshRecipient();
     expect(await rowsWrittenBy(stub, (recipient) => recipient.decide([req]))).toBe(expected);
   });
 
-  it.each([
-    ['an email', 'email'],
-    ['an SMS', 'sms'],
-    ['a push', 'push'],
-    ['a chat message', 'chat'],
-  ] as const)('a lone capped send (%s) writes no row and sets no alarm', async (_name, channel) => {
+  it('writes at most one row per decide call, whatever the batch holds', async () => {
     const stub = freshRecipient();
-    const req = request({ channel, nowMs: Date.now() });
-    expect(await rowsWrittenBy(stub, (recipient) => recipient.decide([req]))).toBe(0);
-    expect(await rowCounts(stub)).toEqual({ claims: 0, sends: 0 });
+    const batch = [
+      ...siblings(3, { channel: 'push' }),
+      ...siblings(2, { channel: 'chat', dedupeKey: 'deploy-9' }),
+      request({ channel: 'email', dedupeKey: 'invoice-1' }),
+      ...smsBurst(6, T0, {}, SECOND),
+      request({ channel: 'webhook' }),
+      request({ channel: 'webhook', dedupeKey: 'evt-1' }),
+    ];
+    let verdicts: string[] = [];
+    const written = await rowsWrittenBy(stub, async (recipient) => {
+      verdicts = verdictNames(await recipient.decide(batch));
+    });
+    expect(verdicts).toEqual([...Array(6).fill('send'), ...sendsThenDefer(5), 'send', 'send']);
+    expect(written).toBe(1);
+    await evictDurableObject(stub);
+    // After a start: read once, written once.
+    const next = [
+      request({ channel: 'email', nowMs: T0 + MINUTE }),
+      request({ channel: 'chat', nowMs: T0 + MINUTE }),
+    ];
+    expect(await rowsWrittenBy(stub, (recipient) => recipient.decide(next))).toBe(1);
+  });
+
+  it('writes one row per call that lets a send through, none for the deferred one, and no alarm', async () => {
+    const stub = freshRecipient();
+    const written: number[] = [];
+    for (const req of smsBurst(6, T0)) {
+      written.push(await rowsWrittenBy(stub, (recipient) => recipient.decide([req])));
+    }
+    expect(written).toEqual([1, 1, 1, 1, 1, 0]);
+    expect(await stored(stub)).toMatchObject({ claims: 0, sends: 5 });
     expect(await pendingAlarm(stub)).toBeNull();
   });
 
-  it('writes SMS sends from half the cap on: none for the 1st and 2nd, 3 rows for the 3rd, then 1 each', async () => {
+  it('rewrites the row for a redelivery, restamping its send', async () => {
     const stub = freshRecipient();
-    const startMs = Date.now();
-    const sends = smsBurst(6, startMs);
-    const written: number[] = [];
-    const verdicts: string[] = [];
-    for (const req of sends) {
-      written.push(
-        await rowsWrittenBy(stub, async (recipient) => {
-          const [verdict] = await recipient.decide([req]);
-          verdicts.push(verdict?.verdict ?? '');
-        }),
-      );
-      if (written.length === 2) expect(await pendingAlarm(stub)).toBeNull();
-    }
-    // 2 * 3 >= 5: the 3rd send writes itself and the two held in memory; the 6th is over the cap.
-    expect(written).toEqual([0, 0, 3, 1, 1, 0]);
-    expect(verdicts).toEqual(sendsThenDefer(5));
-    expect(await rowCounts(stub)).toEqual({ claims: 0, sends: 5 });
-    await expectCleanupAlarm(stub, startMs);
-  });
-
-  it('checks half of a type override and of the channel default, each over its own sends', async () => {
-    const stub = freshRecipient();
-    const otp = { type: 'auth.otp', rateLimit: { limit: 4, windowSeconds: 600 } };
-    // 1 of 4 for auth.otp, 1 of 5 for SMS: memory only.
-    expect(await rowsWrittenBy(stub, (r) => r.decide([request({ ...otp, nowMs: T0 })]))).toBe(0);
-    // 2 of 4 for auth.otp: written with the first.
-    expect(await rowsWrittenBy(stub, (r) => r.decide([request({ ...otp, nowMs: T0 + MINUTE })]))).toBe(2);
-    // Another type: 3 of 5 for SMS, which counts every type, so it is written too.
-    expect(await rowsWrittenBy(stub, (r) => r.decide([request({ nowMs: T0 + 2 * MINUTE })]))).toBe(1);
-  });
-
-  it.each([
-    ['rewrites the row of a written send that is redelivered', CAP_OF_ONE, 1, 1],
-    ['writes no row for a redelivered send held in memory', { channel: 'email' } as const, 0, 0],
-  ])('%s', async (_name, over, expected, rows) => {
-    const stub = freshRecipient();
-    const first = request(over);
+    const first = request(CAP_OF_ONE);
     await stub.decide([first]);
     const redelivered = { ...first, nowMs: T0 + LEASE };
-    expect(await rowsWrittenBy(stub, (recipient) => recipient.decide([redelivered]))).toBe(expected);
-    expect(await rowCounts(stub)).toEqual({ claims: 0, sends: rows });
-    await runInDurableObject(stub, (_instance, state) => {
-      const sentAt = state.storage.sql.exec<{ sent_at: number }>('SELECT sent_at FROM sends').toArray();
-      expect(sentAt).toEqual(rows === 0 ? [] : [{ sent_at: T0 + LEASE }]);
+    expect(await rowsWrittenBy(stub, (recipient) => recipient.decide([redelivered]))).toBe(1);
+    const sentAt = await runInDurableObject(stub, (_instance, state) => {
+      const [row] = state.storage.sql.exec<{ state: string }>('SELECT state FROM recipient_state').toArray();
+      return [...parseState(row?.state ?? '').sends.values()].map((send) => send.sentAtMs);
     });
+    expect(sentAt).toEqual([T0 + LEASE]);
   });
 
   it('writes nothing for leased, duplicate, deferred and dropped deliveries, nor for a sent completion', async () => {
     const stub = freshRecipient();
-    const burst = smsBurst(5, T0, { dedupeKey: undefined });
+    const burst = smsBurst(5, T0);
     const claimant = request({ channel: 'email', dedupeKey: 'k' });
     await stub.decide([...burst, claimant]);
     const at = T0 + 10 * MINUTE;
@@ -439,144 +677,37 @@ describe('rows written', () => {
         request({ nowMs: at }),
         request({ nowMs: at, priority: 'low' }),
       ]);
-      expect(verdicts.map((v) => v.verdict)).toEqual(['leased', 'duplicate', 'defer', 'drop']);
+      expect(verdictNames(verdicts)).toEqual(['leased', 'duplicate', 'defer', 'drop']);
       await recipient.complete(burst.map((r) => done(r.deliveryId, true, at)));
     });
     expect(written).toBe(0);
   });
 
-  it('deletes exactly the send and the claim of a delivery that was not sent', async () => {
+  it('writes one row to give back the send and the claim of a delivery that was not sent', async () => {
     const stub = freshRecipient();
     const req = request({ ...CAP_OF_ONE, dedupeKey: 'k' });
     await stub.decide([req, request({ ...CAP_OF_ONE, type: 'other', dedupeKey: 'other' })]);
-    expect(await rowCounts(stub)).toEqual({ claims: 2, sends: 2 });
-    expect(await rowsWrittenBy(stub, (recipient) => recipient.complete([done(req.deliveryId, false)]))).toBe(
-      2,
-    );
-    expect(await rowCounts(stub)).toEqual({ claims: 1, sends: 1 });
-  });
-
-  it('deletes only the claim of a delivery that was not sent when its send was held in memory', async () => {
-    const stub = freshRecipient();
-    const req = request({ dedupeKey: 'k' });
-    await stub.decide([req, request({ dedupeKey: 'other' })]);
-    expect(await rowCounts(stub)).toEqual({ claims: 2, sends: 0 });
+    expect(await stored(stub)).toEqual({ claims: 2, sends: 2, leases: 2 });
     expect(await rowsWrittenBy(stub, (recipient) => recipient.complete([done(req.deliveryId, false)]))).toBe(
       1,
     );
-    expect(await rowCounts(stub)).toEqual({ claims: 1, sends: 0 });
+    expect(await stored(stub)).toEqual({ claims: 1, sends: 1, leases: 1 });
   });
-});
 
-describe('cleanup alarm', () => {
-  it('deletes expired claims and sends, then sets no alarm on an empty object', async () => {
+  it('prunes what expired when it rewrites the row, so no cleanup alarm is needed', async () => {
     const stub = freshRecipient();
-    const startMs = Date.now();
-    const twoDaysAgo = startMs - 2 * DAY;
-    await stub.decide([
-      request({ ...CAP_OF_ONE, nowMs: twoDaysAgo, dedupeKey: 'k' }),
-      request({ ...CAP_OF_ONE, nowMs: twoDaysAgo, channel: 'email', dedupeKey: 'k' }),
-    ]);
-    expect(await rowCounts(stub)).toEqual({ claims: 2, sends: 2 });
-    // Rows that expired already still wait for the cleanup delay, not a moment sooner.
-    await expectCleanupAlarm(stub, startMs);
-
-    expect(await runDurableObjectAlarm(stub)).toBe(true);
-    expect(await rowCounts(stub)).toEqual({ claims: 0, sends: 0 });
+    await stub.decide([request({ ...CAP_OF_ONE, dedupeKey: 'old', channel: 'email' })]);
+    expect(await stored(stub)).toEqual({ claims: 1, sends: 1, leases: 1 });
     expect(await pendingAlarm(stub)).toBeNull();
-    expect(await runDurableObjectAlarm(stub)).toBe(false);
+    await stub.decide([request({ nowMs: T0 + 2 * DAY })]);
+    expect(await stored(stub)).toEqual({ claims: 0, sends: 1, leases: 1 });
   });
 
-  it('keeps live rows and sleeps until the next one expires', async () => {
+  it('deletes the row when giving back leaves nothing', async () => {
     const stub = freshRecipient();
-    const now = Date.now();
-    await stub.decide([request({ nowMs: now - 2 * DAY, dedupeKey: 'old' })]);
-    const fresh = request({ ...CAP_OF_ONE, nowMs: now, channel: 'email' });
-    await stub.decide([fresh]);
-
-    expect(await runDurableObjectAlarm(stub)).toBe(true);
-    expect(await rowCounts(stub)).toEqual({ claims: 0, sends: 1 });
-    const next = await pendingAlarm(stub);
-    expect(next).toBeGreaterThanOrEqual(now + DAY);
-    // Still answers from what is left: the fresh email counts, the old SMS no longer does.
-    expect(await decideOne(stub, request({ nowMs: now + SECOND, dedupeKey: 'old' }))).toMatchObject({
-      verdict: 'send',
-    });
-  });
-
-  it('schedules nothing when nothing was written', async () => {
-    const stub = freshRecipient();
-    await stub.decide([request({ channel: 'webhook' }), request({ channel: 'webhook', priority: 'low' })]);
-    expect(await pendingAlarm(stub)).toBeNull();
-    expect(await runDurableObjectAlarm(stub)).toBe(false);
-  });
-
-  it('sets one alarm and leaves it alone while it is pending', async () => {
-    const stub = freshRecipient();
-    const startMs = Date.now();
-    await stub.decide([request({ ...CAP_OF_ONE, nowMs: startMs })]);
-    const first = await expectCleanupAlarm(stub, startMs);
-    await evictDurableObject(stub);
-    await stub.decide([request({ ...CAP_OF_ONE, nowMs: Date.now() + HOUR, channel: 'email' })]);
-    expect(await pendingAlarm(stub)).toBe(first);
-  });
-});
-
-describe('eviction', () => {
-  it('keeps dedupe claims and the sends of a full burst across eviction, but not leases', async () => {
-    const stub = freshRecipient();
-    const burst = smsBurst(5, T0);
-    const claimant = request({ channel: 'email', dedupeKey: 'invoice-7' });
-    await stub.decide([...burst, claimant]);
-    expect(await rowCounts(stub)).toEqual({ claims: 1, sends: 5 });
-
-    await evictDurableObject(stub);
-
-    const at = T0 + 10 * MINUTE;
-    expect(
-      await stub.decide([
-        request({ nowMs: at }),
-        request({ nowMs: at, channel: 'email', dedupeKey: 'invoice-7' }),
-        { ...(burst[4] as DecisionRequest), nowMs: at },
-      ]),
-    ).toEqual([
-      { verdict: 'defer', untilMs: T0 + HOUR },
-      { verdict: 'duplicate', firstDeliveryId: claimant.deliveryId },
-      // Accepted trade-off: leases live in memory, so an eviction forgets them.
-      { verdict: 'send', leaseUntilMs: at + LEASE },
-    ]);
-  });
-
-  /** A fresh object that decided on `requests`, then was evicted. */
-  async function evictedAfter(requests: DecisionRequest[]): Promise<Stub> {
-    const stub = freshRecipient();
-    await stub.decide(requests);
-    await evictDurableObject(stub);
-    return stub;
-  }
-
-  it('still counts a burst that reached half a cap after eviction', async () => {
-    const stub = await evictedAfter(smsBurst(3, T0));
-    expect(await verdictsOf(stub, smsBurst(3, T0 + 10 * MINUTE))).toEqual(sendsThenDefer(2));
-  });
-
-  it('keeps a cap of 1 exact across eviction', async () => {
-    const stub = await evictedAfter([request({ ...CAP_OF_ONE, channel: 'email' })]);
-    expect(await decideOne(stub, request({ ...CAP_OF_ONE, channel: 'email', nowMs: T0 + MINUTE }))).toEqual({
-      verdict: 'defer',
-      untilMs: T0 + HOUR,
-    });
-  });
-
-  it('forgets sends held only in memory (accepted trade-off: a slow trickle counts only while the object lives)', async () => {
-    const stub = await evictedAfter(smsBurst(2, T0));
-    // Alive, the object would let 3 more through; evicted, it lets 5, a full cap.
-    expect(await verdictsOf(stub, smsBurst(6, T0 + 10 * MINUTE))).toEqual(sendsThenDefer(5));
-  });
-
-  it('counts sends held in memory while the object lives', async () => {
-    const stub = freshRecipient();
-    await stub.decide(smsBurst(2, T0));
-    expect(await verdictsOf(stub, smsBurst(4, T0 + 10 * MINUTE))).toEqual(sendsThenDefer(3));
+    const req = request({ dedupeKey: 'k' });
+    await stub.decide([req]);
+    await stub.complete([done(req.deliveryId, false)]);
+    expect(await stored(stub)).toBeNull();
   });
 });

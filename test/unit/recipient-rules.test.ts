@@ -5,6 +5,7 @@ import {
   DEFAULT_RATE_LIMITS,
   type DecisionRequest,
   dedupeExpiresAt,
+  dedupeVerdict,
   isValidRateLimit,
   LEASE_MS,
   type RateLimit,
@@ -144,8 +145,8 @@ describe('rateScopeOf', () => {
 });
 
 describe('rateVerdict', () => {
-  const smsAt = (minute: number, type = 'order.shipped', id = `dlv_${type}_${minute}`): SendRecord => ({
-    deliveryId: id,
+  const smsAt = (minute: number, type = 'order.shipped', id = `ntf_${type}_${minute}`): SendRecord => ({
+    notificationId: id,
     channel: 'sms',
     type,
     sentAtMs: T0 + minute * MINUTE,
@@ -153,6 +154,7 @@ describe('rateVerdict', () => {
   const fullHour = [0, 10, 20, 30, 40].map((m) => smsAt(m));
   const request = (over: Partial<DecisionRequest> = {}): DecisionRequest => ({
     deliveryId: 'dlv_new',
+    notificationId: 'ntf_new',
     channel: 'sms',
     type: 'order.shipped',
     priority: 'normal',
@@ -173,9 +175,22 @@ describe('rateVerdict', () => {
     expect(rateVerdict(request(), fullHour.slice(1))).toEqual({ verdict: 'send' });
   });
 
-  it('ignores the delivery’s own earlier send (a redelivery reuses its slot)', () => {
-    expect(rateVerdict(request({ deliveryId: 'dlv_order.shipped_40' }), fullHour)).toEqual({
+  it('lets every delivery of a notification through on its one slot (another device, a redelivery)', () => {
+    expect(rateVerdict(request({ notificationId: 'ntf_order.shipped_40' }), fullHour)).toEqual({
       verdict: 'send',
+    });
+    // Even when critical sends pushed the window past the cap since.
+    const overfull = [...fullHour, smsAt(45, 'auth.otp')];
+    expect(rateVerdict(request({ notificationId: 'ntf_order.shipped_0' }), overfull)).toEqual({
+      verdict: 'send',
+    });
+  });
+
+  it('counts a notification once per channel: its slot on push leaves SMS to the cap', () => {
+    const pushOfNew = { ...smsAt(45), notificationId: 'ntf_new', channel: 'push' as const };
+    expect(rateVerdict(request(), [...fullHour, pushOfNew])).toEqual({
+      verdict: 'defer',
+      untilMs: T0 + HOUR,
     });
   });
 
@@ -205,6 +220,30 @@ describe('rateVerdict', () => {
   it('never caps webhooks by default', () => {
     const hooks = Array.from({ length: 100 }, (_, i) => ({ ...smsAt(i / 10), channel: 'webhook' as const }));
     expect(rateVerdict(request({ channel: 'webhook' }), hooks)).toEqual({ verdict: 'send' });
+  });
+});
+
+describe('dedupeVerdict', () => {
+  const claim = { notificationId: 'ntf_a', deliveryIds: ['dlv_a1', 'dlv_a2'], expiresAtMs: T0 + DAY };
+  const asked = (notificationId: string, deliveryId = 'dlv_x', nowMs = T0) => ({
+    notificationId,
+    deliveryId,
+    nowMs,
+  });
+
+  it.each([
+    ['no claim', undefined, asked('ntf_b'), null],
+    ['a delivery of the claiming notification (another device)', claim, asked('ntf_a', 'dlv_a3'), null],
+    ['a delivery that went under the claim', claim, asked('ntf_legacy', 'dlv_a2'), null],
+    [
+      'a twin from another notification, naming the first delivery',
+      claim,
+      asked('ntf_b'),
+      { verdict: 'duplicate', firstDeliveryId: 'dlv_a1' },
+    ],
+    ['a twin once the claim expired', claim, asked('ntf_b', 'dlv_x', T0 + DAY), null],
+  ] as const)('%s', (_name, held, request, expected) => {
+    expect(dedupeVerdict(request, held)).toEqual(expected);
   });
 });
 
