@@ -80,10 +80,15 @@ export const envSchema = z.object({
   SANDBOX_FAIL_RATE: numberText(0, 1),
   SANDBOX_429_RATE: numberText(0, 1),
   SANDBOX_PERMANENT_RATE: numberText(0, 1),
+  SANDBOX_TIMEOUT_RATE: numberText(0, 1),
   SANDBOX_CRASH_RATE: numberText(0, 1),
   SANDBOX_LATENCY_MS: numberText(0, 30_000),
   /** Share of calls before which a Recipient object drops its memory, as an eviction would (development/test only). */
   FAULT_EVICT_RATE: numberText(0, 1),
+  /** A share of the consumer's D1 commits refused, as by an overloaded or full database. */
+  FAULT_D1_WRITE_RATE: numberText(0, 1),
+  /** A share of template reads from R2 that fail. */
+  FAULT_R2_READ_RATE: numberText(0, 1),
   /** Shrinks retry delays for local chaos runs (0 < scale < 1); never set in production. */
   RETRY_DELAY_SCALE: numberText(0, 1),
 

@@ -17,7 +17,7 @@ import { StatsRepo } from '../storage/stats-repo';
 import { SuppressionsRepo } from '../storage/suppressions-repo';
 import { TemplatesStore } from '../storage/templates-store';
 import { cipherFor } from './encryption';
-import { withConsumerWriteFaults } from './fault-injection';
+import { withConsumerWriteFaults, withTemplateReadFaults } from './fault-injection';
 
 /** Every real provider Herald ships, by channel. `sandbox` is built in by the registry. */
 export const allProviders: readonly ProviderDefinition[] = [
@@ -96,7 +96,9 @@ export function createServices(env: Env, options: ServiceOptions = {}): Services
     preferences: new PreferencesRepo(env.DB),
     stats: new StatsRepo(env.DB),
     suppressions: new SuppressionsRepo(env.DB),
-    templates: templatesFor(env.TEMPLATES).forRequest(),
+    templates: templatesFor(
+      options.consumer ? withTemplateReadFaults(env, env.TEMPLATES) : env.TEMPLATES,
+    ).forRequest(),
     events: new EventsRepo(env.DB),
     callbackReplays: new D1ReplayGuard(env.DB, now),
     commit: options.consumer ? withConsumerWriteFaults(env, commitToD1) : commitToD1,

@@ -1,28 +1,92 @@
 import type { Env } from '../config/env';
 
-/** The consumer's outcome write dying after the providers answered (`SANDBOX_CRASH_RATE`). */
+/**
+ * Fault injection for chaos runs (development and test only, every rate off by default), around
+ * the consumer's bindings, never inside the delivery path.
+ */
+type FaultEnv = Pick<
+  Env,
+  'ENVIRONMENT' | 'SANDBOX_CRASH_RATE' | 'FAULT_D1_WRITE_RATE' | 'FAULT_R2_READ_RATE'
+>;
+
+const rateOf = (env: FaultEnv, value: string | undefined): number =>
+  env.ENVIRONMENT === 'development' || env.ENVIRONMENT === 'test' ? Number(value ?? 0) || 0 : 0;
+
+/**
+ * The consumer dying between the providers' answers and the record of them (`SANDBOX_CRASH_RATE`).
+ * `fatal`: nothing in the batch may catch it, as nothing could catch the death of an isolate.
+ */
 export class InjectedCrash extends Error {
+  readonly fatal = true;
   constructor() {
     super('fault injection: the consumer died after sending, before recording the outcomes');
     this.name = 'InjectedCrash';
   }
 }
 
+/** A D1 write the database refused (`FAULT_D1_WRITE_RATE`), as an overloaded or full D1 would. */
+export class InjectedWriteFailure extends Error {
+  constructor() {
+    super('fault injection: D1 refused the write');
+    this.name = 'InjectedWriteFailure';
+  }
+}
+
 /**
- * Fault injection for chaos runs, around the consumer's writes, never inside the delivery path:
- * with `SANDBOX_CRASH_RATE` set, that share of the consumer's commits throws before writing, as a
- * consumer that died between the providers' answers and the record of them would. The sandbox's
- * outbox is written apart, so what went out stays visible. Off (the plain commit) by default.
+ * The consumer's commit with faults: `SANDBOX_CRASH_RATE` of commits die (fatal), and
+ * `FAULT_D1_WRITE_RATE` of them are refused; both before anything is written. The sandbox's
+ * outbox is written apart, so what went out stays visible. The plain commit when both are off.
  */
 export function withConsumerWriteFaults(
-  env: Pick<Env, 'SANDBOX_CRASH_RATE'>,
+  env: FaultEnv,
   commit: (statements: D1PreparedStatement[]) => Promise<void>,
   random: () => number = Math.random,
 ): (statements: D1PreparedStatement[]) => Promise<void> {
-  const rate = Number(env.SANDBOX_CRASH_RATE ?? 0);
-  if (!(rate > 0)) return commit;
+  const crash = rateOf(env, env.SANDBOX_CRASH_RATE);
+  const refuse = rateOf(env, env.FAULT_D1_WRITE_RATE);
+  if (!(crash > 0) && !(refuse > 0)) return commit;
   return async (statements) => {
-    if (statements.length > 0 && random() < rate) throw new InjectedCrash();
+    if (statements.length > 0) {
+      if (random() < crash) throw new InjectedCrash();
+      if (random() < refuse) throw new InjectedWriteFailure();
+    }
     await commit(statements);
   };
+}
+
+/** A template read that fails (`FAULT_R2_READ_RATE`), as an R2 outage would. */
+export class InjectedReadFailure extends Error {
+  constructor() {
+    super('fault injection: R2 read failed');
+    this.name = 'InjectedReadFailure';
+  }
+}
+
+/** One wrapper per bucket, so the isolate's template cache (keyed by bucket) still works. */
+const faultyBuckets = new WeakMap<R2Bucket, R2Bucket>();
+
+/** The templates bucket whose `get` fails at `FAULT_R2_READ_RATE`; the bucket itself when off. */
+export function withTemplateReadFaults(
+  env: FaultEnv,
+  bucket: R2Bucket,
+  random: () => number = Math.random,
+): R2Bucket {
+  const rate = rateOf(env, env.FAULT_R2_READ_RATE);
+  if (!(rate > 0)) return bucket;
+  let faulty = faultyBuckets.get(bucket);
+  if (!faulty) {
+    faulty = new Proxy(bucket, {
+      get(target, property) {
+        const value = Reflect.get(target, property, target);
+        if (property !== 'get' || typeof value !== 'function')
+          return typeof value === 'function' ? value.bind(target) : value;
+        return (...args: unknown[]) => {
+          if (random() < rate) return Promise.reject(new InjectedReadFailure());
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    faultyBuckets.set(bucket, faulty);
+  }
+  return faulty;
 }
