@@ -1,7 +1,7 @@
 // The one outgoing HTTP path of every provider: timeout, redirect policy, answer reading and
 // network-failure classification live here and nowhere else.
 import { toBase64 } from '../lib/encoding';
-import { networkErrorReason, parseRetryAfter, safeText, tryParseJson } from '../lib/http';
+import { networkErrorReason, parseRetryAfter, provedNeverSent, safeText, tryParseJson } from '../lib/http';
 import { redact, shortReason } from './results';
 import type { ProviderDeps, ProviderLimits, SendResult } from './types';
 
@@ -40,8 +40,9 @@ const DEFAULT_ANSWER_CHARS = 4096;
 /**
  * Sends one provider request, the plain built one or a signed `Request`, through the injected
  * fetch. Redirects are never followed: a 3xx goes to the provider's own rules, and a redirect
- * could point where an SSRF check never looked. Returns the answer, or the retryable result of a
- * network failure or timeout with `secrets` kept out of its reason.
+ * could point where an SSRF check never looked. Returns the answer, or the result of a network
+ * failure or timeout (`unknown` unless the request provably never left) with `secrets` kept out of
+ * its reason.
  */
 export async function callHttp(
   deps: ProviderDeps,
@@ -99,13 +100,17 @@ export function secondsHeader(headers: Headers, name: string): number | undefine
 export const isHttpAnswer = (value: HttpAnswer | SendResult): value is HttpAnswer => 'status' in value;
 
 /**
- * A network failure or timeout (retryable: the provider may not have seen the request), described
- * without any URL, which may hold a token, and without `secrets`. Redaction runs on the whole
- * message before any trimming, so a cut can never leave half a secret behind.
+ * A network failure or timeout, described without any URL, which may hold a token, and without
+ * `secrets`. Retryable only when the request provably never left (an unparseable URL, a refused
+ * scheme, the subrequest limit, a failed name lookup or refused connection the runtime names);
+ * otherwise `unknown`: after a timeout or a lost connection the provider may have the whole
+ * request and may deliver it, so it must not be handed to a second provider. Redaction runs on
+ * the whole message before any trimming, so a cut can never leave half a secret behind.
  */
 export function networkFailure(error: unknown, secrets: readonly string[] = []): SendResult {
   const described = error instanceof Error ? error : new Error(String(error));
   const message = redact(described.message, secrets).replace(/\b[a-z][a-z0-9+.-]*:\/\/\S+/gi, '[url]');
   const safe = Object.assign(new Error(message), { name: described.name });
-  return { kind: 'retryable', reason: shortReason(networkErrorReason(safe)) };
+  const reason = shortReason(networkErrorReason(safe));
+  return provedNeverSent(described) ? { kind: 'retryable', reason } : { kind: 'unknown', reason };
 }

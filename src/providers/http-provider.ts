@@ -33,6 +33,8 @@ export interface HttpProviderSpec<C, A extends Address> {
   channel: Channel;
   platforms?: readonly string[];
   limits: CallLimits;
+  /** Every request carries the provider's documented idempotency key (see `Provider.idempotent`). */
+  idempotent?: boolean;
   configFromEnv(env: ProviderEnv): C;
   /** Builds the instance's steps; state kept here (token caches) lives as long as the instance. */
   steps(config: C, deps: ProviderDeps): HttpSteps<A>;
@@ -41,17 +43,19 @@ export interface HttpProviderSpec<C, A extends Address> {
 /** The provider definition of an HTTP provider: one call per delivery, classified by its own rules. */
 export function httpProvider<C, A extends Address>(spec: HttpProviderSpec<C, A>): ProviderDefinition {
   const { name, channel, platforms, limits } = spec;
-  return {
+  const shared = {
     name,
     channel,
-    limits,
     ...(platforms ? { platforms } : {}),
+    ...(spec.idempotent ? { idempotent: true } : {}),
+  };
+  return {
+    ...shared,
+    limits,
     create(env: ProviderEnv, deps: ProviderDeps): Provider<A> {
       const steps = spec.steps(spec.configFromEnv(env), deps);
       return {
-        name,
-        channel,
-        ...(platforms ? { platforms } : {}),
+        ...shared,
         send: (request) => sendOnce(deps, limits, steps, request),
       };
     },

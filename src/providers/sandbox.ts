@@ -1,4 +1,4 @@
-import type { Channel } from '../domain/channels';
+import { type Channel, IDEMPOTENT_CHANNELS } from '../domain/channels';
 import type { Provider, ProviderEnv, SendRequest, SendResult } from './types';
 
 /** Receives every message the sandbox "sends"; the deliver service writes them to the outbox. */
@@ -6,12 +6,15 @@ export type SandboxSink = (request: SendRequest) => void;
 
 /**
  * Fault injection for chaos testing (all off by default): each send fails with a 503, a 429
- * with Retry-After, or a permanent error at the given rates, after an optional latency.
+ * with Retry-After, or a permanent error, or is accepted but answered too late (an unknown
+ * outcome), at the given rates, after an optional latency.
  */
 export interface SandboxFaults {
   failRate: number;
   tooManyRate: number;
   permanentRate: number;
+  /** The message is captured (it reaches the outbox) and the answer is `unknown`, as after a timeout. */
+  timeoutRate: number;
   latencyMs: number;
 }
 
@@ -26,6 +29,7 @@ export function sandboxFaultsFromEnv(env: ProviderEnv): SandboxFaults {
     failRate: rate(env, 'SANDBOX_FAIL_RATE'),
     tooManyRate: rate(env, 'SANDBOX_429_RATE'),
     permanentRate: rate(env, 'SANDBOX_PERMANENT_RATE'),
+    timeoutRate: rate(env, 'SANDBOX_TIMEOUT_RATE'),
     latencyMs: Number.isFinite(latency) ? Math.min(30_000, Math.max(0, latency)) : 0,
   };
 }
@@ -37,8 +41,9 @@ export interface SandboxOptions {
 
 /**
  * The default provider when no real one is configured: it sends nothing and hands the exact
- * message to the sink, so `npm start` and tests can see what would have gone out. (The outbox
- * absorbs a resend on a channel whose real providers take an idempotency key, as they would.)
+ * message to the sink, so `npm start` and tests can see what would have gone out. It is
+ * idempotent where the channel's real providers take an idempotency key; the outbox keeps every
+ * send and marks a repeat of a key already seen, which a real provider would have dropped.
  */
 export function createSandboxProvider(
   channel: Channel,
@@ -49,21 +54,31 @@ export function createSandboxProvider(
   return {
     name: 'sandbox',
     channel,
+    ...(IDEMPOTENT_CHANNELS.has(channel) ? { idempotent: true } : {}),
     async send(request: SendRequest): Promise<SendResult> {
       const faults = options.faults;
       if (faults?.latencyMs) await new Promise((resolve) => setTimeout(resolve, faults.latencyMs));
-      if (faults) {
-        const roll = random();
-        if (roll < faults.failRate) return { kind: 'retryable', reason: 'sandbox: 503 injected failure' };
-        if (roll < faults.failRate + faults.tooManyRate) {
-          return { kind: 'retryable', reason: 'sandbox: 429 injected throttling', retryAfterSeconds: 2 };
-        }
-        if (roll < faults.failRate + faults.tooManyRate + faults.permanentRate) {
-          return { kind: 'permanent', reason: 'sandbox: injected permanent failure' };
-        }
-      }
+      const fault = faults ? injectedFault(faults, random()) : undefined;
+      if (fault && fault.kind !== 'unknown') return fault;
       sink(request);
-      return { kind: 'sent', providerMessageId: `sandbox-${request.deliveryId}` };
+      return fault ?? { kind: 'sent', providerMessageId: `sandbox-${request.deliveryId}` };
     },
   };
+}
+
+/** The fault a roll in [0, 1) falls on, in the order fail, 429, permanent, timeout; none past them. */
+function injectedFault(faults: SandboxFaults, roll: number): SendResult | undefined {
+  let bound = faults.failRate;
+  if (roll < bound) return { kind: 'retryable', reason: 'sandbox: 503 injected failure' };
+  bound += faults.tooManyRate;
+  if (roll < bound) {
+    return { kind: 'retryable', reason: 'sandbox: 429 injected throttling', retryAfterSeconds: 2 };
+  }
+  bound += faults.permanentRate;
+  if (roll < bound) return { kind: 'permanent', reason: 'sandbox: injected permanent failure' };
+  bound += faults.timeoutRate;
+  // Accepted, then the answer came after the timeout: the message is out, the outcome unknown.
+  if (roll < bound)
+    return { kind: 'unknown', reason: 'sandbox: injected timeout after the message was accepted' };
+  return undefined;
 }

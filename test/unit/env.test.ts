@@ -41,6 +41,7 @@ describe('the env is parsed once at the edge of the Worker', () => {
   it.each([
     ['BACKLOG_ALERT_SECONDS', 'soon', 'BACKLOG_ALERT_SECONDS must be a number'],
     ['SANDBOX_FAIL_RATE', '1.5', 'SANDBOX_FAIL_RATE must be between 0 and 1'],
+    ['SANDBOX_TIMEOUT_RATE', '2', 'SANDBOX_TIMEOUT_RATE must be between 0 and 1'],
     ['PUBLIC_BASE_URL', 'ftp://herald.test', 'PUBLIC_BASE_URL must be an http(s) origin'],
     [
       'EMAIL_PROVIDERS',

@@ -91,6 +91,7 @@ export function classifyResendAnswer(answer: HttpAnswer): SendResult {
 export const resend = httpEmailProvider({
   name: 'resend',
   limits: RESEND_LIMITS,
+  idempotent: true,
   configFromEnv: resendConfigFromEnv,
   build: buildResendRequest,
   classify: classifyResendAnswer,

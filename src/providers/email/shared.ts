@@ -66,6 +66,8 @@ export function requireEmailJob(request: SendRequest): EmailJob {
 export interface HttpEmailApi<C> {
   name: string;
   limits: CallLimits;
+  /** The request carries a documented idempotency key (Resend's `Idempotency-Key`). */
+  idempotent?: boolean;
   configFromEnv(env: ProviderEnv): C;
   /** Builds the request; it may be a signed `Request`, so async signing (SigV4) fits. */
   build(config: C, request: SendRequest, nowMs: number): HttpCall | Request | Promise<HttpCall | Request>;
@@ -78,6 +80,7 @@ export function httpEmailProvider<C>(api: HttpEmailApi<C>): ProviderDefinition {
     name: api.name,
     channel: 'email',
     limits: api.limits,
+    ...(api.idempotent ? { idempotent: true } : {}),
     configFromEnv: api.configFromEnv,
     steps: (config, deps) => ({
       build(request) {

@@ -76,8 +76,9 @@ function apnsEnvironment(env: ProviderEnv): keyof typeof APNS_HOSTS {
 
 /** Per-delivery values the request needs that are derived asynchronously (hashes). */
 export interface ApnsRequestIds {
-  /** Canonical lowercase UUID; APNs uses it to identify the notification. */
+  /** Canonical lowercase UUID; APNs uses it to identify the notification (it does not deduplicate). */
   apnsId: string;
+  /** `apns-collapse-id`: the template's collapse id, else the delivery's own (the idempotency key). */
   collapseId?: string;
 }
 
@@ -120,7 +121,8 @@ export function buildApnsRequest(
 
 /**
  * The `apns-id` for a delivery: the delivery id itself when it is a UUID, otherwise a UUID (v8,
- * RFC 9562) made from its SHA-256, so every retry of a delivery carries the same id.
+ * RFC 9562) made from its SHA-256, so every retry of a delivery carries the same id. APNs only
+ * echoes it; it does not drop a second request with the same id.
  */
 export async function apnsIdFor(deliveryId: string): Promise<string> {
   if (UUID_PATTERN.test(deliveryId)) return deliveryId.toLowerCase();
@@ -131,7 +133,11 @@ export async function apnsIdFor(deliveryId: string): Promise<string> {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
-/** A collapse id APNs accepts: as given when it fits, else its SHA-256 in hex (64 bytes). */
+/**
+ * A collapse id APNs accepts: as given when it fits, else its SHA-256 in hex (64 bytes). Without
+ * a template's own, the delivery id is the collapse id: the device shows a repeat of the same
+ * delivery as the one notification it already shows, which is what makes APNs idempotent here.
+ */
 export async function apnsCollapseIdFor(collapseId: string): Promise<string> {
   if (byteLength(collapseId) <= APNS_LIMITS.fields.collapseId) return collapseId;
   return toHex(await sha256Bytes(collapseId));
@@ -274,7 +280,7 @@ function apnsSteps(config: ApnsConfig, deps: ProviderDeps): HttpSteps<PushAddres
       const options = pushOptions(request.message, request.priority);
       const ids: ApnsRequestIds = {
         apnsId: await apnsIdFor(request.deliveryId),
-        ...(options.collapseId ? { collapseId: await apnsCollapseIdFor(options.collapseId) } : {}),
+        collapseId: await apnsCollapseIdFor(options.collapseId ?? request.deliveryId),
       };
       return buildApnsRequest(config, request, ids, providerToken, deps.now());
     },
@@ -290,6 +296,7 @@ function apnsSteps(config: ApnsConfig, deps: ProviderDeps): HttpSteps<PushAddres
 export const apns = pushProvider({
   name: 'apns',
   limits: APNS_LIMITS,
+  idempotent: true,
   configFromEnv: apnsConfigFromEnv,
   steps: apnsSteps,
 });

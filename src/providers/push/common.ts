@@ -85,6 +85,8 @@ export function byteLength(text: string): number {
 export interface PushPlatformSpec<C> {
   name: PushPlatform;
   limits: CallLimits;
+  /** The request carries a key that makes a repeat harmless (APNs `apns-collapse-id`, Web Push `Topic`). */
+  idempotent?: boolean;
   configFromEnv(env: ProviderEnv): C;
   steps(config: C, deps: ProviderDeps): HttpSteps<PushAddress>;
 }
@@ -100,6 +102,7 @@ export function pushProvider<C>(platform: PushPlatformSpec<C>): ProviderDefiniti
     channel: 'push',
     platforms: [name],
     limits: platform.limits,
+    ...(platform.idempotent ? { idempotent: true } : {}),
     configFromEnv: platform.configFromEnv,
     steps(config, deps) {
       const steps = platform.steps(config, deps);

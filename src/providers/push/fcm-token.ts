@@ -71,6 +71,14 @@ export function classifyTokenFailure(answer: HttpAnswer): SendResult {
   return resultOfClass(errorClass, reason, code, answer.retryAfterSeconds);
 }
 
+/**
+ * A token-endpoint failure said of the message: whatever became of the token request (even an
+ * unknown outcome), the message itself never left, so it is retryable, never unknown.
+ */
+function unsentMessage(result: SendResult): SendResult {
+  return result.kind === 'unknown' ? retryable(shortReason('Google OAuth', result.reason)) : result;
+}
+
 /** An access token, or the result to report instead of sending. */
 export type TokenAnswer = { ok: true; token: string } | { ok: false; result: SendResult };
 
@@ -100,7 +108,7 @@ export function createAccessTokenSource(account: ServiceAccount, deps: ProviderD
       return { ok: false, result: permanent(reason, undefined, { configError: true }) };
     }
     const answer = await callHttp(deps, buildTokenRequest(account, signed), limits);
-    if (!isHttpAnswer(answer)) return { ok: false, result: answer };
+    if (!isHttpAnswer(answer)) return { ok: false, result: unsentMessage(answer) };
     if (!answer.ok) return { ok: false, result: classifyTokenFailure(answer) };
     const token = stringField(answer.json, 'access_token');
     if (!token) return { ok: false, result: retryable('Google OAuth answered without access_token') };

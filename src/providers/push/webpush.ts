@@ -105,8 +105,10 @@ export function webPushPayload(message: RenderedMessage, priority: Priority): st
 }
 
 /**
- * The Topic for a collapse id: the id itself when it is short base64url, otherwise the start of
- * its SHA-256 in base64url.
+ * The Topic for a collapse id (the template's, else the delivery id): the id itself when it is
+ * short base64url, otherwise the start of its SHA-256 in base64url. A push service replaces a
+ * message it still holds with a newer one of the same Topic (RFC 8030 5.4), so a repeat of a
+ * delivery does not queue a second copy.
  */
 export async function webPushTopicFor(collapseId: string): Promise<string> {
   const { topic } = WEBPUSH_LIMITS.fields;
@@ -252,7 +254,7 @@ async function webPushCall(
     body: sealed.body,
     ttlSeconds: options.ttlSeconds,
     urgency: urgencyFor(request.priority),
-    ...(options.collapseId ? { topic: await webPushTopicFor(options.collapseId) } : {}),
+    topic: await webPushTopicFor(options.collapseId ?? request.deliveryId),
   });
 }
 
@@ -260,6 +262,7 @@ async function webPushCall(
 export const webpush = pushProvider({
   name: 'webpush',
   limits: WEBPUSH_LIMITS,
+  idempotent: true,
   configFromEnv: webPushConfigFromEnv,
   steps(config, deps) {
     const vapidFor = createVapidSource(config, deps.now);

@@ -72,8 +72,9 @@ export async function signWebhook(
 }
 
 /**
- * Builds the signed POST. `webhook-id` is the delivery id, so a receiver can drop a redelivery;
- * `nowMs` becomes `webhook-timestamp` in whole seconds.
+ * Builds the signed POST. `webhook-id` is the delivery id, the same on every attempt, so a
+ * receiver can drop a redelivery (the Standard Webhooks idempotency key); `nowMs` becomes
+ * `webhook-timestamp` in whole seconds.
  */
 export async function buildWebhookRequest(
   key: Uint8Array,
@@ -120,6 +121,7 @@ export const webhook = httpProvider<WebhookConfig, WebhookAddress>({
   channel: 'webhook',
   platforms: ['webhook'],
   limits: WEBHOOK_LIMITS,
+  idempotent: true,
   configFromEnv: webhookConfigFromEnv,
   steps: (config, deps) => ({
     async build(request) {

@@ -127,7 +127,7 @@ describe('teams answers', () => {
     {
       name: 'a long network error cut mid-URL',
       reply: new TypeError(`${'context '.repeat(20)}${HOOK}`),
-      expected: { kind: 'retryable', reason: /^network error: (context ){20}\[(url|redacted)\]$/ },
+      expected: { kind: 'unknown', reason: /^network error: (context ){20}\[(url|redacted)\]$/ },
     },
   ]);
 });

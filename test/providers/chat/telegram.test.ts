@@ -183,7 +183,7 @@ describe('telegram answers', () => {
     {
       name: 'a network error naming the bare token',
       reply: new Error(`invalid credentials ${TOKEN} rejected`),
-      expected: { kind: 'retryable', reason: 'network error: invalid credentials [redacted] rejected' },
+      expected: { kind: 'unknown', reason: 'network error: invalid credentials [redacted] rejected' },
     },
   ]);
 

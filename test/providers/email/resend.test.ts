@@ -15,6 +15,7 @@ import {
   networkRows,
   noNetwork,
   type ProviderCase,
+  providerOn,
   refusalTable,
   textResponse,
 } from '../harness';
@@ -63,6 +64,18 @@ const RESEND: ProviderCase = {
 };
 
 describe('resend request', () => {
+  it('is idempotent: every attempt of a delivery carries its id as the Idempotency-Key', async () => {
+    expect(resend.idempotent).toBe(true);
+    const { provider, calls } = providerOn(resend, env, () => jsonResponse(200, { id: 're_1' }));
+    expect(provider.idempotent).toBe(true);
+    await provider.send(emailRequest());
+    await provider.send(emailRequest());
+    expect(calls.map((call) => call.request.headers.get('idempotency-key'))).toEqual([
+      DELIVERY_ID,
+      DELIVERY_ID,
+    ]);
+  });
+
   it('adds reply_to, leaves out absent parts and honours a base URL with a trailing slash', () => {
     const config = resendConfigFromEnv({
       ...env,

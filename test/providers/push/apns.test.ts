@@ -69,6 +69,8 @@ const SEND: ExactRequest = {
     // The default lifetime is one day from the fixed clock.
     'apns-expiration': String(Math.floor(FIXED_NOW / 1000) + 86_400),
     'apns-id': DELIVERY_UUID,
+    // The idempotency key: a repeat of this delivery replaces the notification already shown.
+    'apns-collapse-id': DELIVERY_UUID,
     'content-type': 'application/json',
   },
   body: {
@@ -154,6 +156,28 @@ describe('apns request', () => {
       pushRequest('apns', TOKEN, { message: { title: 't', body: 'b', json: { collapseId: id } } }),
     );
     expect(onlyCall(calls).request.headers.get('apns-collapse-id')).toBe(id);
+  });
+
+  it('is idempotent: the delivery id is apns-collapse-id on every attempt, apns-id only identifies', async () => {
+    expect(apns.idempotent).toBe(true);
+    const { provider, calls } = setup();
+    expect(provider.idempotent).toBe(true);
+    const id = 'dlv_01jtestdelivery0000000000';
+    await provider.send(pushRequest('apns', TOKEN, { deliveryId: id }));
+    await provider.send(pushRequest('apns', TOKEN, { deliveryId: id }));
+    await provider.send(pushRequest('apns', TOKEN, { deliveryId: 'dlv_01jtestdelivery0000000001' }));
+    const [first, repeat, other] = calls.map((call) => call.request.headers.get('apns-collapse-id'));
+    expect(first).toBe(id);
+    expect(repeat).toBe(id);
+    expect(other).toBe('dlv_01jtestdelivery0000000001');
+    // apns-id is Apple's notification identifier, not a key APNs deduplicates on.
+    expect(calls[0]?.request.headers.get('apns-id')).toMatch(CANONICAL_UUID);
+  });
+
+  it('hashes a delivery id longer than 64 bytes into the collapse id', async () => {
+    const { provider, calls } = setup();
+    await provider.send(pushRequest('apns', TOKEN, { deliveryId: `dlv_${'x'.repeat(61)}` }));
+    expect(onlyCall(calls).request.headers.get('apns-collapse-id')).toMatch(/^[0-9a-f]{64}$/);
   });
 
   it('lowercases an uppercase UUID delivery id for apns-id', async () => {

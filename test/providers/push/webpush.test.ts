@@ -210,7 +210,18 @@ const exactFor = (headers: Record<string, string>, payload: unknown): ExactReque
   },
 });
 
-const SEND = () => exactFor({}, { title: 'Shipped', body: 'Your order is on its way', data: {} });
+/** The Topic of the default delivery id: 36 characters, so the start of its SHA-256 in base64url. */
+let deliveryTopic = '';
+beforeAll(async () => {
+  const digest = new Uint8Array(
+    await crypto.subtle.digest('SHA-256', new TextEncoder().encode(pushRequest('webpush', '').deliveryId)),
+  );
+  const base64 = btoa(String.fromCharCode(...digest));
+  deliveryTopic = base64.replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '').slice(0, 32);
+});
+
+const SEND = () =>
+  exactFor({ topic: deliveryTopic }, { title: 'Shipped', body: 'Your order is on its way', data: {} });
 
 const WEBPUSH: ProviderCase = {
   definition: webpush,
@@ -286,7 +297,24 @@ describe('webpush request', () => {
     const headers = onlyCall(calls).request.headers;
     expect(headers.get('urgency')).toBe(urgency);
     expect(headers.get('ttl')).toBe('86400');
-    expect(headers.has('topic')).toBe(false);
+    expect(headers.get('topic')).toBe(deliveryTopic);
+  });
+
+  it('is idempotent: the delivery id is the Topic on every attempt when no collapse id is set', async () => {
+    expect(webpush.idempotent).toBe(true);
+    const { provider, calls } = setup(() => created());
+    expect(provider.idempotent).toBe(true);
+    const id = 'dlv_01jtestdelivery0000000000'; // Herald's ids are 30 URL-safe characters: kept as they are
+    await provider.send(pushRequest('webpush', browser.json, { deliveryId: id }));
+    await provider.send(pushRequest('webpush', browser.json, { deliveryId: id }));
+    await provider.send(
+      pushRequest('webpush', browser.json, { deliveryId: 'dlv_01jtestdelivery0000000001' }),
+    );
+    expect(calls.map((call) => call.request.headers.get('topic'))).toEqual([
+      id,
+      id,
+      'dlv_01jtestdelivery0000000001',
+    ]);
   });
 
   it('turns a collapse id that is not a valid Topic into 32 base64url characters', async () => {

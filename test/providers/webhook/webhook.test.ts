@@ -16,6 +16,7 @@ import {
   networkRows,
   onlyCall,
   type ProviderCase,
+  providerOn,
   type RecordedCall,
   refusalTable,
   sendOnce,
@@ -79,6 +80,25 @@ const WEBHOOK: ProviderCase = {
 };
 
 describe('webhook request', () => {
+  it('is idempotent: webhook-id is the delivery id on every attempt, signed with it', async () => {
+    expect(webhook.idempotent).toBe(true);
+    const { provider, calls } = providerOn(
+      webhook,
+      ENV,
+      () => textResponse(204, null),
+      () => Date.now(),
+    );
+    expect(provider.idempotent).toBe(true);
+    await provider.send(delivery());
+    await provider.send(delivery());
+    expect(calls.map((call) => headersOf(call)['webhook-id'])).toEqual([
+      'dlv_01JTESTDELIVERY',
+      'dlv_01JTESTDELIVERY',
+    ]);
+    for (const call of calls)
+      expect(new Webhook(GLOBAL_SECRET).verify(call.body, headersOf(call))).toEqual(PAYLOAD);
+  });
+
   it('signs with the global secret, verified by the standardwebhooks library', async () => {
     const call = await deliverNow(address());
     expect(new Webhook(GLOBAL_SECRET).verify(call.body, headersOf(call))).toEqual(PAYLOAD);
