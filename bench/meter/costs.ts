@@ -86,13 +86,7 @@ export function cloudflareCost(
       'Durable Object rows written (SQLite storage)',
       per(storage.rowsWritten + storage.setAlarmCalls),
       p.doRowWritten,
-      `${storage.rowsWritten} SQL rows + ${storage.setAlarmCalls} setAlarm (counted as 1 row each)`,
-    ),
-    line(
-      'Durable Object rows deleted later by the cleanup alarm (estimate)',
-      per(storage.rowsWritten),
-      p.doRowWritten,
-      'every row written expires and is deleted once: 1 row written each',
+      `${storage.rowsWritten} SQL rows + ${storage.setAlarmCalls} setAlarm (counted as 1 row each); the one state row per recipient is rewritten in place, never deleted by an alarm`,
     ),
     line(
       'Durable Object alarm invocations (estimate)',
