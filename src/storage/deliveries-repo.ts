@@ -1,12 +1,21 @@
 import type { Address } from '../domain/address';
 import type { Channel, Priority } from '../domain/channels';
 import type { Delivery, DeliveryToSend, Notification } from '../domain/delivery';
-import type { DeliveryStatus, HistoryEntry } from '../domain/status';
+import { type DeliveryStatus, type HistoryEntry, REPORTED_AFTER_SENDING } from '../domain/status';
 import type { FieldCipher } from '../lib/field-crypto';
 import { idAfter, idBoundAt, idTimeMs } from '../lib/ids';
+import { log } from '../lib/log';
 import { redact } from '../lib/redact';
 
 const MAX_PARAMS = 100;
+
+/** Statuses of a delivery still waiting to be sent (SQL list). */
+const WAITING = "'created', 'queued', 'deferred'";
+/**
+ * Statuses a callback can set before the consumer's own record lands (SQL list): the outcome then
+ * adds what it knows (provider, message id, send time, history) and leaves the further status.
+ */
+const REPORTED = REPORTED_AFTER_SENDING.map((s) => `'${s}'`).join(', ');
 
 interface DeliveryRow {
   id: string;
@@ -167,6 +176,19 @@ export class DeliveriesRepo {
     private readonly cipher: () => Promise<FieldCipher>,
   ) {}
 
+  /**
+   * For reading (status, listing, export): a row whose address does not decrypt is shown without
+   * it, so one damaged row never breaks a page or an export.
+   */
+  private async openAddressForReading(row: { id: string; address: string | null }): Promise<Address | null> {
+    try {
+      return await this.openAddress(row);
+    } catch (error) {
+      log('error', 'delivery.address_unreadable', { deliveryId: row.id, error: String(error) });
+      return null;
+    }
+  }
+
   private async openAddress(row: { id: string; address: string | null }): Promise<Address | null> {
     if (row.address === null) return null;
     const cipher = await this.cipher();
@@ -243,16 +265,22 @@ export class DeliveriesRepo {
         .bind(...chunk)
         .all<DeliveryRow>();
       out.push(
-        ...(await Promise.all(results.map(async (row) => toDelivery(row, await this.openAddress(row))))),
+        ...(await Promise.all(results.map(async (row) => toDelivery(row, await this.openAddressForReading(row))))),
       );
     }
     const order = new Map(ids.map((id, i) => [id, i]));
     return out.sort((a, b) => (order.get(a.id) ?? 0) - (order.get(b.id) ?? 0));
   }
 
-  /** Loads a queue batch's deliveries with their notification's data: one query per 100 ids. */
+  /**
+   * Loads a queue batch's deliveries with their notification's data: one query per 100 ids. A row
+   * that cannot be read (its address does not decrypt, its data is not JSON) comes back alone as
+   * `unreadable`, with no address, so it fails by itself and its batch goes on. A missing key
+   * (the cipher cannot be built at all) still throws: that is the deployment's fault, not the row's.
+   */
   async loadForSending(ids: readonly string[]): Promise<Map<string, DeliveryToSend>> {
     const found = new Map<string, DeliveryToSend>();
+    await this.cipher();
     for (const chunk of chunks([...new Set(ids)], MAX_PARAMS)) {
       const { results } = await this.db
         .prepare(
@@ -262,18 +290,25 @@ export class DeliveriesRepo {
         )
         .bind(...chunk)
         .all<DeliveryRow & { head_data: string | null }>();
-      for (const row of results) {
-        found.set(row.id, {
-          ...toDelivery(row, await this.openAddress(row)),
-          type: row.type,
-          priority: row.priority,
-          data: JSON.parse(row.head_data ?? '{}') as Record<string, unknown>,
-          dedupeKey: row.dedupe_key,
-          sendAtMs: row.send_at,
-        });
-      }
+      for (const row of results) found.set(row.id, await this.toSendable(row));
     }
     return found;
+  }
+
+  private async toSendable(row: DeliveryRow & { head_data: string | null }): Promise<DeliveryToSend> {
+    const notification = {
+      type: row.type,
+      priority: row.priority,
+      dedupeKey: row.dedupe_key,
+      sendAtMs: row.send_at,
+    };
+    try {
+      const data = JSON.parse(row.head_data ?? '{}') as Record<string, unknown>;
+      return { ...toDelivery(row, await this.openAddress(row)), ...notification, data };
+    } catch (error) {
+      const unreadable = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      return { ...toDelivery(row, null), ...notification, data: {}, unreadable };
+    }
   }
 
   /**
@@ -355,9 +390,10 @@ export class DeliveriesRepo {
   }
 
   /**
-   * Statement recording one attempt's outcome. The status moves only along the state machine's
-   * edges: the WHERE clause refuses to overwrite a status that is already final for sending, so a
-   * late duplicate consumer cannot turn `sent` back into `failed`.
+   * Statement recording one attempt's outcome. It moves a delivery still waiting; a late duplicate
+   * consumer cannot turn `sent` back into `failed` (the WHERE clause refuses a status final for
+   * sending). A callback that landed first (delivered, bounced, …) keeps its further status: the
+   * outcome adds the provider, message id, send time and its history entry, once.
    */
   outcomeStatement(given: Outcome, nowMs: number): D1PreparedStatement {
     // Provider answers often echo the address they refused: keep the reason, never the address.
@@ -370,11 +406,14 @@ export class DeliveriesRepo {
     };
     return this.db
       .prepare(
-        `UPDATE deliveries SET status = ?, reason = ?, provider = coalesce(?, provider),
+        `UPDATE deliveries SET
+           status = CASE WHEN status IN (${WAITING}) THEN ? ELSE status END,
+           reason = CASE WHEN status IN (${WAITING}) THEN ? ELSE reason END,
+           provider = coalesce(?, provider),
            provider_message_id = coalesce(?, provider_message_id), template_version = coalesce(?, template_version),
            attempts = attempts + ?, updated_at = ?, sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END,
            history = json_insert(history, '$[#]', json(?))
-         WHERE id = ? AND status IN ('created', 'queued', 'deferred')`,
+         WHERE id = ? AND (status IN (${WAITING}) OR (status IN (${REPORTED}) AND sent_at IS NULL))`,
       )
       .bind(
         outcome.status,
@@ -491,7 +530,7 @@ export class DeliveriesRepo {
       .prepare('SELECT * FROM deliveries WHERE user_id = ? ORDER BY created_at DESC LIMIT ?')
       .bind(userId, limit)
       .all<DeliveryRow>();
-    return Promise.all(results.map(async (row) => toDelivery(row, await this.openAddress(row))));
+    return Promise.all(results.map(async (row) => toDelivery(row, await this.openAddressForReading(row))));
   }
 
   /**

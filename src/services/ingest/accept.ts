@@ -7,6 +7,7 @@ import { MAX_QUEUE_DELAY_SECONDS } from '../../domain/retry';
 import type { DeliveryStatus } from '../../domain/status';
 import { canonicalJson, sha256Hex } from '../../lib/crypto';
 import { idSequence, newId } from '../../lib/ids';
+import { log } from '../../lib/log';
 import { sendToQueue } from '../../queue/producer';
 import type { NewDelivery, NewNotification } from '../../storage/deliveries-repo';
 import type { Services } from '../container';
@@ -60,6 +61,7 @@ interface Prepared {
 export async function acceptNotifications(
   services: Services,
   inputs: readonly NotificationInput[],
+  raced = false,
 ): Promise<Accepted[]> {
   const now = services.now();
   const results: (Accepted | Prepared)[] = [];
@@ -96,28 +98,43 @@ export async function acceptNotifications(
   }
 
   const fresh = [...byId.values()].map((e) => e.result).filter((r): r is Prepared => 'notification' in r);
-  if (fresh.length > 0) {
-    await applySuppressions(services, fresh);
-    const queued = new Set(await enqueue(services, fresh, now));
-    for (const p of fresh) {
-      for (const d of p.deliveries) if (queued.has(d.id)) d.status = 'queued';
-    }
-    try {
-      await services.commit(
-        (
-          await Promise.all(
-            fresh.map((p) => services.deliveries.insertStatements(p.notification, p.deliveries, now)),
-          )
-        ).flat(),
-      );
-    } catch (error) {
-      if (!String(error).includes('UNIQUE')) throw error;
-      // A concurrent request with the same id won the race: answer as that one did, one by one.
-      return Promise.all(inputs.map((input) => acceptOne(services, input)));
-    }
-    return results.map((r) => ('replayed' in r ? r : toAccepted(r)));
+  if (fresh.length > 0 && !(await commitFresh(services, fresh, now, raced))) {
+    // A concurrent request with one of these ids won the race: nothing of this one was written.
+    // Answer the whole request again, which now finds that id (a replay, or a 409 before any write).
+    if (raced) throw new AppError(409, 'idempotency_conflict', 'a concurrent request used one of these ids');
+    return acceptNotifications(services, inputs, true);
   }
   return results.map((r) => ('replayed' in r ? r : toAccepted(r)));
+}
+
+/**
+ * Enqueues the new deliveries, then writes every row in one atomic commit. False when a unique key
+ * collided (a concurrent request with the same id committed first): then nothing was written, and
+ * the ids already handed to the queues find no row and are dropped after the grace period, which
+ * starts at the enqueue, not at the request.
+ */
+async function commitFresh(
+  services: Services,
+  fresh: readonly Prepared[],
+  now: number,
+  raced: boolean,
+): Promise<boolean> {
+  await applySuppressions(services, fresh);
+  const queued = new Set(await enqueue(services, fresh, services.now()));
+  for (const p of fresh) {
+    for (const d of p.deliveries) if (queued.has(d.id)) d.status = 'queued';
+  }
+  try {
+    const statements = await Promise.all(
+      fresh.map((p) => services.deliveries.insertStatements(p.notification, p.deliveries, now)),
+    );
+    await services.commit(statements.flat());
+    return true;
+  } catch (error) {
+    if (!String(error).includes('UNIQUE')) throw error;
+    log('warn', 'ingest.id_race', { count: fresh.length, again: raced });
+    return false;
+  }
 }
 
 /**
@@ -139,12 +156,6 @@ async function applySuppressions(services: Services, prepared: readonly Prepared
       d.reason = 'address is on the suppression list (bounced, complained or unsubscribed)';
     }
   }
-}
-
-async function acceptOne(services: Services, input: NotificationInput): Promise<Accepted> {
-  const [accepted] = await acceptNotifications(services, [input]);
-  if (!accepted) throw new Error('no result');
-  return accepted;
 }
 
 function toAccepted(p: Prepared): Accepted {
