@@ -59,9 +59,9 @@ function faultEvictRate(env: unknown): number {
  * `complete` stays in the stored row until the next write, so after an eviction it may hold back a
  * redelivery until it lapses (2 minutes at most), never let one through.
  *
- * The row grows with the live entries: about 100 bytes per counted send, dedupe claim or lease.
- * SQLite values are limited to 2 MB, so a recipient with some 20,000 live dedupe claims (one a day
- * per notification with a distinct key, all within the window) would reach it.
+ * The row grows with the live entries: about 125 bytes per counted send or dedupe claim, 50 per
+ * lease, all serialized again on each write. SQLite rows are limited to 2 MB, so a recipient holding
+ * some 16,000 live dedupe claims (distinct keys within their windows) would reach it.
  */
 export class Recipient extends DurableObject<unknown> {
   /** The stored row, as read on the first call after a start and kept current after each write. */
