@@ -1,12 +1,12 @@
 import type { Env } from '../config/env';
 import { type Channel, isChannel } from '../domain/channels';
-import { groupBy } from '../lib/collections';
 import { log } from '../lib/log';
-import { type QueueMessage, queueMessageSchema } from '../queue/messages';
-import { type Dispatch, sendToQueue } from '../queue/producer';
+import { type CarriedOutcome, type QueueMessage, queueMessageSchema } from '../queue/messages';
 import { createServices, type Services } from '../services/container';
 import { type Decision, deliverBatch } from '../services/delivery/deliver-batch';
+import type { BatchInput } from '../services/delivery/load';
 import { recordDeadLetters } from '../services/operations/dead-letters';
+import { settleMessage } from './settle-message';
 
 /** Delay before a batch that failed as a whole (D1 unavailable, say) is tried again. */
 const BATCH_FAILURE_RETRY_SECONDS = 30;
@@ -55,25 +55,21 @@ export async function handleQueueBatch(batch: MessageBatch<unknown>, env: Env): 
     return;
   }
 
-  const handedAt = new Map<string, number>();
-  for (const { body } of valid) {
-    // Only ingest's messages carry `at`; ids the sweeper or a replay sends have rows already.
-    if (body.at !== undefined) for (const id of body.deliveryIds) handedAt.set(id, body.at);
-  }
   let decisions: Map<string, Decision>;
   try {
     decisions = await deliverBatch(
       services,
       route.channel,
       valid.flatMap((v) => v.body.deliveryIds),
-      { handedAt },
+      batchInput(valid.map((v) => v.body)),
     );
   } catch (error) {
     log('error', 'queue.batch_failed', { queue: batch.queue, count: valid.length, error: String(error) });
     for (const { message } of valid) message.retry({ delaySeconds: BATCH_FAILURE_RETRY_SECONDS });
     return;
   }
-  for (const item of valid) await settleMessage(services, route.channel, item, decisions);
+  const settled = new Set<string>();
+  for (const item of valid) await settleMessage(services, route.channel, item, decisions, settled);
 }
 
 async function settle(items: { message: Message<unknown> }[], work: () => Promise<void>): Promise<void> {
@@ -86,72 +82,16 @@ async function settle(items: { message: Message<unknown> }[], work: () => Promis
   }
 }
 
-/**
- * Acks a message whose deliveries are all done. When every delivery of a message waits for the
- * same retry the message itself is retried; otherwise only the unfinished deliveries are sent on
- * in new messages, so a partial failure never resends what already went out.
- */
-async function settleMessage(
-  services: Services,
-  channel: Channel,
-  { message, body }: { message: Message<unknown>; body: QueueMessage },
-  decisions: Map<string, Decision>,
-): Promise<void> {
-  const of = (kind: Decision['kind']) =>
-    body.deliveryIds.flatMap((id) => {
-      const decision = decisions.get(id) ?? { kind: 'done' };
-      return decision.kind === kind
-        ? [{ id, delay: 'delaySeconds' in decision ? decision.delaySeconds : 0 }]
-        : [];
-    });
-  const byDelay = (list: { id: string; delay: number }[]) =>
-    new Map([...groupBy(list, (e) => e.delay)].map(([delay, es]) => [delay, es.map((e) => e.id)]));
-  const retries = byDelay(of('retry'));
-  const waits = byDelay(of('wait'));
-  const deadIds = of('dead').map((e) => e.id);
-  const retryIds = [...retries.values()].flat();
-  if (
-    deadIds.length === 0 &&
-    waits.size === 0 &&
-    retryIds.length === body.deliveryIds.length &&
-    retries.size === 1
-  ) {
-    message.retry({ delaySeconds: [...retries.keys()][0] });
-    return;
+/** What the batch's messages say besides their ids: hand-over times, pins, travelling answers. */
+function batchInput(bodies: readonly QueueMessage[]): BatchInput {
+  const handedAt = new Map<string, number>();
+  const pins = new Map<string, string>();
+  const carried = new Map<string, CarriedOutcome>();
+  for (const body of bodies) {
+    // Only ingest's messages carry `at`; ids the sweeper or a replay sends have rows already.
+    if (body.at !== undefined) for (const id of body.deliveryIds) handedAt.set(id, body.at);
+    for (const [id, pin] of Object.entries(body.pins ?? {})) pins.set(id, pin);
+    for (const [id, outcome] of Object.entries(body.outcomes ?? {})) carried.set(id, outcome);
   }
-  // Waiting (scheduled or deferred) is not a failed attempt: it travels in a new message, so the
-  // queue's retry limit only ever counts real failures.
-  const at = body.at !== undefined ? { at: body.at } : {};
-  const dispatches: Dispatch[] = [
-    ...[...retries].map(([delaySeconds, deliveryIds]) => ({
-      deliveryIds,
-      delaySeconds,
-      attempt: body.attempt + 1,
-      ...at,
-    })),
-    ...[...waits].map(([delaySeconds, deliveryIds]) => ({
-      deliveryIds,
-      delaySeconds,
-      attempt: body.attempt,
-      ...at,
-    })),
-  ];
-  const onward = await sendToQueue(services.env, channel, dispatches, 'consumer');
-  const dead =
-    onward.unsent.length === 0 && deadIds.length > 0
-      ? await sendToQueue(
-          services.env,
-          channel,
-          [{ deliveryIds: deadIds, attempt: body.attempt + 1 }],
-          'consumer',
-          {
-            deadLetter: true,
-          },
-        )
-      : { unsent: [] };
-  if (onward.unsent.length > 0 || dead.unsent.length > 0) {
-    message.retry({ delaySeconds: BATCH_FAILURE_RETRY_SECONDS });
-    return;
-  }
-  message.ack();
+  return { handedAt, pins, carried };
 }
