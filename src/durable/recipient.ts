@@ -28,7 +28,9 @@ import { createSchema, readState, writeState } from './recipient-storage';
 function faultEvictRate(env: unknown): number {
   const vars = (typeof env === 'object' && env !== null ? env : {}) as Record<string, unknown>;
   if (vars.ENVIRONMENT !== 'development' && vars.ENVIRONMENT !== 'test') return 0;
-  const rate = typeof vars.FAULT_EVICT_RATE === 'string' ? Number(vars.FAULT_EVICT_RATE) : Number.NaN;
+  const raw = vars.FAULT_EVICT_RATE;
+  const given = typeof raw === 'number' || (typeof raw === 'string' && raw.trim() !== '');
+  const rate = given ? Number(raw) : Number.NaN;
   return Number.isFinite(rate) && rate >= 0 && rate <= 1 ? rate : 0;
 }
 
