@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const RESULTS_FILE = join(ROOT, 'bench', 'results.md');
 
-const SECTIONS = ['load', 'meter'];
+const SECTIONS = ['load', 'meter', 'chaos'];
 
 function git(args) {
   try {

@@ -1,4 +1,5 @@
 import type { Env } from '../config/env';
+import { log } from '../lib/log';
 
 /**
  * Fault injection for chaos runs (development and test only, every rate off by default), around
@@ -47,11 +48,17 @@ export function withConsumerWriteFaults(
   if (!(crash > 0) && !(refuse > 0)) return commit;
   return async (statements) => {
     if (statements.length > 0) {
-      if (random() < crash) throw new InjectedCrash();
-      if (random() < refuse) throw new InjectedWriteFailure();
+      if (random() < crash) throw injected(new InjectedCrash());
+      if (random() < refuse) throw injected(new InjectedWriteFailure());
     }
     await commit(statements);
   };
+}
+
+/** Logs an injected fault (`fault.injected`), so a chaos run can count them, and returns it. */
+function injected<E extends Error>(error: E): E {
+  log('warn', 'fault.injected', { fault: error.name });
+  return error;
 }
 
 /** A template read that fails (`FAULT_R2_READ_RATE`), as an R2 outage would. */
@@ -81,7 +88,7 @@ export function withTemplateReadFaults(
         if (property !== 'get' || typeof value !== 'function')
           return typeof value === 'function' ? value.bind(target) : value;
         return (...args: unknown[]) => {
-          if (random() < rate) return Promise.reject(new InjectedReadFailure());
+          if (random() < rate) return Promise.reject(injected(new InjectedReadFailure()));
           return (value as (...a: unknown[]) => unknown).apply(target, args);
         };
       },
