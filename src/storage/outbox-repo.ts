@@ -11,6 +11,11 @@ export interface OutboxEntry {
   address: Address;
   message: RenderedMessage;
   createdAt: string;
+  /**
+   * A repeat of a delivery already captured, on a channel whose real providers take an
+   * idempotency key: the same key went out twice, and a real provider would have dropped this one.
+   */
+  idempotentRepeat: boolean;
 }
 
 interface OutboxRow {
@@ -22,6 +27,7 @@ interface OutboxRow {
   address: string;
   message: string;
   created_at: number;
+  idempotent_repeat: number;
 }
 
 /** The sandbox provider's record of every message it would have sent. */
@@ -29,16 +35,21 @@ export class OutboxRepo {
   constructor(private readonly db: D1Database) {}
 
   /**
-   * Records what the sandbox captured. On a channel whose real providers take an idempotency key a
-   * resend of a delivery already captured is absorbed, as the provider would absorb it.
+   * Records what the sandbox captured: every send is kept, so a duplicate can always be seen. On a
+   * channel whose real providers take an idempotency key (the delivery id), a send of a delivery
+   * already captured is marked `idempotent_repeat` (found through `outbox_by_delivery`): the
+   * provider would have dropped it, so it was sent twice but delivered once.
    */
-  insertStatement(entry: Omit<OutboxEntry, 'id' | 'createdAt'>, nowMs: number): D1PreparedStatement {
-    const absorb = IDEMPOTENT_CHANNELS.has(entry.channel);
+  insertStatement(
+    entry: Omit<OutboxEntry, 'id' | 'createdAt' | 'idempotentRepeat'>,
+    nowMs: number,
+  ): D1PreparedStatement {
+    const keyed = IDEMPOTENT_CHANNELS.has(entry.channel);
     return this.db
       .prepare(
-        `INSERT INTO outbox (delivery_id, notification_id, user_id, channel, address, message, created_at)
-         SELECT ?, ?, ?, ?, ?, ?, ?
-         WHERE NOT (? AND EXISTS (SELECT 1 FROM outbox WHERE delivery_id = ?))`,
+        `INSERT INTO outbox
+           (delivery_id, notification_id, user_id, channel, address, message, created_at, idempotent_repeat)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ? AND EXISTS (SELECT 1 FROM outbox WHERE delivery_id = ?))`,
       )
       .bind(
         entry.deliveryId,
@@ -48,7 +59,7 @@ export class OutboxRepo {
         JSON.stringify(entry.address),
         JSON.stringify(entry.message),
         nowMs,
-        absorb ? 1 : 0,
+        keyed ? 1 : 0,
         entry.deliveryId,
       );
   }
@@ -92,6 +103,7 @@ export class OutboxRepo {
       address: JSON.parse(row.address) as Address,
       message: JSON.parse(row.message) as RenderedMessage,
       createdAt: new Date(row.created_at).toISOString(),
+      idempotentRepeat: row.idempotent_repeat === 1,
     }));
   }
 }

@@ -16,6 +16,10 @@ const OutboxEntrySchema = z
     address: z.record(z.string(), z.unknown()),
     message: z.record(z.string(), z.unknown()),
     createdAt: z.string(),
+    idempotentRepeat: z.boolean().openapi({
+      description:
+        'A repeat of a delivery already captured, carrying the same idempotency key (the delivery id) on a channel whose real providers take one: a real provider would have dropped it',
+    }),
   })
   .openapi('OutboxEntry');
 

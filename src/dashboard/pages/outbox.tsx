@@ -15,7 +15,11 @@ function preview(entry: OutboxEntry): string {
 export const OutboxPage: FC<{ entries: OutboxEntry[]; channel?: Channel }> = ({ entries, channel }) => (
   <>
     <h1>Outbox</h1>
-    <p class="muted">Sandbox mode: what Herald would have sent, exactly as rendered. Newest first.</p>
+    <p class="muted">
+      Sandbox mode: what Herald would have sent, exactly as rendered. Newest first. A{' '}
+      <span class="badge neutral">repeat</span> went out again with the same idempotency key, which a real
+      provider drops.
+    </p>
     <nav class="tabs" aria-label="Channel">
       <a href="/dashboard/outbox" class={channel === undefined ? 'active' : undefined}>
         all
@@ -51,7 +55,19 @@ export const OutboxPage: FC<{ entries: OutboxEntry[]; channel?: Channel }> = ({ 
                     <ChannelName channel={e.channel} />
                   </td>
                   <td class="mono">{describeAddress(e.address)}</td>
-                  <td>{preview(e)}</td>
+                  <td>
+                    {e.idempotentRepeat ? (
+                      <>
+                        <span
+                          class="badge neutral"
+                          title="Sent again with the same idempotency key: a real provider would have dropped it"
+                        >
+                          repeat
+                        </span>{' '}
+                      </>
+                    ) : null}
+                    {preview(e)}
+                  </td>
                   <td class="mono">
                     <a
                       href={`/dashboard/notifications/${encodeURIComponent(e.notificationId)}#${e.deliveryId}`}
