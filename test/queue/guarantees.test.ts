@@ -5,10 +5,12 @@ import { createServices } from '../../src/services/container';
 import { suppressAddress } from '../../src/services/recipients/suppressions';
 import { api, json, testEnv, uniqueUser } from '../helpers/api';
 import { delivery, readOutbox } from '../helpers/deliveries';
+import { fakeFetch } from '../helpers/fetch';
 import {
   type CapturedEnv,
   enqueued,
   envWithCapturedQueues,
+  resendSendgridEnv,
   runConsumer,
   sendNotification,
 } from '../helpers/queues';
@@ -249,5 +251,58 @@ describe('ingest under races and slow commits (G10)', () => {
       await testEnv.DB.prepare('SELECT key FROM notification_keys WHERE key = ?').bind(fresh).first(),
     ).toBeNull();
     expect(await readOutbox({ notificationId: fresh })).toEqual([]);
+  });
+});
+
+describe('a timeout after the request left is an unknown outcome (G2)', () => {
+  const timeout = () =>
+    Object.assign(new Error('The operation was aborted due to timeout'), { name: 'TimeoutError' });
+
+  it('an idempotent provider that timed out is retried on itself with the same key, never failed over', async () => {
+    const captured = resendSendgridEnv();
+    const accepted = await sendNotification(captured, {
+      type: 'security_alert',
+      recipients: [{ email: 'u@example.com' }],
+    });
+    const id = accepted.deliveries[0]?.id ?? '';
+    const calls = fakeFetch(() => {
+      throw timeout();
+    });
+    const first = await runConsumer(captured.env, 'herald-email', [enqueued(captured, 'email')]);
+    expect(calls.map((c) => new URL(c.url).host)).toEqual(['api.resend.com']);
+    expect(first.result.explicitAcks).toEqual(first.messageIds);
+    const retry = captured.queues.email.sent.at(-1)?.body as QueueMessage;
+    expect(retry.pins).toEqual({ [id]: 'resend' });
+    expect((await delivery(id)).reason).toMatch(
+      /unknown outcome: .*retrying on resend with the same idempotency key/,
+    );
+
+    // The retry goes to Resend alone, with the same Idempotency-Key, even though Resend fails again.
+    vi.restoreAllMocks();
+    const again = fakeFetch(() => new Response('{"message":"busy"}', { status: 503 }));
+    await runConsumer(captured.env, 'herald-email', [retry]);
+    expect(again.map((c) => new URL(c.url).host)).toEqual(['api.resend.com']);
+    expect(new Headers(again[0]?.init?.headers).get('Idempotency-Key')).toBe(id);
+    expect((captured.queues.email.sent.at(-1)?.body as QueueMessage).pins).toEqual({ [id]: 'resend' });
+  });
+
+  it('without an idempotency key a normal notification ends unknown; nothing is sent again', async () => {
+    const captured = envWithCapturedQueues({ SANDBOX_TIMEOUT_RATE: '1' });
+    const a = await acceptSms(captured, 'order_shipped');
+    const run = await runConsumer(captured.env, 'herald-sms', [a.message]);
+    expect(run.result.explicitAcks).toEqual(run.messageIds);
+    const row = await delivery(a.id);
+    expect(row.status).toBe('unknown');
+    expect(row.reason).toMatch(/^unknown outcome: .*; not retried \(sandbox takes no idempotency key\)$/);
+    expect(await sendsOf(a.id)).toBe(1);
+  });
+
+  it('a critical notification without an idempotency key is retried, pinned to the same provider', async () => {
+    const captured = envWithCapturedQueues({ SANDBOX_TIMEOUT_RATE: '1' });
+    const accepted = await sendNotification(captured, { ...smsTo(phone()), priority: 'critical' });
+    const id = accepted.deliveries[0]?.id ?? '';
+    await runConsumer(captured.env, 'herald-sms', [enqueued(captured, 'sms', -1)]);
+    expect((await delivery(id)).status).toBe('queued');
+    expect((captured.queues.sms.sent.at(-1)?.body as QueueMessage).pins).toEqual({ [id]: 'sandbox' });
   });
 });
