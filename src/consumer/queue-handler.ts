@@ -5,6 +5,8 @@ import { type CarriedOutcome, type QueueMessage, queueMessageSchema } from '../q
 import { createServices, type Services } from '../services/container';
 import { type Decision, deliverBatch } from '../services/delivery/deliver-batch';
 import type { BatchInput } from '../services/delivery/load';
+import { describeError, raiseAlert } from '../services/operations/alerts';
+import { deadLetterRetryDelaySeconds } from '../services/operations/dead-letter-retry';
 import { recordDeadLetters } from '../services/operations/dead-letters';
 import { settleMessage } from './settle-message';
 
@@ -45,7 +47,7 @@ export async function handleQueueBatch(batch: MessageBatch<unknown>, env: Env): 
   if (valid.length === 0) return;
 
   if (route.deadLetter) {
-    await settle(valid, () =>
+    await settle(services, route.channel, valid, () =>
       recordDeadLetters(
         services,
         route.channel,
@@ -72,16 +74,6 @@ export async function handleQueueBatch(batch: MessageBatch<unknown>, env: Env): 
   for (const item of valid) await settleMessage(services, route.channel, item, decisions, settled);
 }
 
-async function settle(items: { message: Message<unknown> }[], work: () => Promise<void>): Promise<void> {
-  try {
-    await work();
-    for (const { message } of items) message.ack();
-  } catch (error) {
-    log('error', 'queue.dead_letter_failed', { count: items.length, error: String(error) });
-    for (const { message } of items) message.retry({ delaySeconds: BATCH_FAILURE_RETRY_SECONDS });
-  }
-}
-
 /** What the batch's messages say besides their ids: hand-over times, pins, travelling answers. */
 function batchInput(bodies: readonly QueueMessage[]): BatchInput {
   const handedAt = new Map<string, number>();
@@ -94,4 +86,32 @@ function batchInput(bodies: readonly QueueMessage[]): BatchInput {
     for (const [id, outcome] of Object.entries(body.outcomes ?? {})) carried.set(id, outcome);
   }
   return { handedAt, pins, carried };
+}
+
+/**
+ * Acks a dead-letter batch once it is recorded. A batch that could not be recorded (D1 down) is
+ * the last copy of its ids: each message is retried with a delay that grows with its deliveries
+ * (`deadLetterRetryDelaySeconds`: about two days over the queue's 100 retries), never acked, and
+ * an alert is raised (straight to the webhook when D1 cannot store it).
+ */
+async function settle(
+  services: Services,
+  channel: Channel,
+  items: { message: Message<unknown> }[],
+  work: () => Promise<void>,
+): Promise<void> {
+  try {
+    await work();
+  } catch (error) {
+    log('error', 'queue.dead_letter_failed', { channel, count: items.length, error: String(error) });
+    for (const { message } of items)
+      message.retry({ delaySeconds: deadLetterRetryDelaySeconds(message.attempts) });
+    await raiseAlert(
+      services,
+      `dead-letters:unrecorded:${channel}`,
+      `${items.length} ${channel} dead-letter messages could not be recorded and are retried: ${describeError(error)}`,
+    );
+    return;
+  }
+  for (const { message } of items) message.ack();
 }

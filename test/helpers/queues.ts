@@ -1,6 +1,11 @@
-import { createExecutionContext, createMessageBatch, getQueueResult } from 'cloudflare:test';
+import {
+  createExecutionContext,
+  createMessageBatch,
+  createScheduledController,
+  getQueueResult,
+} from 'cloudflare:test';
 import type { z } from '@hono/zod-openapi';
-import { expect } from 'vitest';
+import { expect, vi } from 'vitest';
 import type { AcceptedSchema } from '../../src/api/shared/schemas';
 import type { Env } from '../../src/config/env';
 import { CHANNELS, type Channel } from '../../src/domain/channels';
@@ -67,8 +72,8 @@ let sequence = 0;
 
 /**
  * Runs the Worker's queue() handler on these bodies and returns what it acked and retried, with
- * the message ids in the order of the bodies. `attempts` is the queue's delivery count: one for
- * every message, or one per message.
+ * the message ids in the order of the bodies, and the delay each retry asked for (`retryDelays`).
+ * `attempts` is the queue's delivery count: one for every message, or one per message.
  */
 export async function runConsumer(
   env: Env,
@@ -82,10 +87,21 @@ export async function runConsumer(
     return { id: `msg-${sequence}`, timestamp: new Date(), attempts: count, body };
   });
   const batch = createMessageBatch<QueueMessage>(queue, messages);
+  // What each retry asked for (`getQueueResult` does not say): the delay by message id.
+  const retryDelays = new Map<string, number | undefined>();
+  for (const message of batch.messages) {
+    const retry = message.retry.bind(message);
+    Object.defineProperty(message, 'retry', {
+      value: (options?: QueueRetryOptions) => {
+        retryDelays.set(message.id, options?.delaySeconds);
+        retry(options);
+      },
+    });
+  }
   const ctx = createExecutionContext();
   await worker.queue(batch, env, ctx);
   const result = await getQueueResult(batch, ctx);
-  return { result, messageIds: messages.map((m) => m.id) };
+  return { result, messageIds: messages.map((m) => m.id), retryDelays };
 }
 
 /** Captured queues and real email providers: Resend first, SendGrid as its failover. */
@@ -150,4 +166,34 @@ export async function drainQueues(captured: CapturedEnv) {
 /** Runs a channel's dead-letter consumer on these deliveries, as the queue does after the last attempt. */
 export function deadLetter(env: Env, channel: Channel, deliveryIds: string[], attempt = 8) {
   return runConsumer(env, `herald-${channel}-dlq`, [{ v: 1, deliveryIds, attempt }]);
+}
+
+/** Runs the Worker's scheduled() handler as the minute cron fired at `at` (minute 0: the hourly wide run). */
+export async function runCron(env: Env, at = Date.now()): Promise<void> {
+  const ctx = createExecutionContext();
+  await worker.scheduled(createScheduledController({ scheduledTime: at, cron: '* * * * *' }), env, ctx);
+}
+
+let laterCron = 0;
+/**
+ * A cron time no other run of the tests uses: a whole minute years ahead, at minute 0 of its hour
+ * (the hourly wide run) when `wide`, otherwise minute 30. Rows written around it are the only ones
+ * the sweeper and the reaper see there.
+ */
+export function unusedCronTime(wide = false): number {
+  laterCron += 1;
+  const hour = 3600_000;
+  const base =
+    Math.floor(Date.now() / hour) * hour + (1000 + Math.floor(Math.random() * 100_000)) * 24 * hour;
+  return base + laterCron * 30 * 24 * hour + (wide ? 0 : 30 * 60_000);
+}
+
+/** Runs `work` with the clock (Date only: timers, D1 and queues run as usual) at `ms`. */
+export async function atTime<T>(ms: number, work: () => Promise<T>): Promise<T> {
+  vi.useFakeTimers({ now: ms, toFake: ['Date'] });
+  try {
+    return await work();
+  } finally {
+    vi.useRealTimers();
+  }
 }
