@@ -431,62 +431,86 @@ export class DeliveriesRepo {
   }
 
   /**
-   * Statement giving a failed delivery fresh attempts (dead-letter replay): back to `created`, so
-   * the enqueue that follows moves it to `queued` like any new delivery.
+   * Statements giving failed deliveries fresh attempts (dead-letter replay): back to `created`, so
+   * the enqueue that follows moves them to `queued` like any new delivery. Only the deliveries whose
+   * dead letter this replay claimed (`replayed_at` = `claimedAtMs`, in the same batch) are reset,
+   * so two replays running at once never both reset, and never both enqueue, one delivery.
    */
-  resetForReplayStatement(id: string, nowMs: number): D1PreparedStatement {
+  resetForReplayStatements(
+    ids: readonly string[],
+    claimedAtMs: number,
+    nowMs: number,
+  ): D1PreparedStatement[] {
     const entry = JSON.stringify({
       status: 'created',
       at: new Date(nowMs).toISOString(),
       reason: 'replayed from the dead-letter queue',
     });
-    return this.db
-      .prepare(
-        `UPDATE deliveries SET status = 'created', attempts = 0, reason = NULL, updated_at = ?,
-           history = json_insert(history, '$[#]', json(?))
-         WHERE id = ? AND status = 'failed'`,
-      )
-      .bind(nowMs, entry, id);
+    return chunks(ids, MAX_PARAMS - 3).map((chunk) =>
+      this.db
+        .prepare(
+          `UPDATE deliveries SET status = 'created', attempts = 0, reason = NULL, updated_at = ?,
+             history = json_insert(history, '$[#]', json(?))
+           WHERE status = 'failed' AND id IN (${chunk.map(() => '?').join(',')})
+             AND EXISTS (SELECT 1 FROM dead_letters dl WHERE dl.delivery_id = deliveries.id AND dl.replayed_at = ?)`,
+        )
+        .bind(nowMs, entry, ...chunk, claimedAtMs),
+    );
   }
 
   /**
-   * Claims `created` deliveries older than `olderThanMs` within a recent id range for the sweeper:
-   * the UPDATE … RETURNING makes the claim atomic, so two sweepers never enqueue one delivery twice.
+   * Claims `created` deliveries not touched since `olderThanMs` within a range of ids for the
+   * sweeper, in id order: the UPDATE … RETURNING makes the claim atomic, so two sweepers never
+   * enqueue one delivery twice. `after` is exclusive, so the next call starts after the last claimed
+   * id. Channels whose queue refused this tick are skipped.
    */
   async claimStuck(
-    fromId: string,
-    toId: string,
+    range: { after: string; before: string },
     olderThanMs: number,
     limit: number,
     nowMs: number,
+    skipChannels: readonly Channel[] = [],
   ): Promise<{ id: string; channel: Channel }[]> {
     const entry = JSON.stringify({
       status: 'queued',
       at: new Date(nowMs).toISOString(),
       reason: 're-enqueued by the sweeper',
     });
+    const skip =
+      skipChannels.length > 0 ? `AND channel NOT IN (${skipChannels.map(() => '?').join(',')})` : '';
     const { results } = await this.db
       .prepare(
         `UPDATE deliveries SET status = 'queued', updated_at = ?, history = json_insert(history, '$[#]', json(?))
-         WHERE id IN (SELECT id FROM deliveries WHERE id >= ? AND id < ? AND status = 'created' AND updated_at < ? LIMIT ?)
+         WHERE id IN (SELECT id FROM deliveries WHERE id > ? AND id < ? AND status = 'created' AND updated_at < ? ${skip}
+                      ORDER BY id LIMIT ?)
            AND status = 'created'
          RETURNING id, channel`,
       )
-      .bind(nowMs, entry, fromId, toId, olderThanMs, limit)
+      .bind(nowMs, entry, range.after, range.before, olderThanMs, ...skipChannels, limit)
       .all<{ id: string; channel: Channel }>();
     return results;
   }
 
-  /** Gives claimed deliveries back when their enqueue failed. */
-  async unclaim(ids: readonly string[], nowMs: number): Promise<void> {
-    for (const chunk of chunks(ids, MAX_PARAMS - 1)) {
-      await this.db
+  /**
+   * Gives claimed deliveries back (`created`) when their enqueue failed, with a history entry.
+   * `updatedAtMs` says when they count as last touched: now for the sweeper (its next minute takes
+   * them), the reaper's own cutoff for the reaper (its next pass takes them again).
+   */
+  async unclaim(ids: readonly string[], nowMs: number, updatedAtMs = nowMs): Promise<void> {
+    const entry = JSON.stringify({
+      status: 'created',
+      at: new Date(nowMs).toISOString(),
+      reason: 'the queue refused the re-enqueue; left for the next pass',
+    });
+    const statements = chunks(ids, MAX_PARAMS - 2).map((chunk) =>
+      this.db
         .prepare(
-          `UPDATE deliveries SET status = 'created', updated_at = ? WHERE status = 'queued' AND id IN (${chunk.map(() => '?').join(',')})`,
+          `UPDATE deliveries SET status = 'created', updated_at = ?, history = json_insert(history, '$[#]', json(?))
+           WHERE status = 'queued' AND id IN (${chunk.map(() => '?').join(',')})`,
         )
-        .bind(nowMs, ...chunk)
-        .run();
-    }
+        .bind(updatedAtMs, entry, ...chunk),
+    );
+    if (statements.length > 0) await this.db.batch(statements);
   }
 
   /** One page of deliveries (by id, after `cursor`) whose address needs re-encrypting under the current key. */
@@ -583,5 +607,67 @@ export class DeliveriesRepo {
       ).map((n) => [n.id, n]),
     );
     return results.flatMap(({ id }) => byId.get(id) ?? []);
+  }
+
+  /**
+   * Claims deliveries the reaper found without a message, in id order within a range of ids
+   * (`after` exclusive): still waiting (`created`, `queued`, `deferred`), not touched since
+   * `quietSinceMs`, and not scheduled after it either. The UPDATE … RETURNING makes the claim
+   * atomic (two crons never both take one) and writes the history entry.
+   */
+  async claimLost(
+    range: { after: string; before: string },
+    quietSinceMs: number,
+    limit: number,
+    nowMs: number,
+    skipChannels: readonly Channel[] = [],
+  ): Promise<{ id: string; channel: Channel }[]> {
+    const entry = JSON.stringify({
+      status: 'queued',
+      at: new Date(nowMs).toISOString(),
+      reason: 're-enqueued by the reaper',
+    });
+    const skip =
+      skipChannels.length > 0 ? `AND channel NOT IN (${skipChannels.map(() => '?').join(',')})` : '';
+    const { results } = await this.db
+      .prepare(
+        `UPDATE deliveries SET status = 'queued', updated_at = ?, history = json_insert(history, '$[#]', json(?))
+         WHERE id IN (SELECT id FROM deliveries WHERE id > ? AND id < ?
+                        AND status IN ('created', 'queued', 'deferred') AND updated_at < ? AND coalesce(send_at, 0) < ?
+                        ${skip} ORDER BY id LIMIT ?)
+           AND status IN ('created', 'queued', 'deferred') AND updated_at < ?
+         RETURNING id, channel`,
+      )
+      .bind(
+        nowMs,
+        entry,
+        range.after,
+        range.before,
+        quietSinceMs,
+        quietSinceMs,
+        ...skipChannels,
+        limit,
+        quietSinceMs,
+      )
+      .all<{ id: string; channel: Channel }>();
+    return results;
+  }
+
+  /**
+   * Statements returning replayed deliveries whose enqueue the queue refused to `failed` (from
+   * `created`, where the replay left them), so they stay visible and replayable rather than
+   * waiting, unsent, outside every sweep.
+   */
+  failUnsentReplayStatements(ids: readonly string[], nowMs: number): D1PreparedStatement[] {
+    const reason = 'replay not enqueued (the queue refused it); replay it again';
+    const entry = JSON.stringify({ status: 'failed', at: new Date(nowMs).toISOString(), reason });
+    return chunks(ids, MAX_PARAMS - 3).map((chunk) =>
+      this.db
+        .prepare(
+          `UPDATE deliveries SET status = 'failed', reason = ?, updated_at = ?, history = json_insert(history, '$[#]', json(?))
+           WHERE status = 'created' AND id IN (${chunk.map(() => '?').join(',')})`,
+        )
+        .bind(reason, nowMs, entry, ...chunk),
+    );
   }
 }

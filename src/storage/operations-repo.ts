@@ -1,3 +1,5 @@
+import type { Channel } from '../domain/channels';
+
 /** The only code with SQL for provider switches, alert digests and dead letters. */
 export interface DeadLetter {
   deliveryId: string;
@@ -13,6 +15,9 @@ export interface PendingAlert {
   firstAt: string;
   lastAt: string;
 }
+
+/** Ids bound per statement: D1 takes 100 parameters, a few are left for the others. */
+const MAX_IDS_PER_STATEMENT = 95;
 
 export class OperationsRepo {
   constructor(private readonly db: D1Database) {}
@@ -114,9 +119,56 @@ export class OperationsRepo {
     return row?.n ?? 0;
   }
 
-  markReplayedStatement(deliveryId: string, nowMs: number): D1PreparedStatement {
-    return this.db
-      .prepare('UPDATE dead_letters SET replayed_at = ? WHERE delivery_id = ?')
-      .bind(nowMs, deliveryId);
+  /**
+   * Claims dead letters for a replay and runs `then` (the resets of their deliveries) in the same
+   * atomic batch: an `UPDATE … WHERE replayed_at IS NULL … RETURNING`, so of two replays running at
+   * once only one claims each dead letter. Only dead letters whose delivery is still `failed` (and
+   * of `channel`, when given) are claimed. Returns the claimed delivery ids and their channels.
+   */
+  async claimForReplay(
+    ids: readonly string[],
+    channel: Channel | undefined,
+    claimedAtMs: number,
+    then: (claimedAtMs: number) => D1PreparedStatement[],
+  ): Promise<{ id: string; channel: Channel }[]> {
+    const claims: D1PreparedStatement[] = [];
+    for (let i = 0; i < ids.length; i += MAX_IDS_PER_STATEMENT) {
+      const chunk = ids.slice(i, i + MAX_IDS_PER_STATEMENT);
+      claims.push(
+        this.db
+          .prepare(
+            `UPDATE dead_letters SET replayed_at = ?
+             WHERE replayed_at IS NULL AND delivery_id IN (${chunk.map(() => '?').join(',')}) ${channel ? 'AND channel = ?' : ''}
+               AND EXISTS (SELECT 1 FROM deliveries d WHERE d.id = dead_letters.delivery_id AND d.status = 'failed')
+             RETURNING delivery_id, channel`,
+          )
+          .bind(claimedAtMs, ...chunk, ...(channel ? [channel] : [])),
+      );
+    }
+    if (claims.length === 0) return [];
+    const results = await this.db.batch<{ delivery_id: string; channel: Channel }>([
+      ...claims,
+      ...then(claimedAtMs),
+    ]);
+    return results
+      .slice(0, claims.length)
+      .flatMap((r) => r.results.map((row) => ({ id: row.delivery_id, channel: row.channel })));
+  }
+
+  /** Statements making claimed dead letters replayable again (their replay was not enqueued). */
+  unclaimReplayStatements(ids: readonly string[], claimedAtMs: number): D1PreparedStatement[] {
+    const out: D1PreparedStatement[] = [];
+    for (let i = 0; i < ids.length; i += MAX_IDS_PER_STATEMENT) {
+      const chunk = ids.slice(i, i + MAX_IDS_PER_STATEMENT);
+      out.push(
+        this.db
+          .prepare(
+            `UPDATE dead_letters SET replayed_at = NULL
+             WHERE replayed_at = ? AND delivery_id IN (${chunk.map(() => '?').join(',')})`,
+          )
+          .bind(claimedAtMs, ...chunk),
+      );
+    }
+    return out;
   }
 }

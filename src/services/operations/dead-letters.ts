@@ -52,14 +52,15 @@ export async function recordDeadLetters(
 
 /**
  * Re-enqueues dead letters with fresh attempts: by ids, or every one of a channel. Returns the ids
- * replayed. A delivery that has since been sent or replayed is left alone.
+ * replayed (enqueued). Each dead letter is claimed atomically with the reset of its delivery, so two
+ * replays at once enqueue it once; a delivery that has since been sent or replayed is left alone.
+ * What the queue refuses goes back to `failed` with its dead letter replayable again.
  */
 export async function replayDeadLetters(
   services: Services,
   selection: { ids?: string[]; channel?: Channel },
 ): Promise<string[]> {
   const ops = services.operations;
-  const now = services.now();
   let ids = selection.ids;
   if (!ids) {
     if (!selection.channel)
@@ -68,24 +69,32 @@ export async function replayDeadLetters(
       ]);
     ids = (await ops.listDeadLetters(selection.channel, 1000)).map((d) => d.deliveryId);
   }
-  const deliveries = (await services.deliveries.getDeliveries(ids)).filter((d) => d.status === 'failed');
-  const pending = new Set((await ops.listDeadLetters(undefined, 10_000)).map((d) => d.deliveryId));
-  const replayable = deliveries.filter(
-    (d) => pending.has(d.id) && (!selection.channel || d.channel === selection.channel),
+  const candidates = [...new Set(ids)];
+  if (candidates.length === 0) return [];
+  const now = services.now();
+  const claimed = await ops.claimForReplay(candidates, selection.channel, now, (claimedAt) =>
+    services.deliveries.resetForReplayStatements(candidates, claimedAt, now),
   );
-  if (replayable.length === 0) return [];
-
-  const statements = replayable.flatMap((d) => [
-    services.deliveries.resetForReplayStatement(d.id, now),
-    ops.markReplayedStatement(d.id, now),
-  ]);
-  await services.commit(statements);
-  const results = await Promise.all(
-    [...groupBy(replayable, (d) => d.channel)].map(([channel, list]) =>
-      sendToQueue(services.env, channel, [{ deliveryIds: list.map((d) => d.id), attempt: 0 }], 'replay'),
-    ),
-  );
-  const queued = results.flatMap((r) => r.sent);
+  const queued: string[] = [];
+  const refused: string[] = [];
+  for (const [channel, list] of groupBy(claimed, (d) => d.channel)) {
+    const deliveryIds = list.map((d) => d.id);
+    const { sent, unsent } = await sendToQueue(
+      services.env,
+      channel,
+      [{ deliveryIds, attempt: 0 }],
+      'replay',
+    );
+    queued.push(...sent);
+    refused.push(...unsent);
+  }
+  if (refused.length > 0) {
+    await services.commit([
+      ...services.deliveries.failUnsentReplayStatements(refused, now),
+      ...ops.unclaimReplayStatements(refused, now),
+    ]);
+    log('warn', 'replay.refused', { count: refused.length });
+  }
   if (queued.length > 0) await services.deliveries.markQueued(queued, now);
-  return replayable.map((d) => d.id);
+  return queued;
 }

@@ -291,47 +291,55 @@ export function backlogAlertSeconds(env: Env): number {
  * `BACKLOG_ALERT_SECONDS` (default 300), or when dead letters arrived during the last cron period
  * (`[scheduledTime − 60 s, scheduledTime)`, so consecutive runs neither miss nor double-count one).
  * Most minutes read the last two hours of deliveries; `wide` (once an hour) reads the 48 h horizon.
- * Never throws: the cron's other duties must still run.
+ * Throws when D1 cannot be read (the cron alerts about that); `checkBacklog` never throws.
  */
+export async function runBacklogCheck(
+  services: Services,
+  options: { scheduledTimeMs?: number; wide?: boolean } = {},
+): Promise<BacklogCheck> {
+  const now = options.scheduledTimeMs ?? services.now();
+  const since = now - CRON_PERIOD_MS;
+  const { backlog, deadLetters } = await services.stats.backlogAndDeadLetters(
+    now,
+    options.wide ? BACKLOG_LOOKBACK_MS : CRON_BACKLOG_LOOKBACK_MS,
+    since,
+  );
+  const waiting = summariseBacklog(backlog, now);
+  const dead = summariseDeadLetters(deadLetters);
+  const threshold = backlogAlertSeconds(services.env);
+  const alerts: string[] = [];
+  if (waiting.oldestQueuedSeconds > threshold) {
+    alerts.push('backlog:oldest');
+    await raiseAlert(
+      services,
+      'backlog:oldest',
+      `the oldest queued delivery has waited ${waiting.oldestQueuedSeconds}s (alert above ${threshold}s); ${waiting.total} deliveries are waiting`,
+    );
+  }
+  if (dead.recent > 0) {
+    alerts.push('dead-letters:new');
+    await raiseAlert(
+      services,
+      'dead-letters:new',
+      `${dead.recent} new dead letters in the last minute; ${dead.total} are waiting for replay`,
+    );
+  }
+  return {
+    oldestQueuedSeconds: waiting.oldestQueuedSeconds,
+    queued: waiting.total,
+    newDeadLetters: dead.recent,
+    deadLetters: dead.total,
+    alerts,
+  };
+}
+
+/** `runBacklogCheck` that never throws: a failure is logged and answers null. */
 export async function checkBacklog(
   services: Services,
   options: { scheduledTimeMs?: number; wide?: boolean } = {},
 ): Promise<BacklogCheck | null> {
   try {
-    const now = options.scheduledTimeMs ?? services.now();
-    const since = now - CRON_PERIOD_MS;
-    const { backlog, deadLetters } = await services.stats.backlogAndDeadLetters(
-      now,
-      options.wide ? BACKLOG_LOOKBACK_MS : CRON_BACKLOG_LOOKBACK_MS,
-      since,
-    );
-    const waiting = summariseBacklog(backlog, now);
-    const dead = summariseDeadLetters(deadLetters);
-    const threshold = backlogAlertSeconds(services.env);
-    const alerts: string[] = [];
-    if (waiting.oldestQueuedSeconds > threshold) {
-      alerts.push('backlog:oldest');
-      await raiseAlert(
-        services,
-        'backlog:oldest',
-        `the oldest queued delivery has waited ${waiting.oldestQueuedSeconds}s (alert above ${threshold}s); ${waiting.total} deliveries are waiting`,
-      );
-    }
-    if (dead.recent > 0) {
-      alerts.push('dead-letters:new');
-      await raiseAlert(
-        services,
-        'dead-letters:new',
-        `${dead.recent} new dead letters in the last minute; ${dead.total} are waiting for replay`,
-      );
-    }
-    return {
-      oldestQueuedSeconds: waiting.oldestQueuedSeconds,
-      queued: waiting.total,
-      newDeadLetters: dead.recent,
-      deadLetters: dead.total,
-      alerts,
-    };
+    return await runBacklogCheck(services, options);
   } catch (error) {
     log('error', 'backlog.check_failed', { error: String(error) });
     return null;

@@ -1,0 +1,78 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createServices } from '../../src/services/container';
+import { raiseAlert } from '../../src/services/operations/alerts';
+import { testEnv } from '../helpers/api';
+import { brokenD1, insertDeliveries } from '../helpers/deliveries';
+import { fakeFetch } from '../helpers/fetch';
+import { atTime, envWithCapturedQueues, runCron, unusedCronTime } from '../helpers/queues';
+
+afterEach(() => {
+  vi.useRealTimers();
+  vi.restoreAllMocks();
+});
+
+const MINUTE = 60_000;
+
+/** A webhook URL of its own, and the texts posted to it. */
+function alertWebhook() {
+  const url = `https://hooks.example.com/alerts/${crypto.randomUUID()}`;
+  const calls = fakeFetch(() => new Response('ok'));
+  const texts = () =>
+    calls
+      .filter((c) => c.url === url)
+      .map((c) => (JSON.parse(String(c.init?.body)) as { text: string }).text);
+  return { url, texts };
+}
+
+describe('the minute cron under faults', () => {
+  it('with D1 down, every step still runs and each failure reaches the webhook directly, once per few minutes', async () => {
+    const webhook = alertWebhook();
+    const { env } = envWithCapturedQueues({ DB: brokenD1(testEnv.DB), ALERT_WEBHOOK_URL: webhook.url });
+    const at = unusedCronTime(true);
+
+    await atTime(at, () => runCron(env, at));
+    const first = webhook.texts();
+    for (const step of ['sweeper', 'reaper', 'backlog', 'replay-keys', 'digest']) {
+      expect(
+        first.filter((text) => text.includes(`the cron's ${step} step failed: Error: D1_ERROR`)),
+      ).toHaveLength(1);
+    }
+    expect(first).toHaveLength(5);
+    expect(first[0]).toContain('sent directly: D1 could not store this alert');
+
+    // The outage goes on: the next minutes do not repeat what was just said ...
+    await atTime(at + MINUTE, () => runCron(env, at + MINUTE));
+    await atTime(at + 2 * MINUTE, () => runCron(env, at + 2 * MINUTE));
+    expect(webhook.texts()).toHaveLength(5);
+    // ... and a few minutes later the operator hears it again.
+    await atTime(at + 6 * MINUTE, () => runCron(env, at + 6 * MINUTE));
+    expect(webhook.texts()).toHaveLength(9);
+  });
+
+  it('a failing sweeper skips neither the other steps nor the alert digest, and is in it', async () => {
+    const webhook = alertWebhook();
+    const claim = /UPDATE deliveries SET status = 'queued'.*status = 'created' AND updated_at/s;
+    const { env, queues } = envWithCapturedQueues({
+      DB: brokenD1(testEnv.DB, claim),
+      ALERT_WEBHOOK_URL: webhook.url,
+    });
+    const at = unusedCronTime(true);
+    // A delivery the reaper re-enqueues in the same run (the sweeper fails before it).
+    const [lost] = await insertDeliveries({
+      count: 1,
+      atMs: at - 3 * 24 * 60 * MINUTE,
+      status: 'queued',
+      channel: 'sms',
+    });
+    await atTime(at, () =>
+      raiseAlert(createServices(env), 'test:pending', 'something the operator must see'),
+    );
+
+    await atTime(at, () => runCron(env, at));
+    expect(queues.sms.ids()).toEqual([lost]);
+    const digest = webhook.texts().join('\n');
+    expect(digest).toContain('something the operator must see');
+    expect(digest).toContain("the cron's sweeper step failed");
+    expect(digest).not.toContain('sent directly');
+  });
+});
