@@ -22,6 +22,28 @@ export interface WebPushSubscription {
 
 const BASE64URL = /^[A-Za-z0-9_-]+={0,2}$/;
 
+/**
+ * A push service URL: https, or plain http to a loopback host (a local fake push service). Only
+ * the shape is checked here; whether a host may be reached (public, loopback only in development)
+ * is the SSRF guard's decision, where the environment is known.
+ */
+function isPushEndpoint(endpoint: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    return false;
+  }
+  if (url.protocol === 'https:') return true;
+  const host = url.hostname;
+  const loopback =
+    host === 'localhost' ||
+    host.endsWith('.localhost') ||
+    host === '[::1]' ||
+    /^127(\.\d{1,3}){3}$/.test(host);
+  return url.protocol === 'http:' && loopback;
+}
+
 /** Parses and checks a web push subscription JSON string; null when unusable. */
 export function parseWebPushSubscription(token: string): WebPushSubscription | null {
   let parsed: unknown;
@@ -32,12 +54,7 @@ export function parseWebPushSubscription(token: string): WebPushSubscription | n
   }
   if (typeof parsed !== 'object' || parsed === null) return null;
   const { endpoint, keys } = parsed as { endpoint?: unknown; keys?: { p256dh?: unknown; auth?: unknown } };
-  if (typeof endpoint !== 'string' || !endpoint.startsWith('https://')) return null;
-  try {
-    new URL(endpoint);
-  } catch {
-    return null;
-  }
+  if (typeof endpoint !== 'string' || !isPushEndpoint(endpoint)) return null;
   const p256dh = keys?.p256dh;
   const auth = keys?.auth;
   if (typeof p256dh !== 'string' || typeof auth !== 'string') return null;

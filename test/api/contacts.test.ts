@@ -1,5 +1,12 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { Env } from '../../src/config/env';
+import { toBase64Url } from '../../src/lib/encoding';
 import { APNS_TOKEN, api, FCM_TOKEN, json, SLACK_URL, testEnv, uniqueUser } from '../helpers/api';
+import { readDeliveries } from '../helpers/deliveries';
+import { fakeFetch } from '../helpers/fetch';
+import { consumeEnqueued, envWithCapturedQueues, sendNotification } from '../helpers/queues';
+
+afterEach(() => vi.restoreAllMocks());
 
 const P256DH = `B${'A'.repeat(86)}`;
 const AUTH = 'A'.repeat(22);
@@ -263,5 +270,104 @@ describe('contacts: every validation rule names the field and writes nothing', (
     const res = await api('PUT', '/v1/contacts/bad%20id', { email: 'a@example.com' });
     expect(res.status).toBe(422);
     expect((await json<ErrorBody>(res)).error.details?.[0]?.field).toBe('path.userId');
+  });
+});
+
+describe('contacts: a Web Push subscription on a loopback push service follows the loopback rule', () => {
+  const LOCAL_PUSH = 'http://localhost:8788/push/1';
+  const development = { ...testEnv, ENVIRONMENT: 'development' } as Env;
+
+  /** A subscription the browser would give: a real P-256 key and a 16-byte auth secret. */
+  async function subscription(endpoint: string): Promise<string> {
+    const pair = (await crypto.subtle.generateKey({ name: 'ECDH', namedCurve: 'P-256' }, true, [
+      'deriveBits',
+    ])) as CryptoKeyPair;
+    const p256dh = new Uint8Array((await crypto.subtle.exportKey('raw', pair.publicKey)) as ArrayBuffer);
+    const keys = {
+      p256dh: toBase64Url(p256dh),
+      auth: toBase64Url(crypto.getRandomValues(new Uint8Array(16))),
+    };
+    return JSON.stringify({ endpoint, keys });
+  }
+
+  it('a loopback endpoint is refused in production and accepted in development', async () => {
+    const userId = uniqueUser();
+    for (const endpoint of [LOCAL_PUSH, 'https://localhost/push', 'https://127.0.0.1/push']) {
+      const body = { deviceTokens: [{ deviceToken: webpushToken(endpoint), platform: 'webpush' }] };
+      const prod = await api('PUT', `/v1/contacts/${userId}`, body);
+      expect(prod.status, endpoint).toBe(422);
+      expect((await json<ErrorBody>(prod)).error.message).toContain('deviceTokens[0].deviceToken');
+      expect((await api('PUT', `/v1/contacts/${userId}`, body, { env: development })).status, endpoint).toBe(
+        200,
+      );
+    }
+    // Adding one token: the field is the body's own.
+    const added = await api('POST', `/v1/contacts/${userId}/device-tokens`, {
+      deviceToken: webpushToken('http://127.0.0.1:9000/push'),
+      platform: 'webpush',
+    });
+    expect(added.status).toBe(422);
+    expect((await json<ErrorBody>(added)).error.message).toContain('deviceToken');
+  });
+
+  it('a private push service endpoint is refused even over https', async () => {
+    const body = {
+      deviceTokens: [{ deviceToken: webpushToken('https://10.0.0.5/push'), platform: 'webpush' }],
+    };
+    const res = await api('PUT', `/v1/contacts/${uniqueUser()}`, body, { env: development });
+    expect(res.status).toBe(422);
+    expect((await json<ErrorBody>(res)).error.message).toContain('private address is not allowed');
+  });
+
+  it('removing another token does not judge a stored subscription again', async () => {
+    const userId = uniqueUser();
+    const body = {
+      deviceTokens: [
+        { deviceToken: webpushToken(LOCAL_PUSH), platform: 'webpush' },
+        { deviceToken: APNS_TOKEN, platform: 'apns' },
+      ],
+    };
+    expect((await api('PUT', `/v1/contacts/${userId}`, body, { env: development })).status).toBe(200);
+    const removed = await api('DELETE', `/v1/contacts/${userId}/device-tokens/${APNS_TOKEN}`);
+    expect(removed.status).toBe(200);
+  });
+
+  it('in development a loopback subscription is accepted and sent to', async () => {
+    const vapid = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, [
+      'sign',
+      'verify',
+    ])) as CryptoKeyPair;
+    const jwk = (await crypto.subtle.exportKey('jwk', vapid.privateKey)) as JsonWebKey;
+    const publicKey = new Uint8Array((await crypto.subtle.exportKey('raw', vapid.publicKey)) as ArrayBuffer);
+    const captured = envWithCapturedQueues({
+      ENVIRONMENT: 'development',
+      PUSH_PROVIDERS: 'webpush',
+      VAPID_PUBLIC_KEY: toBase64Url(publicKey),
+      VAPID_PRIVATE_KEY: jwk.d,
+      VAPID_SUBJECT: 'mailto:ops@herald.example',
+    });
+    const userId = uniqueUser();
+    const deviceToken = await subscription(LOCAL_PUSH);
+    const saved = await api(
+      'PUT',
+      `/v1/contacts/${userId}`,
+      { deviceTokens: [{ deviceToken, platform: 'webpush' }] },
+      {
+        env: captured.env,
+      },
+    );
+    expect(saved.status).toBe(200);
+    const accepted = await sendNotification(captured, {
+      type: 'order_shipped',
+      recipients: [userId],
+      channels: ['push'],
+      data: { order_id: 'A1' },
+    });
+    const calls = fakeFetch(
+      () => new Response(null, { status: 201, headers: { location: `${LOCAL_PUSH}/m1` } }),
+    );
+    await consumeEnqueued(captured, 'push');
+    expect(calls.map((call) => call.url)).toEqual([LOCAL_PUSH]);
+    expect((await readDeliveries(accepted.id)).map((d) => d.status)).toEqual(['sent']);
   });
 });

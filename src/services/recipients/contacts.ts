@@ -1,5 +1,6 @@
 import { isDevelopment } from '../../config/env';
 import type { Contact, DeviceToken, ExternalChannel } from '../../domain/contact';
+import { parseWebPushSubscription } from '../../domain/contact-rules';
 import { invalidField, notFound } from '../../domain/errors';
 import { checkWebhookUrl } from '../../lib/ssrf-guard';
 import type { ContactFields } from '../../storage/contacts-repo';
@@ -32,6 +33,34 @@ export function checkChannelUrls(
   });
 }
 
+/**
+ * Web Push subscriptions are URLs Herald posts to: their endpoints pass the same SSRF guard as
+ * channel URLs (and as the Web Push provider before sending), loopback only in development.
+ * Tokens in `stored` are already the contact's and are not judged again (removing another token
+ * must not fail on them). `field` names the token at an index in the request body.
+ */
+export function checkSubscriptionUrls(
+  services: Services,
+  tokens: readonly DeviceToken[] | undefined,
+  field: (index: number) => string,
+  stored: readonly DeviceToken[] = [],
+): void {
+  const allowLoopback = isDevelopment(services.env);
+  const known = new Set(stored.map((token) => token.deviceToken));
+  tokens?.forEach((token, index) => {
+    if (token.platform !== 'webpush' || known.has(token.deviceToken)) return;
+    const endpoint = parseWebPushSubscription(token.deviceToken)?.endpoint ?? '';
+    const check = checkWebhookUrl(endpoint, { allowLoopback });
+    if (!check.ok) {
+      const message = `must be a push subscription with a public https endpoint (${check.reason})`;
+      throw invalidField(field(index), message);
+    }
+  });
+}
+
+/** The field of the `index`th device token in a contact body. */
+const tokenField = (index: number) => `deviceTokens[${index}].deviceToken`;
+
 function dedupeTokens(tokens: readonly DeviceToken[]): DeviceToken[] {
   const seen = new Map<string, DeviceToken>();
   for (const token of tokens) seen.set(`${token.platform}:${token.deviceToken}`, token);
@@ -45,6 +74,7 @@ export async function replaceContact(
   input: ContactPatch,
 ): Promise<Contact> {
   checkChannelUrls(services, input.externalChannels, 'externalChannels');
+  checkSubscriptionUrls(services, input.deviceTokens, tokenField);
   const fields: ContactFields = {
     email: input.email ?? null,
     phone: input.phone ?? null,
@@ -66,6 +96,7 @@ export async function patchContact(
   const existing = await services.contacts.get(userId);
   if (!existing) throw notFound(`contact ${userId}`);
   checkChannelUrls(services, patch.externalChannels, 'externalChannels');
+  checkSubscriptionUrls(services, patch.deviceTokens, tokenField, existing.deviceTokens);
   const pick = <K extends keyof ContactPatch>(key: K, current: Contact[K]) =>
     (key in patch ? patch[key] : current) as Contact[K];
   const fields: ContactFields = {
@@ -86,6 +117,7 @@ export async function addDeviceToken(
 ): Promise<Contact> {
   const existing = await services.contacts.get(userId);
   if (!existing) throw notFound(`contact ${userId}`);
+  checkSubscriptionUrls(services, [token], () => 'deviceToken', existing.deviceTokens);
   return patchContact(services, userId, { deviceTokens: [...existing.deviceTokens, token] });
 }
 

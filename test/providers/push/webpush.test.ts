@@ -430,6 +430,12 @@ describe('webpush refusals', () => {
       expected: invalid(/^subscription endpoint rejected: /),
     },
     {
+      name: 'a plain http loopback endpoint outside development',
+      request: () =>
+        pushRequest('webpush', subscription({ endpoint: 'http://localhost:8788/push/1', keys: keys() })),
+      expected: invalid('subscription endpoint rejected: loopback address is not allowed'),
+    },
+    {
       name: 'a short p256dh',
       request: () =>
         pushRequest(
