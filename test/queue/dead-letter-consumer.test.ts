@@ -51,4 +51,36 @@ describe('dead-letter consumer', () => {
     expect(result.explicitAcks).toEqual(messageIds);
     expect(await delivery(id ?? '')).toMatchObject({ status: 'failed' });
   });
+
+  it('a provider answer the message carried is recorded as it is, never turned into a replayable dead letter', async () => {
+    const captured = envWithCapturedQueues();
+    const [sent, refused] = await insertDeliveries({ count: 2, atMs: Date.now(), status: 'queued' });
+    const outcomes = {
+      [sent ?? '']: {
+        status: 'sent' as const,
+        provider: 'sandbox',
+        providerMessageId: 'sb-1',
+        attempted: true,
+        carries: 3,
+      },
+      [refused ?? '']: {
+        status: 'failed' as const,
+        reason: 'sandbox: 400 invalid',
+        attempted: true,
+        carries: 3,
+      },
+    };
+    const { result, messageIds } = await runConsumer(captured.env, 'herald-email-dlq', [
+      { v: 1, deliveryIds: [sent ?? '', refused ?? ''], attempt: 8, outcomes },
+    ]);
+    expect(result.explicitAcks).toEqual(messageIds);
+    expect(await delivery(sent ?? '')).toMatchObject({ status: 'sent', providerMessageId: 'sb-1' });
+    expect(await delivery(refused ?? '')).toMatchObject({ status: 'failed', reason: 'sandbox: 400 invalid' });
+    const listed = await testEnv.DB.prepare(
+      'SELECT delivery_id FROM dead_letters WHERE delivery_id IN (?, ?) AND replayed_at IS NULL',
+    )
+      .bind(sent ?? '', refused ?? '')
+      .all<{ delivery_id: string }>();
+    expect(listed.results.map((r) => r.delivery_id)).toEqual([refused]);
+  });
 });

@@ -1,17 +1,53 @@
 import type { Channel } from '../../domain/channels';
+import type { Delivery } from '../../domain/delivery';
 import { AppError } from '../../domain/errors';
 import { groupBy } from '../../lib/collections';
 import { log } from '../../lib/log';
-import type { QueueMessage } from '../../queue/messages';
+import type { CarriedOutcome, QueueMessage } from '../../queue/messages';
 import { sendToQueue } from '../../queue/producer';
 import type { Services } from '../container';
 import { raiseAlert } from './alerts';
 import { recordStatusChangesById } from './metrics';
 
+/** What one dead-lettered delivery comes to: the statements to run, and whether it failed here. */
+function deadLetterStatements(
+  services: Services,
+  channel: Channel,
+  d: Delivery,
+  answer: CarriedOutcome | undefined,
+  now: number,
+): { statements: D1PreparedStatement[]; failedHere: boolean; deadLettered: boolean } {
+  const stillOpen = d.status === 'created' || d.status === 'queued' || d.status === 'deferred';
+  if (stillOpen && answer && answer.status !== 'queued' && answer.status !== 'deferred') {
+    // A provider's answer D1 could not take travelled with the id: it is the truth, not a dead
+    // letter (a `sent` one must never be replayed). Only a carried `failed` stays replayable.
+    const { carries: _carries, ...outcome } = answer;
+    const statements = [services.deliveries.outcomeStatement({ ...outcome, deliveryId: d.id }, now)];
+    if (answer.status !== 'failed') return { statements, failedHere: false, deadLettered: false };
+    statements.push(services.operations.recordDeadLetterStatement(d.id, channel, answer.reason ?? null, now));
+    return { statements, failedHere: true, deadLettered: true };
+  }
+  if (!stillOpen && d.status !== 'failed') return { statements: [], failedHere: false, deadLettered: false };
+  const last = answer?.reason ?? d.reason;
+  const reason = stillOpen ? `dead-lettered: ${last ?? 'delivery attempts kept failing'}` : d.reason;
+  const statements = stillOpen
+    ? [
+        services.deliveries.outcomeStatement(
+          { deliveryId: d.id, status: 'failed', reason: reason ?? undefined, attempted: false },
+          now,
+        ),
+      ]
+    : [];
+  statements.push(services.operations.recordDeadLetterStatement(d.id, channel, reason, now));
+  return { statements, failedHere: stillOpen, deadLettered: true };
+}
+
 /**
  * Handles what reached a channel's dead-letter queue: the delivery ends `failed` with its last
  * error (a consumer that crashed repeatedly leaves none, so one is given), is kept replayable in
- * `dead_letters`, and an alert is raised (one digest a minute, however many arrive).
+ * `dead_letters`, and an alert is raised (one digest a minute, however many arrive). A provider
+ * answer the message carried (D1 refused it when it came) is recorded as it is instead. Throws
+ * when D1 cannot be written: the consumer then retries the messages, never acks them unrecorded.
  */
 export async function recordDeadLetters(
   services: Services,
@@ -19,34 +55,25 @@ export async function recordDeadLetters(
   messages: QueueMessage[],
 ): Promise<void> {
   const now = services.now();
-  const ops = services.operations;
   const ids = [...new Set(messages.flatMap((m) => m.deliveryIds))];
+  const carried = new Map(messages.flatMap((m) => Object.entries(m.outcomes ?? {})));
   const loaded = await services.deliveries.getDeliveries(ids);
-  const statements: D1PreparedStatement[] = [];
-  for (const d of loaded) {
-    const stillOpen = d.status === 'created' || d.status === 'queued' || d.status === 'deferred';
-    if (!stillOpen && d.status !== 'failed') continue;
-    const reason = stillOpen ? `dead-lettered: ${d.reason ?? 'delivery attempts kept failing'}` : d.reason;
-    if (stillOpen) {
-      statements.push(
-        services.deliveries.outcomeStatement(
-          { deliveryId: d.id, status: 'failed', reason: reason ?? undefined, attempted: false },
-          now,
-        ),
-      );
-    }
-    statements.push(ops.recordDeadLetterStatement(d.id, channel, reason, now));
-  }
-  if (statements.length > 0) await services.commit(statements);
+  const results = loaded.map((d) => ({
+    d,
+    ...deadLetterStatements(services, channel, d, carried.get(d.id), now),
+  }));
+  await services.commit(results.flatMap((r) => r.statements));
   await recordStatusChangesById(
     services,
-    loaded.filter((d) => d.status !== 'failed').map((d) => ({ deliveryId: d.id, status: 'failed' as const })),
+    results.filter((r) => r.failedHere).map((r) => ({ deliveryId: r.d.id, status: 'failed' as const })),
   );
-  log('error', 'delivery.dead_lettered', { channel, count: ids.length });
+  const dead = results.filter((r) => r.deadLettered).length;
+  log('error', 'delivery.dead_lettered', { channel, count: ids.length, deadLettered: dead });
+  if (dead === 0) return;
   await raiseAlert(
     services,
     `dead-letters:${channel}`,
-    `${ids.length} ${channel} deliveries reached the dead-letter queue`,
+    `${dead} ${channel} deliveries reached the dead-letter queue`,
   );
 }
 
