@@ -42,9 +42,15 @@ export class EventsRepo {
    * One statement per event: the history entry is always appended (up to MAX_HISTORY_ENTRIES);
    * the status (and its reason) moves only along the state machine. SET expressions all read the
    * row as it was, so the CASE decides on the old status, and the single UPDATE is race-free.
-   * An unknown delivery id matches no row and writes nothing.
+   * An unknown delivery id matches no row and writes nothing. With `firstOnly` the event applies
+   * only when the history holds none of its status yet, so a repeat (a second open) changes no
+   * row and writes nothing; the check and the write are the same statement.
    */
-  applyStatement(given: StatusEvent, nowMs: number): D1PreparedStatement {
+  applyStatement(
+    given: StatusEvent,
+    nowMs: number,
+    options: { firstOnly?: boolean } = {},
+  ): D1PreparedStatement {
     const event = given.reason ? { ...given, reason: redact(given.reason) } : given;
     const entry: HistoryEntry = {
       status: event.status,
@@ -53,6 +59,9 @@ export class EventsRepo {
       ...(event.provider ? { provider: event.provider } : {}),
     };
     const moves = MAY_MOVE_TO[event.status];
+    const first = options.firstOnly
+      ? `AND NOT EXISTS (SELECT 1 FROM json_each(history) WHERE json_extract(value, '$.status') = ${literal(event.status)})`
+      : '';
     return this.db
       .prepare(
         `UPDATE deliveries SET
@@ -61,9 +70,18 @@ export class EventsRepo {
            updated_at = ?,
            history = CASE WHEN json_array_length(history) < ${MAX_HISTORY_ENTRIES}
              THEN json_insert(history, '$[#]', json(?)) ELSE history END
-         WHERE id = ?`,
+         WHERE id = ? ${first}`,
       )
       .bind(event.status, event.reason ?? null, nowMs, JSON.stringify(entry), event.deliveryId);
+  }
+
+  /**
+   * Applies an event only when the delivery's history does not hold its status yet (the first
+   * open, the first click). Returns whether it was applied; a repeat writes nothing.
+   */
+  async applyFirst(event: StatusEvent, nowMs: number): Promise<boolean> {
+    const result = await this.applyStatement(event, nowMs, { firstOnly: true }).run();
+    return (result.meta?.changes ?? 0) > 0;
   }
 
   /** The statements for `events`, in order, so several events for one delivery apply in sequence. */

@@ -2,7 +2,12 @@ import { describe, expect, it } from 'vitest';
 import type { Env } from '../../src/config/env';
 import { signToken } from '../../src/lib/signed-token';
 import { createServices } from '../../src/services/container';
-import { trackEmail, trackMessage, trackText } from '../../src/services/tracking/opens-and-clicks';
+import {
+  TRACKING_HITS_PER_MINUTE,
+  trackEmail,
+  trackMessage,
+  trackText,
+} from '../../src/services/tracking/opens-and-clicks';
 import { api, json, testEnv } from '../helpers/api';
 import { delivery, sentDelivery } from '../helpers/deliveries';
 
@@ -160,14 +165,90 @@ describe('click redirect', () => {
     expect((await delivery(id)).status).toBe('sent');
   });
 
-  it('a click after an open moves opened → clicked; an open after a click is history only', async () => {
+  it('a click after an open moves opened → clicked; a later open writes nothing', async () => {
     const { id, click, pixel } = await trackedEmail();
     await visit(pixel);
     await visit(click);
     await visit(pixel);
     const after = await delivery(id);
     expect(after.status).toBe('clicked');
-    expect(after.history.map((h) => h.status)).toEqual(['created', 'sent', 'opened', 'clicked', 'opened']);
+    expect(after.history.map((h) => h.status)).toEqual(['created', 'sent', 'opened', 'clicked']);
+  });
+});
+
+/** The delivery's stored row as it is, every column (updated_at too, so any UPDATE shows). */
+const storedRow = (id: string) =>
+  testEnv.DB.prepare('SELECT * FROM deliveries WHERE id = ?').bind(id).first();
+
+/** The test env with a D1 that counts the statements prepared on the deliveries table. */
+function countingEnv(): { env: Env; statements: () => number } {
+  let count = 0;
+  const db = new Proxy(testEnv.DB, {
+    get(target, property, receiver) {
+      if (property === 'prepare')
+        return (sql: string) => {
+          if (/\bdeliveries\b/.test(sql)) count += 1;
+          return target.prepare(sql);
+        };
+      const value = Reflect.get(target, property, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return { env: { ...testEnv, DB: db } as Env, statements: () => count };
+}
+
+describe('tracking writes only the first open and click, and a flood is cut off', () => {
+  it('the second open of a delivery writes nothing', async () => {
+    const { id, pixel } = await trackedEmail();
+    await visit(pixel);
+    const afterFirst = await storedRow(id);
+    const changed = await createServices(testEnv).events.applyFirst(
+      { deliveryId: id, status: 'opened', at: Date.now() },
+      Date.now(),
+    );
+    expect(changed).toBe(false);
+    const res = await visit(pixel);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('image/gif');
+    expect(await storedRow(id)).toEqual(afterFirst);
+    expect((await delivery(id)).history.map((h) => h.status)).toEqual(['created', 'sent', 'opened']);
+  });
+
+  it('the click redirect still works on repeats, and only the first click is recorded', async () => {
+    const { id, click } = await trackedEmail();
+    for (let i = 0; i < 3; i++) {
+      const res = await visit(click);
+      expect(res.status).toBe(302);
+      expect(res.headers.get('location')).toBe('https://shop.example/pay?invoice=42&currency=EUR');
+    }
+    expect((await delivery(id)).history.map((h) => h.status)).toEqual(['created', 'sent', 'clicked']);
+  });
+
+  it('a flood of one token is cut off: past the limit nothing is even read, the answers stay the same', async () => {
+    const { id, click, pixel } = await trackedEmail();
+    const { env, statements } = countingEnv();
+    const hit = (url: string) => api('GET', pathOf(url), undefined, { key: null, env });
+    for (let i = 0; i < TRACKING_HITS_PER_MINUTE; i++) await hit(pixel);
+    expect(statements()).toBe(TRACKING_HITS_PER_MINUTE);
+    for (let i = 0; i < 30; i++) {
+      const res = await hit(pixel);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toBe('image/gif');
+    }
+    expect(statements()).toBe(TRACKING_HITS_PER_MINUTE);
+    // The click token has its own budget; past it the redirect still works, and reads nothing.
+    for (let i = 0; i < TRACKING_HITS_PER_MINUTE + 30; i++) {
+      const res = await hit(click);
+      expect(res.status).toBe(302);
+      expect(res.headers.get('location')).toBe('https://shop.example/pay?invoice=42&currency=EUR');
+    }
+    expect(statements()).toBe(2 * TRACKING_HITS_PER_MINUTE);
+    expect((await delivery(id)).history.map((h) => h.status)).toEqual([
+      'created',
+      'sent',
+      'opened',
+      'clicked',
+    ]);
   });
 });
 

@@ -20,7 +20,8 @@ const openPixel = createRoute({
   method: 'get',
   path: '/t/o/{token}',
   tags: ['tracking'],
-  summary: 'Open pixel: always a 1x1 GIF; records `opened` for a valid token (HEAD is not counted)',
+  summary:
+    'Open pixel: always a 1x1 GIF; records the first `opened` of a delivery for a valid token (repeats and HEAD write nothing)',
   request: { params: TokenParam },
   responses: {
     200: {
@@ -34,7 +35,8 @@ const clickRedirect = createRoute({
   method: 'get',
   path: '/t/c/{token}',
   tags: ['tracking'],
-  summary: 'Click redirect: 302 to the URL signed into the token and records `clicked` (HEAD is not counted)',
+  summary:
+    'Click redirect: 302 to the URL signed into the token; records the first `clicked` of a delivery (repeats and HEAD write nothing)',
   request: { params: TokenParam },
   responses: {
     302: {
@@ -71,8 +73,10 @@ const counts = (c: Context<AppEnv>) => c.req.method === 'GET';
 /** Public tracking endpoints (no API key): the open pixel and the click redirect. */
 export const trackingRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
   .openapi(openPixel, async (c) => {
-    const deliveryId = await readOpenToken(c.var.services, c.req.valid('param').token);
-    if (deliveryId && counts(c)) await recordLater(c, recordEngagement(c.var.services, deliveryId, 'opened'));
+    const { token } = c.req.valid('param');
+    const deliveryId = await readOpenToken(c.var.services, token);
+    if (deliveryId && counts(c))
+      await recordLater(c, recordEngagement(c.var.services, { token, deliveryId }, 'opened'));
     return c.body(PIXEL, 200, {
       'Content-Type': 'image/gif',
       'Cache-Control': NO_CACHE,
@@ -81,12 +85,17 @@ export const trackingRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationH
     });
   })
   .openapi(clickRedirect, async (c) => {
-    const click = await readClickToken(c.var.services, c.req.valid('param').token);
+    const { token } = c.req.valid('param');
+    const click = await readClickToken(c.var.services, token);
     if (!click) {
       c.header('Cache-Control', NO_CACHE);
       return c.json({ error: { code: 'not_found', message: 'not found' } }, 404);
     }
-    if (counts(c)) await recordLater(c, recordEngagement(c.var.services, click.deliveryId, 'clicked'));
+    if (counts(c))
+      await recordLater(
+        c,
+        recordEngagement(c.var.services, { token, deliveryId: click.deliveryId }, 'clicked'),
+      );
     c.header('Cache-Control', NO_CACHE);
     // The target comes from the verified token only, never from the query string.
     return c.redirect(click.url, 302);

@@ -20,8 +20,10 @@ import { recordStatusChangesById } from '../operations/metrics';
  * the redirect target comes only from a verified token: the endpoint can never be used as an open
  * redirect, and a token for one URL cannot be re-pointed at another. The open pixel is
  * `${PUBLIC_BASE_URL}/t/o/{token}` (purpose `open`, delivery id only). Tokens do not expire: a
- * link in a months-old email still works. Without SIGNING_SECRET or PUBLIC_BASE_URL, tracking is
- * off and messages go out as rendered.
+ * link in a months-old email still works. The endpoints are public, so what a hit may cost is
+ * bounded: only the first open and the first click of a delivery write (one row each), and a token
+ * hit more than TRACKING_HITS_PER_MINUTE times a minute is answered without reading D1. Without
+ * SIGNING_SECRET or PUBLIC_BASE_URL, tracking is off and messages go out as rendered.
  */
 
 export const OPEN_PURPOSE = 'open';
@@ -181,19 +183,54 @@ export async function readOpenToken(services: Services, token: string): Promise<
   return typeof deliveryId === 'string' && DELIVERY_ID.test(deliveryId) ? deliveryId : null;
 }
 
+/** Hits one tracking token may make in a minute (a burst of as many) before nothing is read for it. */
+export const TRACKING_HITS_PER_MINUTE = 5;
+
+/** Tokens the limiter remembers per isolate; the least recently seen is forgotten first. */
+const LIMITER_TOKENS = 10_000;
+
 /**
- * Records an open or a click (one row written: status along the state machine, history always).
- * Never throws: a tracking hit must still answer its pixel or redirect.
+ * A per-isolate token bucket per tracking token: each token may record TRACKING_HITS_PER_MINUTE
+ * hits a minute, refilled continuously. Past that the pixel and the redirect are still answered,
+ * but D1 is not even read. Per isolate, not global: a flood spread over many isolates gets that
+ * many reads in each, and only the first open and first click of a delivery ever write.
+ */
+class TrackingLimiter {
+  private readonly buckets = new Map<string, { level: number; atMs: number }>();
+
+  admit(token: string, nowMs: number): boolean {
+    const capacity = TRACKING_HITS_PER_MINUTE;
+    const bucket = this.buckets.get(token);
+    const refilled = bucket ? (Math.max(0, nowMs - bucket.atMs) * capacity) / 60_000 : capacity;
+    const level = Math.min(capacity, (bucket?.level ?? 0) + refilled);
+    // Re-inserted so the map's order is least recently seen first.
+    this.buckets.delete(token);
+    if (this.buckets.size >= LIMITER_TOKENS) this.buckets.delete(this.buckets.keys().next().value ?? '');
+    const admitted = level >= 1;
+    this.buckets.set(token, { level: admitted ? level - 1 : level, atMs: nowMs });
+    return admitted;
+  }
+}
+
+const limiter = new TrackingLimiter();
+
+/**
+ * Records the first open or the first click of a delivery (one row written: status along the
+ * state machine, history), and nothing for a repeat: the UPDATE applies only when the history
+ * holds no such event yet. A token past its per-minute limit is not even read. Never throws: a
+ * tracking hit must still answer its pixel or redirect.
  */
 export async function recordEngagement(
   services: Services,
-  deliveryId: string,
+  hit: { token: string; deliveryId: string },
   status: 'opened' | 'clicked',
 ): Promise<void> {
+  const { deliveryId } = hit;
   const now = services.now();
+  if (!limiter.admit(hit.token, now)) return;
   try {
-    await services.events.apply([{ deliveryId, status, at: now }], now);
-    await recordStatusChangesById(services, [{ deliveryId, status }]);
+    const first = await services.events.applyFirst({ deliveryId, status, at: now }, now);
+    if (first) await recordStatusChangesById(services, [{ deliveryId, status }]);
   } catch (error) {
     log('error', 'tracking.record_failed', {
       deliveryId,
