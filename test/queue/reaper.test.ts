@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { MAX_REAPED_PER_TICK } from '../../src/services/operations/reaper';
+import { MAX_REAPED_PER_TICK, REAPED_DELAY_SECONDS } from '../../src/services/operations/reaper';
 import { type BulkDeliveries, delivery, insertDeliveries, statusesOf } from '../helpers/deliveries';
 import { atTime, envWithCapturedQueues, runCron, unusedCronTime } from '../helpers/queues';
 
@@ -50,6 +50,9 @@ describe('reaper', () => {
 
     await atTime(at, () => runCron(captured.env, at));
     expect([...captured.queues.push.ids()].sort()).toEqual([...lost].sort());
+    // An hour and more later: a message alive after all (one carrying an answer hops ≤ 1 h) goes first.
+    expect(captured.queues.push.sent.map((m) => m.delaySeconds)).toEqual([REAPED_DELAY_SECONDS]);
+    expect(REAPED_DELAY_SECONDS).toBeGreaterThan(3600);
     const statuses = await statusesOf([...lost, ...Object.values(rows.alive)]);
     for (const id of lost) expect(statuses.get(id)).toBe('queued');
     expect(statuses.get(rows.alive.sent)).toBe('sent');

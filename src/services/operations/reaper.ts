@@ -12,6 +12,13 @@ import { runClaimPass } from './sweeper';
 export const LOST_AFTER_MS = 13 * 3600_000;
 /** How far back the reaper looks (by the time-ordered id): older deliveries are left alone. */
 export const REAPER_WINDOW_MS = 7 * 24 * 3600_000;
+/**
+ * How long a re-enqueued delivery waits before a consumer sees it: longer than the longest hop of a
+ * message that travels with a provider's answer D1 refused (an hour, services/delivery/record.ts),
+ * so were such a message alive after all, it records its answer first and the reaper's finds the
+ * row final; a delivery that really lost its message (13 h ago) goes an hour later.
+ */
+export const REAPED_DELAY_SECONDS = 65 * 60;
 /** Rows one pass claims at most: the rest wait for the next pass, an hour later. */
 export const MAX_REAPED_PER_TICK = 5_000;
 
@@ -22,9 +29,10 @@ export const MAX_REAPED_PER_TICK = 5_000;
  * LOST_AFTER_MS and its send time (if any) is as old. The cron runs it once an hour: one pass over
  * the ids of the last REAPER_WINDOW_MS (every row in the range read once), at most
  * MAX_REAPED_PER_TICK claimed. A claim is atomic and writes "re-enqueued by the reaper" into the
- * history; what the queue refuses is given back, still counted as lost, for the next pass. A
- * duplicate is harmless: if the original message was alive after all, the consumer finds the row
- * final, or the recipient's lease held, and does not send it twice.
+ * history, and it is enqueued with REAPED_DELAY_SECONDS; what the queue refuses is given back,
+ * still counted as lost, for the next pass. A duplicate is harmless: if the original message was
+ * alive after all, the consumer finds the row final, or the recipient's lease held, and does not
+ * send it twice.
  */
 export async function reapLostDeliveries(services: Services): Promise<number> {
   const now = services.now();
@@ -33,6 +41,7 @@ export async function reapLostDeliveries(services: Services): Promise<number> {
   const result = await runClaimPass(services, {
     after: idBoundAt('dlv', now - REAPER_WINDOW_MS),
     max: MAX_REAPED_PER_TICK,
+    delaySeconds: REAPED_DELAY_SECONDS,
     claim: (after, limit, skip) =>
       services.deliveries.claimLost({ after, before }, quietSince, limit, now, skip),
     // Given back as untouched since before the cutoff, so the next pass finds them again.

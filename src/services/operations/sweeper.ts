@@ -27,6 +27,8 @@ export interface ClaimPass {
   after: string;
   /** Most rows the pass claims. */
   max: number;
+  /** How long the messages it sends wait before a consumer sees them (none: at once). */
+  delaySeconds?: number;
   claim: (after: string, limit: number, skipChannels: readonly Channel[]) => Promise<Claimed[]>;
   giveBack: (ids: readonly string[]) => Promise<void>;
 }
@@ -58,7 +60,7 @@ export async function runClaimPass(services: Services, pass: ClaimPass): Promise
         sendToQueue(
           services.env,
           channel,
-          [{ deliveryIds: rows.map((row) => row.id), attempt: 0 }],
+          [{ deliveryIds: rows.map((row) => row.id), attempt: 0, delaySeconds: pass.delaySeconds }],
           'sweeper',
         ),
       ),
