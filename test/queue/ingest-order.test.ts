@@ -105,10 +105,10 @@ describe('ingest: queue first, then one row per delivery', () => {
     ]);
     const [row] = await rowsOf(accepted.id);
     expect(row?.status).toBe('sent');
-    // The consumer's writes: the delivery's outcome, recorded on its own as soon as the provider
-    // answered, which must stay 1 row (no index on deliveries); then the sandbox's outbox insert
-    // (row, sequence and two indexes). Nothing else: no batch commit is left to make.
-    expect(written).toEqual([1, 4]);
+    // The consumer's writes: the sandbox's outbox insert (row, sequence and two indexes), then the
+    // delivery's outcome, recorded on its own as soon as the provider answered, which must stay
+    // 1 row (no index on deliveries). Nothing else: no batch commit is left to make.
+    expect(written).toEqual([4, 1]);
   });
 
   it('when the row write fails after the queue send, the producer gets a 5xx and nothing is sent', async () => {

@@ -31,6 +31,7 @@ function carry(outcome: Outcome, carries: number): Pending['decision'] {
 export async function recordAnswer(batch: DeliveryBatch, pending: Pending): Promise<Pending> {
   if (!pending.outcome.attempted) return pending;
   const { services, now } = batch;
+  await recordCaptured(batch, pending.outcome.deliveryId);
   try {
     await services.commit([services.deliveries.outcomeStatement(pending.outcome, now)]);
     pending.recorded = true;
@@ -49,8 +50,7 @@ export async function recordAnswer(batch: DeliveryBatch, pending: Pending): Prom
 }
 
 /**
- * Step 10: the APNs mass-prune guard, the sandbox's outbox (apart, as a provider's own record
- * would be), then one commit of every outcome not recorded yet (no provider was asked: suppressed,
+ * Step 10: the APNs mass-prune guard, then one commit of every outcome not recorded yet (no provider was asked: suppressed,
  * deferred, duplicate, a travelling answer) and the contact clean-ups. If D1 refuses that commit,
  * nothing is lost: a travelling answer travels on, the others are decided again later.
  */
@@ -63,7 +63,6 @@ export async function recordBatch(batch: DeliveryBatch): Promise<void> {
       'APNs answered BadDeviceToken for every token of a batch: check APNS_ENVIRONMENT (sandbox/production) and APNS_TOPIC; tokens were kept',
     );
   }
-  await recordOutbox(batch);
   const unrecorded = [...batch.pending.values()].filter((p) => !p.recorded && p.decision.kind !== 'carry');
   const statements = [
     ...unrecorded.map((p) => services.deliveries.outcomeStatement(p.outcome, now)),
@@ -108,11 +107,17 @@ function emitStatus(batch: DeliveryBatch, p: Pending): void {
   });
 }
 
-async function recordOutbox(batch: DeliveryBatch): Promise<void> {
-  if (batch.captured.length === 0) return;
+/**
+ * What the sandbox captured for one delivery goes to its outbox at once, apart from the outcome
+ * (as a real provider's own record would be): whatever happens to the consumer afterwards, what
+ * went out stays visible.
+ */
+async function recordCaptured(batch: DeliveryBatch, deliveryId: string): Promise<void> {
+  const mine = batch.captured.filter((request) => request.deliveryId === deliveryId);
+  if (mine.length === 0) return;
   const { services, channel, now } = batch;
   await services.env.DB.batch(
-    batch.captured.map((request) =>
+    mine.map((request) =>
       services.outbox.insertStatement(
         {
           deliveryId: request.deliveryId,
