@@ -283,7 +283,7 @@ describe('a timeout after the request left is an unknown outcome (G2)', () => {
     await runConsumer(captured.env, 'herald-email', [retry]);
     expect(again.map((c) => new URL(c.url).host)).toEqual(['api.resend.com']);
     expect(new Headers(again[0]?.init?.headers).get('Idempotency-Key')).toBe(id);
-    expect((captured.queues.email.sent.at(-1)?.body as QueueMessage).pins).toEqual({ [id]: 'resend' });
+    expect(captured.queues.email.sent.at(-1)?.body.pins).toEqual({ [id]: 'resend' });
   });
 
   it('without an idempotency key a normal notification ends unknown; nothing is sent again', async () => {
@@ -303,6 +303,6 @@ describe('a timeout after the request left is an unknown outcome (G2)', () => {
     const id = accepted.deliveries[0]?.id ?? '';
     await runConsumer(captured.env, 'herald-sms', [enqueued(captured, 'sms', -1)]);
     expect((await delivery(id)).status).toBe('queued');
-    expect((captured.queues.sms.sent.at(-1)?.body as QueueMessage).pins).toEqual({ [id]: 'sandbox' });
+    expect(captured.queues.sms.sent.at(-1)?.body.pins).toEqual({ [id]: 'sandbox' });
   });
 });
