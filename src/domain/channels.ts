@@ -21,6 +21,7 @@ export function isChannel(value: string): value is Channel {
 
 /**
  * The channels whose real providers take an idempotency key (Resend `Idempotency-Key`, APNs
- * `apns-id`, Standard Webhooks `webhook-id`): a resend of the same delivery is absorbed there.
+ * `apns-collapse-id`, Web Push `Topic`, Standard Webhooks `webhook-id`): a repeat of the same
+ * delivery is harmless there.
  */
 export const IDEMPOTENT_CHANNELS: ReadonlySet<Channel> = new Set(['email', 'push', 'webhook']);

@@ -310,6 +310,15 @@ describe('contacts: a Web Push subscription on a loopback push service follows t
     expect((await json<ErrorBody>(added)).error.message).toContain('deviceToken');
   });
 
+  it('an inline recipient of a notification follows the same rule at ingest', async () => {
+    const recipients = [{ deviceTokens: [{ deviceToken: webpushToken(LOCAL_PUSH), platform: 'webpush' }] }];
+    const body = { type: 'security_alert', channels: ['push'], recipients };
+    const prod = await api('POST', '/v1/notifications', body);
+    expect(prod.status).toBe(422);
+    expect((await json<ErrorBody>(prod)).error.message).toContain('recipients[0].deviceTokens[0].deviceToken');
+    expect((await api('POST', '/v1/notifications', body, { env: development })).status).toBe(202);
+  });
+
   it('a private push service endpoint is refused even over https', async () => {
     const body = {
       deviceTokens: [{ deviceToken: webpushToken('https://10.0.0.5/push'), platform: 'webpush' }],

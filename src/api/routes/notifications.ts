@@ -8,7 +8,7 @@ import { type Cursor, decodeCursor, encodeCursor } from '../../lib/cursor';
 import type { Services } from '../../services/container';
 import { type Accepted, acceptNotifications, type NotificationInput } from '../../services/ingest/accept';
 import { type EventBridgeEvent, fromEventBridge } from '../../services/ingest/eventbridge';
-import { checkChannelUrls } from '../../services/recipients/contacts';
+import { checkChannelUrls, checkSubscriptionUrls } from '../../services/recipients/contacts';
 import { assertSendAllowed } from '../shared/auth';
 import {
   AcceptedSchema,
@@ -122,6 +122,11 @@ function checkInlineRecipients(services: Services, input: NotificationInput, pre
         services,
         recipient.externalChannels,
         `${prefix}recipients[${index}].externalChannels`,
+      );
+      checkSubscriptionUrls(
+        services,
+        recipient.deviceTokens,
+        (i) => `${prefix}recipients[${index}].deviceTokens[${i}].deviceToken`,
       );
     }
   });
