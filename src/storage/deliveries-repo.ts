@@ -265,7 +265,9 @@ export class DeliveriesRepo {
         .bind(...chunk)
         .all<DeliveryRow>();
       out.push(
-        ...(await Promise.all(results.map(async (row) => toDelivery(row, await this.openAddressForReading(row))))),
+        ...(await Promise.all(
+          results.map(async (row) => toDelivery(row, await this.openAddressForReading(row))),
+        )),
       );
     }
     const order = new Map(ids.map((id, i) => [id, i]));

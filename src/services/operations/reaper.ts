@@ -39,6 +39,7 @@ export async function reapLostDeliveries(services: Services): Promise<number> {
   const quietSince = now - LOST_AFTER_MS;
   const before = idBoundAt('dlv', quietSince);
   const result = await runClaimPass(services, {
+    by: 'reaper',
     after: idBoundAt('dlv', now - REAPER_WINDOW_MS),
     max: MAX_REAPED_PER_TICK,
     delaySeconds: REAPED_DELAY_SECONDS,

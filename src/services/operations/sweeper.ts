@@ -2,7 +2,7 @@ import type { Channel } from '../../domain/channels';
 import { groupBy } from '../../lib/collections';
 import { idBoundAt } from '../../lib/ids';
 import { log } from '../../lib/log';
-import { sendToQueue } from '../../queue/producer';
+import { type Sender, sendToQueue } from '../../queue/producer';
 import type { Services } from '../container';
 
 /** A delivery left `created` this long was not enqueued (the queue send failed, or the Worker died). */
@@ -23,6 +23,8 @@ export interface Claimed {
 
 /** One pass over a range of ids: how to claim the next rows, and how to give refused ones back. */
 export interface ClaimPass {
+  /** Who sends, for the log line of a refused send. */
+  by: Sender;
   /** Where the pass starts (exclusive); each claim continues after the last id claimed. */
   after: string;
   /** Most rows the pass claims. */
@@ -61,7 +63,7 @@ export async function runClaimPass(services: Services, pass: ClaimPass): Promise
           services.env,
           channel,
           [{ deliveryIds: rows.map((row) => row.id), attempt: 0, delaySeconds: pass.delaySeconds }],
-          'sweeper',
+          pass.by,
         ),
       ),
     );
@@ -91,6 +93,7 @@ export async function sweepStuckDeliveries(services: Services, wide = false): Pr
   const cutoff = now - STUCK_AFTER_MS;
   const before = idBoundAt('dlv', cutoff);
   const result = await runClaimPass(services, {
+    by: 'sweeper',
     after: idBoundAt('dlv', now - (wide ? WIDE_WINDOW_MS : RECENT_WINDOW_MS)),
     max: MAX_SWEPT_PER_TICK,
     claim: (after, limit, skip) =>
