@@ -21,14 +21,8 @@ import {
   refuse,
   stringField,
 } from './shared';
-import {
-  CallbackConfigError,
-  type CallbackEvent,
-  type CallbackHandler,
-  type CallbackRequest,
-  type ReplayGuard,
-  type VerifyResult,
-} from './types';
+import type { CallbackEvent, CallbackHandler, CallbackRequest, ReplayGuard, VerifyResult } from './types';
+import { CallbackConfigError } from './types';
 
 export interface PostmarkCallbackConfig {
   user: string;

@@ -24,14 +24,8 @@ import {
   spendOnce,
   stringField,
 } from './shared';
-import {
-  CallbackConfigError,
-  type CallbackEvent,
-  type CallbackHandler,
-  type CallbackRequest,
-  type ReplayGuard,
-  type VerifyResult,
-} from './types';
+import type { CallbackEvent, CallbackHandler, CallbackRequest, ReplayGuard, VerifyResult } from './types';
+import { CallbackConfigError } from './types';
 
 export interface ResendCallbackConfig {
   /** The HMAC key: the base64-decoded part of the `whsec_...` signing secret. */

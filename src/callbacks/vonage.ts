@@ -27,14 +27,8 @@ import {
   spendOnce,
   stringField,
 } from './shared';
-import {
-  CallbackConfigError,
-  type CallbackEvent,
-  type CallbackHandler,
-  type CallbackRequest,
-  type ReplayGuard,
-  type VerifyResult,
-} from './types';
+import type { CallbackEvent, CallbackHandler, CallbackRequest, ReplayGuard, VerifyResult } from './types';
+import { CallbackConfigError } from './types';
 
 /** `md5hash` is Vonage's plain "MD5 hash" (secret appended); the others are HMACs. */
 export type VonageSignatureMethod = 'md5hash' | 'md5hmac' | 'sha1hmac' | 'sha256hmac' | 'sha512hmac';

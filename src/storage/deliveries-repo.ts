@@ -2,6 +2,7 @@ import type { Address } from '../domain/address';
 import type { Channel, Priority } from '../domain/channels';
 import type { Delivery, DeliveryToSend, Notification } from '../domain/delivery';
 import { type DeliveryStatus, type HistoryEntry, REPORTED_AFTER_SENDING } from '../domain/status';
+import { chunk as chunksOf } from '../lib/collections';
 import type { FieldCipher } from '../lib/field-crypto';
 import { idAfter, idBoundAt, idTimeMs } from '../lib/ids';
 import { log } from '../lib/log';
@@ -123,22 +124,13 @@ export const headOfGeneratedId = (id: string): string | null =>
 const SAME_NOTIFICATION = (row: string, head: string) =>
   `${row}.id >= substr(${head}.id, 1, 14) AND ${row}.id < substr(${head}.id, 1, 14) || '~' AND ${row}.notification_id = ${head}.notification_id`;
 
-function chunks<T>(items: readonly T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-}
-
 /** A new delivery row as the router plans it. */
-export interface NewDelivery {
-  id: string;
-  notificationId: string;
-  userId: string | null;
-  channel: Channel;
-  address: Address | null;
-  status: DeliveryStatus;
+export type NewDelivery = Pick<
+  Delivery,
+  'id' | 'notificationId' | 'userId' | 'channel' | 'address' | 'status'
+> & {
   reason?: string;
-}
+};
 
 /** A notification as ingest writes it: onto its head delivery row (and a key row for a producer id). */
 export type NewNotification = Omit<Notification, 'sendAt' | 'deliveryIds' | 'createdAt'> & {
@@ -213,7 +205,7 @@ export class DeliveriesRepo {
   async getNotifications(ids: readonly string[]): Promise<Notification[]> {
     const unique = [...new Set(ids)];
     const keyed = new Map<string, Located>();
-    for (const chunk of chunks(unique, MAX_PARAMS)) {
+    for (const chunk of chunksOf(unique, MAX_PARAMS)) {
       const { results } = await this.db
         .prepare(
           `SELECT key, created_at, head_id FROM notification_keys WHERE key IN (${chunk.map(() => '?').join(',')})`,
@@ -235,7 +227,7 @@ export class DeliveriesRepo {
   private async notificationsAt(located: readonly Located[]): Promise<Notification[]> {
     if (located.length === 0) return [];
     const out: Notification[] = [];
-    for (const chunk of chunks(located, MAX_PARAMS)) {
+    for (const chunk of chunksOf(located, MAX_PARAMS)) {
       const results = await this.db.batch<DeliveryRow>(
         chunk.map((where) =>
           this.db
@@ -259,7 +251,7 @@ export class DeliveriesRepo {
 
   async getDeliveries(ids: readonly string[]): Promise<Delivery[]> {
     const out: Delivery[] = [];
-    for (const chunk of chunks(ids, MAX_PARAMS)) {
+    for (const chunk of chunksOf(ids, MAX_PARAMS)) {
       const { results } = await this.db
         .prepare(`SELECT * FROM deliveries WHERE id IN (${chunk.map(() => '?').join(',')})`)
         .bind(...chunk)
@@ -283,7 +275,7 @@ export class DeliveriesRepo {
   async loadForSending(ids: readonly string[]): Promise<Map<string, DeliveryToSend>> {
     const found = new Map<string, DeliveryToSend>();
     await this.cipher();
-    for (const chunk of chunks([...new Set(ids)], MAX_PARAMS)) {
+    for (const chunk of chunksOf([...new Set(ids)], MAX_PARAMS)) {
       const { results } = await this.db
         .prepare(
           `SELECT d.*, h.data AS head_data
@@ -380,7 +372,7 @@ export class DeliveriesRepo {
   /** Moves `created` deliveries to `queued` after the queue accepted them. */
   async markQueued(ids: readonly string[], nowMs: number): Promise<void> {
     const entry = JSON.stringify({ status: 'queued', at: new Date(nowMs).toISOString() });
-    const statements = chunks(ids, MAX_PARAMS - 3).map((chunk) =>
+    const statements = chunksOf(ids, MAX_PARAMS - 3).map((chunk) =>
       this.db
         .prepare(
           `UPDATE deliveries SET status = 'queued', updated_at = ?, history = json_insert(history, '$[#]', json(?))
@@ -448,7 +440,7 @@ export class DeliveriesRepo {
       at: new Date(nowMs).toISOString(),
       reason: 'replayed from the dead-letter queue',
     });
-    return chunks(ids, MAX_PARAMS - 3).map((chunk) =>
+    return chunksOf(ids, MAX_PARAMS - 3).map((chunk) =>
       this.db
         .prepare(
           `UPDATE deliveries SET status = 'created', attempts = 0, reason = NULL, updated_at = ?,
@@ -466,31 +458,21 @@ export class DeliveriesRepo {
    * enqueue one delivery twice. `after` is exclusive, so the next call starts after the last claimed
    * id. Channels whose queue refused this tick are skipped.
    */
-  async claimStuck(
+  claimStuck(
     range: { after: string; before: string },
     olderThanMs: number,
     limit: number,
     nowMs: number,
     skipChannels: readonly Channel[] = [],
   ): Promise<{ id: string; channel: Channel }[]> {
-    const entry = JSON.stringify({
-      status: 'queued',
-      at: new Date(nowMs).toISOString(),
-      reason: 're-enqueued by the sweeper',
-    });
-    const skip =
-      skipChannels.length > 0 ? `AND channel NOT IN (${skipChannels.map(() => '?').join(',')})` : '';
-    const { results } = await this.db
-      .prepare(
-        `UPDATE deliveries SET status = 'queued', updated_at = ?, history = json_insert(history, '$[#]', json(?))
-         WHERE id IN (SELECT id FROM deliveries WHERE id > ? AND id < ? AND status = 'created' AND updated_at < ? ${skip}
-                      ORDER BY id LIMIT ?)
-           AND status = 'created'
-         RETURNING id, channel`,
-      )
-      .bind(nowMs, entry, range.after, range.before, olderThanMs, ...skipChannels, limit)
-      .all<{ id: string; channel: Channel }>();
-    return results;
+    return this.claimRange(
+      range,
+      { limit, nowMs, skipChannels, reason: 're-enqueued by the sweeper' },
+      {
+        sql: "status = 'created' AND updated_at < ?",
+        params: [olderThanMs],
+      },
+    );
   }
 
   /**
@@ -504,7 +486,7 @@ export class DeliveriesRepo {
       at: new Date(nowMs).toISOString(),
       reason: 'the queue refused the re-enqueue; left for the next pass',
     });
-    const statements = chunks(ids, MAX_PARAMS - 2).map((chunk) =>
+    const statements = chunksOf(ids, MAX_PARAMS - 2).map((chunk) =>
       this.db
         .prepare(
           `UPDATE deliveries SET status = 'created', updated_at = ?, history = json_insert(history, '$[#]', json(?))
@@ -617,39 +599,58 @@ export class DeliveriesRepo {
    * `quietSinceMs`, and not scheduled after it either. The UPDATE … RETURNING makes the claim
    * atomic (two crons never both take one) and writes the history entry.
    */
-  async claimLost(
+  claimLost(
     range: { after: string; before: string },
     quietSinceMs: number,
     limit: number,
     nowMs: number,
     skipChannels: readonly Channel[] = [],
   ): Promise<{ id: string; channel: Channel }[]> {
+    return this.claimRange(
+      range,
+      { limit, nowMs, skipChannels, reason: 're-enqueued by the reaper' },
+      {
+        sql: "status IN ('created', 'queued', 'deferred') AND updated_at < ? AND coalesce(send_at, 0) < ?",
+        params: [quietSinceMs, quietSinceMs],
+      },
+    );
+  }
+
+  /**
+   * Claims up to `limit` rows of an id range (`after` exclusive) that match `where`, in id order,
+   * as `queued` with a history entry: the UPDATE … RETURNING re-checks `where`, so the claim is
+   * atomic and two crons never take one row. Channels in `skipChannels` are left alone.
+   */
+  private async claimRange(
+    range: { after: string; before: string },
+    claim: { limit: number; nowMs: number; skipChannels: readonly Channel[]; reason: string },
+    where: { sql: string; params: readonly unknown[] },
+  ): Promise<{ id: string; channel: Channel }[]> {
     const entry = JSON.stringify({
       status: 'queued',
-      at: new Date(nowMs).toISOString(),
-      reason: 're-enqueued by the reaper',
+      at: new Date(claim.nowMs).toISOString(),
+      reason: claim.reason,
     });
     const skip =
-      skipChannels.length > 0 ? `AND channel NOT IN (${skipChannels.map(() => '?').join(',')})` : '';
+      claim.skipChannels.length > 0
+        ? `AND channel NOT IN (${claim.skipChannels.map(() => '?').join(',')})`
+        : '';
     const { results } = await this.db
       .prepare(
         `UPDATE deliveries SET status = 'queued', updated_at = ?, history = json_insert(history, '$[#]', json(?))
-         WHERE id IN (SELECT id FROM deliveries WHERE id > ? AND id < ?
-                        AND status IN ('created', 'queued', 'deferred') AND updated_at < ? AND coalesce(send_at, 0) < ?
-                        ${skip} ORDER BY id LIMIT ?)
-           AND status IN ('created', 'queued', 'deferred') AND updated_at < ?
+         WHERE id IN (SELECT id FROM deliveries WHERE id > ? AND id < ? AND ${where.sql} ${skip} ORDER BY id LIMIT ?)
+           AND ${where.sql}
          RETURNING id, channel`,
       )
       .bind(
-        nowMs,
+        claim.nowMs,
         entry,
         range.after,
         range.before,
-        quietSinceMs,
-        quietSinceMs,
-        ...skipChannels,
-        limit,
-        quietSinceMs,
+        ...where.params,
+        ...claim.skipChannels,
+        claim.limit,
+        ...where.params,
       )
       .all<{ id: string; channel: Channel }>();
     return results;
@@ -663,7 +664,7 @@ export class DeliveriesRepo {
   failUnsentReplayStatements(ids: readonly string[], nowMs: number): D1PreparedStatement[] {
     const reason = 'replay not enqueued (the queue refused it); replay it again';
     const entry = JSON.stringify({ status: 'failed', at: new Date(nowMs).toISOString(), reason });
-    return chunks(ids, MAX_PARAMS - 3).map((chunk) =>
+    return chunksOf(ids, MAX_PARAMS - 3).map((chunk) =>
       this.db
         .prepare(
           `UPDATE deliveries SET status = 'failed', reason = ?, updated_at = ?, history = json_insert(history, '$[#]', json(?))

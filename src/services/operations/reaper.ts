@@ -1,5 +1,4 @@
 import { idBoundAt } from '../../lib/ids';
-import { log } from '../../lib/log';
 import type { Services } from '../container';
 import { runClaimPass } from './sweeper';
 
@@ -48,13 +47,5 @@ export async function reapLostDeliveries(services: Services): Promise<number> {
     // Given back as untouched since before the cutoff, so the next pass finds them again.
     giveBack: (ids) => services.deliveries.unclaim(ids, now, quietSince - 1),
   });
-  if (result.claimed > 0) {
-    log('warn', 'reaper.reenqueued', {
-      count: result.sent,
-      refused: result.refused,
-      refusedChannels: result.refusedChannels.join(','),
-      limited: result.claimed >= MAX_REAPED_PER_TICK,
-    });
-  }
   return result.sent;
 }

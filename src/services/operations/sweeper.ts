@@ -2,7 +2,7 @@ import type { Channel } from '../../domain/channels';
 import { groupBy } from '../../lib/collections';
 import { idBoundAt } from '../../lib/ids';
 import { log } from '../../lib/log';
-import { type Sender, sendToQueue } from '../../queue/producer';
+import { sendToQueue } from '../../queue/producer';
 import type { Services } from '../container';
 
 /** A delivery left `created` this long was not enqueued (the queue send failed, or the Worker died). */
@@ -23,8 +23,8 @@ export interface Claimed {
 
 /** One pass over a range of ids: how to claim the next rows, and how to give refused ones back. */
 export interface ClaimPass {
-  /** Who sends, for the log line of a refused send. */
-  by: Sender;
+  /** Who sends: names the log line of a refused send and of the pass (`<by>.reenqueued`). */
+  by: 'sweeper' | 'reaper';
   /** Where the pass starts (exclusive); each claim continues after the last id claimed. */
   after: string;
   /** Most rows the pass claims. */
@@ -78,6 +78,14 @@ export async function runClaimPass(services: Services, pass: ClaimPass): Promise
     for (const row of claimed) if (row.id > after) after = row.id;
   }
   result.refusedChannels = [...refusing];
+  if (result.claimed > 0) {
+    log('warn', `${pass.by}.reenqueued`, {
+      count: result.sent,
+      refused: result.refused,
+      refusedChannels: result.refusedChannels.join(','),
+      limited: result.claimed >= pass.max,
+    });
+  }
   return result;
 }
 
@@ -101,13 +109,5 @@ export async function sweepStuckDeliveries(services: Services, wide = false): Pr
     // Counted as untouched since the cutoff: the next minute's sweep takes them again.
     giveBack: (ids) => services.deliveries.unclaim(ids, now, cutoff),
   });
-  if (result.claimed > 0) {
-    log('warn', 'sweeper.reenqueued', {
-      count: result.sent,
-      refused: result.refused,
-      refusedChannels: result.refusedChannels.join(','),
-      limited: result.claimed >= MAX_SWEPT_PER_TICK,
-    });
-  }
   return result.sent;
 }
