@@ -89,6 +89,8 @@ export function perDelivery(s: ScenarioResult) {
   return {
     workerInvocations: (s.total.fetchRequests + s.total.queueInvocations) / d,
     d1Statements: s.total.d1Statements / d,
+    /** Round trips to D1 (a `batch` is one): what bounds one database's throughput, not what it bills. */
+    d1Calls: s.total.d1Calls / d,
     d1RowsWritten: s.total.d1RowsWritten / d,
     d1RowsRead: s.total.d1RowsRead / d,
     queueOps: queueOperations(s.total, s.unconsumed) / d,
@@ -260,6 +262,7 @@ export function renderReport(report: MeterReport): string {
       'queue msgs',
       'Workers invocations',
       'D1 statements',
+      'D1 calls',
       'D1 rows written',
       'D1 rows read',
       'queue ops',
@@ -272,7 +275,7 @@ export function renderReport(report: MeterReport): string {
       '$ / M deliveries',
     ]),
   );
-  out.push(row(['---', ...Array.from({ length: 14 }, () => '---:')]));
+  out.push(row(['---', ...Array.from({ length: 15 }, () => '---:')]));
   for (const s of report.scenarios) {
     const p = perDelivery(s);
     out.push(
@@ -282,6 +285,7 @@ export function renderReport(report: MeterReport): string {
         s.messages,
         fmt(p.workerInvocations),
         fmt(p.d1Statements),
+        fmt(p.d1Calls),
         fmt(p.d1RowsWritten),
         fmt(p.d1RowsRead),
         fmt(p.queueOps),
@@ -299,7 +303,7 @@ export function renderReport(report: MeterReport): string {
   const alarms = report.scenarios.reduce((sum, s) => sum + s.storage.setAlarmCalls, 0);
   const doRows = report.scenarios.reduce((sum, s) => sum + s.storage.rowsWritten, 0);
   const notes = [
-    '"D1 bytes" is how much the database grew per delivery while accepting (what ingest inserts) and while delivering (what the outcome adds to each delivery row).',
+    '"D1 calls" are round trips to the database (a `batch` of many statements is one): not billed, but one database serves them one at a time. Each provider answer is recorded in its own call as soon as it arrives, so nothing failing later in a batch can make it go out again: about one call per delivery where a whole consumer batch used to share one. "D1 bytes" is how much the database grew per delivery while accepting (what ingest inserts) and while delivering (what the outcome adds to each delivery row).',
     `"DO rows written" is the rows the Recipient objects' SQL statements wrote plus one per \`setAlarm\`: ${plural(doRows, 'row')} and ${plural(alarms, 'alarm')} over all scenarios.`,
     'The sandbox provider (local development, the default when no provider is configured) additionally writes every message it captures to its outbox table in D1; these figures, from real providers, have no outbox rows.',
   ];
