@@ -131,7 +131,8 @@ for (;;) {
     `\r  waiting: ${open} deliveries not terminal after ${Math.round((Date.now() - started) / 1000)} s   `,
   );
   if (open === 0 || Date.now() - started > timeoutSeconds * 1000) break;
-  await sleep(3000);
+  // Each check starts wrangler (a few CPU seconds): not too often, the machine runs the stack too.
+  await sleep(10_000);
 }
 console.log('');
 

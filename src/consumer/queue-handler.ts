@@ -1,5 +1,6 @@
 import type { Env } from '../config/env';
 import { type Channel, isChannel } from '../domain/channels';
+import { scaledDelaySeconds } from '../domain/retry';
 import { log } from '../lib/log';
 import { type CarriedOutcome, type QueueMessage, queueMessageSchema } from '../queue/messages';
 import { createServices, type Services } from '../services/container';
@@ -67,7 +68,8 @@ export async function handleQueueBatch(batch: MessageBatch<unknown>, env: Env): 
     );
   } catch (error) {
     log('error', 'queue.batch_failed', { queue: batch.queue, count: valid.length, error: String(error) });
-    for (const { message } of valid) message.retry({ delaySeconds: BATCH_FAILURE_RETRY_SECONDS });
+    const delaySeconds = scaledDelaySeconds(BATCH_FAILURE_RETRY_SECONDS, Number(env.RETRY_DELAY_SCALE ?? 1));
+    for (const { message } of valid) message.retry({ delaySeconds });
     return;
   }
   const settled = new Set<string>();

@@ -33,11 +33,14 @@ const PREPARE_RETRY_SECONDS = 30;
  */
 export async function sendAllowed(batch: DeliveryBatch): Promise<void> {
   for (let i = 0; i < batch.todo.length; i += CONCURRENCY) {
-    await Promise.all(
+    // Every send in flight finishes (and records its answer) before a fatal error ends the batch.
+    const settled = await Promise.allSettled(
       batch.todo.slice(i, i + CONCURRENCY).map(async (delivery) => {
         batch.pending.set(delivery.id, await sendOne(batch, delivery));
       }),
     );
+    const fatal = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (fatal) throw fatal.reason;
   }
 }
 
