@@ -34,9 +34,11 @@ export class InjectedWriteFailure extends Error {
 }
 
 /**
- * The consumer's commit with faults: `SANDBOX_CRASH_RATE` of commits die (fatal), and
- * `FAULT_D1_WRITE_RATE` of them are refused; both before anything is written. The sandbox's
- * outbox is written apart, so what went out stays visible. The plain commit when both are off.
+ * The consumer's commit with faults, made once per consumer batch: `SANDBOX_CRASH_RATE` of
+ * batches die (fatal) at their first commit, as a consumer dying between a provider's answer and
+ * its record would; `FAULT_D1_WRITE_RATE` of commits are refused. Both before anything is written.
+ * The sandbox's outbox is written apart, so what went out stays visible. The plain commit when both
+ * rates are off.
  */
 export function withConsumerWriteFaults(
   env: FaultEnv,
@@ -46,9 +48,13 @@ export function withConsumerWriteFaults(
   const crash = rateOf(env, env.SANDBOX_CRASH_RATE);
   const refuse = rateOf(env, env.FAULT_D1_WRITE_RATE);
   if (!(crash > 0) && !(refuse > 0)) return commit;
+  let doomed = random() < crash;
   return async (statements) => {
     if (statements.length > 0) {
-      if (random() < crash) throw injected(new InjectedCrash());
+      if (doomed) {
+        doomed = false;
+        throw injected(new InjectedCrash());
+      }
       if (random() < refuse) throw injected(new InjectedWriteFailure());
     }
     await commit(statements);

@@ -32,20 +32,18 @@ describe('consumer write faults (SANDBOX_CRASH_RATE, FAULT_D1_WRITE_RATE)', () =
     );
   });
 
-  it('a crash is fatal and writes nothing', async () => {
+  it('a doomed batch dies at its first commit (fatal, nothing written), once; the next batch may live', async () => {
     const { commits, commit } = recorder();
-    const rolls = [0.01, 0.5, 0.5];
-    const faulty = withConsumerWriteFaults(
-      { ...TEST, SANDBOX_CRASH_RATE: '0.1' },
-      commit,
-      () => rolls.shift() ?? 1,
-    );
-    const crash = await faulty([statement]).catch((error: unknown) => error);
+    const doomed = withConsumerWriteFaults({ ...TEST, SANDBOX_CRASH_RATE: '0.1' }, commit, () => 0.01);
+    const crash = await doomed([statement]).catch((error: unknown) => error);
     expect(crash).toBeInstanceOf(InjectedCrash);
     expect((crash as InjectedCrash).fatal).toBe(true);
     expect(commits).toEqual([]);
-    await faulty([statement]);
+    await doomed([statement]);
     expect(commits).toEqual([[statement]]);
+    const spared = withConsumerWriteFaults({ ...TEST, SANDBOX_CRASH_RATE: '0.1' }, commit, () => 0.5);
+    await spared([statement]);
+    expect(commits).toEqual([[statement], [statement]]);
   });
 
   it('a refused write is an ordinary error (not fatal) and writes nothing', async () => {

@@ -1,3 +1,4 @@
+import { scaledDelaySeconds } from '../../domain/retry';
 import type { DeliveryStatus } from '../../domain/status';
 import { log } from '../../lib/log';
 import type { CarriedOutcome } from '../../queue/messages';
@@ -10,16 +11,20 @@ import { cleanupStatements, spareMassPrune } from './contact-cleanup';
 /** Outcomes a provider's answer settles for good: once known, never asked for again. */
 const SETTLED: ReadonlySet<DeliveryStatus> = new Set(['sent', 'failed', 'unknown']);
 
-/** How long a carried outcome waits before the next try, by how often it has travelled. */
-function carryDelaySeconds(carries: number): number {
-  return Math.min(3600, 30 * 2 ** Math.min(carries, 7));
+/**
+ * How long a carried outcome waits before the next try, by how often it has travelled: 30 s
+ * doubling to an hour (shrunk by RETRY_DELAY_SCALE in local chaos runs).
+ */
+function carryDelaySeconds(batch: DeliveryBatch, carries: number): number {
+  const seconds = Math.min(3600, 30 * 2 ** Math.min(carries, 7));
+  return scaledDelaySeconds(seconds, Number(batch.services.env.RETRY_DELAY_SCALE ?? 1));
 }
 
 /** An outcome D1 refused, as it travels with its id, and how long until the next try. */
-function carry(outcome: Outcome, carries: number): Pending['decision'] {
+function carry(batch: DeliveryBatch, outcome: Outcome, carries: number): Pending['decision'] {
   const { deliveryId: _id, ...fields } = outcome;
   const carried: CarriedOutcome = { ...fields, carries };
-  return { kind: 'carry', delaySeconds: carryDelaySeconds(carries), outcome: carried };
+  return { kind: 'carry', delaySeconds: carryDelaySeconds(batch, carries), outcome: carried };
 }
 
 /**
@@ -44,7 +49,7 @@ export async function recordAnswer(batch: DeliveryBatch, pending: Pending): Prom
       status: pending.outcome.status,
       error: String(error),
     });
-    if (SETTLED.has(pending.outcome.status)) pending.decision = carry(pending.outcome, 0);
+    if (SETTLED.has(pending.outcome.status)) pending.decision = carry(batch, pending.outcome, 0);
   }
   return pending;
 }
@@ -87,9 +92,9 @@ export async function recordBatch(batch: DeliveryBatch): Promise<void> {
 /** What happens to a delivery whose outcome D1 refused: a travelling answer travels on; the rest waits. */
 function undecided(batch: DeliveryBatch, p: Pending): Pending['decision'] {
   const carried = batch.carried.get(p.outcome.deliveryId);
-  if (carried) return carry(p.outcome, carried.carries + 1);
+  if (carried) return carry(batch, p.outcome, carried.carries + 1);
   return p.decision.kind === 'done' || p.decision.kind === 'dead'
-    ? { kind: 'wait', delaySeconds: carryDelaySeconds(0) }
+    ? { kind: 'wait', delaySeconds: carryDelaySeconds(batch, 0) }
     : p.decision;
 }
 
