@@ -44,19 +44,23 @@ const faults = {
 const server = spawn(
   'node',
   ['scripts/start.mjs', ...Object.entries(faults).flatMap(([k, v]) => ['--var', `${k}:${v}`])],
-  { env, detached: true, stdio: ['ignore', 'pipe', 'inherit'] },
+  { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
 );
 // The Worker logs each injected fault (`fault.injected`): the crashes bound the repeats allowed.
 const injected = {};
-let pendingOutput = '';
-server.stdout.on('data', (chunk) => {
-  const lines = (pendingOutput + chunk.toString()).split('\n');
-  pendingOutput = lines.pop() ?? '';
-  for (const line of lines) {
-    const fault = /"event":"fault\.injected".*?"fault":"([A-Za-z]+)"/.exec(line)?.[1];
-    if (fault) injected[fault] = (injected[fault] ?? 0) + 1;
-  }
-});
+// Warnings reach wrangler's stderr, the rest its stdout: both are read, stderr is passed on.
+for (const stream of [server.stdout, server.stderr]) {
+  let pending = '';
+  stream.on('data', (chunk) => {
+    if (stream === server.stderr) process.stderr.write(chunk);
+    const lines = (pending + chunk.toString()).split('\n');
+    pending = lines.pop() ?? '';
+    for (const line of lines) {
+      const fault = /"event":"fault\.injected".*?"fault":"([A-Za-z]+)"/.exec(line)?.[1];
+      if (fault) injected[fault] = (injected[fault] ?? 0) + 1;
+    }
+  });
+}
 const stop = () => {
   try {
     process.kill(-server.pid, 'SIGTERM');

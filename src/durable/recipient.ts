@@ -10,6 +10,7 @@ import {
   sendRetainedUntil,
   type Verdict,
 } from '../domain/recipient-rules';
+import { log } from '../lib/log';
 import {
   claimKey,
   type HeldSend,
@@ -179,7 +180,10 @@ export class Recipient extends DurableObject<unknown> {
   }
 
   private injectEviction(): void {
-    if (this.evictRate > 0 && Math.random() < this.evictRate) this.state = undefined;
+    if (this.evictRate > 0 && Math.random() < this.evictRate) {
+      this.state = undefined;
+      log('warn', 'fault.injected', { fault: 'InjectedEviction' });
+    }
   }
 }
 

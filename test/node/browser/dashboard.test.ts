@@ -1,9 +1,17 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  ADMIN_KEY,
+  BIN_PATH,
+  callStack,
+  freePort,
+  type LocalStack,
+  ROOT,
+  startStack,
+} from '../helpers/local-stack';
 
 /**
  * The dashboard in a real browser against the local stack started the way a user starts it
@@ -12,76 +20,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
  */
 
 const CHROMIUM = '/usr/bin/chromium';
-const ROOT = process.cwd();
 const ARTIFACTS = join(ROOT, 'test-artifacts');
-const KEY = 'local-admin-key'; // .dev.vars.example
+const KEY = ADMIN_KEY;
 const RUN = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
-const BIN_PATH = `${join(ROOT, 'node_modules', '.bin')}:${process.env.PATH ?? ''}`;
 
 const hasChromium = existsSync(CHROMIUM);
 if (!hasChromium) console.warn(`skipping the browser tests: no Chromium at ${CHROMIUM} (CI installs it)`);
 
-let stack: ChildProcess | undefined;
-let stackLog = '';
+let stack: LocalStack | undefined;
 let browser: Browser | undefined;
 let page: Page;
 let base = '';
 
-/** 8799 when it is free, else any free port. */
-function freePort(preferred: number): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => {
-      const fallback = createServer();
-      fallback.listen(0, '127.0.0.1', () => {
-        const address = fallback.address();
-        fallback.close(() => resolve(typeof address === 'object' && address ? address.port : preferred));
-      });
-    });
-    server.listen(preferred, '127.0.0.1', () => server.close(() => resolve(preferred)));
-  });
-}
-
-async function waitForHealth(timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (stack?.exitCode !== null) throw new Error(`npm start exited early:\n${stackLog.slice(-4000)}`);
-    try {
-      const res = await fetch(`${base}/healthz`);
-      if (res.ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error(`the local stack did not answer /healthz in time:\n${stackLog.slice(-4000)}`);
-}
-
-async function stopStack(): Promise<void> {
-  const child = stack;
-  if (!child?.pid || child.exitCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  // The whole process group: start.mjs, wrangler and workerd.
-  process.kill(-child.pid, 'SIGTERM');
-  const timer = setTimeout(() => {
-    try {
-      if (child.pid) process.kill(-child.pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }, 10_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-async function herald<T>(method: string, path: string, body?: unknown): Promise<T> {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
-  return (await res.json()) as T;
+function herald<T>(method: string, path: string, body?: unknown): Promise<T> {
+  return callStack<T>(stack as LocalStack, method, path, body);
 }
 
 interface Accepted {
@@ -130,20 +82,8 @@ async function shot(name: string): Promise<string> {
 describe.skipIf(!hasChromium)('dashboard in a real browser (npm start + Chromium)', () => {
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
-    const port = await freePort(8799);
-    base = `http://127.0.0.1:${port}`;
-    stack = spawn(process.execPath, ['scripts/start.mjs'], {
-      cwd: ROOT,
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, PORT: String(port), WRANGLER_SEND_METRICS: 'false', PATH: BIN_PATH },
-    });
-    const collect = (chunk: Buffer) => {
-      stackLog = (stackLog + chunk.toString()).slice(-20_000);
-    };
-    stack.stdout?.on('data', collect);
-    stack.stderr?.on('data', collect);
-    await waitForHealth(180_000);
+    stack = await startStack(await freePort(8799));
+    base = stack.base;
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: [
@@ -162,7 +102,7 @@ describe.skipIf(!hasChromium)('dashboard in a real browser (npm start + Chromium
 
   afterAll(async () => {
     await browser?.close();
-    await stopStack();
+    await stack?.stop();
   });
 
   it('a wrong key stays on the login form; the admin key opens the overview', async () => {
