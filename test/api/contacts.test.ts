@@ -315,7 +315,9 @@ describe('contacts: a Web Push subscription on a loopback push service follows t
     const body = { type: 'security_alert', channels: ['push'], recipients };
     const prod = await api('POST', '/v1/notifications', body);
     expect(prod.status).toBe(422);
-    expect((await json<ErrorBody>(prod)).error.message).toContain('recipients[0].deviceTokens[0].deviceToken');
+    expect((await json<ErrorBody>(prod)).error.message).toContain(
+      'recipients[0].deviceTokens[0].deviceToken',
+    );
     expect((await api('POST', '/v1/notifications', body, { env: development })).status).toBe(202);
   });
 
