@@ -7,7 +7,6 @@ import type { Provider, ProviderDeps, SendRequest } from '../../providers/types'
 import type { CarriedOutcome } from '../../queue/messages';
 import type { Outcome } from '../../storage/deliveries-repo';
 import type { Services } from '../container';
-import type { Cleanup } from './contact-cleanup';
 
 /** What the queue consumer does with one delivery id after this batch. */
 export type Decision =
@@ -22,6 +21,12 @@ export type Decision =
   | { kind: 'dead'; reason: string }
   /** A provider answered but D1 refused the outcome: it travels with the id until it is recorded. */
   | { kind: 'carry'; delaySeconds: number; outcome: CarriedOutcome };
+
+/** What a permanent answer proves about the contact. */
+export type Cleanup =
+  | { userId: string; kind: 'remove-token'; target: string }
+  | { userId: string; kind: 'disable-channel'; target: string }
+  | { userId: string; kind: 'sms-opt-out' };
 
 /** A delivery's outcome for this batch, still to be recorded, and what happens to its id next. */
 export interface Pending {

@@ -4,13 +4,7 @@ import type { DeliveryToSend } from '../../domain/delivery';
 import { groupBy } from '../../lib/collections';
 import type { SendResult } from '../../providers/types';
 import type { Services } from '../container';
-import type { Pending } from './batch';
-
-/** What a permanent answer proves about the contact. */
-export type Cleanup =
-  | { userId: string; kind: 'remove-token'; target: string }
-  | { userId: string; kind: 'disable-channel'; target: string }
-  | { userId: string; kind: 'sms-opt-out' };
+import type { Cleanup, Pending } from './batch';
 
 /** A permanent answer that proves an address dead cleans the contact, so it is not tried again. */
 export function cleanupFor(

@@ -4,12 +4,12 @@
 // between a provider's answer and its record. Then the invariants: every delivery terminal, none
 // lost, none sent twice beyond the injected crashes (a repeat the provider's idempotency key
 // absorbs does not count). Writes its figures to the chaos section of bench/results.md.
-//   node scripts/chaos.mjs [--count 600] [--port 8798] [--timeout 900]
-import './lib/local-bin.mjs';
+//   node bench/chaos.mjs [--count 600] [--port 8798] [--timeout 900]
+import '../scripts/lib/local-bin.mjs';
 import { spawn, spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { writeSection } from '../bench/lib/results.mjs';
+import { writeSection } from './lib/results.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 process.chdir(root);
