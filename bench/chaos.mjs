@@ -23,6 +23,10 @@ const timeoutSeconds = arg('timeout', 900);
 const base = `http://127.0.0.1:${port}`;
 const key = 'local-admin-key';
 const tag = `chaos-${Date.now().toString(36)}`;
+// A phone area, exchange and APNs token prefix of this run's own (area codes 200-999, as E.164 allows).
+const area = 200 + Math.floor(Math.random() * 800);
+const exchange = Math.floor(Math.random() * 9_000_000);
+const tokenPrefix = Array.from({ length: 56 }, () => Math.floor(Math.random() * 16).toString(16)).join('');
 const env = {
   ...process.env,
   WRANGLER_SEND_METRICS: 'false',
@@ -102,10 +106,16 @@ for (let i = 0; i < count; i += 100) {
       priority: 'high',
       recipients: [
         {
-          email: `c${j}@example.com`,
-          phone: `+1415${String(1_000_000 + j).slice(-7)}`,
+          // Fresh addresses each run: caps are durable, so a recipient of an earlier run within
+          // the hour (5 SMS an hour, 10 pushes an hour) would rightly be deferred.
+          email: `c${j}.${tag}@example.com`,
+          phone: `+1${area}${String(exchange + j)
+            .padStart(7, '0')
+            .slice(-7)}`,
           // A token per recipient: a shared one would (rightly) hit the push rate limit.
-          deviceTokens: [{ deviceToken: j.toString(16).padStart(64, '0'), platform: 'apns' }],
+          deviceTokens: [
+            { deviceToken: `${tokenPrefix}${j.toString(16).padStart(8, '0')}`, platform: 'apns' },
+          ],
           externalChannels: [
             { platform: 'slack', url: `https://hooks.slack.com/services/T0/B0/${tag}${j}` },
             { platform: 'webhook', url: `https://example.com/hooks/${tag}/${j}` },
