@@ -12,7 +12,7 @@ import { metricsRoutes } from './routes/metrics';
 import { notificationRoutes } from './routes/notifications';
 import { outboxRoutes } from './routes/outbox';
 import { preferenceRoutes } from './routes/preferences';
-import { webhookRoutes } from './routes/provider-callbacks';
+import { providerCallbackRoutes } from './routes/provider-callbacks';
 import { templateRoutes } from './routes/templates';
 import { trackingRoutes } from './routes/tracking';
 import { unsubscribeRoutes } from './routes/unsubscribe';
@@ -63,7 +63,7 @@ export function createApp() {
   app.get('/healthz', (c) => c.json({ ok: true }));
   app.route('/', unsubscribeRoutes);
   app.route('/', trackingRoutes);
-  app.route('/', webhookRoutes); // before the /v1/* middleware: signed by providers, form or JSON, no API key
+  app.route('/', providerCallbackRoutes); // before the /v1/* middleware: signed by providers, form or JSON, no API key
 
   app.use('/v1/*', requireApiKey);
   app.use('/v1/*', requireJson);

@@ -1,7 +1,7 @@
 import type { Channel, Priority } from './channels';
 
 /**
- * Politeness rules a recipient's Durable Object applies before a delivery is sent: how long a
+ * The rules a recipient's Durable Object applies before a delivery is sent: how long a
  * consumer may hold a delivery, how long a dedupe key blocks its twins from other notifications,
  * and how many notifications a channel may carry in a sliding window (a notification's deliveries
  * on a channel are one send). Pure: every instant is passed in as `nowMs`.
@@ -167,7 +167,7 @@ export type RateVerdict = { verdict: 'send' } | { verdict: 'defer'; untilMs: num
  * already has a send on the request's channel goes again without taking another slot: its other
  * deliveries (a second device, a redelivery after a crash) are the same message, so if the first
  * could go, they can. Critical deliveries are never held back (a login code or a fraud alert
- * outranks politeness) but still count, so the next routine message waits for the budget.
+ * outranks a cap) but still count, so the next routine message waits for the budget.
  */
 export function rateVerdict(
   request: Pick<DecisionRequest, 'notificationId' | 'channel' | 'type' | 'priority' | 'rateLimit' | 'nowMs'>,

@@ -2,7 +2,7 @@ import { type Channel, isChannel } from '../domain/channels';
 import type { DedupeClaim, SendRecord } from '../domain/recipient-rules';
 
 /**
- * One recipient's politeness state, as the Recipient Durable Object holds it in memory and stores
+ * One recipient's state under its rules (caps, dedupe claims, leases), as the Recipient Durable Object holds it in memory and stores
  * it in its single SQLite row: counted sends, dedupe claims and leases. Pure: no storage here.
  */
 

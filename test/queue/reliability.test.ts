@@ -192,7 +192,7 @@ describe('scheduled sends', () => {
   });
 });
 
-describe('politeness through the Recipient object', () => {
+describe('the recipient rules through the Recipient object', () => {
   /** Sends one SMS of `type` to the user and runs the consumer on it. */
   async function sendSms(
     captured: CapturedEnv,

@@ -44,9 +44,9 @@ const providerCallback = createRoute({
  * Provider callbacks. Mounted before the `/v1/*` middleware, so neither the API key nor the
  * JSON-only rule applies (providers can send neither); authenticity is the provider's signature.
  */
-export const webhookRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+export const providerCallbackRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 
-webhookRoutes.use(
+providerCallbackRoutes.use(
   '/v1/webhooks/*',
   bodyLimit({
     maxSize: MAX_CALLBACK_BYTES,
@@ -60,7 +60,7 @@ webhookRoutes.use(
   }),
 );
 
-webhookRoutes.openapi(providerCallback, async (c) => {
+providerCallbackRoutes.openapi(providerCallback, async (c) => {
   // The raw text, exactly as signed: never re-serialised before verification. (Decoded by hand:
   // workerd warns when .text() reads a form body.)
   const body = new TextDecoder().decode(await c.req.arrayBuffer());
