@@ -69,16 +69,17 @@ export async function recordBatch(batch: DeliveryBatch): Promise<void> {
     );
   }
   const unrecorded = [...batch.pending.values()].filter((p) => !p.recorded && p.decision.kind !== 'carry');
-  const statements = [
-    ...unrecorded.map((p) => services.deliveries.outcomeStatement(p.outcome, now)),
-    ...(await cleanupStatements(
-      services,
-      [...batch.pending.values()].flatMap((p) => (p.cleanup ? [p.cleanup] : [])),
-      batch.contacts,
-      now,
-    )),
-  ];
   try {
+    // Inside the try: nothing failing here may throw away the decisions of answers already in.
+    const statements = [
+      ...unrecorded.map((p) => services.deliveries.outcomeStatement(p.outcome, now)),
+      ...(await cleanupStatements(
+        services,
+        [...batch.pending.values()].flatMap((p) => (p.cleanup ? [p.cleanup] : [])),
+        batch.contacts,
+        now,
+      )),
+    ];
     await services.commit(statements);
     for (const p of unrecorded) emitStatus(batch, p);
   } catch (error) {
