@@ -122,6 +122,7 @@ async function recordCaptured(batch: DeliveryBatch, deliveryId: string): Promise
   const mine = batch.captured.filter((request) => request.deliveryId === deliveryId);
   if (mine.length === 0) return;
   const { services, channel, now } = batch;
+  // The sandbox's own record: if D1 refuses it, the send still happened; say so and go on.
   await services.env.DB.batch(
     mine.map((request) =>
       services.outbox.insertStatement(
@@ -136,5 +137,5 @@ async function recordCaptured(batch: DeliveryBatch, deliveryId: string): Promise
         now,
       ),
     ),
-  );
+  ).catch((error: unknown) => log('error', 'outbox.record_failed', { deliveryId, error: String(error) }));
 }
