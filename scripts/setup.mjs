@@ -74,6 +74,7 @@ export function resourceNames(env) {
   return {
     database: `herald${suffix}`,
     bucket: `herald-templates${suffix}`,
+    archive: `herald-archive${suffix}`,
     queues: CHANNELS.flatMap((c) => [`herald-${c}${suffix}`, `herald-${c}${suffix}-dlq`]),
   };
 }
@@ -195,6 +196,7 @@ function main() {
 
   console.log('\n# R2 bucket for templates');
   wrangler(['r2', 'bucket', 'create', names.bucket], { capture: true, exists: /already exists/i });
+  wrangler(['r2', 'bucket', 'create', names.archive], { capture: true, exists: /already exists/i });
 
   console.log('\n# Queues: one per channel, each with its dead-letter queue');
   for (const queue of names.queues) {

@@ -52,6 +52,8 @@ export const envSchema = z.object({
   DLQ_WEBHOOK: queue,
   /** Analytics Engine dataset: one data point per status change, when bound. */
   ANALYTICS: binding<AnalyticsEngineDataset>('Analytics Engine', ['writeDataPoint']).optional(),
+  /** The retention archive (R2): deliveries removed from D1 after `RETENTION_DAYS` are kept here. */
+  ARCHIVE: binding<R2Bucket>('R2', ['get', 'put', 'list']).optional(),
   /** Per-API-key request limit (`[[ratelimits]]`); absent = no limit. */
   API_RATE_LIMITER: binding<RateLimit>('rate limiting', ['limit']).optional(),
 
@@ -73,6 +75,8 @@ export const envSchema = z.object({
   CHAT_PROVIDERS: providerList,
   WEBHOOK_PROVIDERS: providerList,
   ALERT_WEBHOOK_URL: text,
+  /** Deliveries older than this many days are archived to R2 and removed from D1 (default 30). */
+  RETENTION_DAYS: numberText(1, 36_500),
   /** Alert when the oldest due delivery has waited longer than this (seconds, default 300). */
   BACKLOG_ALERT_SECONDS: numberText(1, 10 * 366 * 86_400),
 

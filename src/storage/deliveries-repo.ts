@@ -192,6 +192,20 @@ export class DeliveriesRepo {
     return (await this.cipher()).encrypt(JSON.stringify(address), addressAad(deliveryId));
   }
 
+  /**
+   * When a notification id was accepted, even after its rows were removed: a producer's id from its
+   * key row (kept longer than the rows), a generated id from the time it encodes. Null when unknown.
+   */
+  async acceptedAt(id: string): Promise<number | null> {
+    const key = await this.db
+      .prepare('SELECT created_at FROM notification_keys WHERE key = ?')
+      .bind(id)
+      .first<{ created_at: number }>();
+    if (key) return key.created_at;
+    const head = headOfGeneratedId(id);
+    return head ? idTimeMs('dlv', head) : null;
+  }
+
   async getNotification(id: string): Promise<Notification | null> {
     const [notification] = await this.getNotifications([id]);
     return notification ?? null;
@@ -672,5 +686,45 @@ export class DeliveriesRepo {
         )
         .bind(reason, nowMs, entry, ...chunk),
     );
+  }
+
+  /**
+   * The oldest delivery rows created before `beforeId` (time-ordered ids), as stored (address and
+   * data still encrypted), whole notifications only: the rows of the last notification the limit
+   * cut are left for the next call, since a notification's data lives on its head row.
+   */
+  async oldestBefore(beforeId: string, limit: number): Promise<Record<string, unknown>[]> {
+    const { results } = await this.db
+      .prepare('SELECT * FROM deliveries WHERE id < ? ORDER BY id LIMIT ?')
+      .bind(beforeId, limit + 1)
+      .all<Record<string, unknown>>();
+    if (results.length <= limit) return results;
+    const page = results.slice(0, limit);
+    const cutHead = results[limit]?.head_id;
+    if (cutHead === null || cutHead === undefined) return page;
+    const whole = page.filter((row) => row.head_id !== cutHead);
+    // One notification larger than the whole page is taken in parts rather than never.
+    return whole.length > 0 ? whole : page;
+  }
+
+  /** Statements removing delivery rows by id (one row written each). */
+  removeStatements(ids: readonly string[]): D1PreparedStatement[] {
+    return chunksOf(ids, MAX_PARAMS).map((chunk) =>
+      this.db
+        .prepare(`DELETE FROM deliveries WHERE id IN (${chunk.map(() => '?').join(',')})`)
+        .bind(...chunk),
+    );
+  }
+
+  /**
+   * Statement removing producer ids (idempotency keys) older than `beforeMs`, at most `limit`: kept
+   * past their notification's own removal so that such an id still answers `expired` meanwhile.
+   */
+  removeKeysStatement(beforeMs: number, limit: number): D1PreparedStatement {
+    return this.db
+      .prepare(
+        'DELETE FROM notification_keys WHERE key IN (SELECT key FROM notification_keys WHERE created_at < ? LIMIT ?)',
+      )
+      .bind(beforeMs, limit);
   }
 }

@@ -1,4 +1,5 @@
 import type { Channel } from '../domain/channels';
+import { chunk } from '../lib/collections';
 
 /** The only code with SQL for provider switches, alert digests and dead letters. */
 export interface DeadLetter {
@@ -94,6 +95,33 @@ export class OperationsRepo {
          ON CONFLICT (delivery_id) DO UPDATE SET reason = excluded.reason, created_at = excluded.created_at, replayed_at = NULL`,
       )
       .bind(deliveryId, channel, reason, nowMs);
+  }
+
+  /** Before when deliveries were archived and removed (0: never). */
+  async purgedBefore(): Promise<number> {
+    const row = await this.db
+      .prepare('SELECT purged_before FROM retention WHERE id = 1')
+      .first<{ purged_before: number }>();
+    return row?.purged_before ?? 0;
+  }
+
+  /** Statement moving the retention watermark forward (never back). */
+  markPurgedStatement(beforeMs: number, nowMs: number): D1PreparedStatement {
+    return this.db
+      .prepare(
+        `INSERT INTO retention (id, purged_before, updated_at) VALUES (1, ?1, ?2)
+         ON CONFLICT (id) DO UPDATE SET purged_before = max(purged_before, ?1), updated_at = ?2`,
+      )
+      .bind(beforeMs, nowMs);
+  }
+
+  /** Statements removing the dead letters of these deliveries (retention). */
+  deleteDeadLettersStatements(ids: readonly string[]): D1PreparedStatement[] {
+    return chunk([...ids], 100).map((part) =>
+      this.db
+        .prepare(`DELETE FROM dead_letters WHERE delivery_id IN (${part.map(() => '?').join(',')})`)
+        .bind(...part),
+    );
   }
 
   async listDeadLetters(channel: string | undefined, limit: number): Promise<DeadLetter[]> {

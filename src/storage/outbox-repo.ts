@@ -1,6 +1,7 @@
 import type { Address } from '../domain/address';
 import { type Channel, IDEMPOTENT_CHANNELS } from '../domain/channels';
 import type { RenderedMessage } from '../domain/message';
+import { chunk } from '../lib/collections';
 
 export interface OutboxEntry {
   id: number;
@@ -62,6 +63,15 @@ export class OutboxRepo {
         keyed ? 1 : 0,
         entry.deliveryId,
       );
+  }
+
+  /** Statements removing what the sandbox captured for these deliveries (retention). */
+  deleteForDeliveriesStatements(ids: readonly string[]): D1PreparedStatement[] {
+    return chunk([...ids], 100).map((part) =>
+      this.db
+        .prepare(`DELETE FROM outbox WHERE delivery_id IN (${part.map(() => '?').join(',')})`)
+        .bind(...part),
+    );
   }
 
   deleteForUserStatement(userId: string): D1PreparedStatement {

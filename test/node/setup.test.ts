@@ -99,6 +99,7 @@ describe('npm run setup', () => {
     expect(commandsOf(stdout)).toEqual([
       'wrangler d1 create herald-staging',
       'wrangler r2 bucket create herald-templates-staging',
+      'wrangler r2 bucket create herald-archive-staging',
       ...CHANNELS.flatMap((c) => [
         `wrangler queues create herald-${c}-staging`,
         `wrangler queues create herald-${c}-staging-dlq`,
@@ -119,6 +120,7 @@ describe('npm run setup', () => {
     const commands = commandsOf(stdout);
     expect(commands).toContain('wrangler d1 create herald');
     expect(commands).toContain('wrangler r2 bucket create herald-templates');
+    expect(commands).toContain('wrangler r2 bucket create herald-archive');
     expect(commands).toContain('wrangler queues create herald-webhook-dlq');
     expect(commands).toContain('wrangler d1 migrations apply DB --remote');
     expect(commands).toContain('node scripts/templates-push.mjs --remote');
@@ -156,6 +158,7 @@ describe('npm run setup', () => {
     const made = calls();
     expect(made).toContainEqual(['d1', 'create', 'herald-staging']);
     expect(made).toContainEqual(['r2', 'bucket', 'create', 'herald-templates-staging']);
+    expect(made).toContainEqual(['r2', 'bucket', 'create', 'herald-archive-staging']);
     for (const c of CHANNELS) {
       expect(made).toContainEqual(['queues', 'create', `herald-${c}-staging`]);
       expect(made).toContainEqual(['queues', 'create', `herald-${c}-staging-dlq`]);

@@ -32,21 +32,22 @@ describe('the minute cron under faults', () => {
 
     await atTime(at, () => runCron(env, at));
     const first = webhook.texts();
-    for (const step of ['sweeper', 'reaper', 'backlog', 'replay-keys', 'digest']) {
+    for (const step of ['sweeper', 'reaper', 'retention', 'backlog', 'replay-keys', 'digest']) {
       expect(
         first.filter((text) => text.includes(`the cron's ${step} step failed: Error: D1_ERROR`)),
       ).toHaveLength(1);
     }
-    expect(first).toHaveLength(5);
+    expect(first).toHaveLength(6);
     expect(first[0]).toContain('sent directly: D1 could not store this alert');
 
     // The outage goes on: the next minutes do not repeat what was just said ...
     await atTime(at + MINUTE, () => runCron(env, at + MINUTE));
     await atTime(at + 2 * MINUTE, () => runCron(env, at + 2 * MINUTE));
-    expect(webhook.texts()).toHaveLength(5);
+    expect(webhook.texts()).toHaveLength(6);
     // ... and a few minutes later the operator hears it again.
     await atTime(at + 6 * MINUTE, () => runCron(env, at + 6 * MINUTE));
-    expect(webhook.texts()).toHaveLength(9);
+    // (the hourly steps, reaper and retention, do not run at minute 6)
+    expect(webhook.texts()).toHaveLength(10);
   });
 
   it('a failing sweeper skips neither the other steps nor the alert digest, and is in it', async () => {

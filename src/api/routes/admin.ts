@@ -5,6 +5,7 @@ import { rotatePage } from '../../services/access/key-rotation';
 import { replayDeadLetters } from '../../services/operations/dead-letters';
 import { providerStatuses } from '../../services/operations/provider-status';
 import { setProviderEnabled } from '../../services/operations/provider-switches';
+import { runRetention } from '../../services/operations/retention';
 import { ErrorSchema, IdSchema } from '../shared/schemas';
 import type { AppEnv } from '../shared/types';
 import { jsonBody, validationHook } from '../shared/validation';
@@ -120,6 +121,45 @@ const replay = createRoute({
   },
 });
 
+/** Most rows one retention run through the API removes; call again while `more` is true. */
+const MAX_RETAINED_PER_CALL = 50_000;
+
+const retention = createRoute({
+  method: 'post',
+  path: '/v1/admin/retention/run',
+  tags: ['admin'],
+  summary:
+    'Archive to R2, then remove, the deliveries created before `before` (call again while `more` is true)',
+  security,
+  request: {
+    body: jsonBody(
+      z
+        .object({
+          before: z.iso.datetime({ offset: true }).openapi({ example: '2026-11-01T00:00:00Z' }),
+        })
+        .strict(),
+    ),
+  },
+  responses: {
+    200: {
+      description: 'What was archived and removed',
+      content: {
+        'application/json': {
+          schema: z.object({
+            before: z.string(),
+            archived: z.number(),
+            removed: z.number(),
+            objects: z.array(z.string()),
+            more: z.boolean(),
+          }),
+        },
+      },
+    },
+    422: { description: 'Validation failed', content: errorContent },
+    503: { description: 'No archive bucket is bound: nothing was removed', content: errorContent },
+  },
+});
+
 const rotateKey = createRoute({
   method: 'post',
   path: '/v1/admin/rotate-key',
@@ -182,4 +222,8 @@ export const adminRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook
   .openapi(replay, async (c) => {
     const ids = await replayDeadLetters(c.var.services, c.req.valid('json'));
     return c.json({ replayed: ids.length, ids }, 200);
+  })
+  .openapi(retention, async (c) => {
+    const before = Date.parse(c.req.valid('json').before);
+    return c.json(await runRetention(c.var.services, before, MAX_RETAINED_PER_CALL), 200);
   });
