@@ -461,6 +461,7 @@ export function meterEnv(env: Env, meter: Meter): Env {
     ...env,
     DB: meterD1(env.DB, meter),
     TEMPLATES: meterR2(env.TEMPLATES, meter),
+    ...(env.ARCHIVE ? { ARCHIVE: meterR2(env.ARCHIVE, meter) } : {}),
     RECIPIENT: meterDurableObjects(env.RECIPIENT, meter),
     QUEUE_EMAIL: meterQueue(env.QUEUE_EMAIL, meter),
     QUEUE_SMS: meterQueue(env.QUEUE_SMS, meter),

@@ -331,6 +331,31 @@ async function meterCronTick(): Promise<Counts> {
   }
 }
 
+/**
+ * Retention over everything the scenarios wrote (as if it had all grown older than the retention):
+ * archived to R2, then removed. Returns what that cost and how many deliveries it removed.
+ */
+async function meterRetention(): Promise<{ counts: Counts; removed: number; objects: number }> {
+  const { env, meter } = freshEnv();
+  let removed = 0;
+  let objects = 0;
+  for (;;) {
+    meter.counts.fetchRequests += 1;
+    const res = await api(
+      'POST',
+      '/v1/admin/retention/run',
+      { before: new Date(Date.now() + 1000).toISOString() },
+      { env },
+    );
+    expect(res.status).toBe(200);
+    const body = await json<{ removed: number; objects: string[]; more: boolean }>(res);
+    removed += body.removed;
+    objects += body.objects.length;
+    if (!body.more) break;
+  }
+  return { counts: meter.snapshot(), removed, objects };
+}
+
 it(`meters ${N} notifications per channel and over all channels`, async ({ task }) => {
   providers = await realProviders();
   // The provider each channel is configured with: every delivery must have gone through it.
@@ -349,6 +374,7 @@ it(`meters ${N} notifications per channel and over all channels`, async ({ task 
   }
   const cronAfterMs = Date.now() - firstIngest;
   const cron = await meterCronTick();
+  const retention = await meterRetention();
 
   for (const [index, s] of scenarios.entries()) {
     // Every delivery must have been sent, or the per-delivery figures would be flattered.
@@ -366,6 +392,7 @@ it(`meters ${N} notifications per channel and over all channels`, async ({ task 
     scenarios,
     cron,
     cronAfterMs,
+    retention,
     providers: providerOf,
   };
   const markdown = renderReport(report);

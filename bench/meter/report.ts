@@ -53,6 +53,8 @@ export interface MeterReport {
   cron: Counts;
   /** Time from the first scenario's first request to the cron tick (ms). */
   cronAfterMs: number;
+  /** Retention over everything the scenarios wrote: its counts, deliveries removed, archive objects. */
+  retention: { counts: Counts; removed: number; objects: number };
 }
 
 /** Budgets from the issue, per delivered delivery. */
@@ -407,6 +409,8 @@ export function renderReport(report: MeterReport): string {
   out.push('');
   out.push(...statementTable(c.d1ByStatement, 1, 'tick'));
   out.push('');
+  out.push(...retentionSection(report));
+  out.push('');
   out.push('### Not counted');
   out.push('');
   out.push(
@@ -422,4 +426,20 @@ export function renderReport(report: MeterReport): string {
     '- Plan fees and free allowances (Workers Paid $5/month includes 10 M requests, 1 M queue operations, 50 M D1 rows written ...).',
   );
   return out.join('\n');
+}
+
+/** What removing a delivery costs once it is older than the retention: archive first, then delete. */
+function retentionSection(report: MeterReport): string[] {
+  const { counts: r, removed, objects } = report.retention;
+  const per = Math.max(1, removed);
+  const dollars =
+    (r.d1RowsWritten * CLOUDFLARE_PRICES.d1RowWritten +
+      r.d1RowsRead * CLOUDFLARE_PRICES.d1RowRead +
+      r.r2ClassA * CLOUDFLARE_PRICES.r2ClassA) /
+    per;
+  return [
+    '### Retention (archive to R2, then remove from D1)',
+    '',
+    `Every delivery the scenarios wrote (${removed}), run through \`POST /v1/admin/retention/run\` as if older than the retention: ${objects} archive objects (gzip NDJSON, one per database and hour of creation, in parts of at most 1,000 rows), then the rows removed. Per removed delivery: ${fmt(r.d1RowsWritten / per)} D1 rows written (the delete; index rows included), ${fmt(r.d1RowsRead / per)} rows read, ${fmt(r.r2ClassA / per, 3)} R2 Class A operations (the archive writes), ${fmt(r.d1Statements / per)} D1 statements: **${usd(dollars)} per million deliveries** on top of the figures above, and D1 storage stays flat at the retention window (R2 storage, $0.015 per GB-month, holds the archive).`,
+  ];
 }
