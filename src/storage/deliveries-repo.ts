@@ -3,7 +3,7 @@ import type { Channel, Priority } from '../domain/channels';
 import type { Delivery, DeliveryToSend, Notification } from '../domain/delivery';
 import { type DeliveryStatus, type HistoryEntry, REPORTED_AFTER_SENDING } from '../domain/status';
 import { chunk as chunksOf } from '../lib/collections';
-import type { FieldCipher } from '../lib/field-crypto';
+import { type FieldCipher, isEncrypted } from '../lib/field-crypto';
 import { idAfter, idBoundAt, idTimeMs } from '../lib/ids';
 import { log } from '../lib/log';
 import { redact } from '../lib/redact';
@@ -55,6 +55,34 @@ const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOStrin
 /** The address is personal data: encrypted, bound to the delivery id. */
 const addressAad = (deliveryId: string) => `deliveries.address:${deliveryId}`;
 
+/** The notification's template data (on its head row) too: encrypted, bound to the head's id. */
+const dataAad = (headId: string) => `deliveries.data:${headId}`;
+
+/** Data with nothing in it is stored as it is: there is nothing to hide. */
+const EMPTY_DATA = '{}';
+
+/**
+ * What erasure leaves in a user's addresses and in the data of notifications only they received:
+ * `erased:<epoch ms>`, plus `:contact` when a contact row went with it. Neither column can hold
+ * this otherwise (an address is `enc:…`, data `enc:…` or JSON), so reads tell it apart.
+ */
+const ERASED = 'erased:';
+const isErased = (value: string | null): boolean => value?.startsWith(ERASED) === true;
+const erasedMarker = (nowMs: number, contact: boolean) =>
+  `${ERASED}${Math.trunc(nowMs)}${contact ? ':contact' : ''}`;
+
+/** What an erasure of a user left behind, read back from its markers. */
+export interface ErasureRecord {
+  /** When the (last) erasure ran. */
+  at: string;
+  /** Whether a contact row was erased with it. */
+  contact: boolean;
+  /** Deliveries whose address was erased. */
+  deliveries: number;
+  /** Notifications (sent to this user alone) whose template data was erased. */
+  notifications: number;
+}
+
 function toDelivery(row: DeliveryRow, address: Address | null): Delivery {
   return {
     id: row.id,
@@ -75,13 +103,13 @@ function toDelivery(row: DeliveryRow, address: Address | null): Delivery {
   };
 }
 
-function toNotification(head: HeadRow, deliveryIds: string[]): Notification {
+function toNotification(head: HeadRow, deliveryIds: string[], data: Record<string, unknown>): Notification {
   return {
     id: head.notification_id,
     type: head.type,
     source: head.source,
     priority: head.priority,
-    data: JSON.parse(head.data) as Record<string, unknown>,
+    data,
     channels: head.channels ? (JSON.parse(head.channels) as Channel[]) : null,
     sendAt: iso(head.send_at),
     dedupeKey: head.dedupe_key,
@@ -182,7 +210,7 @@ export class DeliveriesRepo {
   }
 
   private async openAddress(row: { id: string; address: string | null }): Promise<Address | null> {
-    if (row.address === null) return null;
+    if (row.address === null || isErased(row.address)) return null;
     const cipher = await this.cipher();
     return JSON.parse(await cipher.decrypt(row.address, addressAad(row.id))) as Address;
   }
@@ -190,6 +218,40 @@ export class DeliveriesRepo {
   private async sealAddress(deliveryId: string, address: Address | null): Promise<string | null> {
     if (address === null) return null;
     return (await this.cipher()).encrypt(JSON.stringify(address), addressAad(deliveryId));
+  }
+
+  /**
+   * A notification's data as stored on its head row: encrypted like an address (bound to the head's
+   * id), except an empty object, which holds nothing.
+   */
+  private async sealData(headId: string, data: Record<string, unknown>): Promise<string> {
+    const json = JSON.stringify(data);
+    if (json === EMPTY_DATA) return json;
+    return (await this.cipher()).encrypt(json, dataAad(headId));
+  }
+
+  /**
+   * The data of a head row: decrypted (`enc:`), or JSON as rows written before data was encrypted
+   * hold it; erased or absent data is empty. The cipher is only needed for encrypted data.
+   * @throws DecryptError or SyntaxError for a damaged value
+   */
+  private async openData(headId: string | null, stored: string | null): Promise<Record<string, unknown>> {
+    if (stored === null || headId === null || isErased(stored)) return {};
+    const json = isEncrypted(stored) ? await (await this.cipher()).decrypt(stored, dataAad(headId)) : stored;
+    return JSON.parse(json) as Record<string, unknown>;
+  }
+
+  /** For reading (status, listing, export): data that cannot be read is shown empty, and logged. */
+  private async openDataForReading(head: {
+    id: string;
+    data: string | null;
+  }): Promise<Record<string, unknown>> {
+    try {
+      return await this.openData(head.id, head.data);
+    } catch (error) {
+      log('error', 'notification.data_unreadable', { deliveryId: head.id, error: String(error) });
+      return {};
+    }
   }
 
   /**
@@ -256,6 +318,7 @@ export class DeliveriesRepo {
             toNotification(
               head,
               rows.map((row) => row.id),
+              await this.openDataForReading(head),
             ),
           );
       }
@@ -311,7 +374,7 @@ export class DeliveriesRepo {
       sendAtMs: row.send_at,
     };
     try {
-      const data = JSON.parse(row.head_data ?? '{}') as Record<string, unknown>;
+      const data = await this.openData(row.head_id, row.head_data);
       return { ...toDelivery(row, await this.openAddress(row)), ...notification, data };
     } catch (error) {
       const unreadable = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
@@ -341,6 +404,7 @@ export class DeliveriesRepo {
       );
     }
     const sealed = await Promise.all(deliveries.map((d) => this.sealAddress(d.id, d.address)));
+    const data = headId === null ? null : await this.sealData(headId, notification.data);
     for (const [index, d] of deliveries.entries()) {
       const history: HistoryEntry[] =
         d.status === 'queued'
@@ -373,7 +437,7 @@ export class DeliveriesRepo {
             notification.sendAtMs,
             notification.dedupeKey,
             head ? notification.source : null,
-            head ? JSON.stringify(notification.data) : null,
+            head ? data : null,
             head && notification.channels ? JSON.stringify(notification.channels) : null,
             head ? notification.requestHash : null,
             headId,
@@ -511,26 +575,39 @@ export class DeliveriesRepo {
     if (statements.length > 0) await this.db.batch(statements);
   }
 
-  /** One page of deliveries (by id, after `cursor`) whose address needs re-encrypting under the current key. */
+  /**
+   * One page of deliveries (by id, after `cursor`) whose address or data needs (re-)encrypting
+   * under the current key: written under an older key, or data still in clear from before data
+   * was encrypted. Each statement applies only if the row did not change since it was read.
+   */
   async rotationPage(
     cursor: string,
     limit: number,
   ): Promise<{ statements: D1PreparedStatement[]; unreadable: number; next: string | null }> {
     const cipher = await this.cipher();
     const { results } = await this.db
-      .prepare('SELECT id, address FROM deliveries WHERE id > ? ORDER BY id LIMIT ?')
+      .prepare('SELECT id, address, data FROM deliveries WHERE id > ? ORDER BY id LIMIT ?')
       .bind(cursor, limit)
-      .all<{ id: string; address: string | null }>();
+      .all<{ id: string; address: string | null; data: string | null }>();
+    const stale = (value: string | null) =>
+      value !== null && value !== EMPTY_DATA && !isErased(value) && cipher.needsRotation(value);
     const statements: D1PreparedStatement[] = [];
     let unreadable = 0;
     for (const row of results) {
-      if (row.address === null || !cipher.needsRotation(row.address)) continue;
+      if (!stale(row.address) && !stale(row.data)) continue;
       try {
-        const sealed = await this.sealAddress(row.id, await this.openAddress(row));
+        const address = stale(row.address)
+          ? await this.sealAddress(row.id, await this.openAddress(row))
+          : row.address;
+        const data = stale(row.data)
+          ? await this.sealData(row.id, await this.openData(row.id, row.data))
+          : row.data;
         statements.push(
           this.db
-            .prepare('UPDATE deliveries SET address = ? WHERE id = ? AND address = ?')
-            .bind(sealed, row.id, row.address),
+            .prepare(
+              'UPDATE deliveries SET address = ?, data = ? WHERE id = ? AND address IS ? AND data IS ?',
+            )
+            .bind(address, data, row.id, row.address, row.data),
         );
       } catch {
         unreadable += 1;
@@ -539,11 +616,62 @@ export class DeliveriesRepo {
     return { statements, unreadable, next: results.length === limit ? (results.at(-1)?.id ?? null) : null };
   }
 
-  /** Erasure: a user's deliveries keep their ids, statuses and history, never the address. */
-  eraseAddressesStatement(userId: string): D1PreparedStatement {
-    return this.db
-      .prepare('UPDATE deliveries SET address = NULL WHERE user_id = ? AND address IS NOT NULL')
-      .bind(userId);
+  /**
+   * Erasure of a user's deliveries (one scan each: there is no index on user_id). The deliveries
+   * keep their ids, statuses and history; their address becomes the erasure marker, and so does
+   * the template data of every notification whose deliveries are all this user's (data a
+   * notification shares with other recipients is theirs too, and stays). Two statements, for the
+   * caller's batch; the data one first (it finds the notifications through the user's rows).
+   */
+  eraseStatements(userId: string, nowMs: number, contactErased: boolean): D1PreparedStatement[] {
+    const marker = erasedMarker(nowMs, contactErased);
+    return [
+      this.db
+        .prepare(
+          `UPDATE deliveries AS h SET data = ?
+           WHERE h.request_hash IS NOT NULL AND h.data IS NOT NULL AND h.data NOT LIKE '${ERASED}%'
+             AND (h.id IN (SELECT head_id FROM deliveries WHERE user_id = ? AND head_id IS NOT NULL)
+               OR h.notification_id IN (SELECT notification_id FROM deliveries WHERE user_id = ? AND head_id IS NULL))
+             AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE ${SAME_NOTIFICATION('o', 'h')} AND o.user_id IS NOT ?)`,
+        )
+        .bind(marker, userId, userId, userId),
+      this.db
+        .prepare(
+          `UPDATE deliveries SET address = ? WHERE user_id = ? AND (address IS NULL OR address NOT LIKE '${ERASED}%')`,
+        )
+        .bind(marker, userId),
+    ];
+  }
+
+  /** Whether Herald holds any delivery for this user id (a scan that stops at the first). */
+  async hasDeliveriesFor(userId: string): Promise<boolean> {
+    const row = await this.db
+      .prepare('SELECT 1 AS found FROM deliveries WHERE user_id = ? LIMIT 1')
+      .bind(userId)
+      .first();
+    return row !== null;
+  }
+
+  /** What erasures of this user left (their markers), or null when none ran. */
+  async erasureOf(userId: string): Promise<ErasureRecord | null> {
+    const { results } = await this.db
+      .prepare(
+        `SELECT address AS marker, count(*) AS deliveries, sum(data LIKE '${ERASED}%') AS notifications
+         FROM deliveries WHERE user_id = ? AND address LIKE '${ERASED}%' GROUP BY address`,
+      )
+      .bind(userId)
+      .all<{ marker: string; deliveries: number; notifications: number | null }>();
+    if (results.length === 0) return null;
+    let atMs = 0;
+    const record = { contact: false, deliveries: 0, notifications: 0 };
+    for (const row of results) {
+      const [, ms = '0', contact] = row.marker.split(':');
+      atMs = Math.max(atMs, Number(ms) || 0);
+      record.contact ||= contact === 'contact';
+      record.deliveries += row.deliveries;
+      record.notifications += row.notifications ?? 0;
+    }
+    return { at: new Date(atMs).toISOString(), ...record };
   }
 
   /** A user's deliveries, newest first (for the data export). */

@@ -67,6 +67,105 @@ describe('personal data at rest', () => {
   });
 });
 
+/** A notification's head row (its first delivery), as D1 holds it. */
+async function headRow(deliveryId: string) {
+  return testEnv.DB.prepare('SELECT id, data, address FROM deliveries WHERE id = ?')
+    .bind(deliveryId)
+    .first<{ id: string; data: string | null; address: string | null }>();
+}
+
+describe('template data at rest', () => {
+  it('template data is not in clear in D1, and reads back through the API, the export and the consumer', async () => {
+    const userId = await newContact({ email: EMAIL });
+    const data = { order_id: 'ORDER-PRIVATE-7731', carrier: 'Owl Post', buyer: 'Grace Private Hopper' };
+    const captured = envWithCapturedQueues();
+    const accepted = await sendNotification(captured, {
+      type: 'order_shipped',
+      recipients: [userId],
+      channels: ['email'],
+      data,
+    });
+    const head = await headRow(accepted.deliveries[0]?.id ?? '');
+    expect(head?.data).toMatch(/^enc:v1:test1:/);
+    const text = await dump();
+    for (const clear of ['ORDER-PRIVATE-7731', 'Owl Post', 'Grace Private Hopper'])
+      expect(text).not.toContain(clear);
+
+    expect(
+      (await json<{ data: unknown }>(await api('GET', `/v1/notifications/${accepted.id}`))).data,
+    ).toEqual(data);
+    const exported = await json<{ notifications: { data: unknown }[] }>(
+      await api('GET', `/v1/contacts/${userId}/export`),
+    );
+    expect(exported.notifications).toEqual([expect.objectContaining({ data })]);
+    await drainQueues(captured);
+    const [sent] = await readOutbox({ notificationId: accepted.id });
+    expect(sent?.message.html).toContain('ORDER-PRIVATE-7731');
+  });
+
+  it('data stored in clear before encryption still reads, and key rotation encrypts it', async () => {
+    const userId = await newContact({ email: EMAIL });
+    const captured = envWithCapturedQueues();
+    const accepted = await sendNotification(captured, {
+      type: 'order_shipped',
+      recipients: [userId],
+      channels: ['email'],
+      data: { order_id: 'OLD-ROW-1' },
+    });
+    const headId = accepted.deliveries[0]?.id ?? '';
+    // As a version before data encryption wrote it.
+    await testEnv.DB.prepare('UPDATE deliveries SET data = ? WHERE id = ?')
+      .bind(JSON.stringify({ order_id: 'OLD-ROW-1' }), headId)
+      .run();
+    expect(
+      (await json<{ data: unknown }>(await api('GET', `/v1/notifications/${accepted.id}`))).data,
+    ).toEqual({
+      order_id: 'OLD-ROW-1',
+    });
+    await drainQueues(captured);
+    expect((await readOutbox({ notificationId: accepted.id }))[0]?.message.html).toContain('OLD-ROW-1');
+
+    const page = await json<{ rotated: number }>(
+      await api('POST', '/v1/admin/rotate-key', {
+        table: 'deliveries',
+        cursor: headId.slice(0, -1),
+        limit: 1,
+      }),
+    );
+    expect(page.rotated).toBe(1);
+    expect((await headRow(headId))?.data).toMatch(/^enc:v1:test1:/);
+    expect(
+      (await json<{ data: unknown }>(await api('GET', `/v1/notifications/${accepted.id}`))).data,
+    ).toEqual({
+      order_id: 'OLD-ROW-1',
+    });
+  });
+
+  it('encrypted data is bound to its notification: copied to another, it does not read', async () => {
+    const captured = envWithCapturedQueues();
+    const send = (order: string) =>
+      sendNotification(captured, {
+        type: 'order_shipped',
+        recipients: [{ email: 'bound@example.com' }],
+        channels: ['email'],
+        data: { order_id: order },
+      });
+    const [a, b] = [await send('BOUND-A'), await send('BOUND-B')];
+    const headA = a.deliveries[0]?.id ?? '';
+    const headB = b.deliveries[0]?.id ?? '';
+    await testEnv.DB.prepare(
+      'UPDATE deliveries SET data = (SELECT data FROM deliveries WHERE id = ?) WHERE id = ?',
+    )
+      .bind(headA, headB)
+      .run();
+    const res = await api('GET', `/v1/notifications/${b.id}`);
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    expect(text).not.toContain('BOUND-A');
+    expect((JSON.parse(text) as { data: unknown }).data).toEqual({});
+  });
+});
+
 describe('erasure and export', () => {
   it('export returns everything held on the user; erasure removes personal data, deliveries keep only non-personal fields', async () => {
     const userId = await newContact({ email: EMAIL, phone: PHONE });
@@ -96,12 +195,18 @@ describe('erasure and export', () => {
       expect.objectContaining({ id: accepted.id, data: { order_id: 'A9' } }),
     ]);
 
+    expect(body).toMatchObject({ erased: null });
+
     expect((await api('DELETE', `/v1/contacts/${userId}`)).status).toBe(204);
     expect((await api('GET', `/v1/contacts/${userId}`)).status).toBe(404);
     const after = await json<{
+      data: unknown;
       deliveries: { address: unknown; status: string; history: { status: string }[] }[];
     }>(await api('GET', `/v1/notifications/${accepted.id}`));
     expect(after.deliveries[0]).toMatchObject({ address: null, status: 'sent' });
+    // The data of a notification sent to this user alone is erased too.
+    expect(after.data).toEqual({});
+    expect((await headRow(accepted.deliveries[0]?.id ?? ''))?.data).toMatch(/^erased:\d+:contact$/);
     expect(after.deliveries[0]?.history.map((h) => h.status)).toEqual(['created', 'queued', 'sent']);
     expect(await readOutbox({ userId })).toEqual([]);
     expect(await json(await api('GET', `/v1/contacts/${userId}/preferences`))).toEqual({
@@ -113,6 +218,91 @@ describe('erasure and export', () => {
 
   it('erasing an unknown contact is 404', async () => {
     expect((await api('DELETE', `/v1/contacts/${uniqueUser()}`)).status).toBe(404);
+    expect((await api('GET', `/v1/contacts/${uniqueUser()}/export`)).status).toBe(404);
+  });
+
+  it('erasure of a user id that was only ever an inline recipient erases its addresses and data, and the export says so', async () => {
+    const userId = uniqueUser('inline-only');
+    const inlineEmail = 'inline.only.private@example.org';
+    const captured = envWithCapturedQueues();
+    const accepted = await sendNotification(captured, {
+      type: 'order_shipped',
+      recipients: [{ userId, email: inlineEmail, phone: PHONE }],
+      channels: ['email', 'sms'],
+      data: { order_id: 'INLINE-ONLY-55' },
+    });
+    await drainQueues(captured);
+    const before = await json<{ contact: unknown; deliveries: { address: unknown }[]; erased: unknown }>(
+      await api('GET', `/v1/contacts/${userId}/export`),
+    );
+    expect(before.contact).toBeNull();
+    expect(before.deliveries).toHaveLength(2);
+    expect(before.erased).toBeNull();
+
+    const erased = await api('DELETE', `/v1/contacts/${userId}`);
+    expect(erased.status).toBe(204);
+    const rows = await testEnv.DB.prepare('SELECT address, data FROM deliveries WHERE user_id = ?')
+      .bind(userId)
+      .all<{ address: string | null; data: string | null }>();
+    expect(rows.results).toHaveLength(2);
+    for (const row of rows.results) {
+      expect(row.address).toMatch(/^erased:\d+$/);
+      expect(row.data === null || /^erased:\d+$/.test(row.data)).toBe(true);
+    }
+    expect(
+      (await json<{ data: unknown }>(await api('GET', `/v1/notifications/${accepted.id}`))).data,
+    ).toEqual({});
+
+    const after = await api('GET', `/v1/contacts/${userId}/export`);
+    expect(after.status).toBe(200);
+    const exported = await json<{
+      contact: unknown;
+      preferences: unknown;
+      deliveries: { address: unknown; status: string }[];
+      notifications: { data: unknown }[];
+      erased: { at: string; contact: boolean; deliveries: number; notifications: number };
+    }>(after);
+    expect(exported.contact).toBeNull();
+    expect(exported.preferences).toBeNull();
+    expect(exported.deliveries.map((d) => d.address)).toEqual([null, null]);
+    expect(exported.notifications).toEqual([expect.objectContaining({ data: {} })]);
+    expect(exported.erased).toEqual({
+      at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+      contact: false,
+      deliveries: 2,
+      notifications: 1,
+    });
+    const text = JSON.stringify(exported);
+    for (const clear of [inlineEmail, PHONE, 'INLINE-ONLY-55']) expect(text).not.toContain(clear);
+    expect(await dump()).not.toContain('INLINE-ONLY-55');
+    // Erasing again changes nothing and is not an error: Herald still knows the id.
+    expect((await api('DELETE', `/v1/contacts/${userId}`)).status).toBe(204);
+  });
+
+  it("erasure keeps the data of a notification other recipients share, and erases only this user's addresses", async () => {
+    const userId = await newContact({ email: 'shared.erased@example.org' });
+    const other = await newContact({ email: 'shared.kept@example.org' });
+    const captured = envWithCapturedQueues();
+    const accepted = await sendNotification(captured, {
+      type: 'order_shipped',
+      recipients: [userId, other],
+      channels: ['email'],
+      data: { order_id: 'SHARED-9' },
+    });
+    expect((await api('DELETE', `/v1/contacts/${userId}`)).status).toBe(204);
+    const after = await json<{ data: unknown; deliveries: { userId: string; address: unknown }[] }>(
+      await api('GET', `/v1/notifications/${accepted.id}`),
+    );
+    expect(after.data).toEqual({ order_id: 'SHARED-9' });
+    expect(after.deliveries.find((d) => d.userId === userId)?.address).toBeNull();
+    expect(after.deliveries.find((d) => d.userId === other)?.address).toEqual({
+      channel: 'email',
+      email: 'shared.kept@example.org',
+    });
+    const exported = await json<{ erased: { contact: boolean; deliveries: number; notifications: number } }>(
+      await api('GET', `/v1/contacts/${userId}/export`),
+    );
+    expect(exported.erased).toMatchObject({ contact: true, deliveries: 1, notifications: 0 });
   });
 });
 

@@ -1,5 +1,7 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import type { Contact } from '../../domain/contact';
 import { notFound } from '../../domain/errors';
+import { viewContact } from '../../domain/masking';
 import {
   addDeviceToken,
   patchContact,
@@ -29,6 +31,12 @@ const errors = {
     content: { 'application/json': { schema: ErrorSchema } },
   },
 };
+/**
+ * A contact as these routes show it: whole (they need `contacts:read` or `contacts:write`), but a
+ * webhook channel's signing secret only as `secretSet`. The secret is write-only.
+ */
+const shown = (contact: Contact) => viewContact(contact, 'whole');
+
 const contactResponse = (description: string) => ({
   description,
   content: { 'application/json': { schema: ContactSchema } },
@@ -68,7 +76,10 @@ const deleteContact = createRoute({
   method: 'delete',
   path: '/v1/contacts/{userId}',
   tags: ['contacts'],
-  summary: 'Erase a contact: its data, tokens and preferences; its deliveries keep only non-personal fields',
+  summary:
+    'Erase a user: the contact (if any), preferences, the addresses of every delivery to the user id and the data of notifications sent to them alone',
+  description:
+    'Works for a user id that only ever was an inline recipient too. Deliveries keep their ids, statuses and history. The export then says what was erased. 404 for an id Herald never saw.',
   security,
   request: { params: UserIdParam },
   responses: { 204: { description: 'Deleted' }, ...errors },
@@ -79,7 +90,7 @@ const exportContactRoute = createRoute({
   path: '/v1/contacts/{userId}/export',
   tags: ['contacts'],
   summary:
-    'Everything Herald holds on a user: contact, preferences, deliveries with history, and their template data (GDPR access)',
+    'Everything Herald holds on a user: contact, preferences, deliveries with history, their template data, and what an erasure removed (GDPR access)',
   security,
   request: { params: UserIdParam },
   responses: {
@@ -123,17 +134,17 @@ const removeToken = createRoute({
 export const contactRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
   .openapi(putContact, async (c) => {
     const contact = await replaceContact(c.var.services, c.req.valid('param').userId, c.req.valid('json'));
-    return c.json(contact, 200);
+    return c.json(shown(contact), 200);
   })
   .openapi(patchContactRoute, async (c) => {
     const contact = await patchContact(c.var.services, c.req.valid('param').userId, c.req.valid('json'));
-    return c.json(contact, 200);
+    return c.json(shown(contact), 200);
   })
   .openapi(getContact, async (c) => {
     const { userId } = c.req.valid('param');
     const contact = await c.var.services.contacts.get(userId);
     if (!contact) throw notFound(`contact ${userId}`);
-    return c.json(contact, 200);
+    return c.json(shown(contact), 200);
   })
   .openapi(deleteContact, async (c) => {
     const { userId } = c.req.valid('param');
@@ -156,9 +167,9 @@ export const contactRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHo
   })
   .openapi(addToken, async (c) => {
     const contact = await addDeviceToken(c.var.services, c.req.valid('param').userId, c.req.valid('json'));
-    return c.json(contact, 200);
+    return c.json(shown(contact), 200);
   })
   .openapi(removeToken, async (c) => {
     const { userId, token } = c.req.valid('param');
-    return c.json(await removeDeviceToken(c.var.services, userId, token), 200);
+    return c.json(shown(await removeDeviceToken(c.var.services, userId, token)), 200);
   });

@@ -2,6 +2,7 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { CHANNELS } from '../../domain/channels';
 import type { Notification } from '../../domain/delivery';
 import { AppError, notFound } from '../../domain/errors';
+import type { AddressVisibility } from '../../domain/masking';
 import { STATUSES } from '../../domain/status';
 import { groupBy } from '../../lib/collections';
 import { type Cursor, decodeCursor, encodeCursor } from '../../lib/cursor';
@@ -21,6 +22,7 @@ import {
 } from '../shared/schemas';
 import type { AppEnv } from '../shared/types';
 import { jsonBody, validationHook } from '../shared/validation';
+import { addressVisibility, viewDelivery } from '../shared/views';
 
 const security = [{ bearerAuth: [] }];
 const errorContent = { 'application/json': { schema: ErrorSchema } };
@@ -149,8 +151,18 @@ function toInputs(body: z.infer<typeof SendBodySchema>): NotificationInput[] {
   return inputs;
 }
 
-export async function withDeliveries(services: Services, notifications: Notification[]) {
-  const deliveries = await services.deliveries.getDeliveries(notifications.flatMap((n) => n.deliveryIds));
+/**
+ * Notifications with their deliveries, each address through the caller's view (masked unless the
+ * key may read contacts; never a webhook secret).
+ */
+export async function withDeliveries(
+  services: Services,
+  notifications: Notification[],
+  visibility: AddressVisibility,
+) {
+  const deliveries = (
+    await services.deliveries.getDeliveries(notifications.flatMap((n) => n.deliveryIds))
+  ).map((d) => viewDelivery(d, visibility));
   const byNotification = groupBy(deliveries, (d) => d.notificationId);
   return notifications.map(({ requestHash: _hash, deliveryIds: _ids, dedupeKey: _key, ...n }) => ({
     ...n,
@@ -194,7 +206,7 @@ export const notificationRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validat
     const { id } = c.req.valid('param');
     const notification = await c.var.services.deliveries.getNotification(id);
     if (!notification) throw notFound(`notification ${id}`);
-    const [body] = await withDeliveries(c.var.services, [notification]);
+    const [body] = await withDeliveries(c.var.services, [notification], addressVisibility(c));
     return c.json(body as z.infer<typeof NotificationSchema>, 200);
   })
   .openapi(list, async (c) => {
@@ -209,7 +221,9 @@ export const notificationRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validat
     const last = shown.at(-1);
     return c.json(
       {
-        data: (await withDeliveries(c.var.services, shown)) as z.infer<typeof NotificationSchema>[],
+        data: (await withDeliveries(c.var.services, shown, addressVisibility(c))) as z.infer<
+          typeof NotificationSchema
+        >[],
         nextCursor:
           more && last ? encodeCursor({ createdAt: Date.parse(last.createdAt), id: last.id }) : null,
       },

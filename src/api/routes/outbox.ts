@@ -1,10 +1,12 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { CHANNELS } from '../../domain/channels';
 import { AppError } from '../../domain/errors';
+import { viewAddress } from '../../domain/masking';
 import { sandboxOn } from '../../services/operations/provider-status';
-import { ErrorSchema, IdSchema } from '../shared/schemas';
+import { AddressViewSchema, ErrorSchema, IdSchema } from '../shared/schemas';
 import type { AppEnv } from '../shared/types';
 import { validationHook } from '../shared/validation';
+import { addressVisibility } from '../shared/views';
 
 const OutboxEntrySchema = z
   .object({
@@ -13,7 +15,7 @@ const OutboxEntrySchema = z
     notificationId: z.string(),
     userId: z.string().nullable(),
     channel: z.enum(CHANNELS),
-    address: z.record(z.string(), z.unknown()),
+    address: AddressViewSchema,
     message: z.record(z.string(), z.unknown()),
     createdAt: z.string(),
     idempotentRepeat: z.boolean().openapi({
@@ -49,13 +51,20 @@ const listOutbox = createRoute({
   },
 });
 
-/** The sandbox outbox, readable only while some channel is served by the sandbox provider. */
+/**
+ * The sandbox outbox, readable only while some channel is served by the sandbox provider. Its
+ * addresses follow the caller's view like a delivery's (masked without `contacts:read`).
+ */
 export const outboxRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook }).openapi(
   listOutbox,
   async (c) => {
     if (!sandboxOn(c.env))
       throw new AppError(404, 'not_found', 'the outbox exists only while the sandbox provider is configured');
-    const entries = await c.var.services.outbox.list(c.req.valid('query'));
+    const visibility = addressVisibility(c);
+    const entries = (await c.var.services.outbox.list(c.req.valid('query'))).map((entry) => ({
+      ...entry,
+      address: viewAddress(entry.address, visibility),
+    }));
     return c.json({ data: entries as unknown as z.infer<typeof OutboxEntrySchema>[] }, 200);
   },
 );

@@ -124,6 +124,10 @@ export const ContactSchema = z
         url: z.string().optional(),
         chatId: z.string().optional(),
         status: z.boolean(),
+        secretSet: z.boolean().optional().openapi({
+          description:
+            'Webhook channels: whether a signing secret is set. The secret itself is write-only: no route returns it.',
+        }),
       }),
     ),
     locale: z.string().nullable(),
@@ -219,11 +223,27 @@ export const HistoryEntrySchema = z.object({
   provider: z.string().optional(),
 });
 
+/**
+ * Where a delivery went, as the caller may see it: whole for a key with `contacts:read` (or
+ * admin), masked otherwise (src/domain/masking.ts); a webhook's secret only as `secretSet`.
+ * Null once the user was erased, or when the row cannot be read.
+ */
+export const AddressViewSchema = z
+  .object({ channel: z.enum(CHANNELS) })
+  .catchall(z.unknown())
+  .nullable()
+  .openapi('DeliveryAddress', {
+    description:
+      "Whole with contacts:read or admin; masked otherwise (a***@example.com, +1415***0123, a device token's last 6 characters, a URL's host). Never a webhook secret: `secretSet` says whether one is set. Null after erasure.",
+    example: { channel: 'email', email: 'a***@example.com' },
+  });
+
 export const DeliverySchema = z
   .object({
     id: z.string(),
     userId: z.string().nullable(),
     channel: z.enum(CHANNELS),
+    address: AddressViewSchema,
     status: z.enum(STATUSES),
     reason: z.string().nullable(),
     provider: z.string().nullable(),

@@ -1,48 +1,85 @@
-import type { Contact } from '../../domain/contact';
 import type { Delivery, Notification } from '../../domain/delivery';
 import { notFound } from '../../domain/errors';
+import { type AddressView, type ContactView, viewAddress, viewContact } from '../../domain/masking';
 import type { Preferences } from '../../domain/preferences';
+import type { ErasureRecord } from '../../storage/deliveries-repo';
 import type { Services } from '../container';
 
+/** What one erasure did. */
+export interface Erasure {
+  userId: string;
+  at: string;
+  /** Whether a contact row was deleted. */
+  contact: boolean;
+  /** Whether stored preferences were deleted. */
+  preferences: boolean;
+}
+
 /**
- * Erasure (GDPR art. 17): the contact row, its preferences and the sandbox's captured messages go;
- * the user's deliveries keep their ids, statuses and history for accounting, but lose their
- * address. One atomic batch.
+ * Erasure (GDPR art. 17) of a user id Herald knows, as a contact or only as a recipient of
+ * deliveries (an inline recipient with a userId has no contact row): the contact row, its
+ * preferences and the sandbox's captured messages go; the user's deliveries keep their ids,
+ * statuses and history for accounting, but their address is erased, and so is the template data
+ * of every notification sent to this user alone. One atomic batch. An id Herald never saw is a 404.
  */
-export async function eraseContact(services: Services, userId: string): Promise<void> {
-  if (!(await services.contacts.exists(userId))) throw notFound(`contact ${userId}`);
+export async function eraseContact(services: Services, userId: string): Promise<Erasure> {
+  const [contact, preferences, deliveries] = await Promise.all([
+    services.contacts.exists(userId),
+    services.preferences.get(userId),
+    services.deliveries.hasDeliveriesFor(userId),
+  ]);
+  if (!contact && !preferences && !deliveries) throw notFound(`contact ${userId}`);
+  const now = services.now();
   await services.commit([
     services.contacts.deleteStatement(userId),
     services.preferences.deleteStatement(userId),
-    services.deliveries.eraseAddressesStatement(userId),
+    ...services.deliveries.eraseStatements(userId, now, contact),
     services.outbox.deleteForUserStatement(userId),
   ]);
+  return { userId, at: new Date(now).toISOString(), contact, preferences: preferences !== null };
 }
+
+/** A delivery in the export: its address whole, but never a webhook secret. */
+type ExportedDelivery = Omit<Delivery, 'address'> & { address: AddressView | null };
 
 /** Everything Herald holds on a user (GDPR art. 15): contact, preferences, deliveries, their data. */
 export interface ContactExport {
   exportedAt: string;
-  contact: Contact | null;
+  contact: ContactView | null;
   preferences: Preferences | null;
-  deliveries: Delivery[];
+  deliveries: ExportedDelivery[];
   notifications: Pick<Notification, 'id' | 'type' | 'source' | 'priority' | 'data' | 'createdAt'>[];
+  /**
+   * What erasure removed, when it ran: the deliveries listed above then hold no address, and the
+   * notifications sent to this user alone no data. Null when the user was never erased.
+   */
+  erased: ErasureRecord | null;
 }
 
 const EXPORT_LIMIT = 10_000;
 
+/**
+ * The export of a user id: 404 when Herald holds nothing on it (never seen, or a contact erased
+ * with nothing else). After an erasure it lists what is left (deliveries without address) and
+ * says what was erased.
+ */
 export async function exportContact(services: Services, userId: string): Promise<ContactExport> {
-  const [contact, preferences, deliveries] = await Promise.all([
+  const [contact, preferences, deliveries, erased] = await Promise.all([
     services.contacts.get(userId),
     services.preferences.get(userId),
     services.deliveries.listForUser(userId, EXPORT_LIMIT),
+    services.deliveries.erasureOf(userId),
   ]);
   if (!contact && deliveries.length === 0 && !preferences) throw notFound(`contact ${userId}`);
   const notifications = await services.deliveries.getNotifications(deliveries.map((d) => d.notificationId));
   return {
     exportedAt: new Date(services.now()).toISOString(),
-    contact,
+    contact: contact ? viewContact(contact, 'whole') : null,
     preferences,
-    deliveries,
+    deliveries: deliveries.map((d) => ({
+      ...d,
+      address: d.address ? viewAddress(d.address, 'whole') : null,
+    })),
     notifications: notifications.map(({ id, type, source, priority, data, createdAt }) => ({
       id,
       type,
@@ -51,5 +88,6 @@ export async function exportContact(services: Services, userId: string): Promise
       data,
       createdAt,
     })),
+    erased,
   };
 }
