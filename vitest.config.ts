@@ -26,6 +26,7 @@ export default defineConfig(async () => {
                   PUBLIC_BASE_URL: 'https://herald.test',
                   SIGNING_SECRET: 'test-signing-secret',
                   DATA_ENCRYPTION_KEY: 'test1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=',
+                  BLIND_INDEX_KEY: 'dGVzdCBibGluZCBpbmRleCBrZXk6IDMyIGJ5dGVzISE=',
                 },
               },
             }),

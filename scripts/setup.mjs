@@ -21,7 +21,10 @@ const SECRETS = [
     'DATA_ENCRYPTION_KEY',
     'field encryption keys `kid:base64key` (npm run rotate-key -- --new-key makes one)',
   ],
-  ['BLIND_INDEX_KEY', 'recommended: keys the suppression list, so SIGNING_SECRET can rotate alone'],
+  [
+    'BLIND_INDEX_KEY',
+    'required: keys the suppression list, never rotated (openssl rand -base64 32 makes one; keep a copy)',
+  ],
   ['ALERT_WEBHOOK_URL', 'optional: where the once-a-minute alert digest is posted'],
 ];
 
@@ -219,6 +222,9 @@ function main() {
   }
   console.log(
     '# plus the credentials of every provider named in <CHANNEL>_PROVIDERS (README: Providers); GET /v1/admin/providers shows what is missing.',
+  );
+  console.log(
+    `# when you rotate SIGNING_SECRET later: wrangler secret put SIGNING_SECRET_PREVIOUS${options.env ? ` --env ${options.env}` : ''} with the old value (comma-separated, newest first), kept for at least 60 days, so links already sent keep working.`,
   );
   console.log(`\nThen deploy: wrangler deploy${options.env ? ` --env ${options.env}` : ''}`);
   return 0;

@@ -32,6 +32,9 @@ const providerList = z
   .regex(/^[\s,a-z0-9-]*$/i, 'must be a comma-separated list of provider names')
   .optional();
 
+/** Where development fallbacks (a fixed blind-index key) are allowed. */
+const LOCAL_ENVIRONMENTS: ReadonlySet<string> = new Set(['development', 'test']);
+
 /**
  * Every binding, var and secret Herald reads (see wrangler.toml and the README's configuration
  * table). Provider credentials are optional here: a provider checks its own when it is listed.
@@ -63,12 +66,24 @@ export const envSchema = z.object({
   ADMIN_API_KEY: text,
   /** Public origin of this deployment, for callback, tracking and unsubscribe links. */
   PUBLIC_BASE_URL: z.url({ protocol: /^https?$/, message: 'must be an http(s) origin' }).optional(),
-  /** HMAC key for unsubscribe and tracking tokens (secret). */
+  /** HMAC key for unsubscribe and tracking tokens and dashboard sessions; signs everything (secret). */
   SIGNING_SECRET: text,
+  /**
+   * Secrets SIGNING_SECRET replaced, comma-separated, newest first: links, pixels and sessions
+   * they signed still verify (nothing is signed with them). Keep one for at least 60 days (secret).
+   */
+  SIGNING_SECRET_PREVIOUS: text,
   /** `kid:base64key[,kid:base64key…]`: the first encrypts, all decrypt (secret). */
   DATA_ENCRYPTION_KEY: text,
-  /** Key for equality lookups on personal data (suppressed addresses); never rotate it casually (secret). */
-  BLIND_INDEX_KEY: text,
+  /**
+   * Key for equality lookups on personal data (the suppression list), 32+ bytes of base64; never
+   * rotated with SIGNING_SECRET. Required in production and staging (secret).
+   */
+  BLIND_INDEX_KEY: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9+/_-]{43,}={0,2}$/, 'must be at least 32 bytes of base64 (openssl rand -base64 32)')
+    .optional(),
   EMAIL_PROVIDERS: providerList,
   SMS_PROVIDERS: providerList,
   PUSH_PROVIDERS: providerList,
@@ -148,6 +163,22 @@ export const envSchema = z.object({
   WEBHOOK_SIGNING_SECRET: text,
 });
 
+/**
+ * Outside development and test (ENVIRONMENT unset is production) the suppression list needs its
+ * own key: deriving it from SIGNING_SECRET would empty the list at every rotation.
+ */
+function requireBlindIndexKey(env: z.infer<typeof envSchema>, ctx: z.RefinementCtx): void {
+  if (env.BLIND_INDEX_KEY !== undefined || LOCAL_ENVIRONMENTS.has(env.ENVIRONMENT ?? 'production')) return;
+  ctx.addIssue({
+    code: 'custom',
+    path: ['BLIND_INDEX_KEY'],
+    message: `is required when ENVIRONMENT is ${env.ENVIRONMENT ?? 'production (unset)'}: set it with wrangler secret put BLIND_INDEX_KEY (openssl rand -base64 32)`,
+  });
+}
+
+/** The schema with the rules between its variables: what parseEnv applies. */
+const checkedEnvSchema = envSchema.superRefine(requireBlindIndexKey);
+
 /** The Worker's bindings, vars and secrets, as parsed at the edge of the Worker. */
 export type Env = z.infer<typeof envSchema> & ChannelQueues;
 
@@ -170,7 +201,7 @@ export function parseEnv(raw: unknown): Env {
   if (typeof raw !== 'object' || raw === null) throw new EnvError(['env: not an object']);
   const hit = parsed.get(raw);
   if (hit) return hit;
-  const result = envSchema.safeParse(withoutEmptyStrings(raw as Record<string, unknown>));
+  const result = checkedEnvSchema.safeParse(withoutEmptyStrings(raw as Record<string, unknown>));
   if (!result.success) {
     throw new EnvError(result.error.issues.map((issue) => `${issue.path.join('.')} ${issue.message}`));
   }

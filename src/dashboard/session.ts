@@ -2,13 +2,13 @@ import type { Context } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import type { CookieOptions } from 'hono/utils/cookie';
 import type { Env } from '../config/env';
-import { signToken, verifyToken } from '../lib/signed-token';
+import { signToken, verificationSecrets, verifyToken } from '../lib/signed-token';
 
 /**
  * The dashboard session: a cookie holding a token signed with `SIGNING_SECRET` for the purpose
  * `dashboard`, payload `{ sub: 'admin' }`, valid 12 hours. The admin key itself never leaves the
- * login form. Sessions are stateless: logging out clears the cookie, and rotating SIGNING_SECRET
- * ends every session at once.
+ * login form. Sessions are stateless: logging out clears the cookie. Rotating SIGNING_SECRET with
+ * the old value in SIGNING_SECRET_PREVIOUS keeps sessions alive; without it, it ends them all.
  */
 export const SESSION_COOKIE = 'herald_session';
 export const SESSION_PURPOSE = 'dashboard';
@@ -43,11 +43,14 @@ export function endSession(c: Context): void {
   deleteCookie(c, SESSION_COOKIE, COOKIE_OPTIONS);
 }
 
-/** True when the request carries an authentic, unexpired admin session. */
+/**
+ * True when the request carries an authentic, unexpired admin session: signed with SIGNING_SECRET,
+ * or with a secret it replaced that SIGNING_SECRET_PREVIOUS still lists (a rotation does not log
+ * anyone out; dropping the old secret from the list does).
+ */
 export async function hasSession(c: Context, env: Env, nowMs: number): Promise<boolean> {
-  const secret = sessionSecret(env);
-  if (!secret) return false;
-  const payload = await verifyToken(secret, SESSION_PURPOSE, getCookie(c, SESSION_COOKIE), nowMs);
+  const secrets = verificationSecrets(env.SIGNING_SECRET, env.SIGNING_SECRET_PREVIOUS);
+  const payload = await verifyToken(secrets, SESSION_PURPOSE, getCookie(c, SESSION_COOKIE), nowMs);
   return payload?.sub === 'admin';
 }
 

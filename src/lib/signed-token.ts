@@ -11,6 +11,10 @@ import { fromBase64UrlStrict, toBase64Url } from './encoding';
  * (https://www.rfc-editor.org/rfc/rfc4648#section-5); the MAC is checked with
  * `crypto.subtle.verify`, which compares in constant time
  * (https://developer.mozilla.org/en-US/docs/Web/API/SubtleCrypto/verify).
+ *
+ * Rotation: tokens are always signed with the current secret, and verified with the current one
+ * and then each previous one still listed (`verificationSecrets`), so links already sent keep
+ * working while a new secret takes over.
  */
 
 export type TokenPayload = Record<string, string | number>;
@@ -21,6 +25,9 @@ const MAC_BYTES = 32;
 /** Far above any real token; stops a hostile URL from making us hash megabytes. */
 const MAX_TOKEN_LENGTH = 4096;
 const TOKEN_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
+/** Previous secrets tried at most: each costs a forged token one more HMAC. */
+export const MAX_PREVIOUS_SECRETS = 5;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -59,29 +66,38 @@ export async function signToken(
 }
 
 /**
- * The payload (without `v` and `exp`) when `token` was signed with `secret` for `purpose` and has
- * not expired at `nowMs`; null for anything else. Never throws for any `token` value.
+ * The secrets a token is verified with: `current` first, then each of `previous` (comma-separated,
+ * blanks ignored, at most MAX_PREVIOUS_SECRETS), without repeats. Empty when `current` is unset:
+ * nothing is signed then, and nothing verifies.
+ */
+export function verificationSecrets(current: string | undefined, previous: string | undefined): string[] {
+  if (typeof current !== 'string' || current === '') return [];
+  const older = (typeof previous === 'string' ? previous.split(',') : [])
+    .map((secret) => secret.trim())
+    .filter((secret) => secret !== '')
+    .slice(0, MAX_PREVIOUS_SECRETS);
+  return [...new Set([current, ...older])];
+}
+
+/**
+ * The payload (without `v` and `exp`) when `token` was signed for `purpose` with `secret` (or with
+ * any of a list of secrets: the current one and those it replaced) and has not expired at `nowMs`;
+ * null for anything else. Never throws for any `token` value.
  */
 export async function verifyToken(
-  secret: string,
+  secret: string | readonly string[],
   purpose: string,
   token: unknown,
   nowMs: number,
 ): Promise<TokenPayload | null> {
   try {
-    if (!secret || !purpose || typeof token !== 'string') return null;
+    const secrets = (typeof secret === 'string' ? [secret] : secret).filter((s) => s !== '');
+    if (secrets.length === 0 || !purpose || typeof token !== 'string') return null;
     if (token.length > MAX_TOKEN_LENGTH || !TOKEN_SHAPE.test(token)) return null;
     const [payloadPart = '', macPart = ''] = token.split('.');
     const mac = fromBase64UrlStrict(macPart);
     if (!mac || mac.length !== MAC_BYTES) return null;
-    const key = await hmacKey(secret, 'verify');
-    const authentic = await crypto.subtle.verify(
-      'HMAC',
-      key,
-      mac,
-      encoder.encode(`${purpose}.${payloadPart}`),
-    );
-    if (!authentic) return null;
+    if (!(await signedByAny(secrets, mac, encoder.encode(`${purpose}.${payloadPart}`)))) return null;
     // Only authenticated bytes are parsed from here on.
     const json = fromBase64UrlStrict(payloadPart);
     if (!json) return null;
@@ -89,6 +105,14 @@ export async function verifyToken(
   } catch {
     return null;
   }
+}
+
+/** True when `mac` is the HMAC of `data` under one of `secrets` (each compared in constant time). */
+async function signedByAny(secrets: readonly string[], mac: Uint8Array, data: Uint8Array): Promise<boolean> {
+  for (const secret of secrets) {
+    if (await crypto.subtle.verify('HMAC', await hmacKey(secret, 'verify'), mac, data)) return true;
+  }
+  return false;
 }
 
 function readPayload(parsed: unknown, nowMs: number): TokenPayload | null {

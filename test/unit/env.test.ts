@@ -56,6 +56,42 @@ describe('the env is parsed once at the edge of the Worker', () => {
     expect(problemsOf({ ...testEnv, ENVIRONMENT: 'prod' })[0]).toMatch(/^ENVIRONMENT /);
   });
 
+  it.each([['production'], ['staging'], [undefined]])(
+    'the env refuses ENVIRONMENT=%s without BLIND_INDEX_KEY, naming it',
+    (environment) => {
+      const { BLIND_INDEX_KEY: _key, ...raw } = testEnv;
+      const problems = problemsOf({ ...raw, ENVIRONMENT: environment });
+      expect(problems).toHaveLength(1);
+      expect(problems[0]).toMatch(/^BLIND_INDEX_KEY is required when ENVIRONMENT is /);
+      // and with one, it starts
+      expect(problemsOf({ ...testEnv, ENVIRONMENT: environment })).toEqual([]);
+    },
+  );
+
+  it('development and test start without BLIND_INDEX_KEY (they fall back to the development key)', () => {
+    const { BLIND_INDEX_KEY: _key, ...raw } = testEnv;
+    for (const environment of ['development', 'test']) {
+      expect(problemsOf({ ...raw, ENVIRONMENT: environment })).toEqual([]);
+    }
+  });
+
+  it('a BLIND_INDEX_KEY shorter than 32 bytes of base64 is refused without echoing it', () => {
+    const problems = problemsOf({ ...testEnv, BLIND_INDEX_KEY: 'c2hvcnQta2V5' });
+    expect(problems).toEqual([
+      'BLIND_INDEX_KEY must be at least 32 bytes of base64 (openssl rand -base64 32)',
+    ]);
+  });
+
+  it('a production Worker without BLIND_INDEX_KEY answers 500 naming it', async () => {
+    const { BLIND_INDEX_KEY: _key, ...raw } = testEnv;
+    const res = await api('GET', '/healthz', undefined, {
+      env: { ...raw, ENVIRONMENT: 'production' } as typeof testEnv,
+    });
+    expect(res.status).toBe(500);
+    const body = await json<ErrorBody>(res);
+    expect(body.error.details).toEqual([expect.stringMatching(/^BLIND_INDEX_KEY is required/)]);
+  });
+
   it('an empty var counts as not set', () => {
     expect(parseEnv({ ...testEnv, BACKLOG_ALERT_SECONDS: '' }).BACKLOG_ALERT_SECONDS).toBeUndefined();
   });

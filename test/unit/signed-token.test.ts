@@ -1,6 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { signToken, verifyToken } from '../../src/lib/signed-token';
+import {
+  MAX_PREVIOUS_SECRETS,
+  signToken,
+  verificationSecrets,
+  verifyToken,
+} from '../../src/lib/signed-token';
 
 const SECRET = 'test-secret';
 const NOW = Date.parse('2026-06-01T12:00:00Z');
@@ -220,6 +225,37 @@ describe('verifyToken rejects', () => {
     const token = await signToken(SECRET, 'open', { d: 'dlv_1' });
     expect(await verifyToken('', 'open', token, NOW)).toBeNull();
     expect(await verifyToken(SECRET, '', token, NOW)).toBeNull();
+  });
+});
+
+describe('rotation: verifying with the current secret and previous ones', () => {
+  it('a token signed with a previous secret verifies while that secret is listed, and only then', async () => {
+    const token = await signToken('old-secret', 'click', { d: 'dlv_1', u: 'https://x.example/' });
+    const listed = verificationSecrets('new-secret', 'older-secret, old-secret');
+    expect(await verifyToken(listed, 'click', token, NOW)).toEqual({ d: 'dlv_1', u: 'https://x.example/' });
+    expect(
+      await verifyToken(verificationSecrets('new-secret', 'older-secret'), 'click', token, NOW),
+    ).toBeNull();
+    expect(await verifyToken('new-secret', 'click', token, NOW)).toBeNull();
+    // The purpose and expiry still apply, whichever secret verifies.
+    expect(await verifyToken(listed, 'open', token, NOW)).toBeNull();
+    const expired = await signToken('old-secret', 'dashboard', { sub: 'admin' }, { expiresAtMs: NOW - 1 });
+    expect(await verifyToken(listed, 'dashboard', expired, NOW)).toBeNull();
+  });
+
+  it('verificationSecrets: the current one first, then the previous ones, trimmed, without blanks or repeats', () => {
+    expect(verificationSecrets('cur', undefined)).toEqual(['cur']);
+    expect(verificationSecrets('cur', ' a , ,b,cur, a ')).toEqual(['cur', 'a', 'b']);
+    expect(verificationSecrets(undefined, 'a,b')).toEqual([]);
+    expect(verificationSecrets('', 'a,b')).toEqual([]);
+    const many = Array.from({ length: MAX_PREVIOUS_SECRETS + 3 }, (_, i) => `p${i}`).join(',');
+    expect(verificationSecrets('cur', many)).toHaveLength(MAX_PREVIOUS_SECRETS + 1);
+  });
+
+  it('an empty list verifies nothing', async () => {
+    const token = await signToken(SECRET, 'open', { d: 'dlv_1' });
+    expect(await verifyToken([], 'open', token, NOW)).toBeNull();
+    expect(await verifyToken([''], 'open', token, NOW)).toBeNull();
   });
 });
 

@@ -10,7 +10,7 @@ import {
 } from '../../domain/tracking-links';
 import type { TypeConfig } from '../../domain/type-config';
 import { log } from '../../lib/log';
-import { signToken, verifyToken } from '../../lib/signed-token';
+import { signToken, verificationSecrets, verifyToken } from '../../lib/signed-token';
 import type { Services } from '../container';
 import { recordStatusChangesById } from '../operations/metrics';
 
@@ -18,7 +18,8 @@ import { recordStatusChangesById } from '../operations/metrics';
  * Open and click tracking. Every tracked link is `${PUBLIC_BASE_URL}/t/c/{token}` where the token
  * is signed (SIGNING_SECRET, purpose `click`) over the delivery id AND the exact target URL, so
  * the redirect target comes only from a verified token: the endpoint can never be used as an open
- * redirect, and a token for one URL cannot be re-pointed at another. The open pixel is
+ * redirect, and a token for one URL cannot be re-pointed at another. Tokens are signed with the
+ * current secret and verified with it or a previous one (SIGNING_SECRET_PREVIOUS). The open pixel is
  * `${PUBLIC_BASE_URL}/t/o/{token}` (purpose `open`, delivery id only). Tokens do not expire: a
  * link in a months-old email still works. The endpoints are public, so what a hit may cost is
  * bounded: only the first open and the first click of a delivery write (one row each), and a token
@@ -159,14 +160,19 @@ export async function trackMessage(
   return out;
 }
 
+/**
+ * The secrets a tracking token verifies with: SIGNING_SECRET, then each SIGNING_SECRET_PREVIOUS,
+ * so links in messages sent before a rotation keep working. Empty (nothing verifies) without one.
+ */
+const verifyingSecrets = (services: Services) =>
+  verificationSecrets(services.env.SIGNING_SECRET, services.env.SIGNING_SECRET_PREVIOUS);
+
 /** The delivery and target of a click token, or null for anything not signed by us for a click. */
 export async function readClickToken(
   services: Services,
   token: string,
 ): Promise<{ deliveryId: string; url: string } | null> {
-  const secret = services.env.SIGNING_SECRET;
-  if (typeof secret !== 'string' || secret === '') return null;
-  const payload = await verifyToken(secret, CLICK_PURPOSE, token, services.now());
+  const payload = await verifyToken(verifyingSecrets(services), CLICK_PURPOSE, token, services.now());
   const deliveryId = payload?.d;
   const url = payload?.u;
   if (typeof deliveryId !== 'string' || !DELIVERY_ID.test(deliveryId)) return null;
@@ -176,9 +182,7 @@ export async function readClickToken(
 
 /** The delivery of an open token, or null. */
 export async function readOpenToken(services: Services, token: string): Promise<string | null> {
-  const secret = services.env.SIGNING_SECRET;
-  if (typeof secret !== 'string' || secret === '') return null;
-  const payload = await verifyToken(secret, OPEN_PURPOSE, token, services.now());
+  const payload = await verifyToken(verifyingSecrets(services), OPEN_PURPOSE, token, services.now());
   const deliveryId = payload?.d;
   return typeof deliveryId === 'string' && DELIVERY_ID.test(deliveryId) ? deliveryId : null;
 }

@@ -4,7 +4,7 @@ import { AppError, notFound } from '../../domain/errors';
 import type { RenderedMessage } from '../../domain/message';
 import { NO_PREFERENCES, type Preferences } from '../../domain/preferences';
 import type { TypeConfig } from '../../domain/type-config';
-import { signToken, verifyToken } from '../../lib/signed-token';
+import { signToken, verificationSecrets, verifyToken } from '../../lib/signed-token';
 import type { Services } from '../container';
 import { addressValue, suppressStatement } from '../recipients/suppressions';
 
@@ -62,8 +62,9 @@ export interface UnsubscribeTarget {
 
 /** Resolves a token to its delivery; a forged, altered or unknown token is a 404, never a change. */
 export async function readUnsubscribeToken(services: Services, token: string): Promise<UnsubscribeTarget> {
-  const secret = services.env.SIGNING_SECRET;
-  const payload = secret ? await verifyToken(secret, UNSUBSCRIBE_PURPOSE, token, services.now()) : null;
+  // Signed with the current secret; links sent before a rotation verify with a previous one.
+  const secrets = verificationSecrets(services.env.SIGNING_SECRET, services.env.SIGNING_SECRET_PREVIOUS);
+  const payload = await verifyToken(secrets, UNSUBSCRIBE_PURPOSE, token, services.now());
   const deliveryId = typeof payload?.d === 'string' ? payload.d : null;
   if (!deliveryId) throw notFound('unsubscribe link');
   const delivery = (await services.deliveries.loadForSending([deliveryId])).get(deliveryId);
