@@ -204,8 +204,16 @@ export const notificationRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validat
   })
   .openapi(getOne, async (c) => {
     const { id } = c.req.valid('param');
-    const notification = await c.var.services.deliveries.getNotification(id);
-    if (!notification) throw notFound(`notification ${id}`);
+    const services = c.var.services;
+    const notification = await services.deliveries.getNotification(id);
+    if (!notification) {
+      // Accepted once, but older than the retention: archived and removed from D1.
+      const acceptedAt = await services.deliveries.acceptedAt(id);
+      if (acceptedAt !== null && acceptedAt < (await services.operations.purgedBefore())) {
+        throw new AppError(404, 'expired', `notification ${id} is older than the retention and was archived`);
+      }
+      throw notFound(`notification ${id}`);
+    }
     const [body] = await withDeliveries(c.var.services, [notification], addressVisibility(c));
     return c.json(body as z.infer<typeof NotificationSchema>, 200);
   })
