@@ -79,6 +79,7 @@ describe('OpenAPI', () => {
       '/v1/admin/dead-letters/replay',
       '/v1/admin/providers',
       '/v1/admin/providers/{name}',
+      '/v1/admin/retention/run',
       '/v1/admin/rotate-key',
       '/v1/contacts/{userId}',
       '/v1/contacts/{userId}/device-tokens',

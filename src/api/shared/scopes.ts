@@ -58,6 +58,7 @@ export const ROUTE_SCOPES: Readonly<Record<string, Scope>> = {
   'GET /v1/admin/dead-letters': 'admin',
   'POST /v1/admin/dead-letters/replay': 'admin',
   'POST /v1/admin/rotate-key': 'admin',
+  'POST /v1/admin/retention/run': 'admin',
 };
 
 /** The scope a route needs; `admin` for a route the table does not name (fail closed). */
