@@ -9,7 +9,8 @@ import {
   trackText,
 } from '../../src/services/tracking/opens-and-clicks';
 import { api, json, testEnv } from '../helpers/api';
-import { delivery, sentDelivery } from '../helpers/deliveries';
+import { delivery, deliveryRow, sentDelivery } from '../helpers/deliveries';
+import { everyDatabase } from '../helpers/shards';
 
 const _repo = createServices(testEnv).deliveries;
 const services = createServices(testEnv);
@@ -177,24 +178,24 @@ describe('click redirect', () => {
 });
 
 /** The delivery's stored row as it is, every column (updated_at too, so any UPDATE shows). */
-const storedRow = (id: string) =>
-  testEnv.DB.prepare('SELECT * FROM deliveries WHERE id = ?').bind(id).first();
+const storedRow = (id: string) => deliveryRow(id);
 
-/** The test env with a D1 that counts the statements prepared on the deliveries table. */
+/** The test env with D1 databases (home and shards) that count the statements prepared on the deliveries table. */
 function countingEnv(): { env: Env; statements: () => number } {
   let count = 0;
-  const db = new Proxy(testEnv.DB, {
-    get(target, property, receiver) {
-      if (property === 'prepare')
-        return (sql: string) => {
-          if (/\bdeliveries\b/.test(sql)) count += 1;
-          return target.prepare(sql);
-        };
-      const value = Reflect.get(target, property, receiver);
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
-  return { env: { ...testEnv, DB: db } as Env, statements: () => count };
+  const counting = (db: D1Database) =>
+    new Proxy(db, {
+      get(target, property, receiver) {
+        if (property === 'prepare')
+          return (sql: string) => {
+            if (/\bdeliveries\b/.test(sql)) count += 1;
+            return target.prepare(sql);
+          };
+        const value = Reflect.get(target, property, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+  return { env: { ...testEnv, ...everyDatabase(counting) } as Env, statements: () => count };
 }
 
 describe('tracking writes only the first open and click, and a flood is cut off', () => {

@@ -4,22 +4,28 @@ import type { Env } from '../../src/config/env';
 import type { Address } from '../../src/domain/address';
 import type { Channel } from '../../src/domain/channels';
 import type { Delivery } from '../../src/domain/delivery';
+import { bucketOfKey } from '../../src/domain/shards';
 import type { DeliveryStatus } from '../../src/domain/status';
 import { newId } from '../../src/lib/ids';
 import { createServices } from '../../src/services/container';
 import { api, json, testEnv, uniqueUser } from './api';
+import { commit, dbOfDelivery, router } from './shards';
 
 const repo = () => createServices(testEnv).deliveries;
 
-/** A delivery a provider accepted: written `created`, then recorded `sent`. Returns its id. */
+/**
+ * A delivery a provider accepted: written `created` (in its user's shard, its id naming the user's
+ * bucket), then recorded `sent`. Returns its id.
+ */
 export async function sentDelivery(
   address: Address = { channel: 'email', email: 'ada@example.com' },
   provider = 'sandbox',
+  userId = uniqueUser(),
 ): Promise<string> {
   const now = Date.now();
-  const id = newId('dlv', now);
+  const id = newId('dlv', now, bucketOfKey(userId));
   const notificationId = `ntf_${id.slice(4)}`;
-  await testEnv.DB.batch(
+  await commit(
     await repo().insertStatements(
       {
         id: notificationId,
@@ -33,7 +39,7 @@ export async function sentDelivery(
         requestHash: 'test',
         producerKey: false,
       },
-      [{ id, notificationId, userId: uniqueUser(), channel: address.channel, address, status: 'created' }],
+      [{ id, notificationId, userId, channel: address.channel, address, status: 'created' }],
       now,
     ),
   );
@@ -99,25 +105,32 @@ export interface BulkDeliveries {
   /** When their row was last written (default: `atMs`). */
   updatedAtMs?: number;
   sendAtMs?: number | null;
+  /** The bucket their ids name (default 0): they are written to the shard it maps to. */
+  bucket?: number;
 }
 
 /**
  * Writes `count` deliveries of one notification straight into D1 in one statement, with ids in
  * order from one of `atMs`'s ids, and returns the ids: rows for the sweeper and the reaper to
- * find, thousands at a time. Pick an `atMs` no other test uses (a moment far in the future works).
+ * find, thousands at a time. The ids name `bucket`, and the rows go to the shard it maps to. Pick
+ * an `atMs` no other test uses (a moment far in the future works).
  */
 export async function insertDeliveries(options: BulkDeliveries): Promise<string[]> {
-  // The instant's id prefix, 8 random characters (so rows of one instant never collide), a counter.
-  const prefix = newId('dlv', options.atMs).slice(0, 22);
+  const bucket = options.bucket ?? 0;
+  // The instant's id prefix, 8 random characters (the first two name the bucket, the rest keep
+  // rows of one instant from colliding), a counter.
+  const prefix = newId('dlv', options.atMs, bucket).slice(0, 22);
   const status = options.status ?? 'created';
   const history = JSON.stringify([{ status, at: new Date(options.atMs).toISOString() }]);
-  await testEnv.DB.prepare(
-    `WITH RECURSIVE seq(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM seq WHERE n + 1 < ?1)
+  await router()
+    .forBucket(bucket)
+    .db.prepare(
+      `WITH RECURSIVE seq(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM seq WHERE n + 1 < ?1)
      INSERT INTO deliveries (id, notification_id, channel, status, history, created_at, updated_at, type, priority, send_at, head_id)
      SELECT ?2 || printf('%08d', n), 'ntf_' || substr(?2, 5) || '00000000', ?3, ?4, ?5, ?6, ?7, 'payment_reminder',
             'normal', ?8, ?2 || '00000000'
      FROM seq`,
-  )
+    )
     .bind(
       options.count,
       prefix,
@@ -132,19 +145,28 @@ export async function insertDeliveries(options: BulkDeliveries): Promise<string[
   return Array.from({ length: options.count }, (_, n) => `${prefix}${String(n).padStart(8, '0')}`);
 }
 
-/** The status of each of these deliveries, by id (ids without a row are absent). */
+/**
+ * The status of each of these deliveries, by id, read in the shard each id's bucket maps to (ids
+ * without a row there are absent).
+ */
 export async function statusesOf(ids: readonly string[]): Promise<Map<string, string>> {
   const out = new Map<string, string>();
-  for (let i = 0; i < ids.length; i += 90) {
-    const chunk = ids.slice(i, i + 90);
-    const { results } = await testEnv.DB.prepare(
-      `SELECT id, status FROM deliveries WHERE id IN (${chunk.map(() => '?').join(',')})`,
-    )
-      .bind(...chunk)
-      .all<{ id: string; status: string }>();
-    for (const row of results) out.set(row.id, row.status);
+  for (const [shard, group] of router().groupIds(ids)) {
+    for (let i = 0; i < group.length; i += 90) {
+      const chunk = group.slice(i, i + 90);
+      const { results } = await shard.db
+        .prepare(`SELECT id, status FROM deliveries WHERE id IN (${chunk.map(() => '?').join(',')})`)
+        .bind(...chunk)
+        .all<{ id: string; status: string }>();
+      for (const row of results) out.set(row.id, row.status);
+    }
   }
   return out;
+}
+
+/** A delivery's row as D1 holds it, read in its shard (null when there is none). */
+export async function deliveryRow<T = Record<string, unknown>>(id: string): Promise<T | null> {
+  return dbOfDelivery(id).prepare('SELECT * FROM deliveries WHERE id = ?').bind(id).first<T>();
 }
 
 /**

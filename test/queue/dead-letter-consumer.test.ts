@@ -1,15 +1,18 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { testEnv } from '../helpers/api';
 import { brokenD1, delivery, insertDeliveries } from '../helpers/deliveries';
 import { fakeFetch } from '../helpers/fetch';
 import { envWithCapturedQueues, runConsumer } from '../helpers/queues';
+import { dbOfDelivery, everyDatabase } from '../helpers/shards';
 
 afterEach(() => vi.restoreAllMocks());
 
 describe('dead-letter consumer', () => {
   it('a DLQ batch whose D1 write fails is retried with a delay growing with its attempts, never acked', async () => {
     const webhook = `https://hooks.example.com/dlq/${crypto.randomUUID()}`;
-    const captured = envWithCapturedQueues({ DB: brokenD1(testEnv.DB), ALERT_WEBHOOK_URL: webhook });
+    const captured = envWithCapturedQueues({
+      ...everyDatabase((db) => brokenD1(db)),
+      ALERT_WEBHOOK_URL: webhook,
+    });
     const calls = fakeFetch(() => new Response('ok'));
     const [first, second, third] = await insertDeliveries({ count: 3, atMs: Date.now(), status: 'queued' });
     const bodies = [first, second, third].map((id) => ({
@@ -76,9 +79,8 @@ describe('dead-letter consumer', () => {
     expect(result.explicitAcks).toEqual(messageIds);
     expect(await delivery(sent ?? '')).toMatchObject({ status: 'sent', providerMessageId: 'sb-1' });
     expect(await delivery(refused ?? '')).toMatchObject({ status: 'failed', reason: 'sandbox: 400 invalid' });
-    const listed = await testEnv.DB.prepare(
-      'SELECT delivery_id FROM dead_letters WHERE delivery_id IN (?, ?) AND replayed_at IS NULL',
-    )
+    const listed = await dbOfDelivery(sent ?? '')
+      .prepare('SELECT delivery_id FROM dead_letters WHERE delivery_id IN (?, ?) AND replayed_at IS NULL')
       .bind(sent ?? '', refused ?? '')
       .all<{ delivery_id: string }>();
     expect(listed.results.map((r) => r.delivery_id)).toEqual([refused]);

@@ -4,12 +4,16 @@ import { gunzipNdjson } from '../../src/storage/archive-store';
 import { api, json, testEnv } from '../helpers/api';
 import { insertDeliveries, statusesOf } from '../helpers/deliveries';
 import { atTime, envWithCapturedQueues, runCron, sendNotification } from '../helpers/queues';
+import { allShards, bucketInShard, dbOfDelivery, router } from '../helpers/shards';
 
 type RetentionBody = { before: string; archived: number; removed: number; objects: string[]; more: boolean };
 type ErrorBody = { error: { code: string; message: string } };
 
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;
+/** The database `insertDeliveries` writes to by default (bucket 0), and the other shard. */
+const FIRST = router().forBucket(0).name;
+const OTHER = allShards()[1]?.name ?? '';
 
 async function runRetention(before: number, env?: Env) {
   return api(
@@ -24,7 +28,8 @@ describe('retention with an archive', () => {
   it('archives, then removes; the archive objects decode to the removed rows, still encrypted', async () => {
     const at = Date.UTC(2001, 0, 1, 10, 30);
     const ids = await insertDeliveries({ count: 3, atMs: at, status: 'sent' });
-    await testEnv.DB.prepare("UPDATE deliveries SET address = 'enc:v1:test1:opaque' WHERE id = ?")
+    await dbOfDelivery(ids[0] ?? '')
+      .prepare("UPDATE deliveries SET address = 'enc:v1:test1:opaque' WHERE id = ?")
       .bind(ids[0])
       .run();
     const res = await runRetention(at + HOUR);
@@ -36,7 +41,7 @@ describe('retention with an archive', () => {
       more: false,
       before: new Date(at + HOUR).toISOString(),
     });
-    expect(body.objects).toEqual([`deliveries/DB/2001/01/01/10/${ids[0]}_${ids[2]}.ndjson.gz`]);
+    expect(body.objects).toEqual([`deliveries/${FIRST}/2001/01/01/10/${ids[0]}_${ids[2]}.ndjson.gz`]);
     expect((await statusesOf(ids)).size).toBe(0);
 
     const object = await testEnv.ARCHIVE?.get(body.objects[0] ?? '');
@@ -51,10 +56,26 @@ describe('retention with an archive', () => {
     const second = await insertDeliveries({ count: 1, atMs: at + 2 * 60_000 });
     const body = await json<RetentionBody>(await runRetention(at + HOUR));
     expect(body.objects).toEqual([
-      `deliveries/DB/2002/06/01/08/${first[0]}_${first[1]}.ndjson.gz`,
-      `deliveries/DB/2002/06/01/09/${second[0]}_${second[0]}.ndjson.gz`,
+      `deliveries/${FIRST}/2002/06/01/08/${first[0]}_${first[1]}.ndjson.gz`,
+      `deliveries/${FIRST}/2002/06/01/09/${second[0]}_${second[0]}.ndjson.gz`,
     ]);
     expect(body.removed).toBe(3);
+  });
+
+  it('one object per database and hour: each shard archives and removes its own rows', async () => {
+    const at = Date.UTC(2002, 7, 1, 8, 10);
+    const here = await insertDeliveries({ count: 2, atMs: at, status: 'sent' });
+    const there = await insertDeliveries({ count: 1, atMs: at, status: 'sent', bucket: bucketInShard(1) });
+    const body = await json<RetentionBody>(await runRetention(at + HOUR));
+    expect(body.objects).toEqual([
+      `deliveries/${FIRST}/2002/08/01/08/${here[0]}_${here[1]}.ndjson.gz`,
+      `deliveries/${OTHER}/2002/08/01/08/${there[0]}_${there[0]}.ndjson.gz`,
+    ]);
+    expect(body).toMatchObject({ archived: 3, removed: 3 });
+    expect((await statusesOf([...here, ...there])).size).toBe(0);
+    const object = await testEnv.ARCHIVE?.get(body.objects[1] ?? '');
+    const rows = await gunzipNdjson(await (object as R2ObjectBody).arrayBuffer());
+    expect(rows.map((r) => r.id)).toEqual(there);
   });
 
   it('without an ARCHIVE binding nothing is removed (503)', async () => {
