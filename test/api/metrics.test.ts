@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { escapeLabelValue, toPrometheus } from '../../src/api/routes/metrics';
 import type { Channel } from '../../src/domain/channels';
+import { bucketOfKey } from '../../src/domain/shards';
 import type { DeliveryStatus } from '../../src/domain/status';
 import { idSequence, newId } from '../../src/lib/ids';
 import { createServices } from '../../src/services/container';
@@ -11,6 +12,7 @@ import {
   recordStatusChange,
 } from '../../src/services/operations/metrics';
 import { api, json, testEnv } from '../helpers/api';
+import { dbOfDelivery, dbOfUser, everyDatabase, userInShard } from '../helpers/shards';
 
 const MIN = 60_000;
 const now = Date.now();
@@ -29,43 +31,60 @@ interface Row {
   sentAfterMs?: number;
 }
 
-/** Inserts one notification of TYPE created at `createdAt` with these deliveries (SQL, for control). */
-async function seed(createdAt: number, rows: Row[], sendAt: number | null = null): Promise<string[]> {
-  const ids = idSequence(newId('dlv', createdAt), rows.length);
+/** A recipient in each shard: this file's notifications are spread over both databases. */
+const USERS = [userInShard(0, 'metrics'), userInShard(1, 'metrics')] as const;
+
+/**
+ * Inserts one notification of TYPE created at `createdAt` with these deliveries (SQL, for
+ * control), to the user of shard `shard` (0 or 1): in that user's database, ids naming its bucket.
+ */
+async function seed(
+  createdAt: number,
+  rows: Row[],
+  sendAt: number | null = null,
+  shard: 0 | 1 = 0,
+): Promise<string[]> {
+  const userId = USERS[shard];
+  const db = dbOfUser(userId);
+  const ids = idSequence(newId('dlv', createdAt, bucketOfKey(userId)), rows.length);
   const notificationId = `ntf_${ids[0]?.slice(4)}`;
   const statements = rows.map((row, i) => {
     const at = new Date(createdAt).toISOString();
     const history = [...(row.before ?? []), row.status].map((status) => ({ status, at }));
     // The first row is the notification's head: it also carries the data and the request hash.
-    return testEnv.DB.prepare(
-      `INSERT INTO deliveries (id, notification_id, user_id, channel, status, history, created_at, updated_at, sent_at,
+    return db
+      .prepare(
+        `INSERT INTO deliveries (id, notification_id, user_id, channel, status, history, created_at, updated_at, sent_at,
          type, priority, send_at, data, request_hash, head_id)
-       VALUES (?, ?, 'metrics-user', ?, ?, ?, ?, ?, ?, ?, 'normal', ?, ?, ?, ?)`,
-    ).bind(
-      ids[i],
-      notificationId,
-      row.channel,
-      row.status,
-      JSON.stringify(history),
-      createdAt,
-      createdAt,
-      row.sentAfterMs === undefined ? null : createdAt + row.sentAfterMs,
-      TYPE,
-      sendAt,
-      i === 0 ? '{}' : null,
-      i === 0 ? 'x' : null,
-      ids[0],
-    );
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'normal', ?, ?, ?, ?)`,
+      )
+      .bind(
+        ids[i],
+        notificationId,
+        userId,
+        row.channel,
+        row.status,
+        JSON.stringify(history),
+        createdAt,
+        createdAt,
+        row.sentAfterMs === undefined ? null : createdAt + row.sentAfterMs,
+        TYPE,
+        sendAt,
+        i === 0 ? '{}' : null,
+        i === 0 ? 'x' : null,
+        ids[0],
+      );
   });
-  await testEnv.DB.batch(statements);
+  await db.batch(statements);
   inserted.deliveries.push(...ids);
   return ids;
 }
 
 async function deadLetter(deliveryId: string, channel: Channel, createdAt: number, replayed = false) {
-  await testEnv.DB.prepare(
-    'INSERT INTO dead_letters (delivery_id, channel, reason, created_at, replayed_at) VALUES (?, ?, ?, ?, ?)',
-  )
+  await dbOfDelivery(deliveryId)
+    .prepare(
+      'INSERT INTO dead_letters (delivery_id, channel, reason, created_at, replayed_at) VALUES (?, ?, ?, ?, ?)',
+    )
     .bind(deliveryId, channel, 'test', createdAt, replayed ? createdAt + 1 : null)
     .run();
   inserted.deadLetters.push(deliveryId);
@@ -83,20 +102,29 @@ beforeAll(async () => {
     { channel: 'sms', status: 'failed', before: SENT },
     { channel: 'webhook', status: 'skipped' },
   ]);
-  // A push clicked, then the recipient complained: it still counts as clicked.
-  await seed(now - 8 * MIN, [
-    { channel: 'push', status: 'complained', before: [...SENT, 'sent', 'clicked'], sentAfterMs: 1000 },
-  ]);
+  // A push clicked, then the recipient complained: it still counts as clicked. (In the other
+  // shard: what follows alternates, so every number below adds up rows of both databases.)
+  await seed(
+    now - 8 * MIN,
+    [{ channel: 'push', status: 'complained', before: [...SENT, 'sent', 'clicked'], sentAfterMs: 1000 }],
+    null,
+    1,
+  );
   // Waiting: a push queued 20 minutes ago (the oldest due), a chat deferred 30 minutes ago (waits
   // on purpose: backlog, not age), and a scheduled email not due for an hour.
-  await seed(now - 20 * MIN, [{ channel: 'push', status: 'queued', before: ['created'] }]);
+  await seed(now - 20 * MIN, [{ channel: 'push', status: 'queued', before: ['created'] }], null, 1);
   await seed(now - 30 * MIN, [{ channel: 'chat', status: 'deferred', before: SENT }]);
-  await seed(now - 6 * MIN, [{ channel: 'email', status: 'queued', before: ['created'] }], now + 60 * MIN);
+  await seed(now - 6 * MIN, [{ channel: 'email', status: 'queued', before: ['created'] }], now + 60 * MIN, 1);
   // Two hours ago: outside the 1h window, inside 6h.
-  const [oldFailed] = await seed(now - 120 * MIN, [
-    { channel: 'email', status: 'failed', before: SENT },
-    { channel: 'email', status: 'sent', before: SENT, sentAfterMs: 10_000 },
-  ]);
+  const [oldFailed] = await seed(
+    now - 120 * MIN,
+    [
+      { channel: 'email', status: 'failed', before: SENT },
+      { channel: 'email', status: 'sent', before: SENT, sentAfterMs: 10_000 },
+    ],
+    null,
+    1,
+  );
   if (!failedSms || !oldFailed) throw new Error('seed failed');
   await deadLetter(failedSms, 'sms', now - 9 * MIN);
   await deadLetter(oldFailed, 'email', now - 119 * MIN, true);
@@ -104,11 +132,11 @@ beforeAll(async () => {
 
 afterAll(async () => {
   const del = (table: string, column: string, ids: string[]) =>
-    ids.map((id) => testEnv.DB.prepare(`DELETE FROM ${table} WHERE ${column} = ?`).bind(id));
-  await testEnv.DB.batch([
-    ...del('dead_letters', 'delivery_id', inserted.deadLetters),
-    ...del('deliveries', 'id', inserted.deliveries),
-  ]);
+    Promise.all(
+      ids.map((id) => dbOfDelivery(id).prepare(`DELETE FROM ${table} WHERE ${column} = ?`).bind(id).run()),
+    );
+  await del('dead_letters', 'delivery_id', inserted.deadLetters);
+  await del('deliveries', 'id', inserted.deliveries);
 });
 
 async function getMetrics(query: string): Promise<Metrics> {
@@ -451,7 +479,7 @@ describe('checkBacklog (minute cron)', () => {
   it('alerts on dead letters that arrived during the last minute, once', async () => {
     // A cron run in the future, so that this file's dead letter is the only one in its minute.
     const at = Date.now() + 365 * 86400_000;
-    const [id] = await seed(Date.now(), [{ channel: 'webhook', status: 'failed', before: SENT }]);
+    const [id] = await seed(Date.now(), [{ channel: 'webhook', status: 'failed', before: SENT }], null, 1);
     if (!id) throw new Error('seed failed');
     await deadLetter(id, 'webhook', at - 30_000);
     const services = createServices({ ...testEnv, BACKLOG_ALERT_SECONDS: String(10 * 365 * 86400) });
@@ -462,13 +490,20 @@ describe('checkBacklog (minute cron)', () => {
     const next = await checkBacklog(services, { scheduledTimeMs: at + 60_000 });
     expect(next?.newDeadLetters).toBe(0);
     expect(next?.alerts).not.toContain('dead-letters:new');
-    await testEnv.DB.prepare('DELETE FROM dead_letters WHERE delivery_id = ?').bind(id).run();
+    await dbOfDelivery(id).prepare('DELETE FROM dead_letters WHERE delivery_id = ?').bind(id).run();
   });
 
   it('never throws, so the cron goes on', async () => {
+    // D1 down: every database, the home one and each shard.
     const broken = createServices({
       ...testEnv,
-      DB: { batch: () => Promise.reject(new Error('D1 down')), prepare: testEnv.DB.prepare.bind(testEnv.DB) },
+      ...everyDatabase(
+        (db) =>
+          ({
+            batch: () => Promise.reject(new Error('D1 down')),
+            prepare: db.prepare.bind(db),
+          }) as unknown as D1Database,
+      ),
     } as unknown as typeof testEnv);
     await expect(checkBacklog(broken)).resolves.toBeNull();
   });
