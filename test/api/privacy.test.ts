@@ -2,21 +2,26 @@ import { describe, expect, it } from 'vitest';
 import { api, json, newContact, testEnv, uniqueUser } from '../helpers/api';
 import { readOutbox } from '../helpers/deliveries';
 import { drainQueues, envWithCapturedQueues, sendNotification } from '../helpers/queues';
+import { dbOfDelivery, dbOfUser, router, shardIndexOfId, sql, userInShard } from '../helpers/shards';
 
 const EMAIL = 'grace.hopper.private@example.org';
 const PHONE = '+14155559876';
 const APNS = 'f00dbabe'.repeat(8);
 const SLACK = 'https://hooks.slack.com/services/TPRIV/BPRIV/secretsecretsecret';
 
-/** Every text value in every table, as a D1 export would hold it. */
+/** Every text value in every table of every database (home and shards), as D1 exports would hold it. */
 async function dump(): Promise<string> {
-  const { results: tables } = await testEnv.DB.prepare(
-    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' AND name NOT LIKE 'd1_%'",
-  ).all<{ name: string }>();
   const parts: string[] = [];
-  for (const { name } of tables) {
-    const { results } = await testEnv.DB.prepare(`SELECT * FROM "${name}"`).all();
-    parts.push(JSON.stringify(results));
+  for (const { db } of [router().home, ...router().shards]) {
+    const { results: tables } = await db
+      .prepare(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' AND name NOT LIKE 'd1_%'",
+      )
+      .all<{ name: string }>();
+    for (const { name } of tables) {
+      const { results } = await db.prepare(`SELECT * FROM "${name}"`).all();
+      parts.push(JSON.stringify(results));
+    }
   }
   return parts.join('\n');
 }
@@ -56,20 +61,23 @@ describe('personal data at rest', () => {
     const b = uniqueUser();
     await api('PUT', `/v1/contacts/${a}`, { email: 'a@example.com' });
     await api('PUT', `/v1/contacts/${b}`, { email: 'b@example.com' });
-    await testEnv.DB.prepare(
-      'UPDATE contacts SET email = (SELECT email FROM contacts WHERE user_id = ?) WHERE user_id = ?',
-    )
-      .bind(a, b)
-      .run();
+    // a's ciphertext, read in a's database, written over b's in b's (they may be two shards).
+    const source = await dbOfUser(a)
+      .prepare('SELECT email FROM contacts WHERE user_id = ?')
+      .bind(a)
+      .first<{ email: string }>();
+    expect(source?.email).toMatch(/^enc:v1:/);
+    await dbOfUser(b).prepare('UPDATE contacts SET email = ? WHERE user_id = ?').bind(source?.email, b).run();
     const res = await api('GET', `/v1/contacts/${b}`);
     expect(res.status).toBe(500);
     expect(await res.text()).not.toContain('a@example.com');
   });
 });
 
-/** A notification's head row (its first delivery), as D1 holds it. */
+/** A notification's head row (its first delivery), as its shard holds it. */
 async function headRow(deliveryId: string) {
-  return testEnv.DB.prepare('SELECT id, data, address FROM deliveries WHERE id = ?')
+  return dbOfDelivery(deliveryId)
+    .prepare('SELECT id, data, address FROM deliveries WHERE id = ?')
     .bind(deliveryId)
     .first<{ id: string; data: string | null; address: string | null }>();
 }
@@ -114,7 +122,8 @@ describe('template data at rest', () => {
     });
     const headId = accepted.deliveries[0]?.id ?? '';
     // As a version before data encryption wrote it.
-    await testEnv.DB.prepare('UPDATE deliveries SET data = ? WHERE id = ?')
+    await dbOfDelivery(headId)
+      .prepare('UPDATE deliveries SET data = ? WHERE id = ?')
       .bind(JSON.stringify({ order_id: 'OLD-ROW-1' }), headId)
       .run();
     expect(
@@ -128,7 +137,8 @@ describe('template data at rest', () => {
     const page = await json<{ rotated: number }>(
       await api('POST', '/v1/admin/rotate-key', {
         table: 'deliveries',
-        cursor: headId.slice(0, -1),
+        // A cursor names its database (`<shard index>|<cursor in it>`): the page just before the head.
+        cursor: `${shardIndexOfId(headId)}|${headId.slice(0, -1)}`,
         limit: 1,
       }),
     );
@@ -153,10 +163,12 @@ describe('template data at rest', () => {
     const [a, b] = [await send('BOUND-A'), await send('BOUND-B')];
     const headA = a.deliveries[0]?.id ?? '';
     const headB = b.deliveries[0]?.id ?? '';
-    await testEnv.DB.prepare(
-      'UPDATE deliveries SET data = (SELECT data FROM deliveries WHERE id = ?) WHERE id = ?',
-    )
-      .bind(headA, headB)
+    // A's ciphertext, read in its shard, written over B's in B's shard.
+    const source = await headRow(headA);
+    expect(source?.data).toMatch(/^enc:v1:/);
+    await dbOfDelivery(headB)
+      .prepare('UPDATE deliveries SET data = ? WHERE id = ?')
+      .bind(source?.data, headB)
       .run();
     const res = await api('GET', `/v1/notifications/${b.id}`);
     expect(res.status).toBe(200);
@@ -241,11 +253,12 @@ describe('erasure and export', () => {
 
     const erased = await api('DELETE', `/v1/contacts/${userId}`);
     expect(erased.status).toBe(204);
-    const rows = await testEnv.DB.prepare('SELECT address, data FROM deliveries WHERE user_id = ?')
-      .bind(userId)
-      .all<{ address: string | null; data: string | null }>();
-    expect(rows.results).toHaveLength(2);
-    for (const row of rows.results) {
+    const rows = await sql<{ address: string | null; data: string | null }>(
+      'SELECT address, data FROM deliveries WHERE user_id = ?',
+      userId,
+    );
+    expect(rows).toHaveLength(2);
+    for (const row of rows) {
       expect(row.address).toMatch(/^erased:\d+$/);
       expect(row.data === null || /^erased:\d+$/.test(row.data)).toBe(true);
     }
@@ -319,8 +332,10 @@ describe('without DATA_ENCRYPTION_KEY', () => {
 
 describe('key rotation', () => {
   it('rows written under the old key are re-encrypted under the new first key and still read back', async () => {
-    const userId = uniqueUser();
-    await api('PUT', `/v1/contacts/${userId}`, { email: 'rotate@example.com', phone: '+14155550000' });
+    // A contact in each shard: the pages go database by database, and reach both.
+    const userIds = [userInShard(0), userInShard(1)];
+    for (const userId of userIds)
+      await api('PUT', `/v1/contacts/${userId}`, { email: 'rotate@example.com', phone: '+14155550000' });
     const rotated = {
       ...testEnv,
       DATA_ENCRYPTION_KEY: `new2:${btoa(String.fromCharCode(...new Uint8Array(32).fill(7)))},${testEnv.DATA_ENCRYPTION_KEY}`,
@@ -340,16 +355,19 @@ describe('key rotation', () => {
       if (!page.nextCursor) break;
       cursor = page.nextCursor;
     }
-    expect(total).toBeGreaterThan(0);
-    const row = await testEnv.DB.prepare('SELECT email, phone FROM contacts WHERE user_id = ?')
-      .bind(userId)
-      .first<{ email: string; phone: string }>();
-    expect(row?.email).toMatch(/^enc:v1:new2:/);
-    expect(row?.phone).toMatch(/^enc:v1:new2:/);
-    expect(await json(await api('GET', `/v1/contacts/${userId}`, undefined, { env: rotated }))).toMatchObject(
-      { email: 'rotate@example.com' },
-    );
-    // the old key alone can no longer read it
-    expect((await api('GET', `/v1/contacts/${userId}`)).status).toBe(500);
+    expect(total).toBeGreaterThanOrEqual(userIds.length);
+    for (const userId of userIds) {
+      const row = await dbOfUser(userId)
+        .prepare('SELECT email, phone FROM contacts WHERE user_id = ?')
+        .bind(userId)
+        .first<{ email: string; phone: string }>();
+      expect(row?.email, userId).toMatch(/^enc:v1:new2:/);
+      expect(row?.phone, userId).toMatch(/^enc:v1:new2:/);
+      expect(
+        await json(await api('GET', `/v1/contacts/${userId}`, undefined, { env: rotated })),
+      ).toMatchObject({ email: 'rotate@example.com' });
+      // the old key alone can no longer read it
+      expect((await api('GET', `/v1/contacts/${userId}`)).status).toBe(500);
+    }
   });
 });
