@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { Env } from '../../src/config/env';
 import { ADMIN_KEY, api, testEnv, uniqueUser } from '../helpers/api';
 import { type Accepted, drainQueues, envWithCapturedQueues, sendNotification } from '../helpers/queues';
+import { dbOfDelivery } from '../helpers/shards';
 
 const ORIGIN = 'https://herald.test';
 let cookie = '';
@@ -88,9 +89,8 @@ describe('dashboard pages', () => {
     const accepted = await sendEmail(userId, { name: attack, note: '<img src=x onerror=alert(1)>' });
     const delivery = accepted.deliveries[0];
     if (!delivery) throw new Error('no delivery');
-    await testEnv.DB.prepare(
-      'UPDATE deliveries SET reason = ?, history = json_insert(history, ?, json(?)) WHERE id = ?',
-    )
+    await dbOfDelivery(delivery.id)
+      .prepare('UPDATE deliveries SET reason = ?, history = json_insert(history, ?, json(?)) WHERE id = ?')
       .bind(
         '<b onmouseover=alert(2)>bold</b>',
         '$[#]',
@@ -125,13 +125,17 @@ describe('dashboard pages', () => {
     const accepted = await sendEmail(userId, {});
     const delivery = accepted.deliveries[0];
     if (!delivery) throw new Error('no delivery');
-    await testEnv.DB.batch([
-      testEnv.DB.prepare("UPDATE deliveries SET status = 'failed', reason = 'gave up' WHERE id = ?").bind(
-        delivery.id,
-      ),
-      testEnv.DB.prepare(
-        "INSERT INTO dead_letters (delivery_id, channel, reason, created_at) VALUES (?, 'email', 'gave up', ?)",
-      ).bind(delivery.id, Date.now()),
+    // The delivery and its dead letter, in the delivery's shard.
+    const shard = dbOfDelivery(delivery.id);
+    await shard.batch([
+      shard
+        .prepare("UPDATE deliveries SET status = 'failed', reason = 'gave up' WHERE id = ?")
+        .bind(delivery.id),
+      shard
+        .prepare(
+          "INSERT INTO dead_letters (delivery_id, channel, reason, created_at) VALUES (?, 'email', 'gave up', ?)",
+        )
+        .bind(delivery.id, Date.now()),
     ]);
     const list = await html('/dashboard/dead-letters?channel=email');
     expect(list).toContain(delivery.id);
@@ -143,7 +147,8 @@ describe('dashboard pages', () => {
     expect(res.status).toBe(303);
     expect(res.headers.get('Location')).toBe('/dashboard/dead-letters?replayed=1');
     expect(queues.email.ids()).toEqual([delivery.id]);
-    const row = await testEnv.DB.prepare('SELECT status FROM deliveries WHERE id = ?')
+    const row = await shard
+      .prepare('SELECT status FROM deliveries WHERE id = ?')
       .bind(delivery.id)
       .first<{ status: string }>();
     expect(row?.status).toBe('queued');
