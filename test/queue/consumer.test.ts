@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { api, FCM_TOKEN, json, newContact, SLACK_URL, testEnv } from '../helpers/api';
+import { api, FCM_TOKEN, json, newContact, SLACK_URL } from '../helpers/api';
 import { readDeliveries, readDelivery } from '../helpers/deliveries';
 import { fakeFetch } from '../helpers/fetch';
 import {
@@ -11,6 +11,7 @@ import {
   runConsumer,
   sendNotification,
 } from '../helpers/queues';
+import { countAll, dbOfDelivery } from '../helpers/shards';
 import { rsaPrivateKeyPem } from '../providers/push/helpers';
 
 afterEach(() => vi.restoreAllMocks());
@@ -18,11 +19,12 @@ afterEach(() => vi.restoreAllMocks());
 /** A security alert to one inline email address. */
 const ALERT = { type: 'security_alert', recipients: [{ email: 'a@example.com' }] };
 
+/** The outbox rows of a delivery: in its shard, and none anywhere else. */
 async function outboxFor(deliveryId: string): Promise<number> {
-  const row = await testEnv.DB.prepare('SELECT count(*) AS n FROM outbox WHERE delivery_id = ?')
-    .bind(deliveryId)
-    .first<{ n: number }>();
-  return row?.n ?? 0;
+  const query = 'SELECT count(*) AS n FROM outbox WHERE delivery_id = ?';
+  const here = await dbOfDelivery(deliveryId).prepare(query).bind(deliveryId).first<{ n: number }>();
+  expect(await countAll(query, deliveryId)).toBe(here?.n ?? 0);
+  return here?.n ?? 0;
 }
 
 describe('consumer: ack decisions', () => {
@@ -141,7 +143,7 @@ describe('consumer: retry decisions and failover', () => {
     const captured = resendSendgridEnv({ EMAIL_PROVIDERS: 'resend' });
     const accepted = await sendNotification(captured, ALERT);
     const id = accepted.deliveries[0]?.id ?? '';
-    await testEnv.DB.prepare('UPDATE deliveries SET attempts = 7 WHERE id = ?').bind(id).run();
+    await dbOfDelivery(id).prepare('UPDATE deliveries SET attempts = 7 WHERE id = ?').bind(id).run();
     fakeFetch(() => new Response('down', { status: 502 }));
     const { result, messageIds } = await consumeEnqueued(captured, 'email', { attempts: 8 });
     expect(result.explicitAcks).toEqual(messageIds);
@@ -270,7 +272,8 @@ describe('dead-letter consumer', () => {
     const captured = envWithCapturedQueues();
     const accepted = await sendNotification(captured, ALERT);
     const id = accepted.deliveries[0]?.id ?? '';
-    await testEnv.DB.prepare("UPDATE deliveries SET reason = 'retry in 5s: resend: 503' WHERE id = ?")
+    await dbOfDelivery(id)
+      .prepare("UPDATE deliveries SET reason = 'retry in 5s: resend: 503' WHERE id = ?")
       .bind(id)
       .run();
     const { result, messageIds } = await deadLetter(captured.env, 'email', [id], 3);
