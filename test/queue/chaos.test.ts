@@ -1,8 +1,9 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Channel } from '../../src/domain/channels';
 import type { QueueMessage } from '../../src/queue/messages';
-import { api, json, testEnv, uniqueUser } from '../helpers/api';
+import { api, json, uniqueUser } from '../helpers/api';
 import { envWithCapturedQueues, runConsumer } from '../helpers/queues';
+import { router } from '../helpers/shards';
 
 /**
  * Chaos: 30% transient failures, 5% throttling, 2% consumer crashes after sending. The queues are
@@ -24,8 +25,9 @@ interface Pending {
 afterEach(() => vi.useRealTimers());
 
 /**
- * Runs `query` over `ids` in chunks small enough for D1's bound parameters, and concatenates the
- * rows. `query` gets the chunk's placeholders; `leading` values are bound before the ids.
+ * Runs `query` over `ids` in the shard each id's bucket maps to, in chunks small enough for D1's
+ * bound parameters, and concatenates the rows. `query` gets the chunk's placeholders; `leading`
+ * values are bound before the ids.
  */
 async function rowsForIds<T>(
   ids: string[],
@@ -33,12 +35,15 @@ async function rowsForIds<T>(
   ...leading: unknown[]
 ): Promise<T[]> {
   const rows: T[] = [];
-  for (let i = 0; i < ids.length; i += 90) {
-    const chunk = ids.slice(i, i + 90);
-    const { results } = await testEnv.DB.prepare(query(chunk.map(() => '?').join(',')))
-      .bind(...leading, ...chunk)
-      .all<T>();
-    rows.push(...results);
+  for (const [shard, group] of router().groupIds(ids)) {
+    for (let i = 0; i < group.length; i += 90) {
+      const chunk = group.slice(i, i + 90);
+      const { results } = await shard.db
+        .prepare(query(chunk.map(() => '?').join(',')))
+        .bind(...leading, ...chunk)
+        .all<T>();
+      rows.push(...results);
+    }
   }
   return rows;
 }

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { testEnv } from '../helpers/api';
 import { delivery } from '../helpers/deliveries';
 import { fakeFetch } from '../helpers/fetch';
 import { drainQueue, resendSendgridEnv, sendNotification } from '../helpers/queues';
+import { dbOfDelivery } from '../helpers/shards';
 
 // Its own file: the circuit breakers live in the isolate and would stay open for other tests.
 
@@ -39,7 +39,8 @@ describe('consumer: every circuit open', () => {
     expect(d.reason).toMatch(/circuit is open/);
 
     // A day on, open circuits count again, so a delivery cannot wait forever on a dead provider.
-    await testEnv.DB.prepare('UPDATE deliveries SET created_at = ? WHERE id = ?')
+    await dbOfDelivery(id)
+      .prepare('UPDATE deliveries SET created_at = ? WHERE id = ?')
       .bind(Date.now() - 25 * 3600 * 1000, id)
       .run();
     await drainQueue(captured, 'email');

@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createServices } from '../../src/services/container';
 import { raiseAlert } from '../../src/services/operations/alerts';
-import { testEnv } from '../helpers/api';
 import { brokenD1, insertDeliveries } from '../helpers/deliveries';
 import { fakeFetch } from '../helpers/fetch';
 import { atTime, envWithCapturedQueues, runCron, unusedCronTime } from '../helpers/queues';
+import { everyDatabase } from '../helpers/shards';
 
 afterEach(() => {
   vi.useRealTimers();
@@ -27,7 +27,11 @@ function alertWebhook() {
 describe('the minute cron under faults', () => {
   it('with D1 down, every step still runs and each failure reaches the webhook directly, once per few minutes', async () => {
     const webhook = alertWebhook();
-    const { env } = envWithCapturedQueues({ DB: brokenD1(testEnv.DB), ALERT_WEBHOOK_URL: webhook.url });
+    // D1 down: the home database and every shard.
+    const { env } = envWithCapturedQueues({
+      ...everyDatabase((db) => brokenD1(db)),
+      ALERT_WEBHOOK_URL: webhook.url,
+    });
     const at = unusedCronTime(true);
 
     await atTime(at, () => runCron(env, at));
@@ -53,8 +57,9 @@ describe('the minute cron under faults', () => {
   it('a failing sweeper skips neither the other steps nor the alert digest, and is in it', async () => {
     const webhook = alertWebhook();
     const claim = /UPDATE deliveries SET status = 'queued'.*status = 'created' AND updated_at/s;
+    // The sweeper's claim fails wherever it runs: in every shard.
     const { env, queues } = envWithCapturedQueues({
-      DB: brokenD1(testEnv.DB, claim),
+      ...everyDatabase((db) => brokenD1(db, claim)),
       ALERT_WEBHOOK_URL: webhook.url,
     });
     const at = unusedCronTime(true);
