@@ -14,6 +14,7 @@ import {
   runConsumer,
   sendNotification,
 } from '../helpers/queues';
+import { countAll, dbOfDelivery, router } from '../helpers/shards';
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -24,11 +25,11 @@ function smsTo(phone: string, type = 'security_alert') {
 
 const phone = () => `+1415${String(Math.floor(Math.random() * 1e7)).padStart(7, '0')}`;
 
-/** What the sandbox captured for one delivery (every send it received). */
+/** What the sandbox captured for one delivery (every send it received): in its shard, none elsewhere. */
 async function sendsOf(deliveryId: string): Promise<number> {
-  const row = await testEnv.DB.prepare('SELECT count(*) AS n FROM outbox WHERE delivery_id = ?')
-    .bind(deliveryId)
-    .first<{ n: number }>();
+  const query = 'SELECT count(*) AS n FROM outbox WHERE delivery_id = ?';
+  const row = await dbOfDelivery(deliveryId).prepare(query).bind(deliveryId).first<{ n: number }>();
+  expect(await countAll(query, deliveryId)).toBe(row?.n ?? 0);
   return row?.n ?? 0;
 }
 
@@ -124,7 +125,8 @@ describe('a row that cannot be read fails alone (G6)', () => {
     const captured = envWithCapturedQueues();
     const broken = await acceptSms(captured);
     const good = await acceptSms(captured);
-    await testEnv.DB.prepare('UPDATE deliveries SET address = ? WHERE id = ?')
+    await dbOfDelivery(broken.id)
+      .prepare('UPDATE deliveries SET address = ? WHERE id = ?')
       .bind('enc:v1:test1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', broken.id)
       .run();
     const run = await runConsumer(captured.env, 'herald-sms', [broken.message, good.message]);
@@ -144,8 +146,10 @@ describe('the final status is the furthest reached, whatever the order (G7)', ()
       const captured = envWithCapturedQueues();
       const a = await acceptSms(captured);
       let landed = false;
-      // The provider's callback is handled just before the consumer's outcome write reaches D1.
-      const db = new Proxy(testEnv.DB, {
+      // The provider's callback is handled just before the consumer's outcome write reaches D1:
+      // the delivery's shard.
+      const shard = router().forId(a.id).name;
+      const db = new Proxy((testEnv as unknown as Record<string, D1Database>)[shard] as D1Database, {
         get(target, property) {
           const value = Reflect.get(target, property, target);
           if (property !== 'batch') return typeof value === 'function' ? value.bind(target) : value;
@@ -161,7 +165,7 @@ describe('the final status is the furthest reached, whatever the order (G7)', ()
           };
         },
       });
-      await runConsumer({ ...captured.env, DB: db } as Env, 'herald-sms', [a.message]);
+      await runConsumer({ ...captured.env, [shard]: db } as Env, 'herald-sms', [a.message]);
       const row = await delivery(a.id);
       expect(row.status).toBe(status);
       expect(row.providerMessageId).toBe(`sandbox-${a.id}`);
