@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Env } from '../../src/config/env';
 import { MISSING_ROW_GRACE_MS } from '../../src/services/delivery/load';
-import { api, json, testEnv, uniqueUser } from '../helpers/api';
+import { api, json, uniqueUser } from '../helpers/api';
 import {
   type Accepted,
   type CapturedEnv,
@@ -11,6 +11,7 @@ import {
   runConsumer,
   sendNotification,
 } from '../helpers/queues';
+import { allShards, countAll, dbOfDelivery, everyDatabase, homeDb, router } from '../helpers/shards';
 
 /**
  * Ingest hands deliveries to their queues first and writes their rows (already `queued`) after:
@@ -22,28 +23,63 @@ afterEach(() => vi.restoreAllMocks());
 /** One email security alert to `email`. */
 const alertTo = (email: string) => ({ type: 'security_alert', recipients: [{ email }] });
 
-async function rowsOf(notificationId: string) {
-  const { results } = await testEnv.DB.prepare(
-    'SELECT id, status, history, head_id, request_hash FROM deliveries WHERE notification_id = ? ORDER BY id',
-  )
+interface Row {
+  id: string;
+  status: string;
+  history: string;
+  head_id: string;
+  request_hash: string | null;
+}
+
+/**
+ * A notification's delivery rows, in the order planned (the order `accepted` lists them). Each is
+ * in the shard its id names and nowhere else (none in the home database).
+ */
+async function rowsOf(accepted: Pick<Accepted, 'id' | 'deliveries'>): Promise<Row[]> {
+  const planned = accepted.deliveries.map((d) => d.id);
+  const found = new Map<string, Row>();
+  for (const shard of allShards()) {
+    for (const row of await partIn(shard.db, accepted.id)) {
+      expect(router().forId(row.id).name, row.id).toBe(shard.name);
+      found.set(row.id, row);
+    }
+  }
+  const home = await homeDb()
+    .prepare('SELECT count(*) AS n FROM deliveries WHERE notification_id = ?')
+    .bind(accepted.id)
+    .first<{ n: number }>();
+  expect(home?.n).toBe(0);
+  expect([...found.keys()].sort()).toEqual([...planned].sort());
+  return planned.map((id) => found.get(id) as Row);
+}
+
+/** A notification's rows in one database, in primary-key order. */
+async function partIn(db: D1Database, notificationId: string): Promise<Row[]> {
+  const { results } = await db
+    .prepare(
+      'SELECT id, status, history, head_id, request_hash FROM deliveries WHERE notification_id = ? ORDER BY id',
+    )
     .bind(notificationId)
-    .all<{ id: string; status: string; history: string; head_id: string; request_hash: string | null }>();
+    .all<Row>();
   return results;
 }
 
+/** The home database's key row of a producer id. */
 const keyRow = (key: string) =>
-  testEnv.DB.prepare('SELECT key, head_id FROM notification_keys WHERE key = ?').bind(key).first();
+  homeDb().prepare('SELECT key, head_id FROM notification_keys WHERE key = ?').bind(key).first();
 
-/** The env whose D1 `batch` (the ingest's write) fails, while reads still work. */
+/** The env whose D1 `batch` (the ingest's write) fails in every database, while reads still work. */
 function failingWrites(captured: CapturedEnv): Env {
-  const db = new Proxy(testEnv.DB, {
-    get(target, property, receiver) {
-      if (property === 'batch') return async () => Promise.reject(new Error('D1_ERROR: storage unavailable'));
-      const value = Reflect.get(target, property, receiver);
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
-  return { ...captured.env, DB: db } as Env;
+  const failing = (db: D1Database) =>
+    new Proxy(db, {
+      get(target, property, receiver) {
+        if (property === 'batch')
+          return async () => Promise.reject(new Error('D1_ERROR: storage unavailable'));
+        const value = Reflect.get(target, property, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+  return { ...captured.env, ...everyDatabase(failing) } as Env;
 }
 
 describe('ingest: queue first, then one row per delivery', () => {
@@ -54,16 +90,28 @@ describe('ingest: queue first, then one row per delivery', () => {
       recipients: [{ email: 'a@example.com' }, { email: 'b@example.com', phone: '+14155550100' }],
       channels: ['email', 'sms'],
     });
-    const rows = await rowsOf(accepted.id);
+    // Each row once, in its shard (see rowsOf); each database's part is one primary-key range in
+    // the order planned.
+    const rows = await rowsOf(accepted);
     expect(rows.map((r) => r.id)).toEqual(accepted.deliveries.map((d) => d.id));
+    for (const shard of allShards()) {
+      expect(
+        (await partIn(shard.db, accepted.id)).map((r) => r.id),
+        shard.name,
+      ).toEqual(rows.map((r) => r.id).filter((id) => router().forId(id) === shard));
+    }
     // The first recipient has no phone: that delivery is planned `skipped` and never enqueued.
     expect(rows.map((r) => r.status)).toEqual(['queued', 'skipped', 'queued', 'queued']);
     expect(JSON.parse(rows[0]?.history ?? '[]').map((h: { status: string }) => h.status)).toEqual([
       'created',
       'queued',
     ]);
-    expect(rows.map((r) => r.head_id)).toEqual(rows.map(() => rows[0]?.id));
-    expect(rows.map((r) => r.request_hash !== null)).toEqual([true, false, false, false]);
+    // Each database's part has its head: its first delivery in the order planned, which carries
+    // the notification (the request hash); the notification's first delivery heads its part.
+    const headOf = (id: string) => rows.find((r) => router().forId(r.id) === router().forId(id))?.id;
+    expect(rows.map((r) => r.head_id)).toEqual(rows.map((r) => headOf(r.id)));
+    expect(rows[0]?.head_id).toBe(rows[0]?.id);
+    expect(rows.map((r) => r.request_hash !== null)).toEqual(rows.map((r) => r.head_id === r.id));
     // A generated notification id is its head's id under `ntf_`: no key row is written for it.
     expect(accepted.id).toBe(`ntf_${rows[0]?.id.slice(4)}`);
     expect(await keyRow(accepted.id)).toBeNull();
@@ -75,7 +123,7 @@ describe('ingest: queue first, then one row per delivery', () => {
     const id = `order-${uniqueUser()}`;
     const body = { id, ...alertTo('a@example.com') };
     const first = await sendNotification(captured, body);
-    const rows = await rowsOf(id);
+    const rows = await rowsOf(first);
     expect(await keyRow(id)).toEqual({ key: id, head_id: rows[0]?.id });
     const again = await api('POST', '/v1/notifications', body, { env: captured.env });
     expect(again.status).toBe(202);
@@ -88,22 +136,26 @@ describe('ingest: queue first, then one row per delivery', () => {
     const captured = envWithCapturedQueues();
     const accepted = await sendNotification(captured, alertTo('a@example.com'));
     const written: number[] = [];
-    const metered = new Proxy(testEnv.DB, {
-      get(target, property, receiver) {
-        if (property === 'batch')
-          return async (statements: D1PreparedStatement[]) => {
-            const results = await target.batch(statements);
-            written.push(...results.map((r) => r.meta.rows_written));
-            return results;
-          };
-        const value = Reflect.get(target, property, receiver);
-        return typeof value === 'function' ? value.bind(target) : value;
-      },
-    });
-    await runConsumer({ ...captured.env, DB: metered, EMAIL_PROVIDERS: 'sandbox' } as Env, 'herald-email', [
-      enqueued(captured, 'email'),
-    ]);
-    const [row] = await rowsOf(accepted.id);
+    // Every database metered: the delivery's shard, and the home database (which must see none).
+    const metered = (db: D1Database) =>
+      new Proxy(db, {
+        get(target, property, receiver) {
+          if (property === 'batch')
+            return async (statements: D1PreparedStatement[]) => {
+              const results = await target.batch(statements);
+              written.push(...results.map((r) => r.meta.rows_written));
+              return results;
+            };
+          const value = Reflect.get(target, property, receiver);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+    await runConsumer(
+      { ...captured.env, ...everyDatabase(metered), EMAIL_PROVIDERS: 'sandbox' } as Env,
+      'herald-email',
+      [enqueued(captured, 'email')],
+    );
+    const [row] = await rowsOf(accepted);
     expect(row?.status).toBe('sent');
     // The consumer's writes: the sandbox's outbox insert (row, sequence and two indexes), then the
     // delivery's outcome, recorded on its own as soon as the provider answered, which must stay
@@ -119,8 +171,8 @@ describe('ingest: queue first, then one row per delivery', () => {
     expect(res.status).toBeGreaterThanOrEqual(500);
     // The queue send comes first.
     const message = enqueued(captured, 'email');
-    const [id] = message.deliveryIds;
-    expect(await testEnv.DB.prepare('SELECT id FROM deliveries WHERE id = ?').bind(id).first()).toBeNull();
+    const [id = ''] = message.deliveryIds;
+    expect(await countAll('SELECT count(*) AS n FROM deliveries WHERE id = ?', id)).toBe(0);
 
     // Within the grace period the consumer waits for the row: a new message, the same `at`.
     const early = await consumeEnqueued(captured, 'email');
@@ -136,31 +188,27 @@ describe('ingest: queue first, then one row per delivery', () => {
     ]);
     expect(late.result.explicitAcks).toEqual(late.messageIds);
     expect(captured.queues.email.sent).toHaveLength(before);
-    expect(
-      await testEnv.DB.prepare('SELECT count(*) AS n FROM outbox WHERE delivery_id = ?').bind(id).first(),
-    ).toEqual({
-      n: 0,
-    });
+    expect(await countAll('SELECT count(*) AS n FROM outbox WHERE delivery_id = ?', id)).toBe(0);
   });
 
   it('a consumer that gets the message before the rows exist delivers it once they do', async () => {
     const captured = envWithCapturedQueues();
     const accepted = await sendNotification(captured, alertTo('race@example.com'));
-    const [row] = await rowsOf(accepted.id);
+    const [row] = await rowsOf(accepted);
+    const shard = dbOfDelivery(row?.id ?? '');
     // Take the row away as if the ingest's write had not committed yet, then put it back.
-    const saved = await testEnv.DB.prepare('SELECT * FROM deliveries WHERE id = ?').bind(row?.id).first();
-    await testEnv.DB.prepare('DELETE FROM deliveries WHERE id = ?').bind(row?.id).run();
+    const saved = await shard.prepare('SELECT * FROM deliveries WHERE id = ?').bind(row?.id).first();
+    await shard.prepare('DELETE FROM deliveries WHERE id = ?').bind(row?.id).run();
     await consumeEnqueued(captured, 'email');
     // The consumer waited: it sent the message again.
     expect(captured.queues.email.sent).toHaveLength(2);
     const columns = Object.keys(saved ?? {});
-    await testEnv.DB.prepare(
-      `INSERT INTO deliveries (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`,
-    )
+    await shard
+      .prepare(`INSERT INTO deliveries (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`)
       .bind(...columns.map((c) => (saved as Record<string, unknown>)[c]))
       .run();
     await consumeEnqueued(captured, 'email', { index: 1 });
-    expect((await rowsOf(accepted.id))[0]?.status).toBe('sent');
+    expect((await rowsOf(accepted))[0]?.status).toBe('sent');
   });
 
   it('a queue that refuses leaves its deliveries created for the sweeper, the others queued', async () => {
@@ -175,6 +223,6 @@ describe('ingest: queue first, then one row per delivery', () => {
       ['email', 'queued'],
       ['sms', 'created'],
     ]);
-    expect((await rowsOf(accepted.id)).map((r) => r.status)).toEqual(['queued', 'created']);
+    expect((await rowsOf(accepted)).map((r) => r.status)).toEqual(['queued', 'created']);
   });
 });
