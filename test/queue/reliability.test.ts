@@ -1,7 +1,7 @@
 import { createExecutionContext, createScheduledController } from 'cloudflare:test';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import worker from '../../src/index';
-import { api, json, newContact, testEnv } from '../helpers/api';
+import { api, json, newContact } from '../helpers/api';
 import { readDelivery } from '../helpers/deliveries';
 import { fakeFetch } from '../helpers/fetch';
 import {
@@ -12,6 +12,7 @@ import {
   resendSendgridEnv,
   sendNotification,
 } from '../helpers/queues';
+import { dbOfDelivery } from '../helpers/shards';
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -80,9 +81,8 @@ describe('dead letters', () => {
     const captured = envWithCapturedQueues();
     const accepted = await sendNotification(captured, ALERT);
     const id = accepted.deliveries[0]?.id ?? '';
-    await testEnv.DB.prepare(
-      "UPDATE deliveries SET attempts = 8, reason = 'retry in 5s: resend: 503' WHERE id = ?",
-    )
+    await dbOfDelivery(id)
+      .prepare("UPDATE deliveries SET attempts = 8, reason = 'retry in 5s: resend: 503' WHERE id = ?")
       .bind(id)
       .run();
     await deadLetter(captured.env, 'email', [id]);
@@ -157,7 +157,8 @@ describe('sweeper', () => {
     await cron(captured.env);
     expect(captured.queues.sms.ids()).not.toContain(id); // not a minute old yet
 
-    await testEnv.DB.prepare('UPDATE deliveries SET updated_at = updated_at - 120000 WHERE id = ?')
+    await dbOfDelivery(id)
+      .prepare('UPDATE deliveries SET updated_at = updated_at - 120000 WHERE id = ?')
       .bind(id)
       .run();
     const later = Date.now() + 120_000;
