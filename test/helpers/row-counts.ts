@@ -1,4 +1,5 @@
 import type { Env } from '../../src/config/env';
+import { DEFAULT_DATABASE, databasesOf, parseShardMap } from '../../src/domain/shards';
 
 /**
  * What "writes nothing" is checked against: every application table's rows and every R2 object.
@@ -43,16 +44,38 @@ async function sha256(text: string): Promise<string> {
   return [...bytes].map((b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-/** Reads every Herald table (one D1 batch) and lists the templates bucket. */
-export async function storageSnapshot(env: Pick<Env, 'DB' | 'TEMPLATES'>): Promise<StorageSnapshot> {
-  const tables = await tableNames(env.DB);
-  const results = await env.DB.batch(tables.map((t) => env.DB.prepare(`SELECT * FROM ${quoted(t)}`)));
+/**
+ * Every database of an env: the home database (`DB`) and each shard its `SHARD_MAP` names, by
+ * binding name (the shards' tables are the home database's: one set of migrations).
+ */
+export function databasesOfEnv(env: Pick<Env, 'DB' | 'SHARD_MAP'>): [string, D1Database][] {
+  const parsed = parseShardMap(env.SHARD_MAP);
+  const names = [DEFAULT_DATABASE, ...('map' in parsed ? databasesOf(parsed.map) : [])];
+  const bindings = env as unknown as Record<string, D1Database | undefined>;
+  return [...new Set(names)].map((name) => [name, bindings[name] ?? env.DB]);
+}
+
+/**
+ * Reads every Herald table of every database (one D1 batch each: the home database and each
+ * shard) and lists the templates bucket. A table's rows are counted over every database, and its
+ * digest covers which database holds each row, so a row moved between shards shows too.
+ */
+export async function storageSnapshot(
+  env: Pick<Env, 'DB' | 'SHARD_MAP' | 'TEMPLATES'>,
+): Promise<StorageSnapshot> {
   const snapshot: StorageSnapshot = { tables: {}, objects: {} };
-  for (const [index, table] of tables.entries()) {
-    const rows = (results[index]?.results ?? []) as Record<string, unknown>[];
+  const lines = new Map<string, string[]>();
+  for (const [name, db] of databasesOfEnv(env)) {
+    const tables = await tableNames(db);
+    const results = await db.batch(tables.map((t) => db.prepare(`SELECT * FROM ${quoted(t)}`)));
+    for (const [index, table] of tables.entries()) {
+      const rows = (results[index]?.results ?? []) as Record<string, unknown>[];
+      lines.set(table, [...(lines.get(table) ?? []), ...rows.map((r) => `${name} ${JSON.stringify(r)}`)]);
+    }
+  }
+  for (const [table, rows] of lines) {
     // Rows in a canonical order: the digest must not depend on the order SQLite returns them in.
-    const lines = rows.map((r) => JSON.stringify(r)).sort();
-    snapshot.tables[table] = { rows: rows.length, digest: await sha256(lines.join('\n')) };
+    snapshot.tables[table] = { rows: rows.length, digest: await sha256(rows.sort().join('\n')) };
   }
   let cursor: string | undefined;
   do {

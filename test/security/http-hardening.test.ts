@@ -10,6 +10,7 @@ import { signToken } from '../../src/lib/signed-token';
 import { ADMIN_KEY, api, json, testEnv } from '../helpers/api';
 import { envWithCapturedQueues } from '../helpers/queues';
 import { snapshotChanges, storageSnapshot } from '../helpers/row-counts';
+import { everyDatabase } from '../helpers/shards';
 
 /**
  * The HTTP envelope every answer shares: request ids, body limits, content types, unknown routes,
@@ -381,16 +382,18 @@ describe('security headers and CORS', () => {
 
   it('an unexpected failure is a bare 500 envelope that says nothing inside, with every header', async () => {
     const failure = 'D1_ERROR: no such table: contacts at /srv/herald/secret-path.sql';
-    const broken = new Proxy(ENV.DB, {
-      get(target, property) {
-        if (property === 'prepare' || property === 'batch' || property === 'exec')
-          return () => {
-            throw new Error(failure);
-          };
-        return Reflect.get(target, property);
-      },
-    });
-    const env = { ...ENV, DB: broken } as Env;
+    // Every database fails so: the home database and each shard (the contact lives in one).
+    const broken = (db: D1Database) =>
+      new Proxy(db, {
+        get(target, property) {
+          if (property === 'prepare' || property === 'batch' || property === 'exec')
+            return () => {
+              throw new Error(failure);
+            };
+          return Reflect.get(target, property);
+        },
+      });
+    const env = { ...ENV, ...everyDatabase(broken, ENV) } as Env;
     const res = await send(request('GET', `/v1/contacts/${PARAMS.userId}`), env);
     expect(res.status).toBe(500);
     expectHardened(res, '500');
