@@ -5,6 +5,7 @@ import { APNS_TOKEN, api, FCM_TOKEN, json, SLACK_URL, testEnv, uniqueUser } from
 import { readDeliveries } from '../helpers/deliveries';
 import { fakeFetch } from '../helpers/fetch';
 import { consumeEnqueued, envWithCapturedQueues, sendNotification } from '../helpers/queues';
+import { countAll } from '../helpers/shards';
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -17,9 +18,9 @@ interface ErrorBody {
   error: { code: string; message: string; details?: { field: string; message: string }[] };
 }
 
+/** Contacts in every shard. */
 async function contactCount(): Promise<number> {
-  const row = await testEnv.DB.prepare('SELECT count(*) AS n FROM contacts').first<{ n: number }>();
-  return row?.n ?? 0;
+  return countAll('SELECT count(*) AS n FROM contacts');
 }
 
 describe('contacts: happy paths', () => {

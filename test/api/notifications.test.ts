@@ -7,11 +7,11 @@ import {
   newContact,
   SLACK_URL,
   seedEvent,
-  testEnv,
   uniqueUser,
 } from '../helpers/api';
 import { readDelivery } from '../helpers/deliveries';
 import { type Accepted, envWithCapturedQueues, sendNotification } from '../helpers/queues';
+import { countAll, homeDb } from '../helpers/shards';
 
 interface ErrorBody {
   error: { code: string; message: string; details?: { field: string; message: string }[] };
@@ -21,14 +21,11 @@ const data = { amount: '42.00', currency: 'EUR', due_date: '2026-12-01' };
 /** A security alert to one inline email address. */
 const ALERT = { type: 'security_alert', recipients: [{ email: 'x@example.com' }] };
 
+/** Producer key rows (the home database) and deliveries (every database, the home one included). */
 async function rowCounts() {
-  const n = await testEnv.DB.prepare(
-    'SELECT (SELECT count(*) FROM notification_keys) AS n, (SELECT count(*) FROM deliveries) AS d',
-  ).first<{
-    n: number;
-    d: number;
-  }>();
-  return n;
+  const keys = await homeDb().prepare('SELECT count(*) AS n FROM notification_keys').first<{ n: number }>();
+  const home = await homeDb().prepare('SELECT count(*) AS n FROM deliveries').first<{ n: number }>();
+  return { n: keys?.n ?? 0, d: (home?.n ?? 0) + (await countAll('SELECT count(*) AS n FROM deliveries')) };
 }
 
 describe('ingest: channel selection', () => {

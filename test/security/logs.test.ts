@@ -4,7 +4,7 @@ import { providerRegistry } from '../../src/services/container';
 import { ADMIN_KEY, api, json, testEnv, uniqueUser } from '../helpers/api';
 import { fakeFetch } from '../helpers/fetch';
 import { type CapturingQueue, envWithCapturedQueues, runConsumer } from '../helpers/queues';
-import { tableNames } from '../helpers/row-counts';
+import { databasesOfEnv, tableNames } from '../helpers/row-counts';
 import { rsaPrivateKeyPem } from '../providers/push/helpers';
 
 /**
@@ -271,13 +271,14 @@ async function failEverywhere(): Promise<string> {
   return d1Export();
 }
 
-/** Every row of every Herald table, as `wrangler d1 export` would hold it. */
+/** Every row of every Herald table of every database (home and shards), as `wrangler d1 export` would hold them. */
 async function d1Export(): Promise<string> {
-  const tables = await tableNames(testEnv.DB);
   const parts: string[] = [];
-  for (const table of tables) {
-    const { results } = await testEnv.DB.prepare(`SELECT * FROM "${table}"`).all();
-    parts.push(`${table}: ${JSON.stringify(results)}`);
+  for (const [name, db] of databasesOfEnv(testEnv)) {
+    for (const table of await tableNames(db)) {
+      const { results } = await db.prepare(`SELECT * FROM "${table}"`).all();
+      parts.push(`${name}.${table}: ${JSON.stringify(results)}`);
+    }
   }
   return parts.join('\n');
 }
