@@ -268,6 +268,69 @@ describe('shards: where a user lives', () => {
   });
 });
 
+describe('shards: erasure', () => {
+  it.each([
+    [0, 1],
+    [1, 0],
+  ])(
+    'erasing a user in shard %i keeps the data of a notification shared with a user in shard %i',
+    async (erasedIn, keptIn) => {
+      const [erased, kept] = [userInShard(erasedIn, 'erase'), userInShard(keptIn, 'keep')];
+      for (const userId of [erased, kept])
+        await api('PUT', `/v1/contacts/${userId}`, { email: `${userId}@example.com` });
+      const data = { order_id: `SHARED-${erasedIn}${keptIn}` };
+      const accepted = await sendNotification(envWithCapturedQueues(), {
+        type: 'security_alert',
+        recipients: [erased, kept],
+        channels: ['email'],
+        data,
+      });
+      expect((await api('DELETE', `/v1/contacts/${erased}`)).status).toBe(204);
+
+      const after = await readNotification(accepted.id);
+      expect(after.data).toEqual(data);
+      // Only the erased user's address went; no part of the notification lost its data.
+      const heads = await sql<{ data: string }>(
+        'SELECT data FROM deliveries WHERE notification_id = ? AND request_hash IS NOT NULL',
+        accepted.id,
+      );
+      expect(heads.length).toBeGreaterThan(0);
+      for (const head of heads) expect(head.data).toMatch(/^enc:v1:/);
+      const exported = await json<{
+        erased: { contact: boolean; deliveries: number; notifications: number };
+      }>(await api('GET', `/v1/contacts/${erased}/export`));
+      expect(exported.erased).toMatchObject({ contact: true, deliveries: 1, notifications: 0 });
+    },
+  );
+
+  it('erasing a user reaches their rows in their shard: contact, preferences, addresses and outbox', async () => {
+    const userId = userInShard(1, 'gone');
+    await api('PUT', `/v1/contacts/${userId}`, { email: `${userId}@example.com` });
+    await api('PUT', `/v1/contacts/${userId}/preferences`, { channels: { sms: false } });
+    const captured = envWithCapturedQueues();
+    const accepted = await sendNotification(captured, {
+      type: 'payment_reminder',
+      recipients: [userId],
+      channels: ['email'],
+      data: { order_id: 'GONE-1' },
+    });
+    await drainQueues(captured);
+    expect((await api('DELETE', `/v1/contacts/${userId}`)).status).toBe(204);
+    expect(await countAll('SELECT count(*) AS n FROM contacts WHERE user_id = ?', userId)).toBe(0);
+    expect(await countAll('SELECT count(*) AS n FROM notification_settings WHERE user_id = ?', userId)).toBe(
+      0,
+    );
+    expect(await countAll('SELECT count(*) AS n FROM outbox WHERE user_id = ?', userId)).toBe(0);
+    const [row] = await sql<{ address: string; data: string }>(
+      'SELECT address, data FROM deliveries WHERE id = ?',
+      accepted.deliveries[0]?.id,
+    );
+    expect(row?.address).toMatch(/^erased:\d+:contact$/);
+    expect(row?.data).toMatch(/^erased:\d+:contact$/);
+    expect((await readNotification(accepted.id)).data).toEqual({});
+  });
+});
+
 describe('shards: reading across them', () => {
   /** Sends `order_shipped` (this describe's type alone) to recipients spread over both shards. */
   async function spreadNotifications(tag: string): Promise<Accepted[]> {
