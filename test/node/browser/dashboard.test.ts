@@ -1,8 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { shardMapOf } from '../../../scripts/lib/databases.mjs';
+import { DEFAULT_DATABASE, parseShardMap } from '../../../src/domain/shards';
+import { bucketOfId } from '../../../src/lib/ids';
 import {
   ADMIN_KEY,
   BIN_PATH,
@@ -63,9 +66,19 @@ async function waitUntilSent(id: string): Promise<NotificationBody> {
   }
 }
 
+/**
+ * The database binding a delivery lives in: its id names its bucket, and wrangler.toml's
+ * `SHARD_MAP` maps buckets to shard databases (the home database `DB` without one).
+ */
+function databaseOf(deliveryId: string): string {
+  const parsed = parseShardMap(shardMapOf(readFileSync(join(ROOT, 'wrangler.toml'), 'utf8')));
+  if (!('map' in parsed)) throw new Error(`SHARD_MAP: ${parsed.problem}`);
+  return parsed.map[bucketOfId(deliveryId) ?? 0] ?? DEFAULT_DATABASE;
+}
+
 /** Runs SQL against the same local D1 state the running stack uses, as a user would. */
-function d1(sql: string): void {
-  const result = spawnSync('wrangler', ['d1', 'execute', 'DB', '--local', '--command', sql], {
+function d1(database: string, sql: string): void {
+  const result = spawnSync('wrangler', ['d1', 'execute', database, '--local', '--command', sql], {
     cwd: ROOT,
     encoding: 'utf8',
     env: { ...process.env, PATH: BIN_PATH, CI: 'true', WRANGLER_SEND_METRICS: 'false' },
@@ -154,13 +167,15 @@ describe.skipIf(!hasChromium)('dashboard in a real browser (npm start + Chromium
     const accepted = await send(userId, { phone: undefined }, new Date(sendAt));
     const deliveryId = accepted.deliveries[0]?.id;
     expect(deliveryId).toMatch(/^dlv_[0-9a-z]+$/);
-    // As if its attempts had been spent: failed with a reason, and in dead_letters.
+    // As if its attempts had been spent: failed with a reason, and in dead_letters (both in the
+    // delivery's shard).
     const failed = JSON.stringify({
       status: 'failed',
       at: new Date().toISOString(),
       reason: 'browser test: attempts spent',
     });
     d1(
+      databaseOf(deliveryId ?? ''),
       `UPDATE deliveries SET status = 'failed', reason = 'browser test: attempts spent',
          history = json_insert(history, '$[#]', json('${failed}'))
        WHERE id = '${deliveryId}' AND status = 'queued';
