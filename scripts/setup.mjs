@@ -3,6 +3,7 @@
 // the new database id into wrangler.toml, applies the migrations, uploads the templates and lists
 // the secrets to set. Safe to run again: what already exists is kept.
 // Without --remote it only explains itself: the local stack needs no setup (`npm start`).
+import { d1Databases, shardMapOf } from './lib/databases.mjs';
 import './lib/local-bin.mjs';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -11,7 +12,8 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const CHANNELS = ['email', 'sms', 'push', 'chat', 'webhook'];
-const PLACEHOLDER_ID = '00000000-0000-0000-0000-000000000000';
+/** The ids wrangler.toml ships with (distinct, so local databases are distinct): never real ones. */
+const PLACEHOLDER_ID = /^00000000-0000-0000-0000-0000000000\d\d$/;
 
 /** Secrets every deployment needs, then the optional ones; provider credentials come on top. */
 const SECRETS = [
@@ -103,6 +105,38 @@ function wranglerCommand() {
 
 const quote = (arg) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`);
 
+/** Creates one D1 database unless it exists, and writes its id into wrangler.toml. */
+function createDatabase(name, listed, { wrangler, list, dry, options }) {
+  let database = listed.find((d) => d.name === name);
+  if (database) {
+    console.log(`  ${name} exists (${database.uuid})`);
+  } else {
+    wrangler(['d1', 'create', name], { capture: true, exists: /already exists/i });
+    if (!dry) {
+      database = list().find((d) => d.name === name);
+      if (!database) throw new Error(`created ${name} but cannot find its id`);
+    }
+  }
+  const where = `wrangler.toml${options.env ? ` [env.${options.env}]` : ''}`;
+  if (dry) {
+    console.log(`# then write the new database's id into ${where} (database_name = "${name}")`);
+    return;
+  }
+  const toml = readFileSync(options.config, 'utf8');
+  const updated = withDatabaseId(toml, name, database.uuid);
+  if (!updated) throw new Error(`${where} has no d1_databases entry with database_name = "${name}"`);
+  if (updated.previous === database.uuid) {
+    console.log(`  ${where} already names ${database.uuid}`);
+  } else if (!PLACEHOLDER_ID.test(updated.previous)) {
+    throw new Error(
+      `${where} names database ${updated.previous}, but ${name} is ${database.uuid}: fix it by hand`,
+    );
+  } else {
+    writeFileSync(options.config, updated.toml);
+    console.log(`  wrote database_id = "${database.uuid}" into ${where}`);
+  }
+}
+
 function main() {
   let options;
   try {
@@ -163,51 +197,34 @@ function main() {
     `${dry ? 'Dry run: these are the commands' : 'Setting up'} for ${options.env ? `environment "${options.env}"` : 'the top-level environment'}.\n`,
   );
 
-  console.log('# D1 database');
+  const toml = readFileSync(options.config, 'utf8');
+  const databases = d1Databases(toml, options.env);
+  if (databases.length === 0) {
+    console.error(`wrangler.toml names no D1 database${options.env ? ` for [env.${options.env}]` : ''}`);
+    return 2;
+  }
+  console.log(`# D1 databases: ${databases.map((d) => `${d.binding} (${d.name})`).join(', ')}`);
+  console.log(`# SHARD_MAP: ${shardMapOf(toml, options.env) ?? 'unset (every bucket in DB)'}`);
   const list = () =>
     JSON.parse(wrangler(['d1', 'list', '--json'], { capture: true, quiet: true }).stdout || '[]');
   const listed = dry ? [] : list();
-  let database = listed.find((d) => d.name === names.database);
-  if (database) {
-    console.log(`  ${names.database} exists (${database.uuid})`);
-  } else {
-    wrangler(['d1', 'create', names.database], { capture: true, exists: /already exists/i });
-    if (!dry) {
-      database = list().find((d) => d.name === names.database);
-      if (!database) throw new Error(`created ${names.database} but cannot find its id`);
-    }
-  }
-  const where = `wrangler.toml${options.env ? ` [env.${options.env}]` : ''}`;
-  if (dry) {
-    console.log(`# then write the new database's id into ${where} (database_name = "${names.database}")`);
-  } else {
-    const toml = readFileSync(options.config, 'utf8');
-    const updated = withDatabaseId(toml, names.database, database.uuid);
-    if (!updated) {
-      throw new Error(`${where} has no d1_databases entry with database_name = "${names.database}"`);
-    } else if (updated.previous === database.uuid) {
-      console.log(`  ${where} already names ${database.uuid}`);
-    } else if (updated.previous !== PLACEHOLDER_ID) {
-      throw new Error(
-        `${where} names database ${updated.previous}, but ${names.database} is ${database.uuid}: fix it by hand`,
-      );
-    } else {
-      writeFileSync(options.config, updated.toml);
-      console.log(`  wrote database_id = "${database.uuid}" into ${where}`);
-    }
-  }
+  for (const { name } of databases) createDatabase(name, listed, { wrangler, list, dry, options });
 
-  console.log('\n# R2 bucket for templates');
+  console.log(`\n# R2 buckets: TEMPLATES (${names.bucket}), ARCHIVE (${names.archive})`);
   wrangler(['r2', 'bucket', 'create', names.bucket], { capture: true, exists: /already exists/i });
   wrangler(['r2', 'bucket', 'create', names.archive], { capture: true, exists: /already exists/i });
 
-  console.log('\n# Queues: one per channel, each with its dead-letter queue');
+  console.log(
+    `\n# Queues: one per channel, each with its dead-letter queue (${CHANNELS.map((c) => `QUEUE_${c.toUpperCase()}, DLQ_${c.toUpperCase()}`).join(', ')})`,
+  );
   for (const queue of names.queues) {
     wrangler(['queues', 'create', queue], { capture: true, exists: /already (exists|taken)/i });
   }
 
-  console.log('\n# D1 migrations');
-  wrangler(['d1', 'migrations', 'apply', 'DB', '--remote', ...envArgs, ...configArgs]);
+  console.log('\n# D1 migrations, on every database');
+  for (const { binding } of databases) {
+    wrangler(['d1', 'migrations', 'apply', binding, '--remote', ...envArgs, ...configArgs]);
+  }
 
   console.log('\n# Templates');
   step(['node', 'scripts/templates-push.mjs', '--remote', ...envArgs], process.execPath, [

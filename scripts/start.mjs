@@ -5,6 +5,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { d1Databases } from './lib/databases.mjs';
 import { uploadTemplatesLocally } from './lib/templates.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -39,11 +40,13 @@ if (!existsSync('.dev.vars')) {
 
 const wrangler = (args, options = {}) => spawnSync('wrangler', args, { stdio: 'inherit', ...options });
 
-console.log('applying D1 migrations to the local database ...');
-const migrate = wrangler(['d1', 'migrations', 'apply', 'DB', '--local'], {
-  env: { ...process.env, CI: 'true' },
-});
-if (migrate.status !== 0) process.exit(migrate.status ?? 1);
+for (const { binding } of d1Databases(readFileSync('wrangler.toml', 'utf8'))) {
+  console.log(`applying D1 migrations to the local ${binding} ...`);
+  const migrate = wrangler(['d1', 'migrations', 'apply', binding, '--local'], {
+    env: { ...process.env, CI: 'true' },
+  });
+  if (migrate.status !== 0) process.exit(migrate.status ?? 1);
+}
 
 console.log('uploading templates/ to local R2 ...');
 console.log(`uploaded ${await uploadTemplatesLocally(root)} templates`);

@@ -35,6 +35,8 @@ export default {
     await handleQueueBatch(batch, parseEnv(rawEnv));
   },
   async scheduled(controller, rawEnv, _ctx) {
-    await runMinuteCron(createServices(parseEnv(rawEnv)), controller.scheduledTime);
+    const services = createServices(parseEnv(rawEnv));
+    await services.router.refresh(services.now());
+    await runMinuteCron(services, controller.scheduledTime);
   },
 } satisfies ExportedHandler<Record<string, unknown>>;

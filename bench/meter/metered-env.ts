@@ -460,6 +460,12 @@ export function meterEnv(env: Env, meter: Meter): Env {
   return {
     ...env,
     DB: meterD1(env.DB, meter),
+    // The shards too: a user's deliveries and contact live in one of them.
+    ...Object.fromEntries(
+      Object.entries(env)
+        .filter(([name, value]) => /^DB_\d+$/.test(name) && value !== undefined)
+        .map(([name, value]) => [name, meterD1(value as D1Database, meter)]),
+    ),
     TEMPLATES: meterR2(env.TEMPLATES, meter),
     ...(env.ARCHIVE ? { ARCHIVE: meterR2(env.ARCHIVE, meter) } : {}),
     RECIPIENT: meterDurableObjects(env.RECIPIENT, meter),

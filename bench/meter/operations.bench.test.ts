@@ -266,9 +266,15 @@ async function outcomesOf(accepted: AcceptedBody[]) {
 }
 
 /** The database's size in bytes, as D1 reports it after a statement (pages of 4 KB). */
+/** The size of every database (home and shards) together. */
 async function databaseBytes(): Promise<number> {
-  const { meta } = await testEnv.DB.prepare('SELECT 1').run();
-  return meta.size_after;
+  const databases = Object.entries(testEnv)
+    .filter(([name]) => /^DB(_\d+)?$/.test(name))
+    .map(([, db]) => db as D1Database);
+  const sizes = await Promise.all(
+    databases.map(async (db) => (await db.prepare('SELECT 1').run()).meta.size_after),
+  );
+  return sizes.reduce((a, b) => a + b, 0);
 }
 
 async function runScenario(plan: ScenarioPlan): Promise<ScenarioResult> {

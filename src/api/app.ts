@@ -13,6 +13,7 @@ import { notificationRoutes } from './routes/notifications';
 import { outboxRoutes } from './routes/outbox';
 import { preferenceRoutes } from './routes/preferences';
 import { providerCallbackRoutes } from './routes/provider-callbacks';
+import { shardRoutes } from './routes/shards';
 import { templateRoutes } from './routes/templates';
 import { trackingRoutes } from './routes/tracking';
 import { unsubscribeRoutes } from './routes/unsubscribe';
@@ -28,7 +29,9 @@ const requestContext = createMiddleware<AppEnv>(async (c, next) => {
   const incoming = c.req.header('X-Request-Id');
   const requestId = incoming && /^[A-Za-z0-9._-]{1,64}$/.test(incoming) ? incoming : newId('req');
   c.set('requestId', requestId);
-  c.set('services', createServices(c.env));
+  const services = createServices(c.env);
+  await services.router.refresh(services.now());
+  c.set('services', services);
   c.header('X-Request-Id', requestId);
   await next();
 });
@@ -76,6 +79,7 @@ export function createApp() {
     }),
   );
   app.route('/', contactRoutes);
+  app.route('/', shardRoutes);
   app.route('/', notificationRoutes);
   app.route('/', outboxRoutes);
   app.route('/', adminRoutes);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { databasesOf, MAX_SHARD_DATABASES, parseShardMap } from '../domain/shards';
 import type { Recipient } from '../durable/recipient';
 import type { QueueMessage } from '../queue/messages';
 import type { ChannelQueues } from '../queue/producer';
@@ -39,8 +40,22 @@ const LOCAL_ENVIRONMENTS: ReadonlySet<string> = new Set(['development', 'test'])
  * Every binding, var and secret Herald reads (see wrangler.toml and the README's configuration
  * table). Provider credentials are optional here: a provider checks its own when it is listed.
  */
+const d1 = binding<D1Database>('D1', ['prepare', 'batch']);
+
+/** Shard databases `DB_0` … `DB_63`: a user's contact, preferences and deliveries live in the one SHARD_MAP names. */
+const shardDatabases = Object.fromEntries(
+  Array.from({ length: MAX_SHARD_DATABASES }, (_, i) => [`DB_${i}`, d1.optional()]),
+) as Record<`DB_${number}`, ReturnType<typeof d1.optional>>;
+
 export const envSchema = z.object({
-  DB: binding<D1Database>('D1', ['prepare', 'batch']),
+  /** The home database: cross-user data (keys, suppressions, operations), and every bucket when no SHARD_MAP. */
+  DB: d1,
+  ...shardDatabases,
+  /**
+   * Buckets (0-255, a hash of the user id) → database binding, e.g. `0-127:DB_0,128-255:DB_1`.
+   * Unset: every bucket in DB.
+   */
+  SHARD_MAP: z.string().max(4000).optional(),
   TEMPLATES: binding<R2Bucket>('R2', ['get', 'put', 'list']),
   RECIPIENT: binding<DurableObjectNamespace<Recipient>>('Durable Object namespace', ['idFromName', 'get']),
   QUEUE_EMAIL: queue,
@@ -176,8 +191,26 @@ function requireBlindIndexKey(env: z.infer<typeof envSchema>, ctx: z.RefinementC
   });
 }
 
+/** SHARD_MAP must name every bucket once, and only databases that are bound. */
+function requireShardDatabases(env: z.infer<typeof envSchema>, ctx: z.RefinementCtx): void {
+  const parsedMap = parseShardMap(env.SHARD_MAP);
+  if ('problem' in parsedMap) {
+    ctx.addIssue({ code: 'custom', path: ['SHARD_MAP'], message: parsedMap.problem });
+    return;
+  }
+  for (const name of databasesOf(parsedMap.map)) {
+    if (!(name in env) || (env as Record<string, unknown>)[name] === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['SHARD_MAP'],
+        message: `names ${name}, which is not a bound D1 database`,
+      });
+    }
+  }
+}
+
 /** The schema with the rules between its variables: what parseEnv applies. */
-const checkedEnvSchema = envSchema.superRefine(requireBlindIndexKey);
+const checkedEnvSchema = envSchema.superRefine(requireBlindIndexKey).superRefine(requireShardDatabases);
 
 /** The Worker's bindings, vars and secrets, as parsed at the edge of the Worker. */
 export type Env = z.infer<typeof envSchema> & ChannelQueues;

@@ -34,6 +34,7 @@ export async function handleQueueBatch(batch: MessageBatch<unknown>, env: Env): 
     return;
   }
   const services = createServices(env, { consumer: true });
+  await services.router.refresh(services.now());
   const valid: { message: Message<unknown>; body: QueueMessage }[] = [];
   for (const message of batch.messages) {
     const parsed = queueMessageSchema.safeParse(message.body);

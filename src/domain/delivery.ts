@@ -32,6 +32,8 @@ export interface Notification {
   requestHash: string;
   deliveryIds: string[];
   createdAt: string;
+  /** The delivery ids in the order planned, kept when they span several buckets (id order otherwise). */
+  plan?: string[];
 }
 
 /** A delivery joined with what the consumer needs of its notification to render and send it. */

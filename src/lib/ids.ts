@@ -2,16 +2,39 @@ const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
 const TIME_CHARS = 10;
 const RANDOM_CHARS = 16;
 
+/** How many placement buckets an id can name (two base32 characters hold 1,024; 256 are used). */
+export const ID_BUCKETS = 256;
+const BUCKET_CHARS = 2;
+
 /**
  * A prefixed, time-ordered id (`dlv_01j...`): 10 Crockford base32 characters of milliseconds,
- * then 16 random ones (80 bits). Sorting by id sorts by creation time.
+ * then 16 random ones (80 bits). Sorting by id sorts by creation time. With `bucket` (0-255), the
+ * first two of the random characters name it, so the id says where its row lives (70 random bits
+ * remain); `bucketOfId` reads it back.
  */
-export function newId(prefix: string, nowMs = Date.now()): string {
+export function newId(prefix: string, nowMs = Date.now(), bucket?: number): string {
   const time = encodeTime(nowMs);
   const bytes = crypto.getRandomValues(new Uint8Array(RANDOM_CHARS));
   let random = '';
   for (const byte of bytes) random += ALPHABET[byte % 32];
-  return `${prefix}_${time}${random}`;
+  if (bucket === undefined) return `${prefix}_${time}${random}`;
+  if (!Number.isInteger(bucket) || bucket < 0 || bucket >= ID_BUCKETS)
+    throw new RangeError(`bucket ${bucket}`);
+  const named = `${ALPHABET[bucket >> 5]}${ALPHABET[bucket & 31]}`;
+  return `${prefix}_${time}${named}${random.slice(BUCKET_CHARS)}`;
+}
+
+/**
+ * The bucket an id names (see `newId`): its first two random characters, modulo ID_BUCKETS, so
+ * every id of this shape maps to one bucket, those made before buckets existed too. Null for a
+ * string that is not such an id.
+ */
+export function bucketOfId(id: string): number | null {
+  const cut = id.indexOf('_');
+  if (cut < 0 || id.length !== cut + 1 + TIME_CHARS + RANDOM_CHARS) return null;
+  const hi = ALPHABET.indexOf(id.charAt(cut + 1 + TIME_CHARS));
+  const lo = ALPHABET.indexOf(id.charAt(cut + 2 + TIME_CHARS));
+  return hi < 0 || lo < 0 ? null : (hi * 32 + lo) % ID_BUCKETS;
 }
 
 /**

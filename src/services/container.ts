@@ -7,13 +7,11 @@ import { smsProviders } from '../providers/sms';
 import type { ProviderDefinition } from '../providers/types';
 import { webhookProviders } from '../providers/webhook';
 import { ApiKeysRepo } from '../storage/api-keys-repo';
-import { ContactsRepo } from '../storage/contacts-repo';
-import { DeliveriesRepo } from '../storage/deliveries-repo';
-import { D1ReplayGuard, EventsRepo } from '../storage/events-repo';
-import { OperationsRepo } from '../storage/operations-repo';
-import { OutboxRepo } from '../storage/outbox-repo';
-import { PreferencesRepo } from '../storage/preferences-repo';
-import { StatsRepo } from '../storage/stats-repo';
+import { D1ReplayGuard } from '../storage/events-repo';
+import { commitAcross, ShardRouter } from '../storage/shard-router';
+import { ShardedDeliveries } from '../storage/sharded-deliveries';
+import { ShardedEvents, ShardedOperations, ShardedOutbox, ShardedStats } from '../storage/sharded-records';
+import { ShardedContacts, ShardedPreferences } from '../storage/sharded-user-data';
 import { SuppressionsRepo } from '../storage/suppressions-repo';
 import { TemplatesStore } from '../storage/templates-store';
 import { cipherFor } from './encryption';
@@ -42,19 +40,24 @@ export interface Services {
   env: Env;
   now: () => number;
   registry: ProviderRegistry;
+  /** Which database holds what: the home database and the shards a user's data lives in. */
+  router: ShardRouter;
   apiKeys: ApiKeysRepo;
-  contacts: ContactsRepo;
-  deliveries: DeliveriesRepo;
-  operations: OperationsRepo;
-  outbox: OutboxRepo;
-  preferences: PreferencesRepo;
-  stats: StatsRepo;
+  contacts: ShardedContacts;
+  deliveries: ShardedDeliveries;
+  operations: ShardedOperations;
+  outbox: ShardedOutbox;
+  preferences: ShardedPreferences;
+  stats: ShardedStats;
   suppressions: SuppressionsRepo;
   templates: TemplatesStore;
-  events: EventsRepo;
+  events: ShardedEvents;
   /** Provider callback replay keys; per request, since it remembers the keys this request spent. */
   callbackReplays: D1ReplayGuard;
-  /** Runs statements of several repositories as one atomic D1 batch (nothing for an empty list). */
+  /**
+   * Runs statements of several repositories: one atomic D1 batch per database they belong to
+   * (atomic within a database, not across databases; nothing for an empty list).
+   */
   commit: (statements: D1PreparedStatement[]) => Promise<void>;
 }
 
@@ -78,29 +81,44 @@ function templatesFor(bucket: R2Bucket): TemplatesStore {
   return store;
 }
 
+/** One router per env object: the shard map is parsed once per isolate. */
+const routers = new WeakMap<Env, ShardRouter>();
+
+function routerFor(env: Env): ShardRouter {
+  let router = routers.get(env);
+  if (!router) {
+    router = new ShardRouter(env);
+    routers.set(env, router);
+  }
+  return router;
+}
+
 export function createServices(env: Env, options: ServiceOptions = {}): Services {
   const now = () => Date.now();
   const cipher = () => cipherFor(env);
+  const router = routerFor(env);
+  const home = router.home.db;
   const commitToD1 = async (statements: D1PreparedStatement[]) => {
-    if (statements.length > 0) await env.DB.batch(statements);
+    if (statements.length > 0) await commitAcross(statements, home);
   };
   return {
     env,
     now,
     registry: providerRegistry,
-    apiKeys: new ApiKeysRepo(env.DB),
-    contacts: new ContactsRepo(env.DB, cipher),
-    deliveries: new DeliveriesRepo(env.DB, cipher),
-    operations: new OperationsRepo(env.DB),
-    outbox: new OutboxRepo(env.DB),
-    preferences: new PreferencesRepo(env.DB),
-    stats: new StatsRepo(env.DB),
-    suppressions: new SuppressionsRepo(env.DB),
+    router,
+    apiKeys: new ApiKeysRepo(home),
+    contacts: new ShardedContacts(router, cipher),
+    deliveries: new ShardedDeliveries(router, cipher),
+    operations: new ShardedOperations(router),
+    outbox: new ShardedOutbox(router),
+    preferences: new ShardedPreferences(router),
+    stats: new ShardedStats(router),
+    suppressions: new SuppressionsRepo(home),
     templates: templatesFor(
       options.consumer ? withTemplateReadFaults(env, env.TEMPLATES) : env.TEMPLATES,
     ).forRequest(),
-    events: new EventsRepo(env.DB),
-    callbackReplays: new D1ReplayGuard(env.DB, now),
+    events: new ShardedEvents(router),
+    callbackReplays: new D1ReplayGuard(home, now),
     commit: options.consumer ? withConsumerWriteFaults(env, commitToD1) : commitToD1,
   };
 }

@@ -1,7 +1,8 @@
 import type { Contact, DeviceToken, ExternalChannel } from '../domain/contact';
+import { bucketOfKey } from '../domain/shards';
 import type { FieldCipher } from '../lib/field-crypto';
 
-interface ContactRow {
+export interface ContactRow {
   user_id: string;
   email: string | null;
   phone: string | null;
@@ -113,9 +114,9 @@ export class ContactsRepo {
     const sealed = await this.seal(userId, fields);
     const row = await this.db
       .prepare(
-        `INSERT INTO contacts (user_id, email, phone, device_tokens, external_channels, locale, timezone, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (user_id) DO UPDATE SET email = excluded.email, phone = excluded.phone,
+        `INSERT INTO contacts (user_id, email, phone, device_tokens, external_channels, locale, timezone, created_at, updated_at, bucket)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (user_id) DO UPDATE SET email = excluded.email, phone = excluded.phone, bucket = excluded.bucket,
            device_tokens = excluded.device_tokens, external_channels = excluded.external_channels,
            locale = excluded.locale, timezone = excluded.timezone, updated_at = excluded.updated_at,
            sms_opted_out = CASE WHEN ? THEN 0 ELSE contacts.sms_opted_out END
@@ -131,6 +132,7 @@ export class ContactsRepo {
         fields.timezone,
         nowMs,
         nowMs,
+        bucketOfKey(userId),
         phoneChanged ? 1 : 0,
       )
       .first<ContactRow>();

@@ -7,6 +7,7 @@ import { type FieldCipher, isEncrypted } from '../lib/field-crypto';
 import { idAfter, idBoundAt, idTimeMs } from '../lib/ids';
 import { log } from '../lib/log';
 import { redact } from '../lib/redact';
+import { unlockedSql } from './bucket-rows';
 
 const MAX_PARAMS = 100;
 
@@ -45,6 +46,8 @@ interface DeliveryRow {
   request_hash: string | null;
   /** The notification's head row (its own id on the head). */
   head_id: string | null;
+  /** On the first head of a notification with parts in several buckets: its ids as planned (JSON). */
+  plan?: string | null;
 }
 
 /** A notification's head row: the delivery row that also carries the notification. */
@@ -116,14 +119,15 @@ function toNotification(head: HeadRow, deliveryIds: string[], data: Record<strin
     requestHash: head.request_hash,
     deliveryIds,
     createdAt: new Date(head.created_at).toISOString(),
+    ...(head.plan ? { plan: JSON.parse(head.plan) as string[] } : {}),
   };
 }
 
 /** Most deliveries one notification can plan (100 recipients with every address), rounded up. */
 const MAX_DELIVERIES_PER_NOTIFICATION = 16_384;
 
-/** Where a notification's rows are: the range from its head, or (rows from before migration 0007) its millisecond. */
-interface Located {
+/** Where a notification is: its id, its head delivery (null: search its millisecond), its time. */
+export interface Located {
   id: string;
   head: string | null;
   ms: number;
@@ -279,6 +283,14 @@ export class DeliveriesRepo {
    * primary-key range from its head, filtered on its id.
    */
   async getNotifications(ids: readonly string[]): Promise<Notification[]> {
+    return this.notificationsAt(await this.locate(ids));
+  }
+
+  /**
+   * Where notifications are, by their public id: a producer's id through its key row (this
+   * database's `notification_keys`: the home database's), a generated id through the head it names.
+   */
+  async locate(ids: readonly string[]): Promise<Located[]> {
     const unique = [...new Set(ids)];
     const keyed = new Map<string, Located>();
     for (const chunk of chunksOf(unique, MAX_PARAMS)) {
@@ -290,17 +302,16 @@ export class DeliveriesRepo {
         .all<{ key: string; created_at: number; head_id: string | null }>();
       for (const row of results) keyed.set(row.key, { id: row.key, head: row.head_id, ms: row.created_at });
     }
-    const located = unique.flatMap((id): Located[] => {
+    return unique.flatMap((id): Located[] => {
       const known = keyed.get(id);
       if (known) return [known];
       const head = headOfGeneratedId(id);
       return head ? [{ id, head, ms: 0 }] : [];
     });
-    return this.notificationsAt(located);
   }
 
   /** Builds notifications from their rows, one range query per notification in one D1 batch. */
-  private async notificationsAt(located: readonly Located[]): Promise<Notification[]> {
+  async notificationsAt(located: readonly Located[]): Promise<Notification[]> {
     if (located.length === 0) return [];
     const out: Notification[] = [];
     for (const chunk of chunksOf(located, MAX_PARAMS)) {
@@ -312,7 +323,9 @@ export class DeliveriesRepo {
         ),
       );
       for (const { results: rows } of results) {
-        const head = rows.find((row): row is HeadRow => row.request_hash !== null && row.data !== null);
+        // Parts of several buckets may share this database: the notification's first head leads.
+        const heads = rows.filter((row): row is HeadRow => row.request_hash !== null && row.data !== null);
+        const head = heads.find((row) => !row.request_hash.startsWith('part:')) ?? heads[0];
         if (head)
           out.push(
             toNotification(
@@ -396,13 +409,8 @@ export class DeliveriesRepo {
     const at = new Date(nowMs).toISOString();
     const statements: D1PreparedStatement[] = [];
     const headId = deliveries[0]?.id ?? null;
-    if (notification.producerKey) {
-      statements.push(
-        this.db
-          .prepare('INSERT INTO notification_keys (key, created_at, head_id) VALUES (?, ?, ?)')
-          .bind(notification.id, nowMs, headId),
-      );
-    }
+    if (notification.producerKey && headId !== null)
+      statements.push(this.keyStatement(notification.id, headId, nowMs));
     const sealed = await Promise.all(deliveries.map((d) => this.sealAddress(d.id, d.address)));
     const data = headId === null ? null : await this.sealData(headId, notification.data);
     for (const [index, d] of deliveries.entries()) {
@@ -418,8 +426,8 @@ export class DeliveriesRepo {
         this.db
           .prepare(
             `INSERT INTO deliveries (id, notification_id, user_id, channel, address, status, reason, history, created_at, updated_at,
-               type, priority, send_at, dedupe_key, source, data, channels, request_hash, head_id)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+               type, priority, send_at, dedupe_key, source, data, channels, request_hash, head_id, plan)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           )
           .bind(
             d.id,
@@ -441,10 +449,39 @@ export class DeliveriesRepo {
             head && notification.channels ? JSON.stringify(notification.channels) : null,
             head ? notification.requestHash : null,
             headId,
+            head && notification.plan ? JSON.stringify(notification.plan) : null,
           ),
       );
     }
     return statements;
+  }
+
+  /**
+   * Releases producer ids whose rows never came (a write that failed after the key row, or rows
+   * retention removed): key rows of these ids older than `olderThanMs`. A newer one may belong to
+   * a request still writing its rows, and is kept.
+   */
+  async releaseKeys(keys: readonly string[], olderThanMs: number): Promise<void> {
+    for (const chunk of chunksOf(keys, MAX_PARAMS - 1)) {
+      await this.db
+        .prepare(
+          `DELETE FROM notification_keys WHERE created_at < ? AND key IN (${chunk.map(() => '?').join(',')})`,
+        )
+        .bind(olderThanMs, ...chunk)
+        .run();
+    }
+  }
+
+  /** Removes the key row of a producer's id if it names this head (a request's own row only). */
+  releaseKeyStatement(key: string, headId: string): D1PreparedStatement {
+    return this.db.prepare('DELETE FROM notification_keys WHERE key = ? AND head_id = ?').bind(key, headId);
+  }
+
+  /** The key row of a producer's own notification id, naming its (first) head delivery. */
+  keyStatement(key: string, headId: string, nowMs: number): D1PreparedStatement {
+    return this.db
+      .prepare('INSERT INTO notification_keys (key, created_at, head_id) VALUES (?, ?, ?)')
+      .bind(key, nowMs, headId);
   }
 
   /** Moves `created` deliveries to `queued` after the queue accepted them. */
@@ -620,10 +657,16 @@ export class DeliveriesRepo {
    * Erasure of a user's deliveries (one scan each: there is no index on user_id). The deliveries
    * keep their ids, statuses and history; their address becomes the erasure marker, and so does
    * the template data of every notification whose deliveries are all this user's (data a
-   * notification shares with other recipients is theirs too, and stays). Two statements, for the
-   * caller's batch; the data one first (it finds the notifications through the user's rows).
+   * notification shares with other recipients is theirs too, and stays: here, or in another
+   * database, `sharedElsewhere`). Two statements, for the caller's batch; the data one first (it
+   * finds the notifications through the user's rows).
    */
-  eraseStatements(userId: string, nowMs: number, contactErased: boolean): D1PreparedStatement[] {
+  eraseStatements(
+    userId: string,
+    nowMs: number,
+    contactErased: boolean,
+    sharedElsewhere: readonly string[] = [],
+  ): D1PreparedStatement[] {
     const marker = erasedMarker(nowMs, contactErased);
     return [
       this.db
@@ -632,15 +675,45 @@ export class DeliveriesRepo {
            WHERE h.request_hash IS NOT NULL AND h.data IS NOT NULL AND h.data NOT LIKE '${ERASED}%'
              AND (h.id IN (SELECT head_id FROM deliveries WHERE user_id = ? AND head_id IS NOT NULL)
                OR h.notification_id IN (SELECT notification_id FROM deliveries WHERE user_id = ? AND head_id IS NULL))
-             AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE ${SAME_NOTIFICATION('o', 'h')} AND o.user_id IS NOT ?)`,
+             AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE ${SAME_NOTIFICATION('o', 'h')} AND o.user_id IS NOT ?)
+             AND h.notification_id NOT IN (SELECT value FROM json_each(?))`,
         )
-        .bind(marker, userId, userId, userId),
+        .bind(marker, userId, userId, userId, JSON.stringify(sharedElsewhere)),
       this.db
         .prepare(
           `UPDATE deliveries SET address = ? WHERE user_id = ? AND (address IS NULL OR address NOT LIKE '${ERASED}%')`,
         )
         .bind(marker, userId),
     ];
+  }
+
+  /** The notifications with a delivery to this user here, and their millisecond (a scan). */
+  async notificationsOf(userId: string): Promise<Located[]> {
+    const { results } = await this.db
+      .prepare(
+        'SELECT notification_id AS id, min(created_at) AS ms FROM deliveries WHERE user_id = ? GROUP BY notification_id',
+      )
+      .bind(userId)
+      .all<{ id: string; ms: number }>();
+    return results.map((row) => ({ id: row.id, head: null, ms: row.ms }));
+  }
+
+  /** Which of these notifications have a delivery here to someone other than this user. */
+  async sharedWithOthers(located: readonly Located[], userId: string): Promise<Set<string>> {
+    const shared = new Set<string>();
+    for (const chunk of chunksOf(located, MAX_PARAMS)) {
+      const answers = await this.db.batch<{ id: string }>(
+        chunk.map((where) =>
+          this.db
+            .prepare(
+              'SELECT notification_id AS id FROM deliveries WHERE id >= ? AND id < ? AND notification_id = ? AND user_id IS NOT ? LIMIT 1',
+            )
+            .bind(...rangeOf(where), where.id, userId),
+        ),
+      );
+      for (const answer of answers) for (const row of answer.results) shared.add(row.id);
+    }
+    return shared;
   }
 
   /** Whether Herald holds any delivery for this user id (a scan that stops at the first). */
@@ -761,7 +834,8 @@ export class DeliveriesRepo {
   /**
    * Claims up to `limit` rows of an id range (`after` exclusive) that match `where`, in id order,
    * as `queued` with a history entry: the UPDATE … RETURNING re-checks `where`, so the claim is
-   * atomic and two crons never take one row. Channels in `skipChannels` are left alone.
+   * atomic and two crons never take one row. Channels in `skipChannels` are left alone, and so are
+   * rows of a bucket locked here (moving: the lock would refuse the whole statement).
    */
   private async claimRange(
     range: { after: string; before: string },
@@ -780,7 +854,7 @@ export class DeliveriesRepo {
     const { results } = await this.db
       .prepare(
         `UPDATE deliveries SET status = 'queued', updated_at = ?, history = json_insert(history, '$[#]', json(?))
-         WHERE id IN (SELECT id FROM deliveries WHERE id > ? AND id < ? AND ${where.sql} ${skip} ORDER BY id LIMIT ?)
+         WHERE id IN (SELECT id FROM deliveries WHERE id > ? AND id < ? AND ${where.sql} ${skip} AND ${unlockedSql('id')} ORDER BY id LIMIT ?)
            AND ${where.sql}
          RETURNING id, channel`,
       )
@@ -819,11 +893,12 @@ export class DeliveriesRepo {
   /**
    * The oldest delivery rows created before `beforeId` (time-ordered ids), as stored (address and
    * data still encrypted), whole notifications only: the rows of the last notification the limit
-   * cut are left for the next call, since a notification's data lives on its head row.
+   * cut are left for the next call, since a notification's data lives on its head row. Rows of a
+   * bucket locked here (moving) wait for their new database.
    */
   async oldestBefore(beforeId: string, limit: number): Promise<Record<string, unknown>[]> {
     const { results } = await this.db
-      .prepare('SELECT * FROM deliveries WHERE id < ? ORDER BY id LIMIT ?')
+      .prepare(`SELECT * FROM deliveries WHERE id < ? AND ${unlockedSql('id')} ORDER BY id LIMIT ?`)
       .bind(beforeId, limit + 1)
       .all<Record<string, unknown>>();
     if (results.length <= limit) return results;

@@ -1,4 +1,5 @@
 import type { Preferences } from '../domain/preferences';
+import { bucketOfKey } from '../domain/shards';
 
 interface SettingsRow {
   user_id: string;
@@ -48,8 +49,8 @@ export class PreferencesRepo {
   putStatement(userId: string, preferences: Preferences, nowMs: number): D1PreparedStatement {
     return this.db
       .prepare(
-        `INSERT INTO notification_settings (user_id, channels, types, quiet_hours, updated_at) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (user_id) DO UPDATE SET channels = excluded.channels, types = excluded.types,
+        `INSERT INTO notification_settings (user_id, channels, types, quiet_hours, updated_at, bucket) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (user_id) DO UPDATE SET channels = excluded.channels, types = excluded.types, bucket = excluded.bucket,
            quiet_hours = excluded.quiet_hours, updated_at = excluded.updated_at`,
       )
       .bind(
@@ -58,6 +59,7 @@ export class PreferencesRepo {
         JSON.stringify(preferences.types),
         preferences.quietHours ? JSON.stringify(preferences.quietHours) : null,
         nowMs,
+        bucketOfKey(userId),
       );
   }
 

@@ -1,6 +1,7 @@
 import type { Channel } from '../domain/channels';
 import type { DeliveryStatus } from '../domain/status';
 import { idBoundAt } from '../lib/ids';
+import { bucketOfIdSql } from './bucket-rows';
 
 /**
  * Aggregate reads for metrics and the dashboard. Every query bounds `deliveries` by a range of its
@@ -45,6 +46,18 @@ export interface LatencySummary {
   p95Ms: number | null;
 }
 
+/**
+ * Latencies as counted by their value cut to three significant digits (2,345 ms counts at 2,340):
+ * histograms of several databases add up, and a percentile read from the sum is within 1 % of the
+ * exact one (exact below one second).
+ */
+export interface LatencyHistogram {
+  count: number;
+  sumMs: number;
+  /** [value in ms, how many], by value. */
+  bins: [number, number][];
+}
+
 export interface VolumeRow {
   channel: Channel;
   /** Bucket number counted from the window's start. */
@@ -71,7 +84,7 @@ export interface StatsSnapshot {
   accepted: number;
   backlog: BacklogRow[];
   deadLetters: DeadLetterCountRow[];
-  latency: LatencySummary;
+  latency: LatencyHistogram;
 }
 
 const OPEN_STATUSES = "('created', 'queued', 'deferred')";
@@ -105,11 +118,14 @@ const STATUS_COUNTS_SQL = (typeFilter: string) => `
   GROUP BY channel, type, status
   ORDER BY channel, type, status`;
 
-/** Producers' events in: notifications with a delivery created in the window. */
+/**
+ * Producers' events in: notifications created in the window, counted by their first head (a
+ * notification's other parts, in other buckets, carry a `part:` request hash).
+ */
 const ACCEPTED_SQL = (typeFilter: string) => `
-  SELECT count(DISTINCT d.notification_id) AS n
+  SELECT count(*) AS n
   FROM deliveries d
-  WHERE d.id >= ?1 AND d.created_at >= ?2 ${typeFilter}`;
+  WHERE d.id >= ?1 AND d.created_at >= ?2 AND d.request_hash IS NOT NULL AND d.request_hash NOT LIKE 'part:%' ${typeFilter}`;
 
 /**
  * Open deliveries now. A delivery is due from its creation or its notification's `sendAt`,
@@ -124,48 +140,62 @@ const BACKLOG_SQL = (typeFilter: string) => `
   WHERE d.id >= ?1 AND d.status IN ${OPEN_STATUSES} ${typeFilter}
   GROUP BY d.channel, d.status`;
 
-const DEAD_LETTERS_SQL = (typed: boolean) =>
+const DEAD_LETTERS_SQL = (typed: boolean, filter = '') =>
   typed
     ? `SELECT dl.channel, count(*) AS count, sum(dl.created_at >= ?1 AND dl.created_at < ?2) AS recent
        FROM dead_letters dl
          JOIN deliveries d ON d.id = dl.delivery_id
-       WHERE dl.replayed_at IS NULL AND d.type = ?3
+       WHERE dl.replayed_at IS NULL AND d.type = ?3 ${filter}
        GROUP BY dl.channel`
-    : `SELECT channel, count(*) AS count, sum(created_at >= ?1 AND created_at < ?2) AS recent
-       FROM dead_letters WHERE replayed_at IS NULL GROUP BY channel`;
+    : `SELECT dl.channel, count(*) AS count, sum(dl.created_at >= ?1 AND dl.created_at < ?2) AS recent
+       FROM dead_letters dl WHERE dl.replayed_at IS NULL ${filter} GROUP BY dl.channel`;
 
 /**
- * Exact nearest-rank percentiles in SQL: rank every latency once with window functions and keep
- * the rows at ranks ceil(0.50·n) and ceil(0.95·n) (integer arithmetic: (p·n + 99) / 100).
- * Latency runs from when the delivery was due (created, or its `sendAt`) to `sent_at`.
+ * Latency, from when the delivery was due (created, or its `sendAt`) to `sent_at`, as a histogram
+ * of values cut to three significant digits (see `LatencyHistogram`).
  */
 const LATENCY_SQL = (typeFilter: string) => `
-  WITH l AS (
-    SELECT max(0, d.sent_at - max(d.created_at, coalesce(d.send_at, 0))) AS ms
-    FROM deliveries d
-    WHERE d.id >= ?1 AND d.sent_at >= ?2 ${typeFilter}
-  ), ranked AS (
-    SELECT ms, row_number() OVER (ORDER BY ms) AS rn, count(*) OVER () AS total, sum(ms) OVER () AS total_ms
-    FROM l
+  SELECT (ms / f) * f AS bin, count(*) AS n, sum(ms) AS total_ms
+  FROM (
+    SELECT ms, CASE WHEN ms < 1000 THEN 1 WHEN ms < 10000 THEN 10 WHEN ms < 100000 THEN 100
+      WHEN ms < 1000000 THEN 1000 WHEN ms < 10000000 THEN 10000 WHEN ms < 100000000 THEN 100000
+      ELSE 1000000 END AS f
+    FROM (
+      SELECT max(0, d.sent_at - max(d.created_at, coalesce(d.send_at, 0))) AS ms
+      FROM deliveries d
+      WHERE d.id >= ?1 AND d.sent_at >= ?2 ${typeFilter}
+    )
   )
-  SELECT ms, rn, total, total_ms FROM ranked
-  WHERE rn = (50 * total + 99) / 100 OR rn = (95 * total + 99) / 100
-  ORDER BY rn`;
+  GROUP BY bin
+  ORDER BY bin`;
 
-const VOLUME_SQL = `
-  SELECT channel, CAST((created_at - ?2) / ?3 AS INTEGER) AS bucket, count(*) AS count
-  FROM deliveries
-  WHERE id >= ?1 AND created_at >= ?2
-  GROUP BY channel, bucket
-  ORDER BY bucket, channel`;
+const VOLUME_SQL = (filter: string) => `
+  SELECT d.channel, CAST((d.created_at - ?2) / ?3 AS INTEGER) AS bucket, count(*) AS count
+  FROM deliveries d
+  WHERE d.id >= ?1 AND d.created_at >= ?2 ${filter}
+  GROUP BY d.channel, bucket
+  ORDER BY bucket, d.channel`;
 
 /** The only code with SQL for metrics: a handful of GROUP BY reads, sent to D1 in one batch. */
 export class StatsRepo {
-  constructor(private readonly db: D1Database) {}
+  /**
+   * `foreign`: buckets whose rows this database holds for another during a move (a copy not yet
+   * switched to, or a source not yet cleaned); they are not counted here.
+   */
+  constructor(
+    private readonly db: D1Database,
+    private readonly foreign: () => readonly number[] = () => [],
+  ) {}
+
+  /** A condition leaving out rows of foreign buckets (nothing when there are none). */
+  private notForeign(idColumn: string): string {
+    const buckets = this.foreign().filter(Number.isInteger);
+    return buckets.length === 0 ? '' : `AND ${bucketOfIdSql(idColumn)} NOT IN (${buckets.join(',')})`;
+  }
 
   /** Everything `/v1/metrics` shows, in one round trip to D1. */
   async snapshot(q: StatsQuery): Promise<StatsSnapshot> {
-    const typeFilter = q.type === undefined ? '' : 'AND d.type = ?3';
+    const typeFilter = `${q.type === undefined ? '' : 'AND d.type = ?3'} ${this.notForeign('d.id')}`;
     const typeParam = q.type === undefined ? [] : [q.type];
     const from = idBoundAt('dlv', q.fromMs);
     const [counts, accepted, backlog, deadLetters, latency] = await this.db.batch<Record<string, unknown>>([
@@ -175,8 +205,12 @@ export class StatsRepo {
         .prepare(BACKLOG_SQL(typeFilter))
         .bind(idBoundAt('dlv', q.nowMs - q.backlogLookbackMs), q.nowMs, ...typeParam),
       q.type === undefined
-        ? this.db.prepare(DEAD_LETTERS_SQL(false)).bind(q.deadLettersSinceMs, q.nowMs)
-        : this.db.prepare(DEAD_LETTERS_SQL(true)).bind(q.deadLettersSinceMs, q.nowMs, q.type),
+        ? this.db
+            .prepare(DEAD_LETTERS_SQL(false, this.notForeign('dl.delivery_id')))
+            .bind(q.deadLettersSinceMs, q.nowMs)
+        : this.db
+            .prepare(DEAD_LETTERS_SQL(true, this.notForeign('dl.delivery_id')))
+            .bind(q.deadLettersSinceMs, q.nowMs, q.type),
       this.db
         .prepare(LATENCY_SQL(typeFilter))
         .bind(idBoundAt('dlv', q.fromMs - q.latencyLookbackMs), q.fromMs, ...typeParam),
@@ -197,8 +231,12 @@ export class StatsRepo {
     deadLettersSinceMs: number,
   ): Promise<{ backlog: BacklogRow[]; deadLetters: DeadLetterCountRow[] }> {
     const [backlog, deadLetters] = await this.db.batch<Record<string, unknown>>([
-      this.db.prepare(BACKLOG_SQL('')).bind(idBoundAt('dlv', nowMs - backlogLookbackMs), nowMs),
-      this.db.prepare(DEAD_LETTERS_SQL(false)).bind(deadLettersSinceMs, nowMs),
+      this.db
+        .prepare(BACKLOG_SQL(this.notForeign('d.id')))
+        .bind(idBoundAt('dlv', nowMs - backlogLookbackMs), nowMs),
+      this.db
+        .prepare(DEAD_LETTERS_SQL(false, this.notForeign('dl.delivery_id')))
+        .bind(deadLettersSinceMs, nowMs),
     ]);
     return {
       backlog: toBacklog(backlog?.results),
@@ -208,14 +246,17 @@ export class StatsRepo {
 
   /** Dead letters not replayed, per channel. */
   async deadLetters(): Promise<DeadLetterCountRow[]> {
-    const { results } = await this.db.prepare(DEAD_LETTERS_SQL(false)).bind(0, 0).all();
+    const { results } = await this.db
+      .prepare(DEAD_LETTERS_SQL(false, this.notForeign('dl.delivery_id')))
+      .bind(0, 0)
+      .all();
     return toDeadLetters(results);
   }
 
   /** Deliveries created since `fromMs` per channel, in buckets of `bucketMs`. */
   async volume(fromMs: number, bucketMs: number): Promise<VolumeRow[]> {
     const { results } = await this.db
-      .prepare(VOLUME_SQL)
+      .prepare(VOLUME_SQL(this.notForeign('d.id')))
       .bind(idBoundAt('dlv', fromMs), fromMs, bucketMs)
       .all<VolumeRow>();
     return results;
@@ -247,20 +288,40 @@ function toDeadLetters(rows: readonly unknown[] = []): DeadLetterCountRow[] {
 }
 
 interface LatencyRow {
-  ms: number;
-  rn: number;
-  total: number;
+  bin: number;
+  n: number;
   total_ms: number;
 }
 
-function toLatency(rows: readonly LatencyRow[]): LatencySummary {
-  const first = rows[0];
-  if (!first) return { count: 0, sumMs: 0, p50Ms: null, p95Ms: null };
-  const rankOf = (p: number) => Math.floor((p * first.total + 99) / 100);
+function toLatency(rows: readonly LatencyRow[]): LatencyHistogram {
   return {
-    count: first.total,
-    sumMs: first.total_ms,
-    p50Ms: rows.find((r) => r.rn === rankOf(50))?.ms ?? null,
-    p95Ms: rows.find((r) => r.rn === rankOf(95))?.ms ?? null,
+    count: rows.reduce((sum, r) => sum + r.n, 0),
+    sumMs: rows.reduce((sum, r) => sum + r.total_ms, 0),
+    bins: rows.map((r) => [r.bin, r.n]),
   };
+}
+
+/** Histograms of several databases as one. */
+export function addLatencies(parts: readonly LatencyHistogram[]): LatencyHistogram {
+  const bins = new Map<number, number>();
+  for (const part of parts) for (const [ms, n] of part.bins) bins.set(ms, (bins.get(ms) ?? 0) + n);
+  return {
+    count: parts.reduce((sum, p) => sum + p.count, 0),
+    sumMs: parts.reduce((sum, p) => sum + p.sumMs, 0),
+    bins: [...bins].sort((a, b) => a[0] - b[0]),
+  };
+}
+
+/** Nearest-rank p50 and p95 (rank ceil(p·n)) of a histogram. */
+export function summarizeLatency(histogram: LatencyHistogram): LatencySummary {
+  const at = (p: number): number | null => {
+    const rank = Math.ceil((p * histogram.count) / 100);
+    let seen = 0;
+    for (const [ms, n] of histogram.bins) {
+      seen += n;
+      if (seen >= rank) return ms;
+    }
+    return null;
+  };
+  return { count: histogram.count, sumMs: histogram.sumMs, p50Ms: at(50), p95Ms: at(95) };
 }

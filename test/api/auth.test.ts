@@ -81,6 +81,8 @@ describe('OpenAPI', () => {
       '/v1/admin/providers/{name}',
       '/v1/admin/retention/run',
       '/v1/admin/rotate-key',
+      '/v1/admin/shards',
+      '/v1/admin/shards/move',
       '/v1/contacts/{userId}',
       '/v1/contacts/{userId}/device-tokens',
       '/v1/contacts/{userId}/device-tokens/{token}',

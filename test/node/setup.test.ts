@@ -96,15 +96,26 @@ describe('npm run setup', () => {
   it('--remote --env staging --dry-run prints every command with staging names and runs none', () => {
     const { status, stdout } = setup('--remote', '--env', 'staging', '--dry-run', '--config', config);
     expect(status).toBe(0);
+    // Every database, the archive bucket and the bindings are listed before anything would run.
+    expect(stdout).toContain(
+      '# D1 databases: DB (herald-staging), DB_0 (herald-staging-0), DB_1 (herald-staging-1)',
+    );
+    expect(stdout).toContain('# SHARD_MAP: 0-127:DB_0,128-255:DB_1');
+    expect(stdout).toContain('TEMPLATES (herald-templates-staging), ARCHIVE (herald-archive-staging)');
+    expect(stdout).toContain('QUEUE_EMAIL, DLQ_EMAIL');
     expect(commandsOf(stdout)).toEqual([
       'wrangler d1 create herald-staging',
+      'wrangler d1 create herald-staging-0',
+      'wrangler d1 create herald-staging-1',
       'wrangler r2 bucket create herald-templates-staging',
       'wrangler r2 bucket create herald-archive-staging',
       ...CHANNELS.flatMap((c) => [
         `wrangler queues create herald-${c}-staging`,
         `wrangler queues create herald-${c}-staging-dlq`,
       ]),
-      `wrangler d1 migrations apply DB --remote --env staging --config ${config}`,
+      ...['DB', 'DB_0', 'DB_1'].map(
+        (binding) => `wrangler d1 migrations apply ${binding} --remote --env staging --config ${config}`,
+      ),
       'node scripts/templates-push.mjs --remote --env staging',
     ]);
     expect(stdout).toContain('wrangler secret put ADMIN_API_KEY --env staging');
@@ -163,17 +174,20 @@ describe('npm run setup', () => {
       expect(made).toContainEqual(['queues', 'create', `herald-${c}-staging`]);
       expect(made).toContainEqual(['queues', 'create', `herald-${c}-staging-dlq`]);
     }
-    expect(made).toContainEqual([
-      'd1',
-      'migrations',
-      'apply',
-      'DB',
-      '--remote',
-      '--env',
-      'staging',
-      '--config',
-      config,
-    ]);
+    for (const name of ['herald-staging-0', 'herald-staging-1'])
+      expect(made).toContainEqual(['d1', 'create', name]);
+    for (const binding of ['DB', 'DB_0', 'DB_1'])
+      expect(made).toContainEqual([
+        'd1',
+        'migrations',
+        'apply',
+        binding,
+        '--remote',
+        '--env',
+        'staging',
+        '--config',
+        config,
+      ]);
     // templates-push uploaded into the staging bucket.
     expect(
       made.some((a) => a[0] === 'r2' && a[1] === 'object' && a[3]?.startsWith('herald-templates-staging/')),
@@ -189,6 +203,7 @@ describe('npm run setup', () => {
     expect(again.status, again.stderr).toBe(0);
     expect(again.stdout).toContain('herald-staging exists');
     expect(again.stdout).toContain('already exists: kept');
-    expect(calls().filter((a) => a[0] === 'd1' && a[1] === 'create')).toHaveLength(1);
+    // One create per database, all in the first run.
+    expect(calls().filter((a) => a[0] === 'd1' && a[1] === 'create')).toHaveLength(3);
   });
 });

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Env } from '../../src/config/env';
+import { bucketOfId } from '../../src/lib/ids';
 import { MISSING_ROW_GRACE_MS } from '../../src/services/delivery/load';
 import { api, json, uniqueUser } from '../helpers/api';
 import {
@@ -90,15 +91,20 @@ describe('ingest: queue first, then one row per delivery', () => {
       recipients: [{ email: 'a@example.com' }, { email: 'b@example.com', phone: '+14155550100' }],
       channels: ['email', 'sms'],
     });
-    // Each row once, in its shard (see rowsOf); each database's part is one primary-key range in
-    // the order planned.
+    // Each row once, in its shard (see rowsOf); each bucket's part is one primary-key range in
+    // the order planned, and a database holds its buckets' parts.
     const rows = await rowsOf(accepted);
     expect(rows.map((r) => r.id)).toEqual(accepted.deliveries.map((d) => d.id));
     for (const shard of allShards()) {
       expect(
         (await partIn(shard.db, accepted.id)).map((r) => r.id),
         shard.name,
-      ).toEqual(rows.map((r) => r.id).filter((id) => router().forId(id) === shard));
+      ).toEqual(
+        rows
+          .map((r) => r.id)
+          .filter((id) => router().forId(id) === shard)
+          .sort(),
+      );
     }
     // The first recipient has no phone: that delivery is planned `skipped` and never enqueued.
     expect(rows.map((r) => r.status)).toEqual(['queued', 'skipped', 'queued', 'queued']);
@@ -106,12 +112,14 @@ describe('ingest: queue first, then one row per delivery', () => {
       'created',
       'queued',
     ]);
-    // Each database's part has its head: its first delivery in the order planned, which carries
-    // the notification (the request hash); the notification's first delivery heads its part.
-    const headOf = (id: string) => rows.find((r) => router().forId(r.id) === router().forId(id))?.id;
+    // Each bucket's part has its head: its first delivery in the order planned, which carries
+    // the notification (the request hash; `part:` on every head but the notification's first).
+    const headOf = (id: string) => rows.find((r) => bucketOfId(r.id) === bucketOfId(id))?.id;
     expect(rows.map((r) => r.head_id)).toEqual(rows.map((r) => headOf(r.id)));
     expect(rows[0]?.head_id).toBe(rows[0]?.id);
     expect(rows.map((r) => r.request_hash !== null)).toEqual(rows.map((r) => r.head_id === r.id));
+    expect(rows[0]?.request_hash).not.toMatch(/^part:/);
+    for (const row of rows.slice(1)) if (row.request_hash) expect(row.request_hash).toMatch(/^part:/);
     // A generated notification id is its head's id under `ntf_`: no key row is written for it.
     expect(accepted.id).toBe(`ntf_${rows[0]?.id.slice(4)}`);
     expect(await keyRow(accepted.id)).toBeNull();

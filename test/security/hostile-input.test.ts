@@ -218,6 +218,8 @@ const VALID_BODIES: Record<string, (Json | string)[]> = {
   'POST /v1/admin/rotate-key': [{ table: 'contacts', cursor: '', limit: 50 }, { table: 'deliveries' }],
   // A moment before any row: nothing is removed, and the answer is still a 200.
   'POST /v1/admin/retention/run': [{ before: '2000-01-01T00:00:00Z' }],
+  // Nothing is moving: an abort answers where the bucket is, and no mutation can start a move.
+  'POST /v1/admin/shards/move': [{ bucket: 200, to: 'DB_1', step: 'abort' }],
   'PUT /v1/templates/{type}/config': [
     {
       channels: ['email', 'sms', 'push', 'chat', 'webhook'],

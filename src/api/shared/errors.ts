@@ -2,8 +2,9 @@ import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { ZodError } from 'zod';
-import { AppError } from '../../domain/errors';
+import { AppError, BUCKET_MOVING_RETRY_SECONDS, bucketMoving } from '../../domain/errors';
 import { log } from '../../lib/log';
+import { isBucketLocked } from '../../storage/bucket-rows';
 
 export interface ErrorBody {
   error: { code: string; message: string; details?: unknown };
@@ -75,8 +76,13 @@ const HTTP_CODES: Record<number, string> = {
 
 /** The one error handler: every failure leaves as the same JSON envelope, and a 500 says nothing inside. */
 export function onError(error: Error, c: Context) {
-  if (error instanceof AppError)
-    return errorResponse(c, error.status, error.code, error.message, error.details);
+  // A write the database refused because its bucket is locked for a move: the same answer as one
+  // refused before writing, whichever saw the move first.
+  const known = isBucketLocked(error) ? bucketMoving() : error;
+  if (known instanceof AppError) {
+    if (known.code === 'bucket_moving') c.header('Retry-After', String(BUCKET_MOVING_RETRY_SECONDS));
+    return errorResponse(c, known.status, known.code, known.message, known.details);
+  }
   if (error instanceof HTTPException) {
     const status = error.status as ContentfulStatusCode;
     return errorResponse(c, status, HTTP_CODES[status] ?? 'http_error', error.message || 'request failed');

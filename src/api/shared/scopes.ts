@@ -59,6 +59,8 @@ export const ROUTE_SCOPES: Readonly<Record<string, Scope>> = {
   'POST /v1/admin/dead-letters/replay': 'admin',
   'POST /v1/admin/rotate-key': 'admin',
   'POST /v1/admin/retention/run': 'admin',
+  'GET /v1/admin/shards': 'admin',
+  'POST /v1/admin/shards/move': 'admin',
 };
 
 /** The scope a route needs; `admin` for a route the table does not name (fail closed). */

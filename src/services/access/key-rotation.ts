@@ -1,4 +1,5 @@
 import { log } from '../../lib/log';
+import type { Shard } from '../../storage/shard-router';
 import type { Services } from '../container';
 
 export type RotationTable = 'contacts' | 'deliveries';
@@ -14,8 +15,27 @@ export async function rotatePage(
   cursor: string,
   limit: number,
 ): Promise<{ table: RotationTable; rotated: number; unreadable: number; nextCursor: string | null }> {
+  // The cursor names the database too (`<index>|<cursor in it>`): the pages go database by database.
+  const shards = services.router.shards;
+  const bar = cursor.indexOf('|');
+  const index = bar > 0 ? Number(cursor.slice(0, bar)) : 0;
+  const shard = shards[index] ?? shards[0];
+  if (!shard) throw new Error('no database to rotate');
+  const page = await rotateIn(services, shard, table, bar > 0 ? cursor.slice(bar + 1) : cursor, limit);
+  const nextCursor =
+    page.next !== null ? `${index}|${page.next}` : index + 1 < shards.length ? `${index + 1}|` : null;
+  return { table, rotated: page.rotated, unreadable: page.unreadable, nextCursor };
+}
+
+async function rotateIn(
+  services: Services,
+  shard: Shard,
+  table: RotationTable,
+  cursor: string,
+  limit: number,
+): Promise<{ rotated: number; unreadable: number; next: string | null }> {
   if (table === 'contacts') {
-    const { stale, next } = await services.contacts.rotationPage(cursor, limit);
+    const { stale, next } = await services.contacts.on(shard).rotationPage(cursor, limit);
     const statements: D1PreparedStatement[] = [];
     let unreadable = 0;
     for (const row of stale) {
@@ -28,9 +48,9 @@ export async function rotatePage(
       }
     }
     if (statements.length > 0) await services.commit(statements);
-    return { table, rotated: statements.length, unreadable, nextCursor: next };
+    return { rotated: statements.length, unreadable, next };
   }
-  const { statements, unreadable, next } = await services.deliveries.rotationPage(cursor, limit);
+  const { statements, unreadable, next } = await services.deliveries.on(shard).rotationPage(cursor, limit);
   if (statements.length > 0) await services.commit(statements);
-  return { table, rotated: statements.length, unreadable, nextCursor: next };
+  return { rotated: statements.length, unreadable, next };
 }

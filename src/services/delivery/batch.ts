@@ -58,6 +58,8 @@ export interface DeliveryBatch {
   pins: ReadonlyMap<string, string>;
   /** Outcomes that travelled with their ids because D1 could not take them. */
   carried: ReadonlyMap<string, CarriedOutcome>;
+  /** Ids whose bucket is moving to another database: they wait until it has. */
+  moving: ReadonlySet<string>;
   deps?: ProviderDeps;
   loaded: Map<string, DeliveryToSend>;
   contacts: Map<string, Contact>;

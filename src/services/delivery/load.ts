@@ -19,6 +19,8 @@ const CONFIG_RETRY_SECONDS = 60;
  */
 export const MISSING_ROW_GRACE_MS = 2 * 60 * 1000;
 const MISSING_ROW_RETRY_SECONDS = 2;
+/** How long a delivery of a moving bucket waits before it looks again (a move's copy takes seconds). */
+const MOVING_RETRY_SECONDS = 10;
 
 /** What the queue's messages tell the pipeline besides the ids. */
 export interface BatchInput {
@@ -36,6 +38,7 @@ export async function loadBatch(
   ids: readonly string[],
   options: BatchInput,
 ): Promise<DeliveryBatch> {
+  const loaded = await services.deliveries.loadForSending(ids);
   return {
     services,
     channel,
@@ -45,7 +48,8 @@ export async function loadBatch(
     pins: options.pins ?? new Map(),
     carried: options.carried ?? new Map(),
     ...(options.deps ? { deps: options.deps } : {}),
-    loaded: await services.deliveries.loadForSending(ids),
+    moving: await services.deliveries.movingAmong(ids, loaded),
+    loaded,
     contacts: new Map(),
     preferences: new Map(),
     configs: new Map(),
@@ -93,7 +97,9 @@ export function triage(batch: DeliveryBatch): void {
   const { now, channel } = batch;
   for (const id of batch.ids) {
     const delivery = batch.loaded.get(id);
-    if (!delivery) {
+    if (batch.moving.has(id)) {
+      waitForMove(batch, id);
+    } else if (!delivery) {
       const since = batch.handedAt.get(id);
       if (since !== undefined && now - since < MISSING_ROW_GRACE_MS) {
         log('info', 'delivery.not_written_yet', { deliveryId: id, channel, waitedMs: now - since });
@@ -129,6 +135,22 @@ export function triage(batch: DeliveryBatch): void {
       batch.todo.push(delivery);
     }
   }
+}
+
+/**
+ * A delivery whose bucket is moving to another database waits for the move (its rows are locked
+ * meanwhile), keeping its pin and any answer it carries; waiting counts no attempt.
+ */
+function waitForMove(batch: DeliveryBatch, id: string): void {
+  log('info', 'delivery.bucket_moving', { deliveryId: id, channel: batch.channel });
+  const carried = batch.carried.get(id);
+  const pin = batch.pins.get(id);
+  batch.decisions.set(
+    id,
+    carried
+      ? { kind: 'carry', delaySeconds: MOVING_RETRY_SECONDS, outcome: carried }
+      : { kind: 'wait', delaySeconds: MOVING_RETRY_SECONDS, ...(pin ? { pin } : {}) },
+  );
 }
 
 /** Step 5: each type's configuration, once per type. */

@@ -3,6 +3,7 @@ import type { DeliveryStatus } from '../../domain/status';
 import { log } from '../../lib/log';
 import type { CarriedOutcome } from '../../queue/messages';
 import type { Outcome } from '../../storage/deliveries-repo';
+import { commitAcross } from '../../storage/shard-router';
 import { raiseAlert } from '../operations/alerts';
 import { recordStatusChange } from '../operations/metrics';
 import type { DeliveryBatch, Pending } from './batch';
@@ -123,7 +124,7 @@ async function recordCaptured(batch: DeliveryBatch, deliveryId: string): Promise
   if (mine.length === 0) return;
   const { services, channel, now } = batch;
   // The sandbox's own record: if D1 refuses it, the send still happened; say so and go on.
-  await services.env.DB.batch(
+  await commitAcross(
     mine.map((request) =>
       services.outbox.insertStatement(
         {
@@ -137,5 +138,6 @@ async function recordCaptured(batch: DeliveryBatch, deliveryId: string): Promise
         now,
       ),
     ),
+    services.router.home.db,
   ).catch((error: unknown) => log('error', 'outbox.record_failed', { deliveryId, error: String(error) }));
 }

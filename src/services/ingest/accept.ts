@@ -1,21 +1,24 @@
 import type { Channel, Priority } from '../../domain/channels';
 import type { Contact, InlineRecipient } from '../../domain/contact';
 import type { Notification } from '../../domain/delivery';
-import { planDeliveries, type ResolvedRecipient } from '../../domain/delivery-plan';
-import { AppError } from '../../domain/errors';
+import { type PlannedDelivery, planDeliveries, type ResolvedRecipient } from '../../domain/delivery-plan';
+import { AppError, bucketMoving } from '../../domain/errors';
 import { MAX_QUEUE_DELAY_SECONDS } from '../../domain/retry';
+import { bucketOfKey } from '../../domain/shards';
 import type { DeliveryStatus } from '../../domain/status';
 import { canonicalJson, sha256Hex } from '../../lib/crypto';
-import { idSequence, newId } from '../../lib/ids';
+import { idAfter, newId } from '../../lib/ids';
 import { log } from '../../lib/log';
 import { sendToQueue } from '../../queue/producer';
 import type { NewDelivery, NewNotification } from '../../storage/deliveries-repo';
 import type { Services } from '../container';
+import { MISSING_ROW_GRACE_MS } from '../delivery/load';
 import {
   type AddressValue,
   addressValue,
   suppressedAddresses,
   suppressionKey,
+  suppressionKeyOf,
 } from '../recipients/suppressions';
 
 /** A validated notification request (the API's schema output). */
@@ -71,12 +74,20 @@ export async function acceptNotifications(
   const known = new Map(
     given.length > 0 ? (await services.deliveries.getNotifications(given)).map((n) => [n.id, n]) : [],
   );
+  // A producer id whose rows never came (the write failed after its key row) is free again.
+  const unknown = given.filter((id) => !known.has(id));
+  if (unknown.length > 0) await services.deliveries.releaseKeys(unknown, now - MISSING_ROW_GRACE_MS);
   const contacts = await services.contacts.getMany(inputs.flatMap((i) => recipientUserIds(i.recipients)));
   for (const [index, input] of inputs.entries()) {
-    // The head delivery's id names a generated notification (under `ntf_`): no key row to find it.
-    const head = newId('dlv', now);
-    const id = input.id ?? `ntf_${head.slice(4)}`;
     const requestHash = await sha256Hex(canonicalJson({ ...input, id: undefined }));
+    if (input.id === undefined) {
+      // A generated id is new: no replay, no earlier twin in this request.
+      const result = await prepare(services, input, null, requestHash, contacts, now);
+      byId.set(result.notification.id, { hash: requestHash, result });
+      results.push(result);
+      continue;
+    }
+    const id = input.id;
     const earlier = byId.get(id);
     if (earlier) {
       if (earlier.hash !== requestHash) {
@@ -92,7 +103,7 @@ export async function acceptNotifications(
     }
     const result =
       (await replay(services, known.get(id), requestHash)) ??
-      (await prepare(services, input, id, head, requestHash, contacts));
+      (await prepare(services, input, id, requestHash, contacts, now));
     byId.set(id, { hash: requestHash, result });
     results.push(result);
   }
@@ -131,10 +142,30 @@ async function commitFresh(
     await services.commit(statements.flat());
     return true;
   } catch (error) {
-    if (!String(error).includes('UNIQUE')) throw error;
-    log('warn', 'ingest.id_race', { count: fresh.length, again: raced });
-    return false;
+    // The home database's key rows go first: a race fails there, before any part is written.
+    if (String(error).includes('UNIQUE')) {
+      log('warn', 'ingest.id_race', { count: fresh.length, again: raced });
+      return false;
+    }
+    await discardParts(services, fresh);
+    throw error;
   }
+}
+
+/**
+ * A commit is atomic within a database, not across them: when one database failed after others
+ * took their parts, those parts are removed again, so the producer's 5xx means nothing was
+ * accepted (their queue messages find no row and are dropped, as after any failed write) and a
+ * retry is a fresh send, never a replay of half a notification.
+ */
+async function discardParts(services: Services, fresh: readonly Prepared[]): Promise<void> {
+  const written = fresh.map((p) => ({
+    notificationId: p.notification.id,
+    producerKey: p.notification.producerKey,
+    deliveryIds: p.deliveries.map((d) => d.id),
+  }));
+  if (!(await services.deliveries.discard(written)))
+    log('error', 'ingest.discard_failed', { notifications: fresh.length });
 }
 
 /**
@@ -204,10 +235,10 @@ async function replay(
 async function prepare(
   services: Services,
   input: NotificationInput,
-  id: string,
-  head: string,
+  givenId: string | null,
   requestHash: string,
   contacts: ReadonlyMap<string, Contact>,
+  now: number,
 ): Promise<Prepared> {
   const templated = await services.templates.channelsOf(input.type);
   if (templated.length === 0) {
@@ -233,10 +264,11 @@ async function prepare(
 
   const recipients = resolveRecipients(input.recipients, contacts);
   const plans = recipients.flatMap((recipient) => planDeliveries(recipient, channels, explicit));
-  // Ids in sequence from the head: the notification's rows are one ordered primary-key range.
-  const ids = idSequence(head, plans.length);
+  const ids = await placedIds(services, plans, now);
+  // The first part's head names a generated notification (under `ntf_`): no key row to find it.
+  const id = givenId ?? `ntf_${(ids[0] ?? newId('dlv', now)).slice(4)}`;
   const deliveries: NewDelivery[] = plans.map((planned, index) => ({
-    id: ids[index] ?? head,
+    id: ids[index] ?? newId('dlv', now),
     notificationId: id,
     ...planned,
   }));
@@ -255,6 +287,36 @@ async function prepare(
     },
     deliveries,
   };
+}
+
+/**
+ * The delivery ids of a notification's plans. Each delivery lives in its recipient's bucket (the
+ * user id's, or for an inline recipient without one, its address's blind index), and the id names
+ * that bucket; the deliveries of one bucket are one sequence from their own head, so each
+ * database holds its part of the notification as one primary-key range, the head carrying the data.
+ */
+async function placedIds(
+  services: Services,
+  plans: readonly PlannedDelivery[],
+  now: number,
+): Promise<string[]> {
+  const buckets = await Promise.all(plans.map((plan) => bucketOfPlan(services, plan)));
+  // Refused before anything is enqueued or written: the bucket's rows are being copied.
+  if (buckets.some((bucket) => services.router.isMoving(bucket))) throw bucketMoving();
+  const heads = new Map<number, { head: string; next: number }>();
+  return buckets.map((bucket) => {
+    const part = heads.get(bucket) ?? { head: newId('dlv', now, bucket), next: 0 };
+    heads.set(bucket, part);
+    part.next += 1;
+    return idAfter(part.head, part.next - 1);
+  });
+}
+
+async function bucketOfPlan(services: Services, plan: PlannedDelivery): Promise<number> {
+  if (plan.userId) return bucketOfKey(plan.userId);
+  const value = plan.address ? addressValue(plan.address) : null;
+  if (!value) return 0;
+  return bucketOfKey((await suppressionKeyOf(services, value)).addressHash);
 }
 
 /** The user ids a notification names (plain ids and inline recipients with one). */

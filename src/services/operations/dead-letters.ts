@@ -99,8 +99,8 @@ export async function replayDeadLetters(
   const candidates = [...new Set(ids)];
   if (candidates.length === 0) return [];
   const now = services.now();
-  const claimed = await ops.claimForReplay(candidates, selection.channel, now, (claimedAt) =>
-    services.deliveries.resetForReplayStatements(candidates, claimedAt, now),
+  const claimed = await ops.claimForReplay(candidates, selection.channel, now, (claimedAt, group) =>
+    services.deliveries.resetForReplayStatements(group, claimedAt, now),
   );
   const queued: string[] = [];
   const refused: string[] = [];

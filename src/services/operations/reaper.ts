@@ -37,15 +37,19 @@ export async function reapLostDeliveries(services: Services): Promise<number> {
   const now = services.now();
   const quietSince = now - LOST_AFTER_MS;
   const before = idBoundAt('dlv', quietSince);
-  const result = await runClaimPass(services, {
-    by: 'reaper',
-    after: idBoundAt('dlv', now - REAPER_WINDOW_MS),
-    max: MAX_REAPED_PER_TICK,
-    delaySeconds: REAPED_DELAY_SECONDS,
-    claim: (after, limit, skip) =>
-      services.deliveries.claimLost({ after, before }, quietSince, limit, now, skip),
-    // Given back as untouched since before the cutoff, so the next pass finds them again.
-    giveBack: (ids) => services.deliveries.unclaim(ids, now, quietSince - 1),
-  });
-  return result.sent;
+  let sent = 0;
+  for (const shard of services.router.shards) {
+    const deliveries = services.deliveries.on(shard);
+    const result = await runClaimPass(services, {
+      by: 'reaper',
+      after: idBoundAt('dlv', now - REAPER_WINDOW_MS),
+      max: MAX_REAPED_PER_TICK,
+      delaySeconds: REAPED_DELAY_SECONDS,
+      claim: (after, limit, skip) => deliveries.claimLost({ after, before }, quietSince, limit, now, skip),
+      // Given back as untouched since before the cutoff, so the next pass finds them again.
+      giveBack: (ids) => deliveries.unclaim(ids, now, quietSince - 1),
+    });
+    sent += result.sent;
+  }
+  return sent;
 }

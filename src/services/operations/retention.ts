@@ -4,19 +4,18 @@ import { groupBy } from '../../lib/collections';
 import { idBoundAt } from '../../lib/ids';
 import { log } from '../../lib/log';
 import { ArchiveStore, archiveKey } from '../../storage/archive-store';
+import type { Shard } from '../../storage/shard-router';
 import type { Services } from '../container';
 
 /** How long deliveries are kept when `RETENTION_DAYS` is not set. */
 export const DEFAULT_RETENTION_DAYS = 30;
 /** Rows one step reads, archives and removes (one R2 write per hour of creation, one D1 commit). */
 const PAGE_ROWS = 1000;
-/** Rows the hourly cron removes at most: the rest wait for the next hour. */
+/** Rows the hourly cron removes at most per database: the rest wait for the next hour. */
 export const MAX_RETAINED_PER_TICK = 5000;
 /** Producer ids outlive their notification by this long, so such an id answers `expired` meanwhile. */
 const KEYS_KEPT_FACTOR = 2;
 const DAY_MS = 24 * 3600_000;
-/** The database name in archive keys (one per D1 database). */
-const DATABASE = 'DB';
 
 /** What one retention run did. */
 export interface RetentionResult {
@@ -59,7 +58,6 @@ export async function runRetention(
     );
   }
   const archive = new ArchiveStore(bucket);
-  const before = idBoundAt('dlv', beforeMs);
   const result: RetentionResult = {
     before: new Date(beforeMs).toISOString(),
     archived: 0,
@@ -67,37 +65,54 @@ export async function runRetention(
     objects: [],
     more: false,
   };
-  while (result.removed < maxRows) {
-    const rows = await services.deliveries.oldestBefore(
-      before,
-      Math.min(PAGE_ROWS, maxRows - result.removed),
-    );
-    if (rows.length === 0) break;
-    for (const [hour, part] of groupBy(
-      rows,
-      (row) => Math.floor(Number(row.created_at) / 3600_000) * 3600_000,
-    )) {
-      const first = String(part[0]?.id);
-      const last = String(part.at(-1)?.id);
-      result.objects.push((await archive.put(archiveKey(DATABASE, hour, first, last), part)).key);
-      result.archived += part.length;
-    }
-    const ids = rows.map((row) => String(row.id));
-    result.removed += ids.length;
-    result.more = result.removed >= maxRows;
-    // What is gone answers `expired`: up to `before`, or up to the last row removed when cut short.
-    const purgedBefore = result.more ? Number(rows.at(-1)?.created_at ?? 0) : beforeMs;
-    await services.commit([
-      ...services.deliveries.removeStatements(ids),
-      ...services.outbox.deleteForDeliveriesStatements(ids),
-      ...services.operations.deleteDeadLettersStatements(ids),
-      services.operations.markPurgedStatement(purgedBefore, services.now()),
-    ]);
+  for (const shard of services.router.shards) {
+    await retainIn(services, shard, archive, beforeMs, maxRows, result);
   }
+  // What is gone answers `expired` (a notification accepted before this and no longer found).
+  if (result.removed > 0)
+    await services.commit([services.operations.markPurgedStatement(beforeMs, services.now())]);
   const keysBefore = services.now() - KEYS_KEPT_FACTOR * retentionDays(services.env) * DAY_MS;
   await services.commit([services.deliveries.removeKeysStatement(Math.min(keysBefore, beforeMs), maxRows)]);
   if (result.removed > 0) log('info', 'retention.removed', { ...result, objects: result.objects.length });
   return result;
+}
+
+/**
+ * One database's part of a run, page by page, until it is done or has removed `maxRows`: the bound
+ * is per database, so a deployment with more databases removes more per run.
+ */
+async function retainIn(
+  services: Services,
+  shard: Shard,
+  archive: ArchiveStore,
+  beforeMs: number,
+  maxRows: number,
+  result: RetentionResult,
+): Promise<void> {
+  const deliveries = services.deliveries.on(shard);
+  const before = idBoundAt('dlv', beforeMs);
+  let removedHere = 0;
+  while (removedHere < maxRows) {
+    const rows = await deliveries.oldestBefore(before, Math.min(PAGE_ROWS, maxRows - removedHere));
+    if (rows.length === 0) return;
+    for (const [hour, part] of groupBy(
+      rows,
+      (row) => Math.floor(Number(row.created_at) / 3600_000) * 3600_000,
+    )) {
+      const key = archiveKey(shard.name, hour, String(part[0]?.id), String(part.at(-1)?.id));
+      result.objects.push((await archive.put(key, part)).key);
+      result.archived += part.length;
+    }
+    const ids = rows.map((row) => String(row.id));
+    await services.commit([
+      ...deliveries.removeStatements(ids),
+      ...services.outbox.deleteForDeliveriesStatements(ids),
+      ...services.operations.deleteDeadLettersStatements(ids),
+    ]);
+    result.removed += ids.length;
+    removedHere += ids.length;
+    if (removedHere >= maxRows) result.more = true;
+  }
 }
 
 /** The hourly cron's retention step: the configured window, bounded; nothing without an archive. */

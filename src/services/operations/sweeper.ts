@@ -94,20 +94,24 @@ export async function runClaimPass(services: Services, pass: ClaimPass): Promise
  * claims them atomically and sends them to their queues. It reads a range of the time-ordered
  * primary key (the last 30 minutes; 48 hours once an hour), so it needs no index and costs no index
  * row on the happy path. A channel whose queue refuses does not stop or strand the others; at most
- * MAX_SWEPT_PER_TICK rows are claimed per run, the rest are left for the next minute.
+ * MAX_SWEPT_PER_TICK rows are claimed per run and database, the rest are left for the next minute.
  */
 export async function sweepStuckDeliveries(services: Services, wide = false): Promise<number> {
   const now = services.now();
   const cutoff = now - STUCK_AFTER_MS;
   const before = idBoundAt('dlv', cutoff);
-  const result = await runClaimPass(services, {
-    by: 'sweeper',
-    after: idBoundAt('dlv', now - (wide ? WIDE_WINDOW_MS : RECENT_WINDOW_MS)),
-    max: MAX_SWEPT_PER_TICK,
-    claim: (after, limit, skip) =>
-      services.deliveries.claimStuck({ after, before }, cutoff, limit, now, skip),
-    // Counted as untouched since the cutoff: the next minute's sweep takes them again.
-    giveBack: (ids) => services.deliveries.unclaim(ids, now, cutoff),
-  });
-  return result.sent;
+  let sent = 0;
+  for (const shard of services.router.shards) {
+    const deliveries = services.deliveries.on(shard);
+    const result = await runClaimPass(services, {
+      by: 'sweeper',
+      after: idBoundAt('dlv', now - (wide ? WIDE_WINDOW_MS : RECENT_WINDOW_MS)),
+      max: MAX_SWEPT_PER_TICK,
+      claim: (after, limit, skip) => deliveries.claimStuck({ after, before }, cutoff, limit, now, skip),
+      // Counted as untouched since the cutoff: the next minute's sweep takes them again.
+      giveBack: (ids) => deliveries.unclaim(ids, now, cutoff),
+    });
+    sent += result.sent;
+  }
+  return sent;
 }

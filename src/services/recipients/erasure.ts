@@ -33,8 +33,8 @@ export async function eraseContact(services: Services, userId: string): Promise<
   await services.commit([
     services.contacts.deleteStatement(userId),
     services.preferences.deleteStatement(userId),
-    ...services.deliveries.eraseStatements(userId, now, contact),
-    services.outbox.deleteForUserStatement(userId),
+    ...(await services.deliveries.eraseStatements(userId, now, contact)),
+    ...services.outbox.deleteForUserStatements(userId),
   ]);
   return { userId, at: new Date(now).toISOString(), contact, preferences: preferences !== null };
 }

@@ -1,0 +1,309 @@
+import type { Delivery, DeliveryToSend, Notification } from '../domain/delivery';
+import type { FieldCipher } from '../lib/field-crypto';
+import { bucketOfId, idTimeMs } from '../lib/ids';
+import { BucketRows } from './bucket-rows';
+import {
+  DeliveriesRepo,
+  type ErasureRecord,
+  type ListFilters,
+  type Located,
+  type NewDelivery,
+  type NewNotification,
+  type Outcome,
+} from './deliveries-repo';
+import type { Shard, ShardRouter } from './shard-router';
+
+/**
+ * The request hash a part's head carries when it is not the notification's first part: still a
+ * head (its rows' data is there), but not counted as a notification of its own.
+ */
+const PART_MARK = 'part:';
+
+/** A notification's parts in several databases, as one: the first part's fields, every delivery. */
+function mergeParts(parts: readonly Notification[]): Notification | undefined {
+  const found = parts.find((p) => !p.requestHash.startsWith(PART_MARK)) ?? parts[0];
+  if (!found) return undefined;
+  const { plan, ...primary } = found;
+  const first = { ...primary, requestHash: primary.requestHash.replace(PART_MARK, '') };
+  // A bucket being moved has its rows in two databases for a while: its ids count once.
+  const ids = [...new Set(parts.flatMap((p) => p.deliveryIds))].sort();
+  if (plan) {
+    const rank = new Map(plan.map((id, i) => [id, i]));
+    ids.sort((a, b) => (rank.get(a) ?? plan.length) - (rank.get(b) ?? plan.length));
+  }
+  if (parts.length === 1) return { ...first, deliveryIds: ids };
+  const createdAt = parts.map((p) => p.createdAt).sort()[0] ?? first.createdAt;
+  return { ...first, deliveryIds: ids, createdAt };
+}
+
+/** Several lists of results, by key, merged. */
+function byKey<T>(lists: readonly T[][], keyOf: (item: T) => string): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const item of lists.flat()) out.set(keyOf(item), [...(out.get(keyOf(item)) ?? []), item]);
+  return out;
+}
+
+/**
+ * Deliveries over every database: a call about ids goes to the databases their buckets name, a
+ * call about a user to every database (rows written before a bucket moved may still be elsewhere,
+ * and these calls are rare), and a listing fans out and merges. Producer ids live in the home
+ * database. Each database's own queries are `DeliveriesRepo`'s.
+ */
+export class ShardedDeliveries {
+  private readonly repos = new Map<Shard, DeliveriesRepo>();
+
+  constructor(
+    readonly router: ShardRouter,
+    cipher: () => Promise<FieldCipher>,
+  ) {
+    for (const shard of router.databases) {
+      if (!this.repos.has(shard)) this.repos.set(shard, new DeliveriesRepo(shard.db, cipher));
+    }
+  }
+
+  /** The repository of one database (the sweeper, the reaper, retention and rotation go one by one). */
+  on(shard: Shard): DeliveriesRepo {
+    return this.repos.get(shard) as DeliveriesRepo;
+  }
+
+  private get home(): DeliveriesRepo {
+    return this.on(this.router.home);
+  }
+
+  private forId(id: string): DeliveriesRepo {
+    return this.on(this.router.forId(id));
+  }
+
+  private get all(): DeliveriesRepo[] {
+    return this.router.shards.map((shard) => this.on(shard));
+  }
+
+  /** Runs `work` on the repository of each database holding some of `ids`, with those ids. */
+  private async grouped<T>(
+    ids: readonly string[],
+    work: (repo: DeliveriesRepo, ids: string[]) => Promise<T>,
+  ) {
+    return Promise.all([...this.router.groupIds(ids)].map(([shard, group]) => work(this.on(shard), group)));
+  }
+
+  acceptedAt(id: string): Promise<number | null> {
+    return this.home.acceptedAt(id);
+  }
+
+  async getNotification(id: string): Promise<Notification | null> {
+    const [notification] = await this.getNotifications([id]);
+    return notification ?? null;
+  }
+
+  /**
+   * Notifications by their public id, whole: located through the home database (producer ids) or
+   * their id, then each database searched in the notification's millisecond for its parts.
+   */
+  async getNotifications(ids: readonly string[]): Promise<Notification[]> {
+    const located: Located[] = (await this.home.locate(ids)).map((l) => ({
+      id: l.id,
+      head: null,
+      ms: (l.head ? idTimeMs('dlv', l.head) : null) ?? l.ms,
+    }));
+    if (located.length === 0) return [];
+    const parts = byKey(
+      await Promise.all(this.all.map((repo) => repo.notificationsAt(located))),
+      (n) => n.id,
+    );
+    return located.flatMap((l) => mergeParts(parts.get(l.id) ?? []) ?? []);
+  }
+
+  async getDeliveries(ids: readonly string[]): Promise<Delivery[]> {
+    const found = (await this.grouped(ids, (repo, group) => repo.getDeliveries(group))).flat();
+    const order = new Map(ids.map((id, i) => [id, i]));
+    return found.sort((a, b) => (order.get(a.id) ?? 0) - (order.get(b.id) ?? 0));
+  }
+
+  /**
+   * The ids whose bucket is moving, so they wait rather than go out or be given up: locked in the
+   * map this router read, or missing from their database while it holds their bucket locked (the
+   * map predates a switch). One query per database with missing ids, none otherwise.
+   */
+  async movingAmong(ids: readonly string[], found: ReadonlyMap<string, unknown>): Promise<Set<string>> {
+    const moving = new Set(ids.filter((id) => this.router.isMoving(bucketOfId(id) ?? 0)));
+    const missing = ids.filter((id) => !found.has(id) && !moving.has(id));
+    await Promise.all(
+      [...this.router.groupIds(missing)].map(async ([shard, group]) => {
+        const locked = new Set((await new BucketRows(shard.db).locks()).map((lock) => lock.bucket));
+        for (const id of group) if (locked.has(bucketOfId(id) ?? 0)) moving.add(id);
+      }),
+    );
+    return moving;
+  }
+
+  async loadForSending(ids: readonly string[]): Promise<Map<string, DeliveryToSend>> {
+    const maps = await this.grouped(ids, (repo, group) => repo.loadForSending(group));
+    return new Map(maps.flatMap((m) => [...m]));
+  }
+
+  /**
+   * Statements writing a notification: each bucket gets its part (its deliveries, the first of
+   * them its head, carrying the data) in its database; a producer's id gets its key row in the
+   * home database, naming the first part's head.
+   */
+  async insertStatements(
+    notification: NewNotification,
+    deliveries: readonly NewDelivery[],
+    nowMs: number,
+  ): Promise<D1PreparedStatement[]> {
+    // One part per bucket, each with its own head: a bucket moves alone, whole and readable.
+    const parts = [...byKey([deliveries.slice()], (d) => String(bucketOfId(d.id))).values()];
+    // Ids sort by bucket first: the first head keeps the planned order when there are several.
+    const plan = parts.length > 1 ? deliveries.map((d) => d.id) : undefined;
+    const first = parts[0];
+    // Each database gets its parts in primary-key order; the first part (the first delivery's) leads.
+    const byId = [...parts].sort((a, b) => ((a[0]?.id ?? '') < (b[0]?.id ?? '') ? -1 : 1));
+    const statements = (
+      await Promise.all(
+        byId.map((part) =>
+          this.forId(part[0]?.id ?? '').insertStatements(
+            {
+              ...notification,
+              producerKey: false,
+              requestHash:
+                part === first ? notification.requestHash : `${PART_MARK}${notification.requestHash}`,
+              ...(part === first && plan ? { plan } : {}),
+            },
+            part,
+            nowMs,
+          ),
+        ),
+      )
+    ).flat();
+    const head = deliveries[0]?.id;
+    if (notification.producerKey && head)
+      statements.unshift(this.home.keyStatement(notification.id, head, nowMs));
+    return statements;
+  }
+
+  /**
+   * Undoes what a commit across databases wrote before one of them failed: the deliveries in each
+   * database, on its own (one failing database keeps none of the others from being cleaned), and
+   * the producer ids' key rows this request wrote. Answers whether every database took it.
+   */
+  async discard(
+    written: readonly { notificationId: string; producerKey: boolean; deliveryIds: readonly string[] }[],
+  ): Promise<boolean> {
+    const keys = written.flatMap((w) => {
+      const head = w.deliveryIds[0];
+      return w.producerKey && head ? [this.home.releaseKeyStatement(w.notificationId, head)] : [];
+    });
+    const ids = written.flatMap((w) => w.deliveryIds);
+    const work = [
+      ...(keys.length > 0 ? [this.router.home.db.batch(keys)] : []),
+      ...[...this.router.groupIds(ids)].map(([shard, group]) =>
+        shard.db.batch(this.on(shard).removeStatements(group)),
+      ),
+    ];
+    const settled = await Promise.allSettled(work);
+    return settled.every((s) => s.status === 'fulfilled');
+  }
+
+  async markQueued(ids: readonly string[], nowMs: number): Promise<void> {
+    await this.grouped(ids, (repo, group) => repo.markQueued(group, nowMs));
+  }
+
+  outcomeStatement(outcome: Outcome, nowMs: number): D1PreparedStatement {
+    return this.forId(outcome.deliveryId).outcomeStatement(outcome, nowMs);
+  }
+
+  resetForReplayStatements(
+    ids: readonly string[],
+    claimedAtMs: number,
+    nowMs: number,
+  ): D1PreparedStatement[] {
+    return [...this.router.groupIds(ids)].flatMap(([shard, group]) =>
+      this.on(shard).resetForReplayStatements(group, claimedAtMs, nowMs),
+    );
+  }
+
+  failUnsentReplayStatements(ids: readonly string[], nowMs: number): D1PreparedStatement[] {
+    return [...this.router.groupIds(ids)].flatMap(([shard, group]) =>
+      this.on(shard).failUnsentReplayStatements(group, nowMs),
+    );
+  }
+
+  async unclaim(ids: readonly string[], nowMs: number, updatedAtMs = nowMs): Promise<void> {
+    await this.grouped(ids, (repo, group) => repo.unclaim(group, nowMs, updatedAtMs));
+  }
+
+  /**
+   * Erasure reaches every database (a user's older rows may be elsewhere). A notification's data is
+   * erased only when no other recipient has a delivery of it, in any database: the other
+   * databases are asked about the user's notifications first.
+   */
+  async eraseStatements(
+    userId: string,
+    nowMs: number,
+    contactErased: boolean,
+  ): Promise<D1PreparedStatement[]> {
+    const all = this.all;
+    const theirs = all.length > 1 ? await Promise.all(all.map((repo) => repo.notificationsOf(userId))) : [];
+    const shared = new Set<string>();
+    await Promise.all(
+      all.map(async (repo, i) => {
+        const elsewhere = theirs.flatMap((located, j) => (j === i ? [] : located));
+        if (elsewhere.length === 0) return;
+        for (const id of await repo.sharedWithOthers(elsewhere, userId)) shared.add(id);
+      }),
+    );
+    return all.flatMap((repo) => repo.eraseStatements(userId, nowMs, contactErased, [...shared]));
+  }
+
+  async hasDeliveriesFor(userId: string): Promise<boolean> {
+    return (await Promise.all(this.all.map((repo) => repo.hasDeliveriesFor(userId)))).some(Boolean);
+  }
+
+  async erasureOf(userId: string): Promise<ErasureRecord | null> {
+    const records = (await Promise.all(this.all.map((repo) => repo.erasureOf(userId)))).filter(
+      (r): r is ErasureRecord => r !== null,
+    );
+    if (records.length === 0) return null;
+    return records.reduce((a, b) => ({
+      at: [a.at, b.at].sort().at(-1) ?? a.at,
+      contact: a.contact || b.contact,
+      deliveries: a.deliveries + b.deliveries,
+      notifications: a.notifications + b.notifications,
+    }));
+  }
+
+  async listForUser(userId: string, limit: number): Promise<Delivery[]> {
+    const lists = await Promise.all(
+      this.router.shards.map(async (shard) =>
+        (await this.on(shard).listForUser(userId, limit)).filter((d) => this.router.owns(shard, d.id)),
+      ),
+    );
+    return lists
+      .flat()
+      .sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0))
+      .slice(0, limit);
+  }
+
+  /**
+   * Lists notifications newest first: each database lists its page, the pages are merged in the
+   * one order (created_at, then id, both descending; the cursor works the same across databases),
+   * and the page's notifications are read whole.
+   */
+  async list(filters: ListFilters): Promise<Notification[]> {
+    const pages = (await Promise.all(this.all.map((repo) => repo.list(filters)))).flat();
+    const newestFirst = [...new Map(pages.map((n) => [n.id, n])).values()].sort((a, b) =>
+      a.createdAt !== b.createdAt ? (a.createdAt < b.createdAt ? 1 : -1) : a.id < b.id ? 1 : -1,
+    );
+    const page = newestFirst.slice(0, filters.limit);
+    const whole = new Map((await this.getNotifications(page.map((n) => n.id))).map((n) => [n.id, n]));
+    return page.map((n) => whole.get(n.id) ?? n);
+  }
+
+  releaseKeys(keys: readonly string[], olderThanMs: number): Promise<void> {
+    return this.home.releaseKeys(keys, olderThanMs);
+  }
+
+  removeKeysStatement(beforeMs: number, limit: number): D1PreparedStatement {
+    return this.home.removeKeysStatement(beforeMs, limit);
+  }
+}
