@@ -19,7 +19,7 @@ if (!base || !key) {
   console.error('usage: HERALD_ADMIN_KEY=… npm run rotate-key -- --url https://your-herald   (or --new-key)');
   process.exit(2);
 }
-for (const table of ['contacts', 'deliveries']) {
+for (const table of ['contacts', 'deliveries', 'user_keys']) {
   let cursor = '';
   let rotated = 0;
   for (;;) {

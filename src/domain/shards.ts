@@ -45,6 +45,7 @@ export function parseShardMap(text: string | undefined): { map: string[] } | { p
       map[b] = match[3];
     }
   }
+  // biome-ignore lint/complexity/useIndexOf: indexOf skips the holes of a sparse array, findIndex visits them
   const missing = map.findIndex((name) => name === undefined);
   if (missing >= 0) return { problem: `bucket ${missing} is not mapped` };
   return { map: map as string[] };

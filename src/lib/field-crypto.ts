@@ -78,13 +78,8 @@ export class FieldCipher {
 
   /** Encrypts with the current key. `aad` must be given again, identical, to decrypt. */
   async encrypt(plain: string, aad?: string): Promise<string> {
-    const key = this.keys.get(this.currentKid) as CryptoKey;
-    const iv = crypto.getRandomValues(new Uint8Array(IV_BYTES));
-    const sealed = await crypto.subtle.encrypt(gcmParams(iv, aad), key, encoder.encode(plain));
-    const body = new Uint8Array(IV_BYTES + sealed.byteLength);
-    body.set(iv);
-    body.set(new Uint8Array(sealed), IV_BYTES);
-    return `${PREFIX}${VERSION}:${this.currentKid}:${toBase64Url(body)}`;
+    const body = await sealGcm(this.keys.get(this.currentKid) as CryptoKey, plain, aad);
+    return `${PREFIX}${VERSION}:${this.currentKid}:${body}`;
   }
 
   /**
@@ -101,23 +96,7 @@ export class FieldCipher {
     if (version !== VERSION) throw new DecryptError('unsupported encrypted value version');
     const key = this.keys.get(kid);
     if (!key) throw new DecryptError(`no key with id "${KID.test(kid) ? kid : '?'}" is configured`);
-    const body = fromBase64UrlStrict(data);
-    if (!body || body.length < IV_BYTES + TAG_BYTES) throw new DecryptError('malformed encrypted value');
-    let plain: ArrayBuffer;
-    try {
-      plain = await crypto.subtle.decrypt(
-        gcmParams(body.subarray(0, IV_BYTES), aad),
-        key,
-        body.subarray(IV_BYTES),
-      );
-    } catch {
-      throw new DecryptError('authentication failed: tampered data, wrong key or wrong associated data');
-    }
-    try {
-      return decoder.decode(plain);
-    } catch {
-      throw new DecryptError('decrypted value is not UTF-8');
-    }
+    return openGcm(key, data, aad);
   }
 
   /** True when `value` is not encrypted under the current key (plain text, an older key, or malformed). */
@@ -201,6 +180,40 @@ async function deriveIndexKey(material: Uint8Array): Promise<CryptoKey> {
     false,
     ['sign'],
   );
+}
+
+/** AES-256-GCM with a fresh random IV: base64url(iv || ciphertext || tag). */
+export async function sealGcm(key: CryptoKey, plain: string, aad?: string): Promise<string> {
+  const iv = crypto.getRandomValues(new Uint8Array(IV_BYTES));
+  const sealed = await crypto.subtle.encrypt(gcmParams(iv, aad), key, encoder.encode(plain));
+  const body = new Uint8Array(IV_BYTES + sealed.byteLength);
+  body.set(iv);
+  body.set(new Uint8Array(sealed), IV_BYTES);
+  return toBase64Url(body);
+}
+
+/**
+ * Opens what `sealGcm` sealed.
+ * @throws DecryptError when it is malformed or authentication fails (tampered, wrong key or aad).
+ */
+export async function openGcm(key: CryptoKey, data: string, aad?: string): Promise<string> {
+  const body = fromBase64UrlStrict(data);
+  if (!body || body.length < IV_BYTES + TAG_BYTES) throw new DecryptError('malformed encrypted value');
+  let plain: ArrayBuffer;
+  try {
+    plain = await crypto.subtle.decrypt(
+      gcmParams(body.subarray(0, IV_BYTES), aad),
+      key,
+      body.subarray(IV_BYTES),
+    );
+  } catch {
+    throw new DecryptError('authentication failed: tampered data, wrong key or wrong associated data');
+  }
+  try {
+    return decoder.decode(plain);
+  } catch {
+    throw new DecryptError('decrypted value is not UTF-8');
+  }
 }
 
 function gcmParams(iv: Uint8Array, aad: string | undefined): SubtleCryptoEncryptAlgorithm {

@@ -11,7 +11,7 @@ import { D1ReplayGuard } from '../storage/events-repo';
 import { commitAcross, ShardRouter } from '../storage/shard-router';
 import { ShardedDeliveries } from '../storage/sharded-deliveries';
 import { ShardedEvents, ShardedOperations, ShardedOutbox, ShardedStats } from '../storage/sharded-records';
-import { ShardedContacts, ShardedPreferences } from '../storage/sharded-user-data';
+import { ShardedContacts, ShardedPreferences, ShardedUserKeys } from '../storage/sharded-user-data';
 import { SuppressionsRepo } from '../storage/suppressions-repo';
 import { TemplatesStore } from '../storage/templates-store';
 import { cipherFor } from './encryption';
@@ -48,6 +48,7 @@ export interface Services {
   operations: ShardedOperations;
   outbox: ShardedOutbox;
   preferences: ShardedPreferences;
+  userKeys: ShardedUserKeys;
   stats: ShardedStats;
   suppressions: SuppressionsRepo;
   templates: TemplatesStore;
@@ -112,6 +113,7 @@ export function createServices(env: Env, options: ServiceOptions = {}): Services
     operations: new ShardedOperations(router),
     outbox: new ShardedOutbox(router),
     preferences: new ShardedPreferences(router),
+    userKeys: new ShardedUserKeys(router, cipher),
     stats: new ShardedStats(router),
     suppressions: new SuppressionsRepo(home),
     templates: templatesFor(

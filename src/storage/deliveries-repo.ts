@@ -789,11 +789,15 @@ export class DeliveriesRepo {
       where.push('(h.created_at < ? OR (h.created_at = ? AND h.notification_id < ?))');
       params.push(filters.cursor.createdAt, filters.cursor.createdAt, filters.cursor.id);
     }
+    // Parts of one notification in several buckets may share this database, each with a head:
+    // one row per notification, or a page would hold fewer notifications than asked for.
     const { results } = await this.db
       .prepare(
-        `SELECT h.notification_id AS id, h.created_at AS ms, h.id AS head_id, k.head_id IS NULL AND k.key IS NOT NULL AS legacy
+        `SELECT h.notification_id AS id, h.created_at AS ms, min(h.id) AS head_id,
+                max(k.head_id IS NULL AND k.key IS NOT NULL) AS legacy
          FROM deliveries h LEFT JOIN notification_keys k ON k.key = h.notification_id
          WHERE ${where.join(' AND ')}
+         GROUP BY h.notification_id
          ORDER BY h.created_at DESC, h.notification_id DESC LIMIT ?`,
       )
       .bind(...params, filters.limit)

@@ -4,6 +4,7 @@ import type { FieldCipher } from '../lib/field-crypto';
 import { type ContactFields, type ContactRow, ContactsRepo } from './contacts-repo';
 import { PreferencesRepo } from './preferences-repo';
 import type { Shard, ShardRouter } from './shard-router';
+import { UserKeysRepo } from './user-keys-repo';
 
 /** Groups user ids by the database each lives in. */
 function byShard(router: ShardRouter, userIds: readonly string[]): Map<Shard, string[]> {
@@ -106,5 +107,49 @@ export class ShardedPreferences {
 
   deleteStatement(userId: string): D1PreparedStatement {
     return this.of(userId).deleteStatement(userId);
+  }
+}
+
+/** Users' own keys, each in its user's database (it moves with the user's bucket). */
+export class ShardedUserKeys {
+  private readonly repos = new Map<Shard, UserKeysRepo>();
+
+  constructor(
+    readonly router: ShardRouter,
+    cipher: () => Promise<FieldCipher>,
+  ) {
+    for (const shard of router.databases) this.repos.set(shard, new UserKeysRepo(shard.db, cipher));
+  }
+
+  /** The repository of one database (key rotation goes one by one). */
+  on(shard: Shard): UserKeysRepo {
+    return this.repos.get(shard) as UserKeysRepo;
+  }
+
+  private of(userId: string): UserKeysRepo {
+    return this.on(this.router.forUser(userId));
+  }
+
+  async wrappedFor(userIds: readonly string[]): Promise<Map<string, string | null>> {
+    const maps = await Promise.all(
+      [...byShard(this.router, userIds)].map(([shard, ids]) => this.on(shard).wrappedFor(ids)),
+    );
+    return new Map(maps.flatMap((m) => [...m]));
+  }
+
+  hasKey(userId: string): Promise<boolean> {
+    return this.of(userId).hasKey(userId);
+  }
+
+  destroyed(userId: string): Promise<boolean> {
+    return this.of(userId).destroyed(userId);
+  }
+
+  insertStatement(userId: string, wrapped: string, nowMs: number): D1PreparedStatement {
+    return this.of(userId).insertStatement(userId, wrapped, nowMs);
+  }
+
+  eraseStatement(userId: string, nowMs: number): D1PreparedStatement {
+    return this.of(userId).eraseStatement(userId, nowMs);
   }
 }

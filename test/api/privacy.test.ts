@@ -284,6 +284,7 @@ describe('erasure and export', () => {
       contact: false,
       deliveries: 2,
       notifications: 1,
+      archive: false,
     });
     const text = JSON.stringify(exported);
     for (const clear of [inlineEmail, PHONE, 'INLINE-ONLY-55']) expect(text).not.toContain(clear);

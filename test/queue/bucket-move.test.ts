@@ -146,6 +146,11 @@ describe('moving a bucket to another database', () => {
     const contact = { email: 'kept@example.com', locale: 'en-GB' };
     const contactPath = `/v1/contacts/${movers[0]}`;
     expect((await traffic.at(() => api('PUT', contactPath, contact, { env: traffic.env }))).status).toBe(200);
+    const keyRow = { user_id: movers[0], bucket: BUCKET, wrapped: 'enc:v1:test1:a-user-key', created_at: 1 };
+    await source.db
+      .prepare('INSERT INTO user_keys (user_id, bucket, wrapped, created_at) VALUES (?, ?, ?, ?)')
+      .bind(keyRow.user_id, keyRow.bucket, keyRow.wrapped, keyRow.created_at)
+      .run();
     expect((await traffic.send([...movers, stayer])).status).toBe(202);
     await traffic.consume(traffic.take());
     expect((await traffic.send(movers)).status).toBe(202);
@@ -208,6 +213,14 @@ describe('moving a bucket to another database', () => {
     // The contact moved with its user, as it was before the lock.
     const moved = await traffic.at(() => api('GET', contactPath, undefined, { env: traffic.env }));
     expect(await json(moved)).toMatchObject(contact);
+    // So did the user's key (the archive's copies of their data open with it).
+    const keysIn = (db: D1Database) =>
+      db
+        .prepare('SELECT user_id, bucket, wrapped, created_at FROM user_keys WHERE user_id = ?')
+        .bind(movers[0])
+        .all();
+    expect((await keysIn(target.db)).results).toEqual([expect.objectContaining(keyRow)]);
+    expect((await keysIn(source.db)).results).toEqual([]);
 
     // Every delivery: one row, in its bucket's database, sent, and sent once.
     await router(traffic.env).refresh(traffic.clock + 60_000);

@@ -361,6 +361,53 @@ describe('shards: reading across them', () => {
     return out;
   }
 
+  /**
+   * The same sends as `spreadNotifications` in `env`, and what the API then shows of them: the
+   * list read 2 a page, newest first, and the metrics of the hour, with user ids named by their
+   * role in the run (ids differ from run to run, the shape must not).
+   */
+  async function observedRun(env: Env, tag: string) {
+    const users = [userInShard(0, tag), userInShard(1, tag), userInShard(0, tag), userInShard(1, tag)];
+    for (const userId of users)
+      await api('PUT', `/v1/contacts/${userId}`, { email: `${userId}@example.com` }, { env });
+    const captured = envWithCapturedQueues({ SHARD_MAP: env.SHARD_MAP });
+    const steps = [[users[0]], [users[1]], [users[2], users[3]], [users[3]], [{ email: `${tag}@example.com` }]];
+    const sent: Accepted[] = [];
+    for (const recipients of steps) {
+      vi.setSystemTime(Date.now() + 1000); // one second apart: the list's order is the send order
+      sent.push(
+        await sendNotification(captured, { type: 'order_shipped', recipients, channels: ['email'], data: { tag } }),
+      );
+    }
+    await consumeEnqueued(captured, 'email', { index: 0 });
+    await consumeEnqueued(captured, 'email', { index: 2 });
+
+    const listed: NotificationView[] = [];
+    let cursor: string | null = null;
+    while (listed.length < steps.length) {
+      const query = new URLSearchParams({ type: 'order_shipped', limit: '2', ...(cursor ? { cursor } : {}) });
+      const page: { data: NotificationView[]; nextCursor: string | null } = await json(
+        await api('GET', `/v1/notifications?${query}`, undefined, { env }),
+      );
+      listed.push(...page.data);
+      cursor = page.nextCursor;
+      if (!cursor) break;
+    }
+    const role = (userId: string | null) => (userId === null ? 'inline' : `user${users.indexOf(userId)}`);
+    const list = listed.slice(0, steps.length).map((n) => ({
+      step: sent.findIndex((a) => a.id === n.id),
+      deliveries: n.deliveries.map((d) => ({ user: role(d.userId), channel: d.channel, status: d.status })),
+    }));
+    const m = await json<Metrics>(await api('GET', '/v1/metrics?type=order_shipped&window=1h', undefined, { env }));
+    const metrics = {
+      accepted: m.acceptedInWindow,
+      deliveries: m.deliveries.map((d) => [d.channel, d.status, d.count]),
+      total: m.types.order_shipped?.total,
+      email: m.channels.email.byStatus,
+    };
+    return { list, metrics };
+  }
+
   it('listing and GET /v1/metrics counts across the two shards agree with the rows in the databases', async () => {
     const sent = await spreadNotifications(uniqueUser('spread'));
     // The rows, read in every shard (none at home).
@@ -416,6 +463,20 @@ describe('shards: reading across them', () => {
       Object.fromEntries([...expected].map(([key, n]) => [key.split(':')[1], n])),
     );
     expect(m.queuedNow).toBe(rows.filter((r) => r.status === 'queued').length);
+  });
+
+  it('listing and metrics across the two shards agree with the same run on one database', async () => {
+    const oneDatabase = { ...testEnv, SHARD_MAP: '0-255:DB_0' } as Env;
+    expect(router(oneDatabase).shards.map((s) => s.name)).toEqual(['DB_0']);
+    // Each run in an hour of its own, later than anything else in these databases.
+    const start = Date.UTC(2031, 0, 1, 9, 0);
+    const sharded = await atTime(start, () => observedRun(testEnv, 'sharded'));
+    const single = await atTime(start + 3 * 3600_000, () => observedRun(oneDatabase, 'single'));
+    expect(sharded.list.length).toBe(5);
+    expect(new Set(sharded.list.flatMap((n) => n.deliveries.map((d) => d.status)))).toEqual(
+      new Set(['sent', 'queued']),
+    );
+    expect(single).toEqual(sharded);
   });
 
   it('GET /v1/metrics counts a notification whose deliveries are in two shards as one accepted notification', async () => {

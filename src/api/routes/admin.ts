@@ -171,7 +171,7 @@ const rotateKey = createRoute({
     body: jsonBody(
       z
         .object({
-          table: z.enum(['contacts', 'deliveries']),
+          table: z.enum(['contacts', 'deliveries', 'user_keys']),
           cursor: z.string().max(256).default(''),
           limit: z.number().int().min(1).max(500).default(200),
         })

@@ -79,7 +79,7 @@ const deleteContact = createRoute({
   summary:
     'Erase a user: the contact (if any), preferences, the addresses of every delivery to the user id and the data of notifications sent to them alone',
   description:
-    'Works for a user id that only ever was an inline recipient too. Deliveries keep their ids, statuses and history. The export then says what was erased. 404 for an id Herald never saw.',
+    'Works for a user id that only ever was an inline recipient too, and for one whose deliveries are only in the retention archive: the user key that sealed their archived copies is destroyed, so none can be read again. Deliveries keep their ids, statuses and history. The export then says what was erased. 404 for an id Herald holds nothing on.',
   security,
   request: { params: UserIdParam },
   responses: { 204: { description: 'Deleted' }, ...errors },

@@ -2,7 +2,7 @@ import { log } from '../../lib/log';
 import type { Shard } from '../../storage/shard-router';
 import type { Services } from '../container';
 
-export type RotationTable = 'contacts' | 'deliveries';
+export type RotationTable = 'contacts' | 'deliveries' | 'user_keys';
 
 /**
  * Re-encrypts one page of personal data under the first key of DATA_ENCRYPTION_KEY. Rotation:
@@ -50,7 +50,8 @@ async function rotateIn(
     if (statements.length > 0) await services.commit(statements);
     return { rotated: statements.length, unreadable, next };
   }
-  const { statements, unreadable, next } = await services.deliveries.on(shard).rotationPage(cursor, limit);
+  const repo = table === 'deliveries' ? services.deliveries.on(shard) : services.userKeys.on(shard);
+  const { statements, unreadable, next } = await repo.rotationPage(cursor, limit);
   if (statements.length > 0) await services.commit(statements);
   return { rotated: statements.length, unreadable, next };
 }

@@ -6,6 +6,7 @@ import { log } from '../../lib/log';
 import { ArchiveStore, archiveKey } from '../../storage/archive-store';
 import type { Shard } from '../../storage/shard-router';
 import type { Services } from '../container';
+import { sealForArchive } from './archive-seal';
 
 /** How long deliveries are kept when `RETENTION_DAYS` is not set. */
 export const DEFAULT_RETENTION_DAYS = 30;
@@ -38,8 +39,9 @@ export function retentionCutoff(env: Pick<Env, 'RETENTION_DAYS'>, nowMs: number)
 }
 
 /**
- * Retention: deliveries created before `beforeMs` are written to the R2 archive (as stored:
- * addresses and data still encrypted; gzip NDJSON, one object per database and hour of creation,
+ * Retention: deliveries created before `beforeMs` are written to the R2 archive (as stored,
+ * addresses and data still encrypted, and sealed with their user's key as well (`archive-seal`);
+ * gzip NDJSON, one object per database and hour of creation,
  * in parts when an hour is larger than a step), and only then removed from D1 with what belongs to
  * them (the sandbox's outbox rows, their dead letters), whole notifications at a time, at most
  * `maxRows`. Without an `ARCHIVE` binding nothing is removed: no row leaves D1 unarchived.
@@ -96,7 +98,7 @@ async function retainIn(
     const rows = await deliveries.oldestBefore(before, Math.min(PAGE_ROWS, maxRows - removedHere));
     if (rows.length === 0) return;
     for (const [hour, part] of groupBy(
-      rows,
+      await sealForArchive(services, rows),
       (row) => Math.floor(Number(row.created_at) / 3600_000) * 3600_000,
     )) {
       const key = archiveKey(shard.name, hour, String(part[0]?.id), String(part.at(-1)?.id));

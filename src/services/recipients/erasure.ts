@@ -13,30 +13,36 @@ export interface Erasure {
   contact: boolean;
   /** Whether stored preferences were deleted. */
   preferences: boolean;
+  /** Whether the user's key was destroyed: every archived copy of their data is now unreadable. */
+  archive: boolean;
 }
 
 /**
- * Erasure (GDPR art. 17) of a user id Herald knows, as a contact or only as a recipient of
- * deliveries (an inline recipient with a userId has no contact row): the contact row, its
- * preferences and the sandbox's captured messages go; the user's deliveries keep their ids,
- * statuses and history for accounting, but their address is erased, and so is the template data
- * of every notification sent to this user alone. One atomic batch. An id Herald never saw is a 404.
+ * Erasure (GDPR art. 17) of a user id Herald knows, as a contact, only as a recipient of
+ * deliveries (an inline recipient with a userId has no contact row), or only in the archive: the
+ * contact row, its preferences and the sandbox's captured messages go; the user's deliveries keep
+ * their ids, statuses and history for accounting, but their address is erased, and so is the
+ * template data of every notification sent to this user alone; the user's key is destroyed, so
+ * the archived copies become unreadable. One atomic batch per database (the user's rows and key
+ * share one). An id Herald holds nothing on is a 404.
  */
 export async function eraseContact(services: Services, userId: string): Promise<Erasure> {
-  const [contact, preferences, deliveries] = await Promise.all([
+  const [contact, preferences, deliveries, archive] = await Promise.all([
     services.contacts.exists(userId),
     services.preferences.get(userId),
     services.deliveries.hasDeliveriesFor(userId),
+    services.userKeys.hasKey(userId),
   ]);
-  if (!contact && !preferences && !deliveries) throw notFound(`contact ${userId}`);
+  if (!contact && !preferences && !deliveries && !archive) throw notFound(`contact ${userId}`);
   const now = services.now();
   await services.commit([
     services.contacts.deleteStatement(userId),
     services.preferences.deleteStatement(userId),
+    services.userKeys.eraseStatement(userId, now),
     ...(await services.deliveries.eraseStatements(userId, now, contact)),
     ...services.outbox.deleteForUserStatements(userId),
   ]);
-  return { userId, at: new Date(now).toISOString(), contact, preferences: preferences !== null };
+  return { userId, at: new Date(now).toISOString(), contact, preferences: preferences !== null, archive };
 }
 
 /** A delivery in the export: its address whole, but never a webhook secret. */
@@ -51,9 +57,10 @@ export interface ContactExport {
   notifications: Pick<Notification, 'id' | 'type' | 'source' | 'priority' | 'data' | 'createdAt'>[];
   /**
    * What erasure removed, when it ran: the deliveries listed above then hold no address, and the
-   * notifications sent to this user alone no data. Null when the user was never erased.
+   * notifications sent to this user alone no data; `archive`: archived copies existed and their
+   * key is destroyed, so none can be read. Null when the user was never erased.
    */
-  erased: ErasureRecord | null;
+  erased: (ErasureRecord & { archive: boolean }) | null;
 }
 
 const EXPORT_LIMIT = 10_000;
@@ -64,12 +71,14 @@ const EXPORT_LIMIT = 10_000;
  * says what was erased.
  */
 export async function exportContact(services: Services, userId: string): Promise<ContactExport> {
-  const [contact, preferences, deliveries, erased] = await Promise.all([
+  const [contact, preferences, deliveries, erasedRows, archiveErased] = await Promise.all([
     services.contacts.get(userId),
     services.preferences.get(userId),
     services.deliveries.listForUser(userId, EXPORT_LIMIT),
     services.deliveries.erasureOf(userId),
+    services.userKeys.destroyed(userId),
   ]);
+  const erased = erasedRows ? { ...erasedRows, archive: archiveErased } : null;
   if (!contact && deliveries.length === 0 && !preferences) throw notFound(`contact ${userId}`);
   const notifications = await services.deliveries.getNotifications(deliveries.map((d) => d.notificationId));
   return {
