@@ -371,12 +371,23 @@ describe('shards: reading across them', () => {
     for (const userId of users)
       await api('PUT', `/v1/contacts/${userId}`, { email: `${userId}@example.com` }, { env });
     const captured = envWithCapturedQueues({ SHARD_MAP: env.SHARD_MAP });
-    const steps = [[users[0]], [users[1]], [users[2], users[3]], [users[3]], [{ email: `${tag}@example.com` }]];
+    const steps = [
+      [users[0]],
+      [users[1]],
+      [users[2], users[3]],
+      [users[3]],
+      [{ email: `${tag}@example.com` }],
+    ];
     const sent: Accepted[] = [];
     for (const recipients of steps) {
       vi.setSystemTime(Date.now() + 1000); // one second apart: the list's order is the send order
       sent.push(
-        await sendNotification(captured, { type: 'order_shipped', recipients, channels: ['email'], data: { tag } }),
+        await sendNotification(captured, {
+          type: 'order_shipped',
+          recipients,
+          channels: ['email'],
+          data: { tag },
+        }),
       );
     }
     await consumeEnqueued(captured, 'email', { index: 0 });
@@ -398,7 +409,9 @@ describe('shards: reading across them', () => {
       step: sent.findIndex((a) => a.id === n.id),
       deliveries: n.deliveries.map((d) => ({ user: role(d.userId), channel: d.channel, status: d.status })),
     }));
-    const m = await json<Metrics>(await api('GET', '/v1/metrics?type=order_shipped&window=1h', undefined, { env }));
+    const m = await json<Metrics>(
+      await api('GET', '/v1/metrics?type=order_shipped&window=1h', undefined, { env }),
+    );
     const metrics = {
       accepted: m.acceptedInWindow,
       deliveries: m.deliveries.map((d) => [d.channel, d.status, d.count]),
