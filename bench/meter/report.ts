@@ -437,9 +437,15 @@ function retentionSection(report: MeterReport): string[] {
       r.d1RowsRead * CLOUDFLARE_PRICES.d1RowRead +
       r.r2ClassA * CLOUDFLARE_PRICES.r2ClassA) /
     per;
+  const keyRows = Object.entries(r.d1ByStatement)
+    .filter(([sql]) => sql.startsWith('INSERT INTO user_keys'))
+    .reduce((sum, [, usage]) => sum + usage.rowsWritten, 0);
+  const deleteDollars = dollars - (keyRows * CLOUDFLARE_PRICES.d1RowWritten) / per;
   return [
     '### Retention (archive to R2, then remove from D1)',
     '',
-    `Every delivery the scenarios wrote (${removed}), run through \`POST /v1/admin/retention/run\` as if older than the retention: ${objects} archive objects (gzip NDJSON, one per database and hour of creation, in parts of at most 1,000 rows), then the rows removed. Per removed delivery: ${fmt(r.d1RowsWritten / per)} D1 rows written (the delete; index rows included), ${fmt(r.d1RowsRead / per)} rows read, ${fmt(r.r2ClassA / per, 3)} R2 Class A operations (the archive writes), ${fmt(r.d1Statements / per)} D1 statements: **${usd(dollars)} per million deliveries** on top of the figures above, and D1 storage stays flat at the retention window (R2 storage, $0.015 per GB-month, holds the archive).`,
+    `Every delivery the scenarios wrote (${removed}), run through \`POST /v1/admin/retention/run\` as if older than the retention: ${objects} archive objects (gzip NDJSON, one per database and hour of creation, in parts of at most 1,000 rows), then the rows removed. Per removed delivery: ${fmt(r.d1RowsWritten / per)} D1 rows written (index rows included), ${fmt(r.d1RowsRead / per)} rows read, ${fmt(r.r2ClassA / per, 3)} R2 Class A operations (the archive writes), ${fmt(r.d1Statements / per)} D1 statements: **${usd(dollars)} per million deliveries** on top of the figures above, and D1 storage stays flat at the retention window (R2 storage, $0.015 per GB-month, holds the archive).`,
+    '',
+    `Of the rows written, ${fmt(keyRows / per)} per removed delivery are user keys (${plural(keyRows, 'key')} for ${removed} deliveries: the scenarios send to many users once each). A user's key is written once, the first time their rows are archived, and serves every later run until erasure destroys it, so with users who receive many notifications this share tends to 0 and retention costs its delete: ${fmt((r.d1RowsWritten - keyRows) / per)} rows, ${usd(deleteDollars)} per million.`,
   ];
 }

@@ -145,8 +145,18 @@ export class ShardedUserKeys {
     return this.of(userId).destroyed(userId);
   }
 
-  insertStatement(userId: string, wrapped: string, nowMs: number): D1PreparedStatement {
-    return this.of(userId).insertStatement(userId, wrapped, nowMs);
+  /** One statement per database the users live in. */
+  insertStatements(
+    keys: readonly { userId: string; wrapped: string }[],
+    nowMs: number,
+  ): D1PreparedStatement[] {
+    const byUser = new Map(keys.map((key) => [key.userId, key]));
+    return [...byShard(this.router, [...byUser.keys()])].map(([shard, ids]) =>
+      this.on(shard).insertStatement(
+        ids.map((id) => byUser.get(id) as { userId: string; wrapped: string }),
+        nowMs,
+      ),
+    );
   }
 
   eraseStatement(userId: string, nowMs: number): D1PreparedStatement {

@@ -51,14 +51,19 @@ export class UserKeysRepo {
     return row?.destroyed === 1;
   }
 
-  /** Stores a key unless the user has a row (two writers racing keep the first; erased stays erased). */
-  insertStatement(userId: string, wrapped: string, nowMs: number): D1PreparedStatement {
+  /**
+   * Stores keys, one statement for all, each unless its user has a row (two writers racing keep
+   * the first; erased stays erased).
+   */
+  insertStatement(keys: readonly { userId: string; wrapped: string }[], nowMs: number): D1PreparedStatement {
+    const rows = keys.map(({ userId, wrapped }) => ({ u: userId, b: bucketOfKey(userId), w: wrapped }));
     return this.db
       .prepare(
-        `INSERT INTO user_keys (user_id, bucket, wrapped, created_at) VALUES (?, ?, ?, ?)
+        `INSERT INTO user_keys (user_id, bucket, wrapped, created_at)
+         SELECT value ->> 'u', value ->> 'b', value ->> 'w', ? FROM json_each(?) WHERE true
          ON CONFLICT (user_id) DO NOTHING`,
       )
-      .bind(userId, bucketOfKey(userId), wrapped, nowMs);
+      .bind(nowMs, JSON.stringify(rows));
   }
 
   /**

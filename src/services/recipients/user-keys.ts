@@ -25,12 +25,10 @@ export async function ensureUserKeys(
   if (missing.length === 0) return unwrapAll(services, wrapped);
   const cipher = await cipherFor(services.env);
   const now = services.now();
-  const statements = await Promise.all(
-    missing.map(async (userId) =>
-      services.userKeys.insertStatement(userId, (await UserKey.generate(userId, cipher)).wrapped, now),
-    ),
+  const made = await Promise.all(
+    missing.map(async (userId) => ({ userId, wrapped: (await UserKey.generate(userId, cipher)).wrapped })),
   );
-  await services.commit(statements);
+  await services.commit(services.userKeys.insertStatements(made, now));
   return existingUserKeys(services, userIds);
 }
 
