@@ -134,12 +134,14 @@ export class HeraldInboxElement extends HTMLElement {
   connectedCallback(): void {
     this.#connected = true;
     document.addEventListener('click', this.#onDocumentClick);
+    document.addEventListener('keydown', this.#onDocumentKeydown);
     this.#start();
   }
 
   disconnectedCallback(): void {
     this.#connected = false;
     document.removeEventListener('click', this.#onDocumentClick);
+    document.removeEventListener('keydown', this.#onDocumentKeydown);
     this.#stop();
   }
 
@@ -153,6 +155,8 @@ export class HeraldInboxElement extends HTMLElement {
     const { panel, bell } = this.#parts;
     panel.hidden = false;
     bell.setAttribute('aria-expanded', 'true');
+    // Under the bell, towards the side with room: leftwards unless the bell is too near the left edge.
+    panel.classList.toggle('start', this.getBoundingClientRect().right < panel.offsetWidth + 8);
     this.#render();
     void this.#markSeen();
   }
@@ -230,17 +234,20 @@ export class HeraldInboxElement extends HTMLElement {
   }
 
   #wire(): void {
-    const { bell, panel, markAll, more, list } = this.#parts;
+    const { bell, markAll, more, list } = this.#parts;
     bell.addEventListener('click', () => this.toggle());
     markAll.addEventListener('click', () => void this.#markAllRead());
     more.addEventListener('click', () => void this.#loadMore());
     list.addEventListener('click', (event) => this.#onListClick(event));
-    panel.addEventListener('keydown', (event) => {
-      if (event.key !== 'Escape') return;
-      this.close();
-      bell.focus();
-    });
   }
+
+  /** Escape closes the panel, giving the focus back to the bell when it was inside. */
+  #onDocumentKeydown = (event: KeyboardEvent): void => {
+    if (event.key !== 'Escape' || !this.isOpen) return;
+    const focusInside = this.shadowRoot?.activeElement !== null;
+    this.close();
+    if (focusInside) this.#parts.bell.focus();
+  };
 
   #onDocumentClick = (event: MouseEvent): void => {
     if (this.isOpen && !event.composedPath().includes(this)) this.close();
@@ -415,7 +422,7 @@ export class HeraldInboxElement extends HTMLElement {
     more.disabled = this.#busy;
     markAll.disabled = !this.#unread || this.#busy;
     if (focusId && focusClass) {
-      for (const row of list.children) {
+      for (const row of Array.from(list.children)) {
         if (row instanceof HTMLElement && row.dataset.id === focusId)
           row.querySelector<HTMLElement>(`.${focusClass}`)?.focus();
       }

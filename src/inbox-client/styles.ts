@@ -23,6 +23,7 @@ button:focus-visible, a:focus-visible { outline: 2px solid var(--_accent); outli
 .panel { position: absolute; right: 0; top: calc(100% + 8px); z-index: 1000; width: min(380px, 92vw); max-height: min(520px, 80vh);
   display: flex; flex-direction: column; background: var(--_bg); color: var(--_fg); border: 1px solid var(--_line);
   border-radius: 12px; box-shadow: 0 10px 30px rgb(0 0 0 / 0.18); overflow: hidden; }
+.panel.start { left: 0; right: auto; }
 .head { display: flex; align-items: center; justify-content: space-between; gap: 8px; padding: 12px 14px; border-bottom: 1px solid var(--_line); }
 .head h2 { margin: 0; font-size: 15px; }
 .link { background: none; border: 0; color: var(--_accent); cursor: pointer; font-size: 13px; padding: 4px; border-radius: 4px; }
