@@ -11,7 +11,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const CHANNELS = ['email', 'sms', 'push', 'chat', 'webhook'];
+const CHANNELS = ['email', 'sms', 'push', 'chat', 'webhook', 'inapp'];
 /** The ids wrangler.toml ships with (distinct, so local databases are distinct): never real ones. */
 const PLACEHOLDER_ID = /^00000000-0000-0000-0000-0000000000\d\d$/;
 

@@ -1,11 +1,25 @@
 import { createApp } from './api/app';
 import { EnvError, parseEnv } from './config/env';
 import { handleQueueBatch } from './consumer/queue-handler';
+import { type InboxChange, InboxObject } from './durable/inbox';
 import { log } from './lib/log';
 import { createServices } from './services/container';
 import { runMinuteCron } from './services/operations/cron';
+import { recordInboxEvents } from './services/tracking/inbox-events';
 
 export { Recipient } from './durable/recipient';
+
+/**
+ * The inbox Durable Object as deployed: a mark sent on a socket records its delivery events
+ * (read → opened, click → clicked) in D1 as the HTTP routes do.
+ */
+export class Inbox extends InboxObject {
+  protected override async onSocketMarks(change: InboxChange): Promise<void> {
+    const services = createServices(parseEnv(this.env as Record<string, unknown>));
+    await services.router.refresh(services.now());
+    await recordInboxEvents(services, change);
+  }
+}
 
 const app = createApp();
 

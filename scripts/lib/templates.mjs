@@ -3,7 +3,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
-const CHANNELS = ['email', 'sms', 'push', 'chat', 'webhook'];
+const CHANNELS = ['email', 'sms', 'push', 'chat', 'webhook', 'inapp'];
 
 /** @returns {Promise<{ key: string, body: string }[]>} */
 export async function readTemplates(root) {

@@ -8,6 +8,9 @@ import { createServices } from '../services/container';
 import { adminRoutes } from './routes/admin';
 import { apiKeyRoutes } from './routes/api-keys';
 import { contactRoutes } from './routes/contacts';
+import { inboxClientRoutes, inboxCors } from './routes/inbox';
+import { inboxAdminRoutes } from './routes/inbox-admin';
+import { inboxAssetRoutes } from './routes/inbox-assets';
 import { metricsRoutes } from './routes/metrics';
 import { notificationRoutes } from './routes/notifications';
 import { outboxRoutes } from './routes/outbox';
@@ -67,6 +70,23 @@ export function createApp() {
   app.route('/', unsubscribeRoutes);
   app.route('/', trackingRoutes);
   app.route('/', providerCallbackRoutes); // before the /v1/* middleware: signed by providers, form or JSON, no API key
+  // The inbox's client routes take an end user's inbox token, not an API key: before /v1/* too.
+  app.use('/v1/inbox/*', inboxCors);
+  app.use('/v1/inbox/items/*', async (c, next) => {
+    // Marking one item takes no body; a body there, or on a batch, must be JSON.
+    const empty = c.req.header('Content-Length') === '0' || c.req.raw.body === null;
+    return empty && !c.req.path.endsWith('/batch') ? next() : requireJson(c, next);
+  });
+  app.use(
+    '/v1/inbox/items/*',
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: (c) =>
+        errorResponse(c, 413, 'payload_too_large', `request bodies are limited to ${MAX_BODY_BYTES} bytes`),
+    }),
+  );
+  app.route('/', inboxClientRoutes);
+  app.route('/', inboxAssetRoutes); // GET /inbox.js (the element), GET /inbox/demo (development)
 
   app.use('/v1/*', requireApiKey);
   app.use('/v1/*', requireJson);
@@ -79,6 +99,7 @@ export function createApp() {
     }),
   );
   app.route('/', contactRoutes);
+  app.route('/', inboxAdminRoutes);
   app.route('/', shardRoutes);
   app.route('/', notificationRoutes);
   app.route('/', outboxRoutes);
@@ -90,6 +111,12 @@ export function createApp() {
   app.route('/', templateRoutes);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer' });
+  app.openAPIRegistry.registerComponent('securitySchemes', 'inboxToken', {
+    type: 'http',
+    scheme: 'bearer',
+    bearerFormat: 'JWT',
+    description: 'An end user inbox token from POST /v1/inbox/tokens',
+  });
   app.doc31('/openapi.json', {
     openapi: '3.1.0',
     info: {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { databasesOf, MAX_SHARD_DATABASES, parseShardMap } from '../domain/shards';
+import type { InboxObject } from '../durable/inbox';
 import type { Recipient } from '../durable/recipient';
 import type { QueueMessage } from '../queue/messages';
 import type { ChannelQueues } from '../queue/producer';
@@ -58,16 +59,20 @@ export const envSchema = z.object({
   SHARD_MAP: z.string().max(4000).optional(),
   TEMPLATES: binding<R2Bucket>('R2', ['get', 'put', 'list']),
   RECIPIENT: binding<DurableObjectNamespace<Recipient>>('Durable Object namespace', ['idFromName', 'get']),
+  /** One Durable Object per user: the in-app inbox and its WebSockets. */
+  INBOX: binding<DurableObjectNamespace<InboxObject>>('Durable Object namespace', ['idFromName', 'get']),
   QUEUE_EMAIL: queue,
   QUEUE_SMS: queue,
   QUEUE_PUSH: queue,
   QUEUE_CHAT: queue,
   QUEUE_WEBHOOK: queue,
+  QUEUE_INAPP: queue,
   DLQ_EMAIL: queue,
   DLQ_SMS: queue,
   DLQ_PUSH: queue,
   DLQ_CHAT: queue,
   DLQ_WEBHOOK: queue,
+  DLQ_INAPP: queue,
   /** Analytics Engine dataset: one data point per status change, when bound. */
   ANALYTICS: binding<AnalyticsEngineDataset>('Analytics Engine', ['writeDataPoint']).optional(),
   /** The retention archive (R2): deliveries removed from D1 after `RETENTION_DAYS` are kept here. */
@@ -104,6 +109,12 @@ export const envSchema = z.object({
   PUSH_PROVIDERS: providerList,
   CHAT_PROVIDERS: providerList,
   WEBHOOK_PROVIDERS: providerList,
+  /** The in-app channel's providers; `inbox` (Herald's own) when unset. */
+  INAPP_PROVIDERS: providerList,
+  /** Items kept per inbox, newest first (default 1,000). */
+  INBOX_MAX_ITEMS: numberText(1, 100_000),
+  /** Origins allowed to call the inbox client routes from a browser, comma-separated (`*`: any). */
+  INBOX_ALLOWED_ORIGINS: text,
   ALERT_WEBHOOK_URL: text,
   /** Deliveries older than this many days are archived to R2 and removed from D1 (default 30). */
   RETENTION_DAYS: numberText(1, 36_500),

@@ -9,6 +9,8 @@ export type Address =
   | { channel: 'sms'; phone: string }
   | { channel: 'push'; platform: PushPlatform; deviceToken: string }
   | { channel: 'chat'; platform: ChatPlatform; url?: string; chatId?: string }
-  | { channel: 'webhook'; url: string; secret?: string };
+  | { channel: 'webhook'; url: string; secret?: string }
+  /** Every user id has an inbox: the address is the user. */
+  | { channel: 'inapp'; userId: string };
 
 export type AddressOf<C extends Address['channel']> = Extract<Address, { channel: C }>;

@@ -1,5 +1,5 @@
 /** The delivery channels Herald routes to; each has its own queue and dead-letter queue. */
-export const CHANNELS = ['email', 'sms', 'push', 'chat', 'webhook'] as const;
+export const CHANNELS = ['email', 'sms', 'push', 'chat', 'webhook', 'inapp'] as const;
 export type Channel = (typeof CHANNELS)[number];
 
 export const PRIORITIES = ['critical', 'high', 'normal', 'low'] as const;
@@ -21,7 +21,7 @@ export function isChannel(value: string): value is Channel {
 
 /**
  * The channels whose real providers take an idempotency key (Resend `Idempotency-Key`, APNs
- * `apns-collapse-id`, Web Push `Topic`, Standard Webhooks `webhook-id`): a repeat of the same
- * delivery is harmless there.
+ * `apns-collapse-id`, Web Push `Topic`, Standard Webhooks `webhook-id`), and the in-app inbox,
+ * which appends once per delivery id: a repeat of the same delivery is harmless there.
  */
-export const IDEMPOTENT_CHANNELS: ReadonlySet<Channel> = new Set(['email', 'push', 'webhook']);
+export const IDEMPOTENT_CHANNELS: ReadonlySet<Channel> = new Set(['email', 'push', 'webhook', 'inapp']);

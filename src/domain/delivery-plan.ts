@@ -48,6 +48,8 @@ export function addressesFor(recipient: ResolvedRecipient, channel: Channel): Ad
       return recipient.externalChannels
         .filter((c) => c.status && c.platform === 'webhook' && c.url)
         .map((c) => ({ channel, url: c.url as string, ...(c.secret ? { secret: c.secret } : {}) }));
+    case 'inapp':
+      return recipient.userId ? [{ channel, userId: recipient.userId }] : [];
   }
 }
 
@@ -110,5 +112,7 @@ function describeAddress(channel: Channel): string {
       return 'active chat channel';
     case 'webhook':
       return 'active webhook endpoint';
+    case 'inapp':
+      return 'user id (an inbox belongs to a user)';
   }
 }

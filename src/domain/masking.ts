@@ -104,6 +104,8 @@ export function viewAddress(address: Address, visibility: AddressVisibility): Ad
         url: masked ? maskUrl(address.url) : address.url,
         secretSet: typeof address.secret === 'string' && address.secret !== '',
       };
+    case 'inapp':
+      return { ...address };
   }
 }
 

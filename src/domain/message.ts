@@ -12,6 +12,12 @@ export interface RenderedMessage {
   json?: unknown;
   /** Extra headers a channel carries (email: List-Unsubscribe ...). */
   headers?: Record<string, string>;
-  /** Optional URL opened when a push or chat message is tapped. */
+  /** Optional URL opened when a push, chat or in-app message is tapped. */
   url?: string;
+  /** In-app: an image shown with the item. */
+  avatar?: string;
+  /** In-app: up to two buttons. */
+  actions?: { label: string; url: string }[];
+  /** In-app: data the client app gets with the item. */
+  data?: unknown;
 }

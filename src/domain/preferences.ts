@@ -21,8 +21,8 @@ export type PreferenceVerdict =
 
 /**
  * Decides, right before sending, whether the user wants this delivery now. A required type
- * (e.g. `security_alert`) ignores opt-outs; `critical` ignores quiet hours. An opt-out type is
- * sent only to users who opted in.
+ * (e.g. `security_alert`) ignores opt-outs; `critical` and in-app items ignore quiet hours. An
+ * opt-out type is sent only to users who opted in.
  */
 export function preferenceVerdict(
   preferences: Preferences,
@@ -44,7 +44,8 @@ export function preferenceVerdict(
       return { verdict: 'suppress', reason: `${delivery.type} is sent only to users who opted in` };
     }
   }
-  if (delivery.priority !== 'critical' && preferences.quietHours) {
+  // An in-app item is silent: it waits in the inbox, so quiet hours do not hold it back.
+  if (delivery.priority !== 'critical' && delivery.channel !== 'inapp' && preferences.quietHours) {
     const until = quietHoursEnd(nowMs, preferences.quietHours, timeZone ?? 'UTC');
     if (until !== null) {
       return {

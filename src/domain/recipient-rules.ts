@@ -26,6 +26,8 @@ export const DEFAULT_RATE_LIMITS: Readonly<Record<Channel, RateLimit | null>> = 
   email: { limit: 20, windowSeconds: DAY },
   chat: { limit: 30, windowSeconds: HOUR },
   webhook: null,
+  // An inbox item is silent: nothing to protect the user from (the inbox keeps the newest items).
+  inapp: null,
 };
 
 /**

@@ -13,6 +13,7 @@ export const MAX_ATTEMPTS: Record<Channel, number> = {
   push: 6,
   chat: 8,
   webhook: 10,
+  inapp: 10,
 };
 
 /**

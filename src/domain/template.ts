@@ -15,6 +15,16 @@ export const TEMPLATE_PARTS: Record<Channel, readonly { name: string; html: bool
     ],
     chat: [{ name: 'text', html: false, required: true }],
     webhook: [{ name: 'json', html: false, required: true }],
+    inapp: [
+      { name: 'title', html: false, required: true },
+      { name: 'body', html: false, required: true },
+      { name: 'url', html: false, required: false },
+      { name: 'avatar', html: false, required: false },
+      /** JSON: up to two `{ "label", "url" }`. */
+      { name: 'actions', html: false, required: false },
+      /** JSON: what the client app gets with the item. */
+      { name: 'data', html: false, required: false },
+    ],
   };
 
 /** A channel's template as stored: its Liquid sources per part, and a content hash as its version. */

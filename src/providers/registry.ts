@@ -17,6 +17,7 @@ export const PROVIDERS_VAR: Record<Channel, string> = {
   push: 'PUSH_PROVIDERS',
   chat: 'CHAT_PROVIDERS',
   webhook: 'WEBHOOK_PROVIDERS',
+  inapp: 'INAPP_PROVIDERS',
 };
 
 /** The provider names configured for a channel, in order; `sandbox` when none is. */
@@ -29,7 +30,8 @@ export function configuredProviderNames(env: ProviderEnv, channel: Channel): str
           .map((s) => s.trim().toLowerCase())
           .filter(Boolean)
       : [];
-  return names.length > 0 ? names : ['sandbox'];
+  // The inbox is Herald's own: in-app items reach it in development too.
+  return names.length > 0 ? names : [channel === 'inapp' ? 'inbox' : 'sandbox'];
 }
 
 export class UnknownProviderError extends Error {

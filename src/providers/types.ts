@@ -8,6 +8,8 @@ export interface SendRequest<A extends Address = Address> {
   deliveryId: string;
   notificationId: string;
   type: string;
+  /** The type's category (`type.json`), for channels that show it (in-app). */
+  category?: string;
   priority: Priority;
   address: A;
   message: RenderedMessage;
@@ -18,7 +20,8 @@ export interface SendRequest<A extends Address = Address> {
  * provider: a provider answers once and says what kind of answer it got.
  */
 export type SendResult =
-  | { kind: 'sent'; providerMessageId?: string }
+  /** `delivered`: the send itself put it in front of the user (an in-app inbox append). */
+  | { kind: 'sent'; providerMessageId?: string; delivered?: boolean }
   | { kind: 'retryable'; reason: string; retryAfterSeconds?: number; code?: string }
   /**
    * The request left but no answer came (a timeout or a reset after sending): the provider may

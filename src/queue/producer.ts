@@ -10,11 +10,13 @@ export type ChannelQueues = {
   QUEUE_PUSH: Queue<QueueMessage>;
   QUEUE_CHAT: Queue<QueueMessage>;
   QUEUE_WEBHOOK: Queue<QueueMessage>;
+  QUEUE_INAPP: Queue<QueueMessage>;
   DLQ_EMAIL: Queue<QueueMessage>;
   DLQ_SMS: Queue<QueueMessage>;
   DLQ_PUSH: Queue<QueueMessage>;
   DLQ_CHAT: Queue<QueueMessage>;
   DLQ_WEBHOOK: Queue<QueueMessage>;
+  DLQ_INAPP: Queue<QueueMessage>;
 };
 
 /** Most messages one `sendBatch` call takes (the Queues limit). */
@@ -55,6 +57,8 @@ function queueOf(queues: ChannelQueues, channel: Channel, deadLetter: boolean): 
       return deadLetter ? queues.DLQ_CHAT : queues.QUEUE_CHAT;
     case 'webhook':
       return deadLetter ? queues.DLQ_WEBHOOK : queues.QUEUE_WEBHOOK;
+    case 'inapp':
+      return deadLetter ? queues.DLQ_INAPP : queues.QUEUE_INAPP;
   }
 }
 

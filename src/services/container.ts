@@ -1,6 +1,7 @@
 import type { Env } from '../config/env';
 import { chatProviders } from '../providers/chat';
 import { emailProviders } from '../providers/email';
+import { inappProviders } from '../providers/inapp';
 import { pushProviders } from '../providers/push';
 import { ProviderRegistry } from '../providers/registry';
 import { smsProviders } from '../providers/sms';
@@ -24,6 +25,7 @@ export const allProviders: readonly ProviderDefinition[] = [
   ...pushProviders,
   ...chatProviders,
   ...webhookProviders,
+  ...inappProviders,
 ];
 
 /**

@@ -13,8 +13,18 @@ interface Route {
   path: string;
 }
 
-/** Routes that take no API key: provider callbacks (signed), tracking and unsubscribe links (tokens). */
-const KEYLESS = [/^\/v1\/webhooks\//, /^\/t\//, /^\/u\//, /^\/healthz$/, /^\/openapi\.json$/];
+/**
+ * Routes that take no API key: provider callbacks (signed), tracking and unsubscribe links
+ * (tokens), the inbox's client routes (an end user's inbox token; test/inbox covers them).
+ */
+const KEYLESS = [
+  /^\/v1\/webhooks\//,
+  /^\/t\//,
+  /^\/u\//,
+  /^\/healthz$/,
+  /^\/openapi\.json$/,
+  /^\/v1\/inbox\/(feed|counts|items)/,
+];
 
 /** Every route in GET /openapi.json that needs a key, so a new route is covered the day it lands. */
 async function keyedRoutes(): Promise<Route[]> {

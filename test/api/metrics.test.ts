@@ -209,7 +209,7 @@ describe('GET /v1/metrics', () => {
     expect(m.queuedNow).toBe(3);
     expect(m.backlog.total).toBe(3);
     expect(m.backlog.byStatus).toEqual({ created: 0, queued: 2, deferred: 1 });
-    expect(m.backlog.byChannel).toEqual({ email: 1, sms: 0, push: 1, chat: 1, webhook: 0 });
+    expect(m.backlog.byChannel).toEqual({ email: 1, sms: 0, push: 1, chat: 1, webhook: 0, inapp: 0 });
     // The queued push (20 min), not the deferred chat (30 min) nor the scheduled email.
     expect(m.backlog.oldestQueuedSeconds).toBeGreaterThanOrEqual(1200);
     expect(m.backlog.oldestQueuedSeconds).toBeLessThan(1260);
@@ -219,7 +219,7 @@ describe('GET /v1/metrics', () => {
     const m = await getMetrics(`type=${TYPE}`);
     expect(m.deadLetters).toEqual({
       total: 1,
-      byChannel: { email: 0, sms: 1, push: 0, chat: 0, webhook: 0 },
+      byChannel: { email: 0, sms: 1, push: 0, chat: 0, webhook: 0, inapp: 0 },
     });
     // Sent in the window after 1, 2, 4 and 6 s: p50 = rank 2, p95 = rank 4.
     expect(m.latency).toEqual({ count: 4, sumSeconds: 13, p50Seconds: 2, p95Seconds: 6 });

@@ -112,7 +112,7 @@ describe('ingest: channel selection', () => {
     expect(body.deliveries.map((d) => [d.channel, d.status, d.reason])).toEqual(
       ['email', 'sms', 'push', 'chat', 'webhook'].map((channel) => [channel, 'skipped', 'unknown recipient']),
     );
-    expect(Object.values(captured.queues).map((q) => q.sent)).toEqual([[], [], [], [], []]);
+    expect(Object.values(captured.queues).map((q) => q.sent)).toEqual([[], [], [], [], [], []]);
   });
 
   it('inline recipients need no contact', async () => {

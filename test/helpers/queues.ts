@@ -48,6 +48,7 @@ export function envWithCapturedQueues(overrides: Record<string, unknown> = {}): 
     push: new CapturingQueue(),
     chat: new CapturingQueue(),
     webhook: new CapturingQueue(),
+    inapp: new CapturingQueue(),
   });
   const queues = make();
   const dlqs = make();
@@ -58,11 +59,13 @@ export function envWithCapturedQueues(overrides: Record<string, unknown> = {}): 
     QUEUE_PUSH: queues.push,
     QUEUE_CHAT: queues.chat,
     QUEUE_WEBHOOK: queues.webhook,
+    QUEUE_INAPP: queues.inapp,
     DLQ_EMAIL: dlqs.email,
     DLQ_SMS: dlqs.sms,
     DLQ_PUSH: dlqs.push,
     DLQ_CHAT: dlqs.chat,
     DLQ_WEBHOOK: dlqs.webhook,
+    DLQ_INAPP: dlqs.inapp,
     ...overrides,
   } as unknown as Env;
   return { env, queues, dlqs };

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-const CHANNELS = ['email', 'sms', 'push', 'chat', 'webhook'];
+const CHANNELS = ['email', 'sms', 'push', 'chat', 'webhook', 'inapp'];
 const FAKE_UUID = '3f0c7a52-8c1e-4a57-9b7e-2d64c1f0a9b1';
 const PLACEHOLDER = '00000000-0000-0000-0000-000000000000';
 

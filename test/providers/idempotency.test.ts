@@ -6,9 +6,9 @@ import { createSandboxProvider } from '../../src/providers/sandbox';
 import { allProviders } from '../../src/services/container';
 
 describe('idempotency keys', () => {
-  it('only Resend, webhook, APNs and Web Push are idempotent; the others document no key for sends', () => {
+  it('only Resend, webhook, APNs, Web Push and the inbox are idempotent; the others document no key for sends', () => {
     const idempotent = allProviders.filter((d) => d.idempotent === true).map((d) => d.name);
-    expect(idempotent.sort()).toEqual(['apns', 'resend', 'webhook', 'webpush']);
+    expect(idempotent.sort()).toEqual(['apns', 'inbox', 'resend', 'webhook', 'webpush']);
     for (const definition of allProviders) {
       if (!idempotent.includes(definition.name))
         expect(definition.idempotent, definition.name).toBeUndefined();
@@ -20,6 +20,6 @@ describe('idempotency keys', () => {
       const sandbox = createSandboxProvider(channel, () => undefined);
       expect(Boolean(sandbox.idempotent), channel).toBe(IDEMPOTENT_CHANNELS.has(channel));
     }
-    expect([...IDEMPOTENT_CHANNELS].sort()).toEqual(['email', 'push', 'webhook']);
+    expect([...IDEMPOTENT_CHANNELS].sort()).toEqual(['email', 'inapp', 'push', 'webhook']);
   });
 });

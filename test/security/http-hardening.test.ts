@@ -87,13 +87,27 @@ const PARAMS: Record<string, string> = {
 const fill = (template: string) =>
   template.replace(/\{([^}]+)\}/g, (_, name: string) => PARAMS[name] ?? 'x1');
 
+/** The inbox's client routes take an end user's inbox token instead of an API key. */
+const INBOX_CLIENT = /^\/v1\/inbox\/(feed|counts|items)/;
+const INBOX_TOKEN = (
+  (await (
+    await send(
+      new Request(`${ORIGIN}/v1/inbox/tokens`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${ADMIN_KEY}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ userId: 'hardening_user' }),
+      }),
+    )
+  ).json()) as { token: string }
+).token;
+
 function request(
   method: string,
   path: string,
   init: { body?: BodyInit; headers?: Record<string, string>; key?: string | null } = {},
 ): Request {
   const headers = new Headers(init.headers);
-  const key = init.key === undefined ? ADMIN_KEY : init.key;
+  const key = init.key === undefined ? (INBOX_CLIENT.test(path) ? INBOX_TOKEN : ADMIN_KEY) : init.key;
   if (key !== null) headers.set('Authorization', `Bearer ${key}`);
   return new Request(`${ORIGIN}${path}`, { method, headers, body: init.body });
 }

@@ -29,6 +29,7 @@ describe('defaults', () => {
       email: { limit: 20, windowSeconds: 86_400 },
       chat: { limit: 30, windowSeconds: 3600 },
       webhook: null,
+      inapp: null,
     });
     expect(LEASE_MS).toBe(2 * MINUTE);
     expect(DEFAULT_DEDUPE_WINDOW_SECONDS).toBe(86_400);

@@ -170,7 +170,7 @@ export const NotificationInputSchema = z
       .array(z.union([IdSchema, InlineRecipientSchema]))
       .min(1)
       .max(100),
-    channels: z.array(z.enum(CHANNELS)).min(1).max(5).optional(),
+    channels: z.array(z.enum(CHANNELS)).min(1).max(CHANNELS.length).optional(),
     data: DataSchema.optional(),
     priority: z.enum(PRIORITIES).optional(),
     sendAt: z.iso.datetime({ offset: true }).optional(),

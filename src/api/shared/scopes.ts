@@ -8,6 +8,7 @@ export const SCOPES = [
   'contacts:read',
   'contacts:write',
   'templates:write',
+  'inbox:token',
   'admin',
 ] as const;
 
@@ -40,6 +41,9 @@ export const ROUTE_SCOPES: Readonly<Record<string, Scope>> = {
   'GET /v1/contacts/{userId}/preferences': 'contacts:read',
   'PUT /v1/contacts/{userId}/preferences': 'contacts:write',
   'PATCH /v1/contacts/{userId}/preferences': 'contacts:write',
+  'GET /v1/contacts/{userId}/inbox': 'contacts:read',
+  'DELETE /v1/contacts/{userId}/inbox/{id}': 'contacts:write',
+  'POST /v1/inbox/tokens': 'inbox:token',
 
   'GET /v1/templates': 'templates:write',
   'GET /v1/templates/{type}/config': 'templates:write',

@@ -11,6 +11,8 @@ export interface AppEnv {
     services: Services;
     /** The authenticated caller, set by requireApiKey on every keyed route. */
     apiKey: ApiKeyPrincipal;
+    /** The user whose inbox an inbox token opens, set on the inbox client routes. */
+    inboxUserId: string;
   };
 }
 

@@ -29,6 +29,8 @@ export function describeAddress(address: Address | null): string {
       return `${address.platform} ${address.chatId ?? originOf(address.url)}`;
     case 'webhook':
       return originOf(address.url);
+    case 'inapp':
+      return `inbox of ${address.userId}`;
   }
 }
 

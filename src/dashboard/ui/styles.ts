@@ -7,6 +7,7 @@ export const CHANNEL_COLOURS: Record<(typeof CHANNELS)[number], string> = {
   push: '#d97706',
   chat: '#9333ea',
   webhook: '#db2777',
+  inapp: '#0891b2',
 };
 
 /**

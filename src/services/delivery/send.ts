@@ -95,6 +95,7 @@ async function composeAndSend(
       deliveryId: delivery.id,
       notificationId: delivery.notificationId,
       type: delivery.type,
+      ...(config.category ? { category: config.category } : {}),
       priority: delivery.priority,
       address: composed.address,
       message: composed.message,
@@ -195,7 +196,7 @@ function outcomeOfAnswer(
       return {
         outcome: {
           ...base,
-          status: 'sent',
+          status: result.delivered ? 'delivered' : 'sent',
           ...(result.providerMessageId ? { providerMessageId: result.providerMessageId } : {}),
         },
         decision: { kind: 'done' },

@@ -1,9 +1,11 @@
 import type { Delivery, Notification } from '../../domain/delivery';
 import { notFound } from '../../domain/errors';
+import type { InboxItem } from '../../domain/inbox';
 import { type AddressView, type ContactView, viewAddress, viewContact } from '../../domain/masking';
 import type { Preferences } from '../../domain/preferences';
 import type { ErasureRecord } from '../../storage/deliveries-repo';
 import type { Services } from '../container';
+import { eraseInbox, exportInbox } from '../inbox/inbox';
 
 /** What one erasure did. */
 export interface Erasure {
@@ -15,6 +17,8 @@ export interface Erasure {
   preferences: boolean;
   /** Whether the user's key was destroyed: every archived copy of their data is now unreadable. */
   archive: boolean;
+  /** In-app items removed from the user's inbox. */
+  inbox: number;
 }
 
 /**
@@ -27,13 +31,15 @@ export interface Erasure {
  * share one). An id Herald holds nothing on is a 404.
  */
 export async function eraseContact(services: Services, userId: string): Promise<Erasure> {
-  const [contact, preferences, deliveries, archive] = await Promise.all([
+  const [contact, preferences, deliveries, archive, inboxItems] = await Promise.all([
     services.contacts.exists(userId),
     services.preferences.get(userId),
     services.deliveries.hasDeliveriesFor(userId),
     services.userKeys.hasKey(userId),
+    exportInbox(services, userId),
   ]);
-  if (!contact && !preferences && !deliveries && !archive) throw notFound(`contact ${userId}`);
+  if (!contact && !preferences && !deliveries && !archive && inboxItems.length === 0)
+    throw notFound(`contact ${userId}`);
   const now = services.now();
   await services.commit([
     services.contacts.deleteStatement(userId),
@@ -42,7 +48,16 @@ export async function eraseContact(services: Services, userId: string): Promise<
     ...(await services.deliveries.eraseStatements(userId, now, contact)),
     ...services.outbox.deleteForUserStatements(userId),
   ]);
-  return { userId, at: new Date(now).toISOString(), contact, preferences: preferences !== null, archive };
+  // After D1: a retry of a failed erasure still finds the user by their inbox.
+  const inbox = inboxItems.length > 0 ? await eraseInbox(services, userId) : 0;
+  return {
+    userId,
+    at: new Date(now).toISOString(),
+    contact,
+    preferences: preferences !== null,
+    archive,
+    inbox,
+  };
 }
 
 /** A delivery in the export: its address whole, but never a webhook secret. */
@@ -55,6 +70,8 @@ export interface ContactExport {
   preferences: Preferences | null;
   deliveries: ExportedDelivery[];
   notifications: Pick<Notification, 'id' | 'type' | 'source' | 'priority' | 'data' | 'createdAt'>[];
+  /** The user's in-app inbox, newest first (archived items included). */
+  inbox: InboxItem[];
   /**
    * What erasure removed, when it ran: the deliveries listed above then hold no address, and the
    * notifications sent to this user alone no data; `archive`: archived copies existed and their
@@ -71,15 +88,17 @@ const EXPORT_LIMIT = 10_000;
  * says what was erased.
  */
 export async function exportContact(services: Services, userId: string): Promise<ContactExport> {
-  const [contact, preferences, deliveries, erasedRows, archiveErased] = await Promise.all([
+  const [contact, preferences, deliveries, erasedRows, archiveErased, inbox] = await Promise.all([
     services.contacts.get(userId),
     services.preferences.get(userId),
     services.deliveries.listForUser(userId, EXPORT_LIMIT),
     services.deliveries.erasureOf(userId),
     services.userKeys.destroyed(userId),
+    exportInbox(services, userId),
   ]);
   const erased = erasedRows ? { ...erasedRows, archive: archiveErased } : null;
-  if (!contact && deliveries.length === 0 && !preferences) throw notFound(`contact ${userId}`);
+  if (!contact && deliveries.length === 0 && !preferences && inbox.length === 0)
+    throw notFound(`contact ${userId}`);
   const notifications = await services.deliveries.getNotifications(deliveries.map((d) => d.notificationId));
   return {
     exportedAt: new Date(services.now()).toISOString(),
@@ -97,6 +116,7 @@ export async function exportContact(services: Services, userId: string): Promise
       data,
       createdAt,
     })),
+    inbox,
     erased,
   };
 }

@@ -53,6 +53,8 @@ export function addressValue(address: Address): AddressValue | null {
     }
     case 'webhook':
       return { channel: 'webhook', value: address.url };
+    case 'inapp':
+      return null; // an inbox cannot bounce
   }
 }
 

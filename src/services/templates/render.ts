@@ -117,5 +117,61 @@ function toMessage(channel: Channel, parts: Record<string, string>): RenderedMes
         throw new TemplateError('json', 'webhook template did not render valid JSON');
       }
     }
+    case 'inapp':
+      return inappMessage(parts);
+  }
+}
+
+const MAX_INAPP_ACTIONS = 2;
+
+/** An in-app item: title and body, and what the optional parts render (empty renders are absent). */
+function inappMessage(parts: Record<string, string>): RenderedMessage {
+  const actions = parts.actions ? parseJsonPart('actions', parts.actions) : undefined;
+  if (
+    actions !== undefined &&
+    (!Array.isArray(actions) ||
+      actions.length > MAX_INAPP_ACTIONS ||
+      !actions.every(
+        (a) =>
+          typeof a === 'object' && a !== null && typeof a.label === 'string' && typeof a.url === 'string',
+      ))
+  ) {
+    throw new TemplateError(
+      'actions',
+      `actions must render a JSON array of at most ${MAX_INAPP_ACTIONS} { "label", "url" }`,
+    );
+  }
+  const url = safeLink(parts.url);
+  const avatar = safeLink(parts.avatar);
+  const buttons = ((actions ?? []) as { label: string; url: string }[]).flatMap(({ label, url: href }) => {
+    const safe = safeLink(href);
+    return safe ? [{ label, url: safe }] : [];
+  });
+  return {
+    title: parts.title,
+    body: parts.body,
+    ...(url ? { url } : {}),
+    ...(avatar ? { avatar } : {}),
+    ...(buttons.length > 0 ? { actions: buttons } : {}),
+    ...(parts.data ? { data: parseJsonPart('data', parts.data) } : {}),
+  };
+}
+
+/**
+ * A link an inbox may show: http(s), or a path on the app's own site. Anything else (`javascript:`,
+ * `data:`, a protocol-relative `//host`) is left out, whatever the producer's data said.
+ */
+function safeLink(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  if (/^https?:\/\/[^\s]+$/i.test(value)) return value;
+  if (/^\/(?!\/)[^\s]*$/.test(value)) return value;
+  return undefined;
+}
+
+function parseJsonPart(part: string, text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new TemplateError(part, `${part} did not render valid JSON`);
   }
 }

@@ -130,6 +130,7 @@ export async function trackText(
 export function shouldTrackClicks(channel: Channel, typeConfig: TypeConfig | undefined): boolean {
   if (channel === 'email') return true;
   if (channel === 'webhook') return false;
+  if (channel === 'inapp') return false; // the inbox reports its own reads and clicks
   return typeConfig?.trackClicks === true;
 }
 

@@ -1,0 +1,133 @@
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { notFound } from '../../domain/errors';
+import { inboxOf } from '../../services/inbox/inbox';
+import {
+  DEFAULT_TOKEN_TTL_SECONDS,
+  MAX_TOKEN_TTL_SECONDS,
+  mintInboxToken,
+} from '../../services/inbox/tokens';
+import { ErrorSchema, IdSchema } from '../shared/schemas';
+import type { AppEnv } from '../shared/types';
+import { jsonBody, validationHook } from '../shared/validation';
+import { InboxItemSchema } from './inbox';
+
+const security = [{ bearerAuth: [] }];
+const errors = {
+  401: {
+    description: 'Missing or invalid API key',
+    content: { 'application/json': { schema: ErrorSchema } },
+  },
+  404: { description: 'Not found', content: { 'application/json': { schema: ErrorSchema } } },
+  422: {
+    description: 'Validation failed; names the field',
+    content: { 'application/json': { schema: ErrorSchema } },
+  },
+};
+
+const mintToken = createRoute({
+  method: 'post',
+  path: '/v1/inbox/tokens',
+  tags: ['inbox'],
+  summary: "A token for one end user's inbox, for your app to hand to their browser (scope inbox:token)",
+  security,
+  request: {
+    body: jsonBody(
+      z
+        .object({
+          userId: IdSchema,
+          ttlSeconds: z
+            .number()
+            .int()
+            .min(60)
+            .max(MAX_TOKEN_TTL_SECONDS)
+            .default(DEFAULT_TOKEN_TTL_SECONDS)
+            .openapi({ description: 'Lifetime, 60 s to 24 h (default 1 h)' }),
+        })
+        .strict(),
+    ),
+  },
+  responses: {
+    201: {
+      description: 'The token and when it expires',
+      content: { 'application/json': { schema: z.object({ token: z.string(), expiresAt: z.string() }) } },
+    },
+    ...errors,
+  },
+});
+
+const UserParam = z.object({ userId: IdSchema.openapi({ param: { name: 'userId', in: 'path' } }) });
+
+const listInbox = createRoute({
+  method: 'get',
+  path: '/v1/contacts/{userId}/inbox',
+  tags: ['inbox'],
+  summary: "A user's inbox as an operator sees it: every item, archived ones included, newest first",
+  security,
+  request: {
+    params: UserParam,
+    query: z.object({
+      limit: z.coerce.number().int().min(1).max(100).default(50),
+      cursor: z
+        .string()
+        .regex(/^inb_[0-9a-z]{1,60}$/)
+        .optional(),
+    }),
+  },
+  responses: {
+    200: {
+      description: 'A page of items and the counts',
+      content: {
+        'application/json': {
+          schema: z.object({
+            items: z.array(InboxItemSchema),
+            counts: z.object({ total: z.number(), unread: z.number(), unseen: z.number() }),
+            seq: z.number(),
+            nextCursor: z.string().nullable(),
+          }),
+        },
+      },
+    },
+    ...errors,
+  },
+});
+
+const deleteItem = createRoute({
+  method: 'delete',
+  path: '/v1/contacts/{userId}/inbox/{id}',
+  tags: ['inbox'],
+  summary: "Remove one item from a user's inbox (their open sockets hear item.deleted)",
+  security,
+  request: {
+    params: UserParam.extend({
+      id: z
+        .string()
+        .regex(/^inb_[0-9a-z]{1,60}$/)
+        .openapi({ param: { name: 'id', in: 'path' } }),
+    }),
+  },
+  responses: { 204: { description: 'Removed' }, ...errors },
+});
+
+/** Inbox routes that take an API key: minting end-user tokens, an operator's view of an inbox. */
+export const inboxAdminRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+  .openapi(mintToken, async (c) => {
+    const { userId, ttlSeconds } = c.req.valid('json');
+    c.header('Cache-Control', 'no-store');
+    return c.json(await mintInboxToken(c.var.services, userId, ttlSeconds), 201);
+  })
+  .openapi(listInbox, async (c) => {
+    const { userId } = c.req.valid('param');
+    const { limit, cursor } = c.req.valid('query');
+    const page = await inboxOf(c.var.services, userId).feed({
+      status: 'all',
+      archived: 'include',
+      limit,
+      ...(cursor !== undefined ? { before: cursor } : {}),
+    });
+    return c.json({ items: page.items, counts: page.counts, seq: page.seq, nextCursor: page.next }, 200);
+  })
+  .openapi(deleteItem, async (c) => {
+    const { userId, id } = c.req.valid('param');
+    if (!(await inboxOf(c.var.services, userId).remove(id))) throw notFound(`inbox item ${id}`);
+    return c.body(null, 204);
+  });
