@@ -13,6 +13,7 @@ import { decodeCursor, encodeCursor } from '../lib/cursor';
 import { log } from '../lib/log';
 import { isAdminKey } from '../services/access/api-keys';
 import type { Services } from '../services/container';
+import { inboxItemsOf, inboxOf } from '../services/inbox/inbox';
 import { replayDeadLetters } from '../services/operations/dead-letters';
 import {
   backlogAlertSeconds,
@@ -26,6 +27,7 @@ import { providerStatuses, sandboxOn } from '../services/operations/provider-sta
 import { setProviderEnabled } from '../services/operations/provider-switches';
 import type { OutboxEntry } from '../storage/outbox-repo';
 import { DeadLettersPage } from './pages/dead-letters';
+import { UserPage } from './pages/inbox';
 import { LoginPage, MessagePage } from './pages/login';
 import { NotificationPage } from './pages/notification';
 import { type NotificationFilters, NotificationsPage } from './pages/notifications';
@@ -253,11 +255,38 @@ dashboardRoutes.get('/notifications/:id', async (c) => {
   // Newest capture per delivery (the list is newest first).
   const captured = new Map<string, OutboxEntry>();
   for (const entry of outbox) if (!captured.has(entry.deliveryId)) captured.set(entry.deliveryId, entry);
+  const inboxItems = await inboxItemsOf(services, deliveries);
   return page(
     c,
     'notifications',
     notification.id,
-    <NotificationPage notification={notification} deliveries={deliveries} captured={captured} />,
+    <NotificationPage
+      notification={notification}
+      deliveries={deliveries}
+      captured={captured}
+      inboxItems={inboxItems}
+    />,
+  );
+});
+
+dashboardRoutes.get('/users/:userId', async (c) => {
+  const userId = c.req.param('userId');
+  if (!isId(userId)) throw new AppError(404, 'not_found', 'No such user.');
+  const before = c.req.query('before');
+  const page_ = await inboxOf(c.var.services, userId).feed({
+    status: 'all',
+    archived: 'include',
+    limit: PAGE_SIZE,
+    ...(before && /^inb_[0-9a-z]{1,60}$/.test(before) ? { before } : {}),
+  });
+  const older = page_.next
+    ? `/dashboard/users/${encodeURIComponent(userId)}?${new URLSearchParams({ before: page_.next })}`
+    : null;
+  return page(
+    c,
+    'notifications',
+    userId,
+    <UserPage userId={userId} items={page_.items} counts={page_.counts} olderHref={older} />,
   );
 });
 

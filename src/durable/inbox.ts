@@ -66,6 +66,7 @@ export interface InboxRpc {
   ): Promise<InboxChange>;
   remove(id: string): Promise<boolean>;
   exportItems(): Promise<InboxItem[]>;
+  items(ids: readonly string[]): Promise<InboxItem[]>;
   erase(): Promise<number>;
   fetch(request: Request): Promise<Response>;
 }
@@ -183,6 +184,11 @@ export class InboxObject extends DurableObject<unknown> {
     });
     this.broadcast(frames);
     return true;
+  }
+
+  /** These items, as they are now (an operator's view of a delivery); missing ids are absent. */
+  items(ids: readonly string[]): InboxItem[] {
+    return itemsById(this.sql, ids.slice(0, 100)).map(toItem);
   }
 
   /** Every item, newest first (the user's data export). */

@@ -212,4 +212,26 @@ describe('dashboard pages', () => {
     expect(res.headers.get('Content-Type')).toMatch(/^text\/html/);
     expect((await browser('GET', '/dashboard/nothing-here')).status).toBe(404);
   });
+
+  it("shows a user's inbox on the notification and on the user's page, and escapes it", async () => {
+    const userId = uniqueUser('dash_inbox');
+    const captured = envWithCapturedQueues();
+    const accepted = await sendNotification(captured, {
+      type: 'new_comment',
+      recipients: [userId],
+      data: { author: '<b>Ada</b>', excerpt: 'See <script>alert(1)</script>', url: 'https://app.example.com/c/9' },
+    });
+    await drainQueues(captured);
+    const notification = await html(`/dashboard/notifications/${accepted.id}`);
+    expect(notification).toContain('Inbox item');
+    expect(notification).toContain('&lt;b&gt;Ada&lt;/b&gt; commented on your post');
+    expect(notification).not.toContain('<script>alert(1)</script>');
+    expect(notification).toContain(`href="/dashboard/users/${userId}"`);
+
+    const user = await html(`/dashboard/users/${userId}`);
+    expect(user).toContain('1 items, 1 unread, 1 unseen');
+    expect(user.match(/class="inbox-item"/g)).toHaveLength(1);
+    expect(user).toContain(`href="/dashboard/notifications/${accepted.id}"`);
+    expect((await browser('GET', '/dashboard/users/%3Cscript%3E')).status).toBe(404);
+  });
 });

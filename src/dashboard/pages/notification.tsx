@@ -1,8 +1,10 @@
 import type { FC } from 'hono/jsx';
 import type { Delivery, Notification } from '../../domain/delivery';
+import type { InboxItem } from '../../domain/inbox';
 import type { OutboxEntry } from '../../storage/outbox-repo';
 import { describeAddress, elapsed } from '../ui/format';
 import { ChannelName, Empty, StatusBadge, Time } from '../ui/layout';
+import { InboxItemFacts } from './inbox';
 
 const MessageView: FC<{ entry: OutboxEntry }> = ({ entry }) => {
   const m = entry.message;
@@ -52,10 +54,11 @@ const MessageView: FC<{ entry: OutboxEntry }> = ({ entry }) => {
   );
 };
 
-const DeliveryView: FC<{ delivery: Delivery; captured: OutboxEntry | undefined }> = ({
-  delivery: d,
-  captured,
-}) => (
+const DeliveryView: FC<{
+  delivery: Delivery;
+  captured: OutboxEntry | undefined;
+  inboxItem: InboxItem | undefined;
+}> = ({ delivery: d, captured, inboxItem }) => (
   <div class="delivery" id={d.id}>
     <h2>
       <ChannelName channel={d.channel} /> <StatusBadge status={d.status} />
@@ -64,7 +67,13 @@ const DeliveryView: FC<{ delivery: Delivery; captured: OutboxEntry | undefined }
       <dt>Delivery</dt>
       <dd class="mono">{d.id}</dd>
       <dt>Recipient</dt>
-      <dd>{d.userId ?? 'inline recipient'}</dd>
+      <dd>
+        {d.userId ? (
+          <a href={`/dashboard/users/${encodeURIComponent(d.userId)}`}>{d.userId}</a>
+        ) : (
+          'inline recipient'
+        )}
+      </dd>
       <dt>Address</dt>
       <dd class="mono">{describeAddress(d.address)}</dd>
       <dt>Attempts</dt>
@@ -116,6 +125,7 @@ const DeliveryView: FC<{ delivery: Delivery; captured: OutboxEntry | undefined }
       </table>
     </div>
     {captured ? <MessageView entry={captured} /> : null}
+    {inboxItem ? <InboxItemFacts item={inboxItem} /> : null}
   </div>
 );
 
@@ -124,7 +134,9 @@ export const NotificationPage: FC<{
   notification: Notification;
   deliveries: Delivery[];
   captured: Map<string, OutboxEntry>;
-}> = ({ notification: n, deliveries, captured }) => (
+  /** The inbox items of the in-app deliveries, by delivery id. */
+  inboxItems: Map<string, InboxItem>;
+}> = ({ notification: n, deliveries, captured, inboxItems }) => (
   <>
     <h1 class="mono">{n.id}</h1>
     <p>
@@ -164,7 +176,9 @@ export const NotificationPage: FC<{
       {deliveries.length === 0 ? (
         <Empty>No deliveries.</Empty>
       ) : (
-        deliveries.map((d) => <DeliveryView delivery={d} captured={captured.get(d.id)} />)
+        deliveries.map((d) => (
+          <DeliveryView delivery={d} captured={captured.get(d.id)} inboxItem={inboxItems.get(d.id)} />
+        ))
       )}
     </section>
   </>
