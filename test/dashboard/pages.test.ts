@@ -219,7 +219,11 @@ describe('dashboard pages', () => {
     const accepted = await sendNotification(captured, {
       type: 'new_comment',
       recipients: [userId],
-      data: { author: '<b>Ada</b>', excerpt: 'See <script>alert(1)</script>', url: 'https://app.example.com/c/9' },
+      data: {
+        author: '<b>Ada</b>',
+        excerpt: 'See <script>alert(1)</script>',
+        url: 'https://app.example.com/c/9',
+      },
     });
     await drainQueues(captured);
     const notification = await html(`/dashboard/notifications/${accepted.id}`);
