@@ -469,16 +469,19 @@ export function meterEnv(env: Env, meter: Meter): Env {
     TEMPLATES: meterR2(env.TEMPLATES, meter),
     ...(env.ARCHIVE ? { ARCHIVE: meterR2(env.ARCHIVE, meter) } : {}),
     RECIPIENT: meterDurableObjects(env.RECIPIENT, meter),
+    INBOX: meterDurableObjects(env.INBOX, meter),
     QUEUE_EMAIL: meterQueue(env.QUEUE_EMAIL, meter),
     QUEUE_SMS: meterQueue(env.QUEUE_SMS, meter),
     QUEUE_PUSH: meterQueue(env.QUEUE_PUSH, meter),
     QUEUE_CHAT: meterQueue(env.QUEUE_CHAT, meter),
     QUEUE_WEBHOOK: meterQueue(env.QUEUE_WEBHOOK, meter),
+    QUEUE_INAPP: meterQueue(env.QUEUE_INAPP, meter),
     DLQ_EMAIL: meterQueue(env.DLQ_EMAIL, meter),
     DLQ_SMS: meterQueue(env.DLQ_SMS, meter),
     DLQ_PUSH: meterQueue(env.DLQ_PUSH, meter),
     DLQ_CHAT: meterQueue(env.DLQ_CHAT, meter),
     DLQ_WEBHOOK: meterQueue(env.DLQ_WEBHOOK, meter),
+    DLQ_INAPP: meterQueue(env.DLQ_INAPP, meter),
   };
 }
 

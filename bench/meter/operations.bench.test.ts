@@ -42,6 +42,16 @@ const CONSUMER_BATCH = 100;
 const SINGLE_N = Math.max(10, Math.round(N / 10));
 const TYPE = 'order_shipped';
 const DATA = { order_id: 'A-1001', carrier: 'DHL', eta: 'Tuesday' };
+/** The channels TYPE has templates for: what a notification without `channels` goes to. */
+const TYPE_CHANNELS = CHANNELS.filter((c) => c !== 'inapp');
+/** In-app items are metered with a type made for them (TYPE has no in-app template). */
+const INAPP_TYPE = 'new_comment';
+const INAPP_DATA = {
+  author: 'Ada',
+  subject: 'the roadmap',
+  excerpt: 'Looks good',
+  url: 'https://app.example.com/c/1',
+};
 const RUN = `meter_${Date.now().toString(36)}`;
 
 interface AcceptedBody {
@@ -52,6 +62,7 @@ interface AcceptedBody {
 /** One scenario: which notifications are sent, and how they are ingested. */
 interface ScenarioPlan {
   name: string;
+  type: string;
   /** The notification's channels; undefined sends to every channel with a template. */
   channels: Channel[] | undefined;
   count: number;
@@ -66,14 +77,23 @@ interface ScenarioPlan {
 const PLANS: Omit<ScenarioPlan, 'users'>[] = [
   ...CHANNELS.map((channel) => ({
     name: `${channel}, batch ingest`,
+    type: channel === 'inapp' ? INAPP_TYPE : TYPE,
     channels: [channel],
     count: N,
     batch: true,
     producerIds: false,
   })),
-  { name: 'all channels, batch ingest', channels: undefined, count: N, batch: true, producerIds: false },
+  {
+    name: 'all channels, batch ingest',
+    type: TYPE,
+    channels: undefined,
+    count: N,
+    batch: true,
+    producerIds: false,
+  },
   {
     name: 'all channels, single ingest',
+    type: TYPE,
     channels: undefined,
     count: SINGLE_N,
     batch: false,
@@ -81,6 +101,7 @@ const PLANS: Omit<ScenarioPlan, 'users'>[] = [
   },
   {
     name: 'email, batch ingest, producer ids',
+    type: TYPE,
     channels: ['email'],
     count: N,
     batch: true,
@@ -129,19 +150,24 @@ async function createContacts(): Promise<void> {
 
 /**
  * Wakes each recipient's object (its constructor creates the schema, as in steady state) and
- * wraps its `sql.exec` and `setAlarm`, so rows written are measured where SQLite counts them.
+ * wraps its `sql.exec` and `setAlarm`, so rows written are measured where SQLite counts them;
+ * with `inboxes`, each user's Inbox object too (the in-app scenario appends to it).
  * Done per scenario, just before it: the objects of earlier scenarios are evicted by then (each
  * live object holds its SQLite files open, and thousands at once exhaust workerd's file handles).
  */
-async function instrumentRecipients(recipients: readonly string[]): Promise<void> {
+async function instrumentRecipients(recipients: readonly string[], inboxes: boolean): Promise<void> {
   for (let i = 0; i < recipients.length; i += 25) {
-    await Promise.all(recipients.slice(i, i + 25).map(instrumentRecipient));
+    await Promise.all(recipients.slice(i, i + 25).map((userId) => instrumentRecipient(userId, inboxes)));
   }
 }
 
-async function instrumentRecipient(userId: string): Promise<void> {
+async function instrumentRecipient(userId: string, inbox: boolean): Promise<void> {
   const key = await recipientKey(userId, { channel: 'email', email: `${userId}@example.com` });
-  const stub = testEnv.RECIPIENT.get(testEnv.RECIPIENT.idFromName(key));
+  await instrumentObject(testEnv.RECIPIENT.get(testEnv.RECIPIENT.idFromName(key)));
+  if (inbox) await instrumentObject(testEnv.INBOX.get(testEnv.INBOX.idFromName(userId)));
+}
+
+async function instrumentObject(stub: DurableObjectStub<undefined>): Promise<void> {
   await runInDurableObject(stub, (_instance, state) => {
     if (instrumented.has(state)) return;
     instrumented.add(state);
@@ -188,9 +214,9 @@ function freshEnv() {
 async function ingest(env: Env, meter: Meter, plan: ScenarioPlan) {
   const inputs = plan.users.map((userId, i) => ({
     ...(plan.producerIds ? { id: `${RUN}_ntf_${plan.name.replace(/\W+/g, '_')}_${i}` } : {}),
-    type: TYPE,
+    type: plan.type,
     recipients: [userId],
-    data: DATA,
+    data: plan.type === INAPP_TYPE ? INAPP_DATA : DATA,
     ...(plan.channels ? { channels: plan.channels } : {}),
   }));
   const accepted: AcceptedBody[] = [];
@@ -301,7 +327,8 @@ async function runScenario(plan: ScenarioPlan): Promise<ScenarioResult> {
       channels: plan.channels ?? null,
       notifications: plan.count,
       deliveries: accepted.reduce((s, a) => s + a.deliveries.length, 0),
-      sent: statuses.sent ?? 0,
+      // An in-app item is delivered as it is sent (appended to the inbox).
+      sent: (statuses.sent ?? 0) + (statuses.delivered ?? 0),
       statuses,
       providers: byProvider,
       messages,
@@ -366,14 +393,17 @@ it(`meters ${N} notifications per channel and over all channels`, async ({ task 
   providers = await realProviders();
   // The provider each channel is configured with: every delivery must have gone through it.
   const providerOf = Object.fromEntries(
-    CHANNELS.map((channel) => [channel, providers.env[PROVIDERS_VAR[channel]] ?? 'sandbox']),
+    CHANNELS.map((channel) => [
+      channel,
+      providers.env[PROVIDERS_VAR[channel]] ?? (channel === 'inapp' ? 'inbox' : 'sandbox'),
+    ]),
   ) as Record<Channel, string>;
   await createContacts();
 
   const firstIngest = Date.now();
   const scenarios: ScenarioResult[] = [];
   for (const plan of SCENARIOS) {
-    await instrumentRecipients(plan.users);
+    await instrumentRecipients(plan.users, plan.channels?.includes('inapp') === true);
     scenarios.push(await runScenario(plan));
     // Its recipients' rows are counted: let their objects go (their storage stays).
     await evictAllDurableObjects();
@@ -385,7 +415,7 @@ it(`meters ${N} notifications per channel and over all channels`, async ({ task 
   for (const [index, s] of scenarios.entries()) {
     // Every delivery must have been sent, or the per-delivery figures would be flattered.
     expect(s.sent, `${s.name}: ${JSON.stringify(s.statuses)}`).toBe(s.deliveries);
-    const channels = SCENARIOS[index]?.channels ?? CHANNELS;
+    const channels = SCENARIOS[index]?.channels ?? TYPE_CHANNELS;
     const expected = Object.fromEntries(channels.map((c) => [providerOf[c], s.deliveries / channels.length]));
     expect(s.providers, s.name).toEqual(expected);
   }

@@ -306,7 +306,7 @@ export function renderReport(report: MeterReport): string {
   const doRows = report.scenarios.reduce((sum, s) => sum + s.storage.rowsWritten, 0);
   const notes = [
     '"D1 calls" are round trips to the database (a `batch` of many statements is one): not billed, but one database serves them one at a time. Each provider answer is recorded in its own call as soon as it arrives, so nothing failing later in a batch can make it go out again: about one call per delivery where a whole consumer batch used to share one. "D1 bytes" is how much the database grew per delivery while accepting (what ingest inserts) and while delivering (what the outcome adds to each delivery row).',
-    `"DO rows written" is the rows the Recipient objects' SQL statements wrote plus one per \`setAlarm\`: ${plural(doRows, 'row')} and ${plural(alarms, 'alarm')} over all scenarios.`,
+    `"DO rows written" is the rows the Recipient objects' (and, for in-app items, the Inbox objects') SQL statements wrote plus one per \`setAlarm\`: ${plural(doRows, 'row')} and ${plural(alarms, 'alarm')} over all scenarios. An in-app delivery makes two DO requests (the Recipient's decision, the Inbox's append) and writes the Inbox's rows: the item, the counts row and the frame a reconnecting socket replays.`,
     'The sandbox provider (local development, the default when no provider is configured) additionally writes every message it captures to its outbox table in D1; these figures, from real providers, have no outbox rows.',
   ];
   out.push(notes.join(' '));

@@ -4,6 +4,7 @@ import {
   type FeedStatus,
   type InboxButton,
   type InboxCounts,
+  type InboxFrame,
   type InboxItem,
   type ItemState,
   itemIdOf,
@@ -11,13 +12,13 @@ import {
 } from '../domain/inbox';
 
 /**
- * The inbox's SQLite (one Durable Object per user): its items, its counts and sequence number
- * (`meta`, one row, changed in the same transaction as the items), and the log of recent frames
- * a reconnecting socket replays.
+ * The inbox's SQLite (one Durable Object per user): its items, and the log of recent frames a
+ * reconnecting socket replays. The newest frame carries the sequence number and the counts after
+ * it, so they change in the same transaction as the items without a row of their own.
  *
  * Rows written per append: the item (WITHOUT ROWID: its primary key is the table, and an item id
- * is its delivery id, time-ordered, so newest-first needs no index), the meta row and the frame,
- * plus the frame that falls out of the log once it is full.
+ * is its delivery id, time-ordered, so newest-first needs no index) and its frame, plus the frame
+ * that falls out of the log once it is full. `config` is written only when INBOX_MAX_ITEMS changes.
  */
 export function createSchema(sql: SqlStorage): void {
   sql.exec(`CREATE TABLE IF NOT EXISTS items (
@@ -38,19 +39,10 @@ export function createSchema(sql: SqlStorage): void {
     archived_at INTEGER,
     clicked_at INTEGER
   ) WITHOUT ROWID`);
-  sql.exec(`CREATE TABLE IF NOT EXISTS meta (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    seq INTEGER NOT NULL,
-    total INTEGER NOT NULL,
-    unread INTEGER NOT NULL,
-    unseen INTEGER NOT NULL,
-    max_items INTEGER NOT NULL
-  )`);
-  sql.exec(
-    'INSERT OR IGNORE INTO meta (id, seq, total, unread, unseen, max_items) VALUES (1, 0, 0, 0, 0, ?)',
-    DEFAULT_INBOX_MAX_ITEMS,
-  );
   sql.exec('CREATE TABLE IF NOT EXISTS frames (seq INTEGER PRIMARY KEY, frame TEXT NOT NULL)');
+  sql.exec(
+    'CREATE TABLE IF NOT EXISTS config (id INTEGER PRIMARY KEY CHECK (id = 1), max_items INTEGER NOT NULL)',
+  );
 }
 
 export interface ItemRow extends Record<string, SqlStorageValue> {
@@ -179,27 +171,25 @@ export interface Meta {
   maxItems: number;
 }
 
+/** The sequence number and counts of the newest frame (none yet: 0 and nothing), and the config. */
 export function readMeta(sql: SqlStorage): Meta {
-  const row = sql
-    .exec<{ seq: number; total: number; unread: number; unseen: number; max_items: number }>(
-      'SELECT seq, total, unread, unseen, max_items FROM meta WHERE id = 1',
-    )
-    .one();
+  const newest = sql
+    .exec<{ seq: number; frame: string }>('SELECT seq, frame FROM frames ORDER BY seq DESC LIMIT 1')
+    .toArray()[0];
+  const config = sql.exec<{ max_items: number }>('SELECT max_items FROM config WHERE id = 1').toArray()[0];
   return {
-    seq: row.seq,
-    counts: { total: row.total, unread: row.unread, unseen: row.unseen },
-    maxItems: row.max_items,
+    seq: newest?.seq ?? 0,
+    counts: newest ? (JSON.parse(newest.frame) as InboxFrame).counts : { total: 0, unread: 0, unseen: 0 },
+    maxItems: config?.max_items ?? DEFAULT_INBOX_MAX_ITEMS,
   };
 }
 
-export function writeMeta(sql: SqlStorage, meta: Meta): void {
+/** Stores INBOX_MAX_ITEMS when it changed (the counts and seq travel in the frames). */
+export function writeConfig(sql: SqlStorage, maxItems: number): void {
   sql.exec(
-    'UPDATE meta SET seq = ?, total = ?, unread = ?, unseen = ?, max_items = ? WHERE id = 1',
-    meta.seq,
-    meta.counts.total,
-    meta.counts.unread,
-    meta.counts.unseen,
-    meta.maxItems,
+    `INSERT INTO config (id, max_items) VALUES (1, ?)
+     ON CONFLICT (id) DO UPDATE SET max_items = excluded.max_items WHERE max_items != excluded.max_items`,
+    maxItems,
   );
 }
 

@@ -31,7 +31,7 @@ import {
   stateOf,
   toItem,
   updateState,
-  writeMeta,
+  writeConfig,
 } from './inbox-storage';
 
 /** Frames kept per item kept, for a reconnecting socket to replay; older `since` values get `reset`. */
@@ -81,8 +81,9 @@ interface SocketMark {
 /**
  * One per user id (`idFromName(userId)`): the user's in-app inbox and the WebSockets that watch it.
  * Every change (an append, a mark, a removal, a trim) runs in one storage transaction that changes
- * the items, the counts and the sequence number together and logs the change's frame, so counts
- * never drift from the items and a reconnect with `since` replays exactly what it missed. Sockets
+ * the items and logs the change's frame, which carries the sequence number and the counts after
+ * it, so counts never drift from the items and a reconnect with `since` replays exactly what it
+ * missed. Sockets
  * use the hibernation API: an idle inbox holds no memory and costs nothing; `ping` is answered
  * `pong` by the runtime without waking the object.
  *
@@ -112,7 +113,9 @@ export class InboxObject extends DurableObject<unknown> {
     if (existing) return { item: toItem(existing), created: false, ...this.meta() };
     const frames: InboxFrame[] = [];
     const result = this.ctx.storage.transactionSync(() => {
-      const meta = { ...readMeta(this.sql), maxItems };
+      const stored = readMeta(this.sql);
+      if (stored.maxItems !== maxItems) writeConfig(this.sql, maxItems);
+      const meta = { ...stored, maxItems };
       const row = insertItem(this.sql, input);
       meta.counts = addCounts(meta.counts, countsOf(stateOf(row)));
       frames.push(this.logFrame(meta, 'item.created', toItem(row)));
@@ -121,7 +124,6 @@ export class InboxObject extends DurableObject<unknown> {
         meta.counts = addCounts(meta.counts, countsOf(stateOf(old)), -1);
         frames.push(this.logFrame(meta, 'item.deleted', toItem(old)));
       }
-      writeMeta(this.sql, meta);
       return { item: toItem(row), created: true, counts: meta.counts, seq: meta.seq };
     });
     this.broadcast(frames);
@@ -163,7 +165,6 @@ export class InboxObject extends DurableObject<unknown> {
         if (!('all' in target)) items.push(item);
         frames.push(this.logFrame(meta, 'item.updated', item));
       }
-      if (changed.length > 0) writeMeta(this.sql, meta);
       return { changed, items, counts: meta.counts, seq: meta.seq };
     });
     this.broadcast(frames);
@@ -180,7 +181,6 @@ export class InboxObject extends DurableObject<unknown> {
       deleteItems(this.sql, [row.id]);
       meta.counts = addCounts(meta.counts, countsOf(stateOf(row)), -1);
       frames.push(this.logFrame(meta, 'item.deleted', toItem(row)));
-      writeMeta(this.sql, meta);
     });
     this.broadcast(frames);
     return true;

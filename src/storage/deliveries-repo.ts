@@ -520,7 +520,7 @@ export class DeliveriesRepo {
            reason = CASE WHEN status IN (${WAITING}) THEN ? ELSE reason END,
            provider = coalesce(?, provider),
            provider_message_id = coalesce(?, provider_message_id), template_version = coalesce(?, template_version),
-           attempts = attempts + ?, updated_at = ?, sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END,
+           attempts = attempts + ?, updated_at = ?, sent_at = CASE WHEN ? IN ('sent', 'delivered') THEN ? ELSE sent_at END,
            history = json_insert(history, '$[#]', json(?))
          WHERE id = ? AND (status IN (${WAITING}) OR (status IN (${REPORTED}) AND sent_at IS NULL))`,
       )

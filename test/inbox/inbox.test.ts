@@ -125,6 +125,28 @@ describe('in-app inbox', () => {
     socket.ws.close();
   });
 
+  it('a delivered item keeps its dedupe claim: the same dedupe key again is a duplicate, not a second item', async () => {
+    const userId = uniqueUser('inbox');
+    const token = await tokenFor(userId);
+    const captured = envWithCapturedQueues();
+    const comment = {
+      type: 'new_comment',
+      recipients: [userId],
+      dedupeKey: 'comment-7',
+      data: { author: 'Ada', excerpt: 'once only' },
+    };
+    const first = await sendNotification(captured, comment);
+    const second = await sendNotification(captured, comment);
+    await consumeEnqueued(captured, 'inapp', { index: 0 });
+    await consumeEnqueued(captured, 'inapp', { index: 1 });
+    const delivered = await json<{ deliveries: { status: string; sentAt: string | null }[] }>(
+      await api('GET', `/v1/notifications/${first.id}`),
+    );
+    expect(delivered.deliveries[0]).toMatchObject({ status: 'delivered', sentAt: expect.any(String) });
+    expect(await statusOf(second.id)).toBe('duplicate');
+    expect((await json<Feed>(await client(token, 'GET', '/v1/inbox/feed'))).items).toHaveLength(1);
+  });
+
   it('a repeated send of the same delivery appends once', async () => {
     const userId = uniqueUser('inbox');
     const token = await tokenFor(userId);

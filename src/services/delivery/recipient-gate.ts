@@ -185,12 +185,15 @@ function outcomeOfVerdict(
   }
 }
 
+const WENT_OUT: ReadonlySet<string> = new Set(['sent', 'delivered']);
+
 /** Step 9: gives back the rate slot and dedupe claim of the deliveries allowed but not sent. */
 export async function releaseUnsentOf(
   batch: DeliveryBatch,
   allowed: readonly DeliveryToSend[],
 ): Promise<void> {
-  const unsent = allowed.filter((d) => batch.pending.get(d.id)?.outcome.status !== 'sent');
+  // An in-app item is delivered as it is sent: it keeps its slot as a sent one does.
+  const unsent = allowed.filter((d) => !WENT_OUT.has(batch.pending.get(d.id)?.outcome.status ?? 'queued'));
   if (unsent.length > 0)
     await releaseUnsent(
       batch.services,

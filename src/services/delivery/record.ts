@@ -10,7 +10,7 @@ import type { DeliveryBatch, Pending } from './batch';
 import { cleanupStatements, spareMassPrune } from './contact-cleanup';
 
 /** Outcomes a provider's answer settles for good: once known, never asked for again. */
-const SETTLED: ReadonlySet<DeliveryStatus> = new Set(['sent', 'failed', 'unknown']);
+const SETTLED: ReadonlySet<DeliveryStatus> = new Set(['sent', 'delivered', 'failed', 'unknown']);
 
 /**
  * How long a carried outcome waits before the next try, by how often it has travelled: 30 s
