@@ -24,6 +24,7 @@ const KEYLESS = [
   /^\/healthz$/,
   /^\/openapi\.json$/,
   /^\/v1\/inbox\/(feed|counts|items)/,
+  /^\/inbox\.js$/,
 ];
 
 /** Every route in GET /openapi.json that needs a key, so a new route is covered the day it lands. */

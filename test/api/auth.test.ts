@@ -69,6 +69,7 @@ describe('OpenAPI', () => {
       components: { schemas: Record<string, unknown> };
     }>(await api('GET', '/openapi.json', undefined, { key: null }));
     expect(Object.keys(doc.paths).sort()).toEqual([
+      '/inbox.js',
       '/metrics',
       '/t/c/{token}',
       '/t/o/{token}',
