@@ -147,6 +147,29 @@ describe('in-app inbox', () => {
     expect((await json<Feed>(await client(token, 'GET', '/v1/inbox/feed'))).items).toHaveLength(1);
   });
 
+  it('quiet hours do not hold an item back; turning inapp off suppresses it', async () => {
+    const userId = uniqueUser('inbox');
+    const token = await tokenFor(userId);
+    const hour = new Date().getUTCHours();
+    const quiet = {
+      start: `${String(hour).padStart(2, '0')}:00`,
+      end: `${String((hour + 2) % 24).padStart(2, '0')}:00`,
+    };
+    expect((await api('PUT', `/v1/contacts/${userId}/preferences`, { quietHours: quiet })).status).toBe(200);
+    const captured = envWithCapturedQueues();
+    const during = await sendInapp(captured, userId, 'during quiet hours');
+    expect(await statusOf(during.id)).toBe('delivered');
+
+    expect(
+      (await api('PATCH', `/v1/contacts/${userId}/preferences`, { channels: { inapp: false } })).status,
+    ).toBe(200);
+    const off = await sendInapp(captured, userId, 'not wanted');
+    expect(await statusOf(off.id)).toBe('suppressed');
+    expect((await json<Feed>(await client(token, 'GET', '/v1/inbox/feed'))).items.map((i) => i.body)).toEqual(
+      ['during quiet hours'],
+    );
+  });
+
   it('a repeated send of the same delivery appends once', async () => {
     const userId = uniqueUser('inbox');
     const token = await tokenFor(userId);
