@@ -39,19 +39,9 @@ export interface NewInboxItem {
   createdAt: number;
 }
 
-/** An item as clients see it. */
-export interface InboxItem {
+/** An item as clients see it: what was appended, and what the user did with it (ISO times). */
+export interface InboxItem extends Omit<NewInboxItem, 'createdAt'> {
   id: string;
-  deliveryId: string;
-  notificationId: string;
-  type: string;
-  category: string | null;
-  title: string;
-  body: string;
-  url: string | null;
-  avatar: string | null;
-  actions: InboxButton[];
-  data: unknown;
   createdAt: string;
   seenAt: string | null;
   readAt: string | null;

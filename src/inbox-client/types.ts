@@ -1,40 +1,25 @@
 // The in-app inbox's wire types, exactly as the server sends them (GET /v1/inbox/feed and friends).
 // Browser-side only: nothing in src/ but src/inbox-client imports this.
 
-/** A link under an item (the server sends 0 to 2). */
-export interface InboxAction {
-  label: string;
-  url: string;
-}
+// The item, counts and frame shapes are the server's own (src/domain/inbox.ts, types only: the
+// bundle carries none of the server's code).
+export type {
+  ArchivedFilter as FeedArchived,
+  FeedStatus,
+  FrameKind,
+  InboxButton as InboxAction,
+  InboxCounts,
+  InboxFrame,
+  InboxItem,
+} from '../domain/inbox';
 
-/** One inbox item. Timestamps are ISO-8601 strings, or null when the thing has not happened. */
-export interface InboxItem {
-  id: string;
-  deliveryId: string;
-  notificationId: string;
-  type: string;
-  category: string | null;
-  title: string;
-  body: string;
-  url: string | null;
-  avatar: string | null;
-  actions: InboxAction[];
-  data: Record<string, unknown>;
-  createdAt: string;
-  seenAt: string | null;
-  readAt: string | null;
-  archivedAt: string | null;
-}
-
-/** The server's counts for the user, as of a sequence number. */
-export interface InboxCounts {
-  total: number;
-  unread: number;
-  unseen: number;
-}
-
-export type FeedStatus = 'all' | 'unread' | 'unseen' | 'read';
-export type FeedArchived = 'exclude' | 'include' | 'only';
+import type {
+  ArchivedFilter as FeedArchived,
+  FeedStatus,
+  InboxCounts,
+  InboxFrame,
+  InboxItem,
+} from '../domain/inbox';
 
 /** `GET /v1/inbox/feed` query; every field optional (the server's defaults apply). */
 export interface FeedQuery {
@@ -52,10 +37,8 @@ export interface FeedPage {
   nextCursor: string | null;
 }
 
-/** What one item can be marked (`click` also records the click on the delivery). */
-export type ItemAction = 'seen' | 'read' | 'unread' | 'archive' | 'unarchive' | 'click';
-/** What a batch can mark (no `click`). */
-export type BatchAction = Exclude<ItemAction, 'click'>;
+/** What one item can be marked (`click` also records the click on the delivery), and a batch. */
+export type { BatchAction, InboxAction as ItemAction } from '../domain/inbox';
 
 export interface ItemResult {
   item: InboxItem;
@@ -70,16 +53,6 @@ export interface BatchResult {
 }
 
 export type CountsResult = InboxCounts & { seq: number };
-
-export type FrameKind = 'item.created' | 'item.updated' | 'item.deleted' | 'reset';
-
-/** A server frame on the live connection, in seq order. */
-export interface InboxFrame {
-  seq: number;
-  kind: FrameKind;
-  item?: InboxItem;
-  counts: InboxCounts;
-}
 
 /**
  * The live connection's state: `connecting` (a socket is opening), `open`, `waiting` (closed,
