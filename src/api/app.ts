@@ -7,6 +7,7 @@ import { newId } from '../lib/ids';
 import { createServices } from '../services/container';
 import { adminRoutes } from './routes/admin';
 import { apiKeyRoutes } from './routes/api-keys';
+import { cancellationRoutes } from './routes/cancellation';
 import { contactRoutes } from './routes/contacts';
 import { inboxClientRoutes, inboxCors } from './routes/inbox';
 import { inboxAdminRoutes } from './routes/inbox-admin';
@@ -102,6 +103,7 @@ export function createApp() {
   app.route('/', inboxAdminRoutes);
   app.route('/', shardRoutes);
   app.route('/', notificationRoutes);
+  app.route('/', cancellationRoutes);
   app.route('/', outboxRoutes);
   app.route('/', adminRoutes);
   app.route('/', apiKeyRoutes);

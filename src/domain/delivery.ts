@@ -29,6 +29,8 @@ export interface Notification {
   channels: Channel[] | null;
   sendAt: string | null;
   dedupeKey: string | null;
+  /** The producer's key for calling it off together with others (DELETE /v1/notifications?cancelKey=). */
+  cancelKey: string | null;
   requestHash: string;
   deliveryIds: string[];
   createdAt: string;

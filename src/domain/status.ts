@@ -22,6 +22,8 @@ export const STATUSES = [
   'skipped',
   /** The provider may or may not have delivered it (a timeout after the request left), and the type says give up. */
   'unknown',
+  /** The producer called it off before it was handed to a provider (DELETE /v1/notifications/{id}). */
+  'canceled',
 ] as const;
 export type DeliveryStatus = (typeof STATUSES)[number];
 
@@ -57,10 +59,10 @@ export const REPORTED_AFTER_SENDING: readonly DeliveryStatus[] = [
 ];
 
 const TRANSITIONS: Record<DeliveryStatus, readonly DeliveryStatus[]> = {
-  created: [...FROM_WAITING, ...REPORTED_AFTER_SENDING, 'skipped'],
+  created: [...FROM_WAITING, ...REPORTED_AFTER_SENDING, 'skipped', 'canceled'],
   // Back to `created` when the sweeper's enqueue failed and it gives its claim back.
-  queued: [...FROM_WAITING, ...REPORTED_AFTER_SENDING, 'skipped', 'created'],
-  deferred: [...FROM_WAITING, ...REPORTED_AFTER_SENDING],
+  queued: [...FROM_WAITING, ...REPORTED_AFTER_SENDING, 'skipped', 'created', 'canceled'],
+  deferred: [...FROM_WAITING, ...REPORTED_AFTER_SENDING, 'canceled'],
   sent: ['delivered', 'opened', 'clicked', 'failed', 'bounced', 'complained', 'unsubscribed'],
   delivered: ['opened', 'clicked', 'bounced', 'complained', 'unsubscribed'],
   opened: ['clicked', 'complained', 'unsubscribed'],
@@ -74,6 +76,8 @@ const TRANSITIONS: Record<DeliveryStatus, readonly DeliveryStatus[]> = {
   duplicate: [],
   skipped: [],
   unknown: ['delivered', 'opened', 'clicked', 'bounced', 'complained', 'unsubscribed'],
+  // A cancel that came while a consumer was already sending: what the provider then reports stands.
+  canceled: ['sent', 'unknown', ...REPORTED_AFTER_SENDING],
 };
 
 /** Whether `from → to` moves the delivery's status (else the event is history only). */

@@ -13,6 +13,9 @@ const MAX_PARAMS = 100;
 
 /** Statuses of a delivery still waiting to be sent (SQL list). */
 const WAITING = "'created', 'queued', 'deferred'";
+const CANCELED_REASON = 'canceled by the producer';
+/** Answers after which a message may have left: they override a cancel that came too late. */
+const MAY_HAVE_GONE: ReadonlySet<DeliveryStatus> = new Set(['sent', 'delivered', 'unknown']);
 /**
  * Statuses a callback can set before the consumer's own record lands (SQL list): the outcome then
  * adds what it knows (provider, message id, send time, history) and leaves the further status.
@@ -39,6 +42,7 @@ interface DeliveryRow {
   priority: Priority;
   send_at: number | null;
   dedupe_key: string | null;
+  cancel_key?: string | null;
   /** The next four are set on the notification's head row only (its first delivery). */
   source: string | null;
   data: string | null;
@@ -116,6 +120,7 @@ function toNotification(head: HeadRow, deliveryIds: string[], data: Record<strin
     channels: head.channels ? (JSON.parse(head.channels) as Channel[]) : null,
     sendAt: iso(head.send_at),
     dedupeKey: head.dedupe_key,
+    cancelKey: head.cancel_key ?? null,
     requestHash: head.request_hash,
     deliveryIds,
     createdAt: new Date(head.created_at).toISOString(),
@@ -426,8 +431,8 @@ export class DeliveriesRepo {
         this.db
           .prepare(
             `INSERT INTO deliveries (id, notification_id, user_id, channel, address, status, reason, history, created_at, updated_at,
-               type, priority, send_at, dedupe_key, source, data, channels, request_hash, head_id, plan)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+               type, priority, send_at, dedupe_key, source, data, channels, request_hash, head_id, plan, cancel_key)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           )
           .bind(
             d.id,
@@ -450,6 +455,7 @@ export class DeliveriesRepo {
             head ? notification.requestHash : null,
             headId,
             head && notification.plan ? JSON.stringify(notification.plan) : null,
+            head ? notification.cancelKey : null,
           ),
       );
     }
@@ -502,7 +508,9 @@ export class DeliveriesRepo {
    * Statement recording one attempt's outcome. It moves a delivery still waiting; a late duplicate
    * consumer cannot turn `sent` back into `failed` (the WHERE clause refuses a status final for
    * sending). A callback that landed first (delivered, bounced, …) keeps its further status: the
-   * outcome adds the provider, message id, send time and its history entry, once.
+   * outcome adds the provider, message id, send time and its history entry, once. A delivery
+   * canceled while a consumer was already handing it to a provider takes the provider's answer
+   * when it may have gone out (sent, delivered, unknown): its status never claims otherwise.
    */
   outcomeStatement(given: Outcome, nowMs: number): D1PreparedStatement {
     // Provider answers often echo the address they refused: keep the reason, never the address.
@@ -516,15 +524,17 @@ export class DeliveriesRepo {
     return this.db
       .prepare(
         `UPDATE deliveries SET
-           status = CASE WHEN status IN (${WAITING}) THEN ? ELSE status END,
-           reason = CASE WHEN status IN (${WAITING}) THEN ? ELSE reason END,
-           provider = coalesce(?, provider),
-           provider_message_id = coalesce(?, provider_message_id), template_version = coalesce(?, template_version),
-           attempts = attempts + ?, updated_at = ?, sent_at = CASE WHEN ? IN ('sent', 'delivered') THEN ? ELSE sent_at END,
-           history = json_insert(history, '$[#]', json(?))
-         WHERE id = ? AND (status IN (${WAITING}) OR (status IN (${REPORTED}) AND sent_at IS NULL))`,
+           status = CASE WHEN status IN (${WAITING}) OR (status = 'canceled' AND ?1 = 1) THEN ?2 ELSE status END,
+           reason = CASE WHEN status IN (${WAITING}) OR (status = 'canceled' AND ?1 = 1) THEN ?3 ELSE reason END,
+           provider = coalesce(?4, provider),
+           provider_message_id = coalesce(?5, provider_message_id), template_version = coalesce(?6, template_version),
+           attempts = attempts + ?7, updated_at = ?8, sent_at = CASE WHEN ?2 IN ('sent', 'delivered') THEN ?8 ELSE sent_at END,
+           history = json_insert(history, '$[#]', json(?9))
+         WHERE id = ?10 AND (status IN (${WAITING}) OR (status IN (${REPORTED}) AND sent_at IS NULL)
+           OR (status = 'canceled' AND ?1 = 1))`,
       )
       .bind(
+        outcome.attempted && MAY_HAVE_GONE.has(outcome.status) ? 1 : 0,
         outcome.status,
         outcome.reason ?? null,
         outcome.provider ?? null,
@@ -532,11 +542,40 @@ export class DeliveriesRepo {
         outcome.templateVersion ?? null,
         outcome.attempted ? 1 : 0,
         nowMs,
-        outcome.status,
-        nowMs,
         JSON.stringify(entry),
         outcome.deliveryId,
       );
+  }
+
+  /** Cancels those of these deliveries still waiting to be sent (one row written each); their ids. */
+  async cancel(ids: readonly string[], nowMs: number): Promise<string[]> {
+    const entry = JSON.stringify({
+      status: 'canceled',
+      at: new Date(nowMs).toISOString(),
+      reason: CANCELED_REASON,
+    });
+    const canceled: string[] = [];
+    for (const chunk of chunksOf(ids, 500)) {
+      const { results } = await this.db
+        .prepare(
+          `UPDATE deliveries SET status = 'canceled', reason = ?1, updated_at = ?2,
+             history = json_insert(history, '$[#]', json(?3))
+           WHERE id IN (SELECT value FROM json_each(?4)) AND status IN (${WAITING}) RETURNING id`,
+        )
+        .bind(CANCELED_REASON, nowMs, entry, JSON.stringify(chunk))
+        .all<{ id: string }>();
+      canceled.push(...results.map((row) => row.id));
+    }
+    return canceled;
+  }
+
+  /** The notifications here whose producer gave them this `cancelKey` (by its partial index). */
+  async notificationsWithCancelKey(cancelKey: string, limit: number): Promise<string[]> {
+    const { results } = await this.db
+      .prepare('SELECT DISTINCT notification_id AS id FROM deliveries WHERE cancel_key = ? LIMIT ?')
+      .bind(cancelKey, limit)
+      .all<{ id: string }>();
+    return results.map((row) => row.id);
   }
 
   /**

@@ -255,6 +255,22 @@ export class ShardedDeliveries {
     return all.flatMap((repo) => repo.eraseStatements(userId, nowMs, contactErased, [...shared]));
   }
 
+  /** Cancels, in each delivery's database, those still waiting to be sent; the ids canceled. */
+  async cancel(ids: readonly string[], nowMs: number): Promise<string[]> {
+    const parts = await Promise.all(
+      [...this.router.groupIds(ids)].map(([shard, group]) => this.on(shard).cancel(group, nowMs)),
+    );
+    return parts.flat();
+  }
+
+  /** The notifications sharing a producer's cancelKey, in every database (at most `limit`). */
+  async notificationsWithCancelKey(cancelKey: string, limit: number): Promise<string[]> {
+    const parts = await Promise.all(
+      this.all.map((repo) => repo.notificationsWithCancelKey(cancelKey, limit)),
+    );
+    return [...new Set(parts.flat())].sort().slice(0, limit);
+  }
+
   async hasDeliveriesFor(userId: string): Promise<boolean> {
     return (await Promise.all(this.all.map((repo) => repo.hasDeliveriesFor(userId)))).some(Boolean);
   }

@@ -36,6 +36,7 @@ export async function sentDelivery(
         channels: null,
         sendAtMs: null,
         dedupeKey: null,
+        cancelKey: null,
         requestHash: 'test',
         producerKey: false,
       },

@@ -1,7 +1,7 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { CHANNELS } from '../../domain/channels';
 import type { Notification } from '../../domain/delivery';
-import { AppError, notFound } from '../../domain/errors';
+import { AppError } from '../../domain/errors';
 import type { AddressVisibility } from '../../domain/masking';
 import { STATUSES } from '../../domain/status';
 import { groupBy } from '../../lib/collections';
@@ -9,6 +9,7 @@ import { type Cursor, decodeCursor, encodeCursor } from '../../lib/cursor';
 import type { Services } from '../../services/container';
 import { type Accepted, acceptNotifications, type NotificationInput } from '../../services/ingest/accept';
 import { type EventBridgeEvent, fromEventBridge } from '../../services/ingest/eventbridge';
+import { requireNotification } from '../../services/ingest/notification-lookup';
 import { checkChannelUrls, checkSubscriptionUrls } from '../../services/recipients/contacts';
 import { assertSendAllowed } from '../shared/auth';
 import {
@@ -205,15 +206,7 @@ export const notificationRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validat
   .openapi(getOne, async (c) => {
     const { id } = c.req.valid('param');
     const services = c.var.services;
-    const notification = await services.deliveries.getNotification(id);
-    if (!notification) {
-      // Accepted once, but older than the retention: archived and removed from D1.
-      const acceptedAt = await services.deliveries.acceptedAt(id);
-      if (acceptedAt !== null && acceptedAt < (await services.operations.purgedBefore())) {
-        throw new AppError(404, 'expired', `notification ${id} is older than the retention and was archived`);
-      }
-      throw notFound(`notification ${id}`);
-    }
+    const notification = await requireNotification(services, id);
     const [body] = await withDeliveries(c.var.services, [notification], addressVisibility(c));
     return c.json(body as z.infer<typeof NotificationSchema>, 200);
   })

@@ -175,6 +175,9 @@ export const NotificationInputSchema = z
     priority: z.enum(PRIORITIES).optional(),
     sendAt: z.iso.datetime({ offset: true }).optional(),
     dedupeKey: z.string().min(1).max(256).optional(),
+    cancelKey: z.string().min(1).max(256).optional().openapi({
+      description: 'Cancel every notification sharing it at once: DELETE /v1/notifications?cancelKey=',
+    }),
   })
   .strict()
   .openapi('NotificationInput', {
@@ -266,6 +269,7 @@ export const NotificationSchema = z
     data: z.record(z.string(), z.unknown()),
     channels: z.array(z.enum(CHANNELS)).nullable(),
     sendAt: z.string().nullable(),
+    cancelKey: z.string().nullable(),
     createdAt: z.string(),
     deliveries: z.array(DeliverySchema),
   })

@@ -5,6 +5,7 @@
 export const SCOPES = [
   'notifications:send',
   'notifications:read',
+  'notifications:write',
   'contacts:read',
   'contacts:write',
   'templates:write',
@@ -27,6 +28,8 @@ export const ROUTE_SCOPES: Readonly<Record<string, Scope>> = {
   'POST /v1/notifications/batch': 'notifications:send',
   'GET /v1/notifications': 'notifications:read',
   'GET /v1/notifications/{id}': 'notifications:read',
+  'DELETE /v1/notifications/{id}': 'notifications:write',
+  'DELETE /v1/notifications': 'notifications:write',
   'GET /v1/outbox': 'notifications:read',
   'GET /v1/metrics': 'notifications:read',
   'GET /metrics': 'notifications:read',

@@ -32,6 +32,7 @@ export interface NotificationInput {
   priority?: Priority;
   sendAt?: string;
   dedupeKey?: string;
+  cancelKey?: string;
 }
 
 export interface AcceptedDelivery {
@@ -282,6 +283,7 @@ async function prepare(
       channels: input.channels ?? null,
       sendAtMs: input.sendAt ? Date.parse(input.sendAt) : null,
       dedupeKey: input.dedupeKey ?? null,
+      cancelKey: input.cancelKey ?? null,
       requestHash,
       producerKey: input.id !== undefined,
     },
