@@ -39,7 +39,11 @@ export function createSchema(sql: SqlStorage): void {
     archived_at INTEGER,
     clicked_at INTEGER
   ) WITHOUT ROWID`);
-  sql.exec('CREATE TABLE IF NOT EXISTS frames (seq INTEGER PRIMARY KEY, frame TEXT NOT NULL)');
+  // `size`: how many items (archived ones too) the inbox held after the frame, for trimming
+  // without counting the items.
+  sql.exec(
+    'CREATE TABLE IF NOT EXISTS frames (seq INTEGER PRIMARY KEY, frame TEXT NOT NULL, size INTEGER NOT NULL)',
+  );
   sql.exec(
     'CREATE TABLE IF NOT EXISTS config (id INTEGER PRIMARY KEY CHECK (id = 1), max_items INTEGER NOT NULL)',
   );
@@ -159,14 +163,17 @@ export function deleteItems(sql: SqlStorage, ids: readonly string[]): void {
   sql.exec('DELETE FROM items WHERE id IN (SELECT value FROM json_each(?))', JSON.stringify(ids));
 }
 
-/** The items past the newest `keep`, oldest last. */
-export function itemsBeyond(sql: SqlStorage, keep: number): ItemRow[] {
-  return sql.exec<ItemRow>('SELECT * FROM items ORDER BY id DESC LIMIT -1 OFFSET ?', keep).toArray();
+/** The `count` oldest items (reading only those). */
+export function oldestItems(sql: SqlStorage, count: number): ItemRow[] {
+  if (count <= 0) return [];
+  return sql.exec<ItemRow>('SELECT * FROM items ORDER BY id ASC LIMIT ?', count).toArray();
 }
 
 export interface Meta {
   seq: number;
   counts: InboxCounts;
+  /** Items held, archived ones included. */
+  size: number;
   /** Items kept (the Worker's INBOX_MAX_ITEMS, as of the last append); twice as many frames. */
   maxItems: number;
 }
@@ -174,12 +181,15 @@ export interface Meta {
 /** The sequence number and counts of the newest frame (none yet: 0 and nothing), and the config. */
 export function readMeta(sql: SqlStorage): Meta {
   const newest = sql
-    .exec<{ seq: number; frame: string }>('SELECT seq, frame FROM frames ORDER BY seq DESC LIMIT 1')
+    .exec<{ seq: number; frame: string; size: number }>(
+      'SELECT seq, frame, size FROM frames ORDER BY seq DESC LIMIT 1',
+    )
     .toArray()[0];
   const config = sql.exec<{ max_items: number }>('SELECT max_items FROM config WHERE id = 1').toArray()[0];
   return {
     seq: newest?.seq ?? 0,
     counts: newest ? (JSON.parse(newest.frame) as InboxFrame).counts : { total: 0, unread: 0, unseen: 0 },
+    size: newest?.size ?? 0,
     maxItems: config?.max_items ?? DEFAULT_INBOX_MAX_ITEMS,
   };
 }
@@ -228,8 +238,8 @@ export function feedRows(sql: SqlStorage, query: FeedQuery): ItemRow[] {
     .toArray();
 }
 
-export function appendFrame(sql: SqlStorage, seq: number, frame: string, keep: number): void {
-  sql.exec('INSERT INTO frames (seq, frame) VALUES (?, ?)', seq, frame);
+export function appendFrame(sql: SqlStorage, seq: number, frame: string, size: number, keep: number): void {
+  sql.exec('INSERT INTO frames (seq, frame, size) VALUES (?, ?, ?)', seq, frame, size);
   sql.exec('DELETE FROM frames WHERE seq <= ?', seq - keep);
 }
 

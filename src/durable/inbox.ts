@@ -24,9 +24,9 @@ import {
   type ItemRow,
   insertItem,
   itemByDelivery,
-  itemsBeyond,
   itemsById,
   type Meta,
+  oldestItems,
   readMeta,
   stateOf,
   toItem,
@@ -118,10 +118,12 @@ export class InboxObject extends DurableObject<unknown> {
       const meta = { ...stored, maxItems };
       const row = insertItem(this.sql, input);
       meta.counts = addCounts(meta.counts, countsOf(stateOf(row)));
+      meta.size += 1;
       frames.push(this.logFrame(meta, 'item.created', toItem(row)));
-      for (const old of itemsBeyond(this.sql, maxItems)) {
+      for (const old of oldestItems(this.sql, meta.size - maxItems)) {
         deleteItems(this.sql, [old.id]);
         meta.counts = addCounts(meta.counts, countsOf(stateOf(old)), -1);
+        meta.size -= 1;
         frames.push(this.logFrame(meta, 'item.deleted', toItem(old)));
       }
       return { item: toItem(row), created: true, counts: meta.counts, seq: meta.seq };
@@ -180,6 +182,7 @@ export class InboxObject extends DurableObject<unknown> {
       const meta = readMeta(this.sql);
       deleteItems(this.sql, [row.id]);
       meta.counts = addCounts(meta.counts, countsOf(stateOf(row)), -1);
+      meta.size -= 1;
       frames.push(this.logFrame(meta, 'item.deleted', toItem(row)));
     });
     this.broadcast(frames);
@@ -256,7 +259,7 @@ export class InboxObject extends DurableObject<unknown> {
   private logFrame(meta: Meta, kind: FrameKind, item: InboxItem): InboxFrame {
     meta.seq += 1;
     const frame: InboxFrame = { seq: meta.seq, kind, item, counts: { ...meta.counts } };
-    appendFrame(this.sql, meta.seq, JSON.stringify(frame), meta.maxItems * FRAMES_PER_ITEM);
+    appendFrame(this.sql, meta.seq, JSON.stringify(frame), meta.size, meta.maxItems * FRAMES_PER_ITEM);
     return frame;
   }
 
