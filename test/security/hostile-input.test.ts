@@ -414,6 +414,15 @@ const authorization = fc.oneof(
   { weight: 1, arbitrary: fc.string({ maxLength: 80 }).map(headerSafe) },
 );
 
+/** The inbox's client routes mostly get a valid end-user token (minted in beforeAll). */
+const INBOX_AUTH = '\u0000inbox-token';
+let inboxToken = '';
+const inboxAuthorization = fc.oneof(
+  { weight: 8, arbitrary: fc.constant<string | undefined>(INBOX_AUTH) },
+  { weight: 2, arbitrary: fc.constantFrom(...AUTH_VARIANTS) },
+  { weight: 1, arbitrary: fc.constant<string | undefined>(`Bearer ${ADMIN_KEY}`) },
+);
+
 const CONTENT_TYPES = [
   undefined,
   'application/json',
@@ -681,7 +690,7 @@ function caseFor(route: Route): fc.Arbitrary<Case> {
     .record({
       path: pathFor(route.template),
       query: queryFor(route),
-      auth: authorization,
+      auth: INBOX_CLIENT.test(route.template) ? inboxAuthorization : authorization,
       type: contentType(preferredType),
       session: fc.boolean(),
       sameOrigin: fc.oneof(
@@ -693,7 +702,8 @@ function caseFor(route: Route): fc.Arbitrary<Case> {
     })
     .map(({ path, query, auth, type, session, sameOrigin, extra, body: text }) => {
       const headers: [string, string][] = [];
-      if (auth !== undefined) headers.push(['Authorization', auth]);
+      if (auth !== undefined)
+        headers.push(['Authorization', auth === INBOX_AUTH ? `Bearer ${inboxToken}` : auth]);
       if (text !== undefined && type !== undefined) headers.push(['Content-Type', type]);
       if (dashboard && (session || route.template !== '/dashboard/login'))
         headers.push(['Cookie', sessionCookie]);
@@ -809,6 +819,9 @@ beforeAll(async () => {
     { expiresAtMs: Date.now() + 3600_000 },
   );
   sessionCookie = `${SESSION_COOKIE}=${session}`;
+  inboxToken = (
+    await json<{ token: string }>(await api('POST', '/v1/inbox/tokens', { userId: USER }, { env: ENV }))
+  ).token;
   // Something to read, update and delete, so valid ids reach the code past "not found".
   expect((await api('PUT', `/v1/contacts/${USER}`, CONTACT, { env: ENV })).status).toBe(200);
   expect((await api('POST', '/v1/notifications', NOTIFICATION, { env: ENV })).status).toBe(202);
