@@ -48,4 +48,6 @@ export interface DeliveryToSend extends Delivery {
   sendAtMs: number | null;
   /** Why the row could not be read (an address that does not decrypt); such a delivery fails alone. */
   unreadable?: string;
+  /** Its escalation step (`{ step, unless }` JSON), when it is one. */
+  escalation?: string | null;
 }

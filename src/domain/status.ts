@@ -24,12 +24,14 @@ export const STATUSES = [
   'unknown',
   /** The producer called it off before it was handed to a provider (DELETE /v1/notifications/{id}). */
   'canceled',
+  /** A later escalation step, waiting for its time (or for an earlier step to make it unnecessary). */
+  'scheduled',
 ] as const;
 export type DeliveryStatus = (typeof STATUSES)[number];
 
 /** Statuses after which the delivery will not be attempted again. */
 export const FINAL_FOR_SENDING: ReadonlySet<DeliveryStatus> = new Set(
-  STATUSES.filter((s) => s !== 'created' && s !== 'queued' && s !== 'deferred'),
+  STATUSES.filter((s) => s !== 'created' && s !== 'queued' && s !== 'deferred' && s !== 'scheduled'),
 );
 
 /** Where a delivery still waiting to be sent may go: another wait, or an outcome of sending. */
@@ -78,6 +80,7 @@ const TRANSITIONS: Record<DeliveryStatus, readonly DeliveryStatus[]> = {
   unknown: ['delivered', 'opened', 'clicked', 'bounced', 'complained', 'unsubscribed'],
   // A cancel that came while a consumer was already sending: what the provider then reports stands.
   canceled: ['sent', 'unknown', ...REPORTED_AFTER_SENDING],
+  scheduled: [...FROM_WAITING, 'skipped', 'canceled', 'created'],
 };
 
 /** Whether `from → to` moves the delivery's status (else the event is history only). */

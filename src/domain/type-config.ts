@@ -1,5 +1,28 @@
 import { z } from 'zod';
 import { CHANNELS, PRIORITIES } from './channels';
+import { parseDuration } from './durations';
+import { STATUSES } from './status';
+
+/** The longest an escalation step may wait: a month. */
+const MAX_ESCALATION_SECONDS = 30 * 86_400;
+
+const DurationSchema = z.string().refine((text) => {
+  const seconds = parseDuration(text);
+  return seconds !== null && seconds >= 1 && seconds <= MAX_ESCALATION_SECONDS;
+}, 'a duration like 90s, 15m, 2h or 1d, at most 30d');
+
+/** Statuses of an earlier step that make a later step unnecessary, by default. */
+export const DEFAULT_ESCALATION_UNLESS = ['delivered', 'opened', 'clicked'] as const;
+
+const EscalationStepSchema = z
+  .object({
+    channel: z.enum(CHANNELS),
+    /** From the notification's acceptance; the first step has none (it goes at once). */
+    after: DurationSchema.optional(),
+    /** An earlier step reaching one of these skips this step. */
+    unless: z.array(z.enum(STATUSES)).min(1).max(STATUSES.length).optional(),
+  })
+  .strict();
 
 const RateLimitSchema = z
   .object({
@@ -51,6 +74,26 @@ export const TypeConfigSchema = z
      * A provider with an idempotency key is always retried with the same key.
      */
     unknownOutcome: z.enum(['retry', 'give-up']).optional(),
+    /**
+     * Channels one after another: the first at once, each later one `after` the acceptance unless
+     * an earlier one reached a status in `unless` (default delivered, opened, clicked) first; a
+     * failed earlier step brings the next forward. Used when the producer names no channels.
+     */
+    escalation: z
+      .array(EscalationStepSchema)
+      .min(2)
+      .max(5)
+      .refine((steps) => steps[0]?.after === undefined, {
+        message: 'the first step goes at once: no after',
+        path: [0, 'after'],
+      })
+      .refine((steps) => steps.slice(1).every((s) => s.after !== undefined), {
+        message: 'every later step needs after',
+      })
+      .refine((steps) => new Set(steps.map((s) => s.channel)).size === steps.length, {
+        message: 'each channel once',
+      })
+      .optional(),
   })
   .strict();
 

@@ -37,7 +37,7 @@ export interface Dispatch {
 }
 
 /** Who is sending, for the log line of a failed send. */
-export type Sender = 'ingest' | 'sweeper' | 'reaper' | 'consumer' | 'replay';
+export type Sender = 'ingest' | 'sweeper' | 'reaper' | 'consumer' | 'replay' | 'escalation';
 
 /** What a send did: the ids the queue took, and the ids it refused. */
 export interface Sent {

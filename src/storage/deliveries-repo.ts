@@ -12,8 +12,10 @@ import { unlockedSql } from './bucket-rows';
 const MAX_PARAMS = 100;
 
 /** Statuses of a delivery still waiting to be sent (SQL list). */
-const WAITING = "'created', 'queued', 'deferred'";
+const WAITING = "'created', 'queued', 'deferred', 'scheduled'";
 const CANCELED_REASON = 'canceled by the producer';
+/** Called off while it may have been in a consumer's hands: canceled, or a skipped escalation step. */
+const CALLED_OFF = "('canceled', 'skipped')";
 /** Answers after which a message may have left: they override a cancel that came too late. */
 const MAY_HAVE_GONE: ReadonlySet<DeliveryStatus> = new Set(['sent', 'delivered', 'unknown']);
 /**
@@ -43,6 +45,7 @@ interface DeliveryRow {
   send_at: number | null;
   dedupe_key: string | null;
   cancel_key?: string | null;
+  escalation?: string | null;
   /** The next four are set on the notification's head row only (its first delivery). */
   source: string | null;
   data: string | null;
@@ -128,6 +131,20 @@ function toNotification(head: HeadRow, deliveryIds: string[], data: Record<strin
   };
 }
 
+/** Where an escalation step is: its part of the notification, its recipient, its mark (JSON). */
+export interface EscalationRow {
+  id: string;
+  notification_id: string;
+  user_id: string | null;
+  head_id: string | null;
+  escalation: string;
+}
+
+/** The id range of the notification part an escalation step is in (a step's siblings are there). */
+function stepRange(row: EscalationRow): [string, string] {
+  return rangeOf({ id: row.notification_id, head: row.head_id ?? row.id, ms: 0 });
+}
+
 /** Most deliveries one notification can plan (100 recipients with every address), rounded up. */
 const MAX_DELIVERIES_PER_NOTIFICATION = 16_384;
 
@@ -167,6 +184,10 @@ export type NewDelivery = Pick<
   'id' | 'notificationId' | 'userId' | 'channel' | 'address' | 'status'
 > & {
   reason?: string;
+  /** Its own send time (a later escalation step), instead of the notification's. */
+  sendAtMs?: number;
+  /** Its escalation step: `{ step, unless }` (JSON). */
+  escalation?: string;
 };
 
 /** A notification as ingest writes it: onto its head delivery row (and a key row for a producer id). */
@@ -390,6 +411,7 @@ export class DeliveriesRepo {
       priority: row.priority,
       dedupeKey: row.dedupe_key,
       sendAtMs: row.send_at,
+      escalation: row.escalation ?? null,
     };
     try {
       const data = await this.openData(row.head_id, row.head_data);
@@ -431,8 +453,9 @@ export class DeliveriesRepo {
         this.db
           .prepare(
             `INSERT INTO deliveries (id, notification_id, user_id, channel, address, status, reason, history, created_at, updated_at,
-               type, priority, send_at, dedupe_key, source, data, channels, request_hash, head_id, plan, cancel_key)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+               type, priority, send_at, dedupe_key, source, data, channels, request_hash, head_id, plan, cancel_key,
+               escalation)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           )
           .bind(
             d.id,
@@ -447,7 +470,7 @@ export class DeliveriesRepo {
             nowMs,
             notification.type,
             notification.priority,
-            notification.sendAtMs,
+            d.sendAtMs ?? notification.sendAtMs,
             notification.dedupeKey,
             head ? notification.source : null,
             head ? data : null,
@@ -456,6 +479,7 @@ export class DeliveriesRepo {
             headId,
             head && notification.plan ? JSON.stringify(notification.plan) : null,
             head ? notification.cancelKey : null,
+            d.escalation ?? null,
           ),
       );
     }
@@ -509,8 +533,9 @@ export class DeliveriesRepo {
    * consumer cannot turn `sent` back into `failed` (the WHERE clause refuses a status final for
    * sending). A callback that landed first (delivered, bounced, …) keeps its further status: the
    * outcome adds the provider, message id, send time and its history entry, once. A delivery
-   * canceled while a consumer was already handing it to a provider takes the provider's answer
-   * when it may have gone out (sent, delivered, unknown): its status never claims otherwise.
+   * canceled (or an escalation step skipped) while a consumer was already handing it to a
+   * provider takes the provider's answer when it may have gone out (sent, delivered, unknown): its
+   * status never claims otherwise.
    */
   outcomeStatement(given: Outcome, nowMs: number): D1PreparedStatement {
     // Provider answers often echo the address they refused: keep the reason, never the address.
@@ -524,14 +549,14 @@ export class DeliveriesRepo {
     return this.db
       .prepare(
         `UPDATE deliveries SET
-           status = CASE WHEN status IN (${WAITING}) OR (status = 'canceled' AND ?1 = 1) THEN ?2 ELSE status END,
-           reason = CASE WHEN status IN (${WAITING}) OR (status = 'canceled' AND ?1 = 1) THEN ?3 ELSE reason END,
+           status = CASE WHEN status IN (${WAITING}) OR (status IN ${CALLED_OFF} AND ?1 = 1) THEN ?2 ELSE status END,
+           reason = CASE WHEN status IN (${WAITING}) OR (status IN ${CALLED_OFF} AND ?1 = 1) THEN ?3 ELSE reason END,
            provider = coalesce(?4, provider),
            provider_message_id = coalesce(?5, provider_message_id), template_version = coalesce(?6, template_version),
            attempts = attempts + ?7, updated_at = ?8, sent_at = CASE WHEN ?2 IN ('sent', 'delivered') THEN ?8 ELSE sent_at END,
            history = json_insert(history, '$[#]', json(?9))
          WHERE id = ?10 AND (status IN (${WAITING}) OR (status IN (${REPORTED}) AND sent_at IS NULL)
-           OR (status = 'canceled' AND ?1 = 1))`,
+           OR (status IN ${CALLED_OFF} AND ?1 = 1))`,
       )
       .bind(
         outcome.attempted && MAY_HAVE_GONE.has(outcome.status) ? 1 : 0,
@@ -567,6 +592,81 @@ export class DeliveriesRepo {
       canceled.push(...results.map((row) => row.id));
     }
     return canceled;
+  }
+
+  /** The escalation steps among these deliveries: where each is, and its mark. */
+  async escalationRows(ids: readonly string[]): Promise<EscalationRow[]> {
+    const { results } = await this.db
+      .prepare(
+        `SELECT id, notification_id, user_id, head_id, escalation FROM deliveries
+         WHERE id IN (SELECT value FROM json_each(?)) AND escalation IS NOT NULL`,
+      )
+      .bind(JSON.stringify(ids))
+      .all<EscalationRow>();
+    return results;
+  }
+
+  /**
+   * Skips the recipient's later steps still waiting whose `unless` names `status` (one row written
+   * each); their ids. Only within the notification part's id range: no index needed. A step a
+   * consumer is sending at that moment keeps what the provider answers (see outcomeStatement).
+   */
+  async skipLaterSteps(
+    row: EscalationRow,
+    step: number,
+    status: DeliveryStatus,
+    nowMs: number,
+  ): Promise<string[]> {
+    const reason = `escalation: skipped, an earlier step was ${status}`;
+    const entry = JSON.stringify({ status: 'skipped', at: new Date(nowMs).toISOString(), reason });
+    const [from, to] = stepRange(row);
+    const { results } = await this.db
+      .prepare(
+        `UPDATE deliveries SET status = 'skipped', reason = ?1, updated_at = ?2,
+           history = json_insert(history, '$[#]', json(?3))
+         WHERE id >= ?4 AND id < ?5 AND notification_id = ?6 AND user_id IS ?7 AND status IN (${WAITING})
+           AND json_extract(escalation, '$.step') > ?8
+           AND EXISTS (SELECT 1 FROM json_each(escalation, '$.unless') WHERE value = ?9)
+         RETURNING id`,
+      )
+      .bind(reason, nowMs, entry, from, to, row.notification_id, row.user_id, step, status)
+      .all<{ id: string }>();
+    return results.map((r) => r.id);
+  }
+
+  /** The statuses of the recipient's deliveries of one step. */
+  async stepStatuses(row: EscalationRow, step: number): Promise<DeliveryStatus[]> {
+    const [from, to] = stepRange(row);
+    const { results } = await this.db
+      .prepare(
+        `SELECT status FROM deliveries WHERE id >= ? AND id < ? AND notification_id = ? AND user_id IS ?
+           AND json_extract(escalation, '$.step') = ?`,
+      )
+      .bind(from, to, row.notification_id, row.user_id, step)
+      .all<{ status: DeliveryStatus }>();
+    return results.map((r) => r.status);
+  }
+
+  /** Brings a waiting step forward: due now and `queued` (its message follows); their ids and channels. */
+  async bringForward(
+    row: EscalationRow,
+    step: number,
+    nowMs: number,
+  ): Promise<{ id: string; channel: Channel }[]> {
+    const reason = 'escalation: brought forward, an earlier step failed';
+    const entry = JSON.stringify({ status: 'queued', at: new Date(nowMs).toISOString(), reason });
+    const [from, to] = stepRange(row);
+    const { results } = await this.db
+      .prepare(
+        `UPDATE deliveries SET status = 'queued', send_at = ?1, reason = ?2, updated_at = ?1,
+           history = json_insert(history, '$[#]', json(?3))
+         WHERE id >= ?4 AND id < ?5 AND notification_id = ?6 AND user_id IS ?7 AND status IN (${WAITING})
+           AND send_at > ?1 AND json_extract(escalation, '$.step') = ?8
+         RETURNING id, channel`,
+      )
+      .bind(nowMs, reason, entry, from, to, row.notification_id, row.user_id, step)
+      .all<{ id: string; channel: Channel }>();
+    return results;
   }
 
   /** The notifications here whose producer gave them this `cancelKey` (by its partial index). */
@@ -868,7 +968,7 @@ export class DeliveriesRepo {
       range,
       { limit, nowMs, skipChannels, reason: 're-enqueued by the reaper' },
       {
-        sql: "status IN ('created', 'queued', 'deferred') AND updated_at < ? AND coalesce(send_at, 0) < ?",
+        sql: "status IN ('created', 'queued', 'deferred', 'scheduled') AND updated_at < ? AND coalesce(send_at, 0) < ?",
         params: [quietSinceMs, quietSinceMs],
       },
     );

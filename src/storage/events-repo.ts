@@ -1,5 +1,6 @@
 import { canTransition, type DeliveryStatus, type HistoryEntry, STATUSES } from '../domain/status';
 import { redact } from '../lib/redact';
+import type { EscalationRow } from './deliveries-repo';
 
 /** A status change reported from outside the send path: a provider callback, the pixel, a click. */
 export interface StatusEvent {
@@ -70,18 +71,25 @@ export class EventsRepo {
            updated_at = ?,
            history = CASE WHEN json_array_length(history) < ${MAX_HISTORY_ENTRIES}
              THEN json_insert(history, '$[#]', json(?)) ELSE history END
-         WHERE id = ? ${first}`,
+         WHERE id = ? ${first}${options.firstOnly ? ' RETURNING id, notification_id, user_id, head_id, escalation' : ''}`,
       )
       .bind(event.status, event.reason ?? null, nowMs, JSON.stringify(entry), event.deliveryId);
   }
 
   /**
    * Applies an event only when the delivery's history does not hold its status yet (the first
-   * open, the first click). Returns whether it was applied; a repeat writes nothing.
+   * open, the first click); a repeat writes nothing. Returns whether it was applied, and the
+   * delivery's escalation step when it is one (read by the same statement).
    */
-  async applyFirst(event: StatusEvent, nowMs: number): Promise<boolean> {
-    const result = await this.applyStatement(event, nowMs, { firstOnly: true }).run();
-    return (result.meta?.changes ?? 0) > 0;
+  async applyFirst(
+    event: StatusEvent,
+    nowMs: number,
+  ): Promise<{ applied: boolean; step: EscalationRow | null }> {
+    const { results } = await this.applyStatement(event, nowMs, { firstOnly: true }).all<
+      EscalationRow & { escalation: string | null }
+    >();
+    const row = results[0];
+    return { applied: row !== undefined, step: row?.escalation ? row : null };
   }
 
   /** The statements for `events`, in order, so several events for one delivery apply in sequence. */

@@ -1,10 +1,13 @@
+import type { Channel } from '../domain/channels';
 import type { Delivery, DeliveryToSend, Notification } from '../domain/delivery';
+import type { DeliveryStatus } from '../domain/status';
 import type { FieldCipher } from '../lib/field-crypto';
 import { bucketOfId, idTimeMs } from '../lib/ids';
 import { BucketRows } from './bucket-rows';
 import {
   DeliveriesRepo,
   type ErasureRecord,
+  type EscalationRow,
   type ListFilters,
   type Located,
   type NewDelivery,
@@ -261,6 +264,26 @@ export class ShardedDeliveries {
       [...this.router.groupIds(ids)].map(([shard, group]) => this.on(shard).cancel(group, nowMs)),
     );
     return parts.flat();
+  }
+
+  /** The escalation steps among these deliveries, each read in its database. */
+  async escalationRows(ids: readonly string[]): Promise<EscalationRow[]> {
+    const parts = await Promise.all(
+      [...this.router.groupIds(ids)].map(([shard, group]) => this.on(shard).escalationRows(group)),
+    );
+    return parts.flat();
+  }
+
+  skipLaterSteps(row: EscalationRow, step: number, status: DeliveryStatus, nowMs: number): Promise<string[]> {
+    return this.on(this.router.forId(row.id)).skipLaterSteps(row, step, status, nowMs);
+  }
+
+  stepStatuses(row: EscalationRow, step: number): Promise<DeliveryStatus[]> {
+    return this.on(this.router.forId(row.id)).stepStatuses(row, step);
+  }
+
+  bringForward(row: EscalationRow, step: number, nowMs: number): Promise<{ id: string; channel: Channel }[]> {
+    return this.on(this.router.forId(row.id)).bringForward(row, step, nowMs);
   }
 
   /** The notifications sharing a producer's cancelKey, in every database (at most `limit`). */

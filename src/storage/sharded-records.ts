@@ -92,7 +92,7 @@ export class ShardedEvents extends PerShard<EventsRepo> {
     return events.map((event) => this.applyStatement(event, nowMs));
   }
 
-  applyFirst(event: StatusEvent, nowMs: number): Promise<boolean> {
+  applyFirst(event: StatusEvent, nowMs: number): ReturnType<EventsRepo['applyFirst']> {
     return this.forId(event.deliveryId).applyFirst(event, nowMs);
   }
 

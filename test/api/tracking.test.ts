@@ -207,7 +207,7 @@ describe('tracking writes only the first open and click, and a flood is cut off'
       { deliveryId: id, status: 'opened', at: Date.now() },
       Date.now(),
     );
-    expect(changed).toBe(false);
+    expect(changed).toEqual({ applied: false, step: null });
     const res = await visit(pixel);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('image/gif');

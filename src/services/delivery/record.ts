@@ -5,6 +5,7 @@ import type { CarriedOutcome } from '../../queue/messages';
 import type { Outcome } from '../../storage/deliveries-repo';
 import { commitAcross } from '../../storage/shard-router';
 import { raiseAlert } from '../operations/alerts';
+import { followEscalations } from '../operations/escalation';
 import { recordStatusChange } from '../operations/metrics';
 import type { DeliveryBatch, Pending } from './batch';
 import { cleanupStatements, spareMassPrune } from './contact-cleanup';
@@ -42,6 +43,7 @@ export async function recordAnswer(batch: DeliveryBatch, pending: Pending): Prom
     await services.commit([services.deliveries.outcomeStatement(pending.outcome, now)]);
     pending.recorded = true;
     emitStatus(batch, pending);
+    await followSteps(batch, [pending]);
   } catch (error) {
     if ((error as { fatal?: unknown }).fatal === true) throw error;
     log('error', 'delivery.record_failed', {
@@ -83,6 +85,7 @@ export async function recordBatch(batch: DeliveryBatch): Promise<void> {
     ];
     await services.commit(statements);
     for (const p of unrecorded) emitStatus(batch, p);
+    await followSteps(batch, unrecorded);
   } catch (error) {
     if ((error as { fatal?: unknown }).fatal === true) throw error;
     log('error', 'delivery.batch_record_failed', { channel, count: unrecorded.length, error: String(error) });
@@ -98,6 +101,15 @@ function undecided(batch: DeliveryBatch, p: Pending): Pending['decision'] {
   return p.decision.kind === 'done' || p.decision.kind === 'dead'
     ? { kind: 'wait', delaySeconds: carryDelaySeconds(batch, 0) }
     : p.decision;
+}
+
+/** What the recorded outcomes of escalation steps mean for their later steps (only steps are read). */
+async function followSteps(batch: DeliveryBatch, recorded: readonly Pending[]): Promise<void> {
+  const steps = recorded.filter((p) => batch.loaded.get(p.outcome.deliveryId)?.escalation);
+  await followEscalations(
+    batch.services,
+    steps.map((p) => ({ deliveryId: p.outcome.deliveryId, status: p.outcome.status })),
+  );
 }
 
 /** One Analytics Engine data point per status change. */

@@ -3,6 +3,7 @@ import type { Contact, InlineRecipient } from '../../domain/contact';
 import type { Notification } from '../../domain/delivery';
 import { type PlannedDelivery, planDeliveries, type ResolvedRecipient } from '../../domain/delivery-plan';
 import { AppError, bucketMoving } from '../../domain/errors';
+import { type EscalationStep, escalationOf, planEscalation, scheduledReason } from '../../domain/escalation';
 import { MAX_QUEUE_DELAY_SECONDS } from '../../domain/retry';
 import { bucketOfKey } from '../../domain/shards';
 import type { DeliveryStatus } from '../../domain/status';
@@ -134,7 +135,9 @@ async function commitFresh(
   await applySuppressions(services, fresh);
   const queued = new Set(await enqueue(services, fresh, services.now()));
   for (const p of fresh) {
-    for (const d of p.deliveries) if (queued.has(d.id)) d.status = 'queued';
+    // A later escalation step waits on its delayed message: `scheduled` until it is due.
+    for (const d of p.deliveries)
+      if (queued.has(d.id)) d.status = d.sendAtMs !== undefined ? 'scheduled' : 'queued';
   }
   try {
     const statements = await Promise.all(
@@ -264,7 +267,18 @@ async function prepare(
   }
 
   const recipients = resolveRecipients(input.recipients, contacts);
-  const plans = recipients.flatMap((recipient) => planDeliveries(recipient, channels, explicit));
+  const escalation = explicit ? null : escalationOf(config, templated);
+  const plans: (PlannedDelivery & { sendAtMs?: number; escalation?: string })[] = escalation
+    ? recipients.flatMap((recipient) =>
+        planEscalation(recipient, escalation, now).map(({ step, ...d }) => ({
+          ...d,
+          escalation: JSON.stringify({ step, unless: escalation[step]?.unless ?? [] }),
+          ...(d.sendAtMs !== undefined
+            ? { reason: scheduledReason(escalation[step] as EscalationStep, d.sendAtMs) }
+            : {}),
+        })),
+      )
+    : recipients.flatMap((recipient) => planDeliveries(recipient, channels, explicit));
   const ids = await placedIds(services, plans, now);
   // The first part's head names a generated notification (under `ntf_`): no key row to find it.
   const id = givenId ?? `ntf_${(ids[0] ?? newId('dlv', now)).slice(4)}`;
@@ -354,12 +368,13 @@ function resolveRecipients(
 async function enqueue(services: Services, prepared: readonly Prepared[], now: number): Promise<string[]> {
   const byChannelAndDelay = new Map<Channel, Map<number, string[]>>();
   for (const { notification, deliveries } of prepared) {
-    // A send time beyond the queue's delay limit hops: the consumer re-enqueues it until it is due.
-    const delay = notification.sendAtMs
-      ? Math.min(MAX_QUEUE_DELAY_SECONDS, Math.max(0, Math.ceil((notification.sendAtMs - now) / 1000)))
-      : 0;
     for (const d of deliveries) {
       if (d.status !== 'created') continue;
+      // A send time beyond the queue's delay limit hops: the consumer re-enqueues it until it is due.
+      const sendAtMs = d.sendAtMs ?? notification.sendAtMs;
+      const delay = sendAtMs
+        ? Math.min(MAX_QUEUE_DELAY_SECONDS, Math.max(0, Math.ceil((sendAtMs - now) / 1000)))
+        : 0;
       const byDelay = byChannelAndDelay.get(d.channel) ?? new Map<number, string[]>();
       byChannelAndDelay.set(d.channel, byDelay);
       const ids = byDelay.get(delay) ?? [];

@@ -7,6 +7,7 @@ import type { CarriedOutcome, QueueMessage } from '../../queue/messages';
 import { sendToQueue } from '../../queue/producer';
 import type { Services } from '../container';
 import { raiseAlert } from './alerts';
+import { followEscalations } from './escalation';
 import { recordStatusChangesById } from './metrics';
 
 /** What one dead-lettered delivery comes to: the statements to run, and whether it failed here. */
@@ -63,10 +64,12 @@ export async function recordDeadLetters(
     ...deadLetterStatements(services, channel, d, carried.get(d.id), now),
   }));
   await services.commit(results.flatMap((r) => r.statements));
-  await recordStatusChangesById(
-    services,
-    results.filter((r) => r.failedHere).map((r) => ({ deliveryId: r.d.id, status: 'failed' as const })),
-  );
+  const failed = results
+    .filter((r) => r.failedHere)
+    .map((r) => ({ deliveryId: r.d.id, status: 'failed' as const }));
+  await recordStatusChangesById(services, failed);
+  // An escalation step whose attempts are spent brings the next step forward.
+  await followEscalations(services, failed);
   const dead = results.filter((r) => r.deadLettered).length;
   log('error', 'delivery.dead_lettered', { channel, count: ids.length, deadLettered: dead });
   if (dead === 0) return;

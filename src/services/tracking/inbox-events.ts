@@ -1,8 +1,10 @@
 import { deliveryStatusOf, type InboxAction } from '../../domain/inbox';
 import type { InboxChange } from '../../durable/inbox';
 import { log } from '../../lib/log';
+import type { EscalationRow } from '../../storage/deliveries-repo';
 import type { Services } from '../container';
 import { inboxOf } from '../inbox/inbox';
+import { followEscalations } from '../operations/escalation';
 import { recordStatusChangesById } from '../operations/metrics';
 
 /**
@@ -24,11 +26,13 @@ export async function markInbox(
 export async function recordInboxEvents(services: Services, change: InboxChange): Promise<void> {
   const now = services.now();
   const reported: { deliveryId: string; status: 'opened' | 'clicked' }[] = [];
+  const steps: EscalationRow[] = [];
   for (const { item, action } of change.changed) {
     for (const status of statusesOf(action)) {
       try {
-        if (await services.events.applyFirst({ deliveryId: item.deliveryId, status, at: now }, now))
-          reported.push({ deliveryId: item.deliveryId, status });
+        const first = await services.events.applyFirst({ deliveryId: item.deliveryId, status, at: now }, now);
+        if (first.applied) reported.push({ deliveryId: item.deliveryId, status });
+        if (first.step) steps.push(first.step);
       } catch (error) {
         log('error', 'inbox.event_failed', {
           deliveryId: item.deliveryId,
@@ -38,7 +42,10 @@ export async function recordInboxEvents(services: Services, change: InboxChange)
       }
     }
   }
-  if (reported.length > 0) await recordStatusChangesById(services, reported);
+  if (reported.length > 0) {
+    await recordStatusChangesById(services, reported);
+    if (steps.length > 0) await followEscalations(services, reported, steps);
+  }
 }
 
 /** A click is a read too: the delivery is opened, then clicked. */

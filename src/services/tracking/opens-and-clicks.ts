@@ -12,6 +12,7 @@ import type { TypeConfig } from '../../domain/type-config';
 import { log } from '../../lib/log';
 import { signToken, verificationSecrets, verifyToken } from '../../lib/signed-token';
 import type { Services } from '../container';
+import { followEscalations } from '../operations/escalation';
 import { recordStatusChangesById } from '../operations/metrics';
 
 /**
@@ -235,7 +236,10 @@ export async function recordEngagement(
   if (!limiter.admit(hit.token, now)) return;
   try {
     const first = await services.events.applyFirst({ deliveryId, status, at: now }, now);
-    if (first) await recordStatusChangesById(services, [{ deliveryId, status }]);
+    if (first.applied) {
+      await recordStatusChangesById(services, [{ deliveryId, status }]);
+      if (first.step) await followEscalations(services, [{ deliveryId, status }], [first.step]);
+    }
   } catch (error) {
     log('error', 'tracking.record_failed', {
       deliveryId,

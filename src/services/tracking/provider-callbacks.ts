@@ -11,6 +11,7 @@ import { AppError } from '../../domain/errors';
 import { log } from '../../lib/log';
 import type { StatusEvent } from '../../storage/events-repo';
 import type { Services } from '../container';
+import { followEscalations } from '../operations/escalation';
 import { recordStatusChangesById } from '../operations/metrics';
 import { addressValue, SuppressionKeyError, suppressStatement } from '../recipients/suppressions';
 
@@ -161,6 +162,7 @@ async function applyCallback(
   const statements = [...services.events.applyStatements(statusEvents, now), ...suppressions];
   if (statements.length > 0) await services.events.runBatches(statements);
   await recordStatusChangesById(services, statusEvents);
+  await followEscalations(services, statusEvents);
   const summary = {
     received: events.length,
     applied: statusEvents.length,
