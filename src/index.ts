@@ -1,13 +1,23 @@
 import { createApp } from './api/app';
 import { EnvError, parseEnv } from './config/env';
 import { handleQueueBatch } from './consumer/queue-handler';
+import type { OpenDigest } from './durable/digest-storage';
 import { type InboxChange, InboxObject } from './durable/inbox';
+import { Recipient as RecipientObject } from './durable/recipient';
 import { log } from './lib/log';
 import { createServices } from './services/container';
 import { runMinuteCron } from './services/operations/cron';
+import { releaseDigest } from './services/operations/digests';
 import { recordInboxEvents } from './services/tracking/inbox-events';
 
-export { Recipient } from './durable/recipient';
+/** The Recipient Durable Object as deployed: a digest whose window closed is sent through the queue. */
+export class Recipient extends RecipientObject {
+  protected override async releaseDigest(digest: OpenDigest): Promise<void> {
+    const services = createServices(parseEnv(this.env as Record<string, unknown>));
+    await services.router.refresh(services.now());
+    await releaseDigest(services, digest);
+  }
+}
 
 /**
  * The inbox Durable Object as deployed: a mark sent on a socket records its delivery events

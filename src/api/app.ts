@@ -9,6 +9,7 @@ import { adminRoutes } from './routes/admin';
 import { apiKeyRoutes } from './routes/api-keys';
 import { cancellationRoutes } from './routes/cancellation';
 import { contactRoutes } from './routes/contacts';
+import { digestRoutes } from './routes/digests';
 import { inboxClientRoutes, inboxCors } from './routes/inbox';
 import { inboxAdminRoutes } from './routes/inbox-admin';
 import { inboxAssetRoutes } from './routes/inbox-assets';
@@ -101,6 +102,7 @@ export function createApp() {
   );
   app.route('/', contactRoutes);
   app.route('/', inboxAdminRoutes);
+  app.route('/', digestRoutes);
   app.route('/', shardRoutes);
   app.route('/', notificationRoutes);
   app.route('/', cancellationRoutes);

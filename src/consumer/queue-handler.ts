@@ -82,13 +82,15 @@ function batchInput(bodies: readonly QueueMessage[]): BatchInput {
   const handedAt = new Map<string, number>();
   const pins = new Map<string, string>();
   const carried = new Map<string, CarriedOutcome>();
+  const digests = new Map<string, string[]>();
   for (const body of bodies) {
+    for (const [id, items] of Object.entries(body.digests ?? {})) digests.set(id, items);
     // Only ingest's messages carry `at`; ids the sweeper or a replay sends have rows already.
     if (body.at !== undefined) for (const id of body.deliveryIds) handedAt.set(id, body.at);
     for (const [id, pin] of Object.entries(body.pins ?? {})) pins.set(id, pin);
     for (const [id, outcome] of Object.entries(body.outcomes ?? {})) carried.set(id, outcome);
   }
-  return { handedAt, pins, carried };
+  return { handedAt, pins, carried, digests };
 }
 
 /**

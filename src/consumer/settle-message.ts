@@ -12,6 +12,7 @@ interface Onward {
   dispatches: Map<string, Dispatch & { deliveryIds: string[] }>;
   pins: Map<string, string>;
   outcomes: Map<string, CarriedOutcome>;
+  digests: Map<string, string[]>;
   dead: string[];
 }
 
@@ -21,7 +22,13 @@ function sortOnward(
   decisions: ReadonlyMap<string, Decision>,
   settled: Set<string>,
 ): Onward {
-  const onward: Onward = { dispatches: new Map(), pins: new Map(), outcomes: new Map(), dead: [] };
+  const onward: Onward = {
+    dispatches: new Map(),
+    pins: new Map(),
+    outcomes: new Map(),
+    digests: new Map(),
+    dead: [],
+  };
   for (const id of body.deliveryIds) {
     if (settled.has(id)) continue;
     settled.add(id);
@@ -33,6 +40,8 @@ function sortOnward(
     }
     if ('pin' in decision && decision.pin) onward.pins.set(id, decision.pin);
     if (decision.kind === 'carry') onward.outcomes.set(id, decision.outcome);
+    const items = body.digests?.[id];
+    if (items) onward.digests.set(id, items);
     // A retry counts an attempt; waiting and carrying an answer do not.
     const attempt = decision.kind === 'retry' ? body.attempt + 1 : body.attempt;
     const key = `${attempt}:${decision.delaySeconds}`;
@@ -80,6 +89,7 @@ export async function settleMessage(
     ...d,
     pins: onward.pins,
     outcomes: onward.outcomes,
+    digests: onward.digests,
   }));
   const sent = await sendToQueue(services.env, channel, dispatches, 'consumer');
   const dead =

@@ -15,6 +15,7 @@ import { isAdminKey } from '../services/access/api-keys';
 import type { Services } from '../services/container';
 import { inboxItemsOf, inboxOf } from '../services/inbox/inbox';
 import { replayDeadLetters } from '../services/operations/dead-letters';
+import { openDigestsHolding } from '../services/operations/digest-admin';
 import {
   backlogAlertSeconds,
   collectMetrics,
@@ -256,6 +257,7 @@ dashboardRoutes.get('/notifications/:id', async (c) => {
   const captured = new Map<string, OutboxEntry>();
   for (const entry of outbox) if (!captured.has(entry.deliveryId)) captured.set(entry.deliveryId, entry);
   const inboxItems = await inboxItemsOf(services, deliveries);
+  const digests = await openDigestsHolding(services, deliveries);
   return page(
     c,
     'notifications',
@@ -265,6 +267,7 @@ dashboardRoutes.get('/notifications/:id', async (c) => {
       deliveries={deliveries}
       captured={captured}
       inboxItems={inboxItems}
+      digests={digests}
     />,
   );
 });

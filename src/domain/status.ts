@@ -26,6 +26,8 @@ export const STATUSES = [
   'canceled',
   /** A later escalation step, waiting for its time (or for an earlier step to make it unnecessary). */
   'scheduled',
+  /** Held in a digest: it goes out folded into the digest's one delivery (its reason names it). */
+  'digested',
 ] as const;
 export type DeliveryStatus = (typeof STATUSES)[number];
 
@@ -38,6 +40,7 @@ export const FINAL_FOR_SENDING: ReadonlySet<DeliveryStatus> = new Set(
 const FROM_WAITING: readonly DeliveryStatus[] = [
   'queued',
   'deferred',
+  'digested',
   'sent',
   'failed',
   'suppressed',
@@ -80,7 +83,9 @@ const TRANSITIONS: Record<DeliveryStatus, readonly DeliveryStatus[]> = {
   unknown: ['delivered', 'opened', 'clicked', 'bounced', 'complained', 'unsubscribed'],
   // A cancel that came while a consumer was already sending: what the provider then reports stands.
   canceled: ['sent', 'unknown', ...REPORTED_AFTER_SENDING],
-  scheduled: [...FROM_WAITING, 'skipped', 'canceled', 'created'],
+  scheduled: [...FROM_WAITING, 'skipped', 'canceled', 'created', 'digested'],
+  // The digest's carrier goes back to `queued` to be sent; a held one may be canceled.
+  digested: ['queued', 'canceled'],
 };
 
 /** Whether `from → to` moves the delivery's status (else the event is history only). */

@@ -11,6 +11,9 @@ const DurationSchema = z.string().refine((text) => {
   return seconds !== null && seconds >= 1 && seconds <= MAX_ESCALATION_SECONDS;
 }, 'a duration like 90s, 15m, 2h or 1d, at most 30d');
 
+/** The most items a digest holds (and shows: the newest). */
+export const MAX_DIGEST_ITEMS = 50;
+
 /** Statuses of an earlier step that make a later step unnecessary, by default. */
 export const DEFAULT_ESCALATION_UNLESS = ['delivered', 'opened', 'clicked'] as const;
 
@@ -79,6 +82,22 @@ export const TypeConfigSchema = z
      * an earlier one reached a status in `unless` (default delivered, opened, clicked) first; a
      * failed earlier step brings the next forward. Used when the producer names no channels.
      */
+    /**
+     * Notifications of the type to one recipient on these channels, with the same rendered `key`,
+     * inside `window` become one delivery when it closes (or at `maxItems`; the first goes alone
+     * at once with `sendFirst`). The template sees `digest: { count, items, firstAt, lastAt }`.
+     */
+    digest: z
+      .object({
+        window: DurationSchema,
+        /** Liquid over the notification's data, e.g. `{{ data.thread_id }}`; none: one digest per type. */
+        key: z.string().min(1).max(256).optional(),
+        maxItems: z.number().int().min(2).max(MAX_DIGEST_ITEMS).default(MAX_DIGEST_ITEMS),
+        sendFirst: z.boolean().default(false),
+        channels: z.array(z.enum(CHANNELS)).min(1).optional(),
+      })
+      .strict()
+      .optional(),
     escalation: z
       .array(EscalationStepSchema)
       .min(2)

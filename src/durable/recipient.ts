@@ -12,6 +12,16 @@ import {
 } from '../domain/recipient-rules';
 import { log } from '../lib/log';
 import {
+  allDigests,
+  createDigestSchema,
+  type DigestItem,
+  deleteDigest,
+  nextClose,
+  type OpenDigest,
+  readDigest,
+  writeDigest,
+} from './digest-storage';
+import {
   claimKey,
   type HeldSend,
   pruneState,
@@ -21,6 +31,26 @@ import {
   withDelivery,
 } from './recipient-state';
 import { createSchema, readState, writeState } from './recipient-storage';
+
+/** A delivery folding into a digest; `key` names the digest (type, channel, rendered key). */
+export interface FoldRequest {
+  key: string;
+  channel: string;
+  deliveryId: string;
+  notificationId: string;
+  windowMs: number;
+  maxItems: number;
+  sendFirst: boolean;
+  nowMs: number;
+}
+
+export type FoldVerdict =
+  | { verdict: 'send' }
+  | { verdict: 'held'; closesAtMs: number }
+  | { verdict: 'release'; items: DigestItem[] };
+
+/** How soon a digest whose hand-over failed is tried again. */
+const DIGEST_RETRY_MS = 30_000;
 
 /**
  * `FAULT_EVICT_RATE` (0..1, development and test only): the share of calls before which the object
@@ -74,7 +104,62 @@ export class Recipient extends DurableObject<unknown> {
   constructor(ctx: DurableObjectState, env: unknown) {
     super(ctx, env);
     createSchema(ctx.storage.sql);
+    createDigestSchema(ctx.storage.sql);
     this.evictRate = faultEvictRate(env);
+  }
+
+  /**
+   * Folds deliveries into their open digests, one at a time (the object serializes every call,
+   * so two consumers folding at once make one digest). Per request: `send` (the first of a window
+   * with sendFirst, which goes alone), `held` (until the window closes), or `release` with the
+   * digest's items (it reached maxItems: this delivery carries them now).
+   */
+  async fold(requests: FoldRequest[]): Promise<FoldVerdict[]> {
+    const sql = this.ctx.storage.sql;
+    const verdicts = requests.map((request): FoldVerdict => {
+      const open = readDigest(sql, request.key);
+      const item = {
+        deliveryId: request.deliveryId,
+        notificationId: request.notificationId,
+        atMs: request.nowMs,
+      };
+      if (open?.items.some((i) => i.deliveryId === request.deliveryId))
+        return { verdict: 'held', closesAtMs: open.closesAtMs };
+      const closesAtMs = open?.closesAtMs ?? request.nowMs + request.windowMs;
+      if (!open && request.sendFirst) {
+        writeDigest(sql, { key: request.key, channel: request.channel, items: [], closesAtMs });
+        return { verdict: 'send' };
+      }
+      const items = [...(open?.items ?? []), item];
+      if (items.length >= request.maxItems) {
+        deleteDigest(sql, request.key);
+        return { verdict: 'release', items };
+      }
+      writeDigest(sql, { key: request.key, channel: request.channel, items, closesAtMs });
+      return { verdict: 'held', closesAtMs };
+    });
+    await this.armDigestAlarm();
+    return verdicts;
+  }
+
+  /** The open digests (an operator's view). */
+  async openDigests(): Promise<OpenDigest[]> {
+    return allDigests(this.ctx.storage.sql);
+  }
+
+  /**
+   * Closes the open digests these keys name now, as their windows' end would (an operator's
+   * flush); the keys closed. One whose hand-over fails stays open for the alarm to try again.
+   */
+  async flush(keys: readonly string[]): Promise<string[]> {
+    const closed: string[] = [];
+    for (const digest of allDigests(this.ctx.storage.sql)) {
+      if (!keys.includes(digest.key)) continue;
+      if (digest.items.length > 0) await this.releaseDigest(digest);
+      deleteDigest(this.ctx.storage.sql, digest.key);
+      closed.push(digest.key);
+    }
+    return closed;
   }
 
   /**
@@ -135,6 +220,38 @@ export class Recipient extends DurableObject<unknown> {
    */
   override async alarm(): Promise<void> {
     this.loaded(Date.now());
+    await this.closeDueDigests(Date.now());
+  }
+
+  /**
+   * Closes every digest whose window has ended: each goes to `releaseDigest` (the Worker sends its
+   * carrier) and only then leaves storage, so a failed hand-over is tried again by the next alarm.
+   */
+  private async closeDueDigests(nowMs: number): Promise<void> {
+    for (const digest of allDigests(this.ctx.storage.sql)) {
+      if (digest.closesAtMs > nowMs) continue;
+      try {
+        if (digest.items.length > 0) await this.releaseDigest(digest);
+        deleteDigest(this.ctx.storage.sql, digest.key);
+      } catch (error) {
+        log('error', 'digest.release_failed', { items: digest.items.length, error: String(error) });
+        await this.ctx.storage.setAlarm(nowMs + DIGEST_RETRY_MS);
+        return;
+      }
+    }
+    await this.armDigestAlarm();
+  }
+
+  private async armDigestAlarm(): Promise<void> {
+    const next = nextClose(this.ctx.storage.sql);
+    if (next === null) return;
+    const current = await this.ctx.storage.getAlarm();
+    if (current === null || current > next) await this.ctx.storage.setAlarm(next);
+  }
+
+  /** Hands a closed digest over to be sent; the Worker's subclass does it (src/index.ts). */
+  protected async releaseDigest(_digest: OpenDigest): Promise<void> {
+    throw new Error('no digest release configured');
   }
 
   private decideOne(state: RecipientState, request: DecisionRequest, call: { write: boolean }): Verdict {

@@ -40,6 +40,8 @@ export const queueMessageSchema = z.object({
   pins: z.record(z.string(), z.string().max(64)).optional(),
   /** Outcomes D1 could not take yet, by delivery id. */
   outcomes: z.record(z.string(), carriedOutcomeSchema).optional(),
+  /** A digest's carrier: the delivery ids folded into it (itself included), oldest first. */
+  digests: z.record(z.string(), z.array(z.string().min(1).max(64)).min(1).max(100)).optional(),
 });
 
 export type QueueMessage = z.infer<typeof queueMessageSchema>;

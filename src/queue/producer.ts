@@ -32,6 +32,8 @@ export interface Dispatch {
   at?: number;
   /** The provider each of some ids must be retried on (after an unknown outcome). */
   pins?: ReadonlyMap<string, string>;
+  /** Digest carriers: the ids folded into each. */
+  digests?: ReadonlyMap<string, string[]>;
   /** Outcomes D1 could not take yet, travelling with their ids. */
   outcomes?: ReadonlyMap<string, CarriedOutcome>;
 }
@@ -72,6 +74,7 @@ export function messagesOf(dispatch: Dispatch): MessageSendRequest<QueueMessage>
       ...(dispatch.at !== undefined ? { at: dispatch.at } : {}),
       ...entriesFor('pins', dispatch.pins, deliveryIds),
       ...entriesFor('outcomes', dispatch.outcomes, deliveryIds),
+      ...entriesFor('digests', dispatch.digests, deliveryIds),
     },
     contentType: 'json',
     ...(dispatch.delaySeconds ? { delaySeconds: dispatch.delaySeconds } : {}),

@@ -585,7 +585,7 @@ export class DeliveriesRepo {
         .prepare(
           `UPDATE deliveries SET status = 'canceled', reason = ?1, updated_at = ?2,
              history = json_insert(history, '$[#]', json(?3))
-           WHERE id IN (SELECT value FROM json_each(?4)) AND status IN (${WAITING}) RETURNING id`,
+           WHERE id IN (SELECT value FROM json_each(?4)) AND status IN (${WAITING}, 'digested') RETURNING id`,
         )
         .bind(CANCELED_REASON, nowMs, entry, JSON.stringify(chunk))
         .all<{ id: string }>();
@@ -667,6 +667,35 @@ export class DeliveriesRepo {
       .bind(nowMs, reason, entry, from, to, row.notification_id, row.user_id, step)
       .all<{ id: string; channel: Channel }>();
     return results;
+  }
+
+  /** A digest's held items name the delivery that carried them (their status stays `digested`). */
+  async digestedInto(itemIds: readonly string[], carrierId: string, nowMs: number): Promise<void> {
+    await this.db
+      .prepare(
+        `UPDATE deliveries SET reason = ?1, updated_at = ?2
+         WHERE id IN (SELECT value FROM json_each(?3)) AND id != ?4 AND status = 'digested'`,
+      )
+      .bind(`digested into ${carrierId}`, nowMs, JSON.stringify(itemIds), carrierId)
+      .run();
+  }
+
+  /**
+   * Makes a held item the digest's carrier: `queued` again, to be sent with the items (also when
+   * an earlier hand-over of it failed, so it is already `queued`); whether it could.
+   */
+  async claimCarrier(id: string, count: number, nowMs: number): Promise<boolean> {
+    const reason = `carries a digest of ${count}`;
+    const entry = JSON.stringify({ status: 'queued', at: new Date(nowMs).toISOString(), reason });
+    const { results } = await this.db
+      .prepare(
+        `UPDATE deliveries SET status = 'queued', reason = ?1, updated_at = ?2,
+           history = CASE WHEN status = 'digested' THEN json_insert(history, '$[#]', json(?3)) ELSE history END
+         WHERE id = ?4 AND status IN ('digested', 'queued') RETURNING id`,
+      )
+      .bind(reason, nowMs, entry, id)
+      .all<{ id: string }>();
+    return results.length > 0;
   }
 
   /** The notifications here whose producer gave them this `cancelKey` (by its partial index). */

@@ -286,6 +286,18 @@ export class ShardedDeliveries {
     return this.on(this.router.forId(row.id)).bringForward(row, step, nowMs);
   }
 
+  async digestedInto(itemIds: readonly string[], carrierId: string, nowMs: number): Promise<void> {
+    await Promise.all(
+      [...this.router.groupIds(itemIds)].map(([shard, group]) =>
+        this.on(shard).digestedInto(group, carrierId, nowMs),
+      ),
+    );
+  }
+
+  claimCarrier(id: string, count: number, nowMs: number): Promise<boolean> {
+    return this.on(this.router.forId(id)).claimCarrier(id, count, nowMs);
+  }
+
   /** The notifications sharing a producer's cancelKey, in every database (at most `limit`). */
   async notificationsWithCancelKey(cancelKey: string, limit: number): Promise<string[]> {
     const parts = await Promise.all(

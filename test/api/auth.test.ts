@@ -87,6 +87,8 @@ describe('OpenAPI', () => {
       '/v1/contacts/{userId}',
       '/v1/contacts/{userId}/device-tokens',
       '/v1/contacts/{userId}/device-tokens/{token}',
+      '/v1/contacts/{userId}/digests',
+      '/v1/contacts/{userId}/digests/{type}/flush',
       '/v1/contacts/{userId}/export',
       '/v1/contacts/{userId}/inbox',
       '/v1/contacts/{userId}/inbox/{id}',

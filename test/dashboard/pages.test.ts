@@ -238,4 +238,22 @@ describe('dashboard pages', () => {
     expect(user).toContain(`href="/dashboard/notifications/${accepted.id}"`);
     expect((await browser('GET', '/dashboard/users/%3Cscript%3E')).status).toBe(404);
   });
+
+  it("shows an open digest holding a notification's delivery, and a scheduled escalation step", async () => {
+    const type = `dash_digest_${Date.now().toString(36)}`;
+    await api('PUT', `/v1/templates/${type}/email`, { parts: { subject: 'S', text: 'T' } });
+    await api('PUT', `/v1/templates/${type}/sms`, { parts: { text: 'T' } });
+    await api('PUT', `/v1/templates/${type}/config`, {
+      digest: { window: '1h', channels: ['email'] },
+      escalation: [{ channel: 'email' }, { channel: 'sms', after: '30m' }],
+    });
+    const userId = uniqueUser('dash_digest');
+    await api('PUT', `/v1/contacts/${userId}`, { email: 'dash.digest@example.com', phone: '+14155550199' });
+    const captured = envWithCapturedQueues();
+    const accepted = await sendNotification(captured, { type, recipients: [userId], data: {} });
+    await drainQueues(captured);
+    const page = await html(`/dashboard/notifications/${accepted.id}`);
+    expect(page).toContain(`Held in an open digest (${type}, email): 1 items, goes out at`);
+    expect(page).toContain('class="badge s-scheduled"');
+  });
 });

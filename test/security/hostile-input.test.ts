@@ -223,6 +223,7 @@ const VALID_BODIES: Record<string, (Json | string)[]> = {
   // Nothing is moving: an abort answers where the bucket is, and no mutation can start a move.
   'POST /v1/admin/shards/move': [{ bucket: 200, to: 'DB_1', step: 'abort' }],
   'POST /v1/inbox/tokens': [{ userId: USER }, { userId: USER, ttlSeconds: 600 }],
+  'POST /v1/contacts/{userId}/digests/{type}/flush': [{}, { key: 't1' }],
   'POST /v1/inbox/items/batch': [{ all: true, action: 'read' }],
   'POST /v1/inbox/items/{id}/{action}': [{}],
   'PUT /v1/templates/{type}/config': [

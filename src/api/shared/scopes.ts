@@ -45,6 +45,8 @@ export const ROUTE_SCOPES: Readonly<Record<string, Scope>> = {
   'PUT /v1/contacts/{userId}/preferences': 'contacts:write',
   'PATCH /v1/contacts/{userId}/preferences': 'contacts:write',
   'GET /v1/contacts/{userId}/inbox': 'contacts:read',
+  'GET /v1/contacts/{userId}/digests': 'contacts:read',
+  'POST /v1/contacts/{userId}/digests/{type}/flush': 'notifications:write',
   'DELETE /v1/contacts/{userId}/inbox/{id}': 'contacts:write',
   'POST /v1/inbox/tokens': 'inbox:token',
 

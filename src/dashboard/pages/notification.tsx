@@ -1,6 +1,7 @@
 import type { FC } from 'hono/jsx';
 import type { Delivery, Notification } from '../../domain/delivery';
 import type { InboxItem } from '../../domain/inbox';
+import type { DigestView } from '../../services/operations/digest-admin';
 import type { OutboxEntry } from '../../storage/outbox-repo';
 import { describeAddress, elapsed } from '../ui/format';
 import { ChannelName, Empty, StatusBadge, Time } from '../ui/layout';
@@ -58,7 +59,8 @@ const DeliveryView: FC<{
   delivery: Delivery;
   captured: OutboxEntry | undefined;
   inboxItem: InboxItem | undefined;
-}> = ({ delivery: d, captured, inboxItem }) => (
+  digest: DigestView | undefined;
+}> = ({ delivery: d, captured, inboxItem, digest }) => (
   <div class="delivery" id={d.id}>
     <h2>
       <ChannelName channel={d.channel} /> <StatusBadge status={d.status} />
@@ -126,6 +128,13 @@ const DeliveryView: FC<{
     </div>
     {captured ? <MessageView entry={captured} /> : null}
     {inboxItem ? <InboxItemFacts item={inboxItem} /> : null}
+    {digest ? (
+      <p class="digest">
+        Held in an open digest ({digest.type}, {digest.channel}
+        {digest.key ? `, key ${digest.key}` : ''}): {digest.count} items, goes out at{' '}
+        <Time at={digest.closesAt} />.
+      </p>
+    ) : null}
   </div>
 );
 
@@ -136,7 +145,9 @@ export const NotificationPage: FC<{
   captured: Map<string, OutboxEntry>;
   /** The inbox items of the in-app deliveries, by delivery id. */
   inboxItems: Map<string, InboxItem>;
-}> = ({ notification: n, deliveries, captured, inboxItems }) => (
+  /** The open digests holding deliveries of this notification, by delivery id. */
+  digests: Map<string, DigestView>;
+}> = ({ notification: n, deliveries, captured, inboxItems, digests }) => (
   <>
     <h1 class="mono">{n.id}</h1>
     <p>
@@ -177,7 +188,12 @@ export const NotificationPage: FC<{
         <Empty>No deliveries.</Empty>
       ) : (
         deliveries.map((d) => (
-          <DeliveryView delivery={d} captured={captured.get(d.id)} inboxItem={inboxItems.get(d.id)} />
+          <DeliveryView
+            delivery={d}
+            captured={captured.get(d.id)}
+            inboxItem={inboxItems.get(d.id)}
+            digest={digests.get(d.id)}
+          />
         ))
       )}
     </section>

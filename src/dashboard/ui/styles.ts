@@ -71,7 +71,7 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 .badge.s-sent { background: #dbeafe; color: #1d4ed8; }
 .badge.s-delivered { background: #ccfbf1; color: #0f766e; }
 .badge.s-opened, .badge.s-clicked { background: #dcfce7; color: #15803d; }
-.badge.s-deferred, .badge.s-rate_limited, .badge.s-scheduled { background: #fef3c7; color: #92400e; }
+.badge.s-deferred, .badge.s-rate_limited, .badge.s-scheduled, .badge.s-digested { background: #fef3c7; color: #92400e; }
 .badge.s-failed, .badge.s-bounced, .badge.s-complained { background: #fee2e2; color: #b91c1c; }
 .badge.s-suppressed, .badge.s-unsubscribed, .badge.s-duplicate, .badge.s-skipped, .badge.s-canceled { background: #f3f4f6; color: #4b5563; }
 .badge.on { background: #dcfce7; color: #15803d; }

@@ -56,6 +56,8 @@ export interface DeliveryBatch {
   handedAt: ReadonlyMap<string, number>;
   /** The provider each of some ids must be retried on (their last answer was unknown). */
   pins: ReadonlyMap<string, string>;
+  /** Digest carriers: the ids folded into each (from the message, or released by this batch). */
+  digests: Map<string, string[]>;
   /** Outcomes that travelled with their ids because D1 could not take them. */
   carried: ReadonlyMap<string, CarriedOutcome>;
   /** Ids whose bucket is moving to another database: they wait until it has. */

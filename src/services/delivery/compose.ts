@@ -22,6 +22,8 @@ export async function composeMessage(
   delivery: DeliveryToSend,
   contact: Contact | undefined,
   config: TypeConfig,
+  /** More for the template to see (a digest's items). */
+  extra: Record<string, unknown> = {},
 ): Promise<Composed> {
   const address = delivery.address;
   if (!address) return { ok: false, reason: 'delivery has no address' };
@@ -32,6 +34,7 @@ export async function composeMessage(
   try {
     message = await renderTemplate(template, {
       ...renderContext(delivery, address, contact),
+      ...extra,
       unsubscribe_url: unsubscribe,
     });
   } catch (error) {

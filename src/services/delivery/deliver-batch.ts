@@ -1,6 +1,7 @@
 import type { Channel } from '../../domain/channels';
 import type { Services } from '../container';
 import type { Decision } from './batch';
+import { foldIntoDigests } from './digest-fold';
 import { type BatchInput, loadBatch, loadContacts, loadTypeConfigs, openChain, triage } from './load';
 import { askRecipients, releaseUnsentOf } from './recipient-gate';
 import { recordBatch } from './record';
@@ -12,7 +13,7 @@ export type { Decision } from './batch';
 
 /**
  * Delivers one queue batch of a channel as a pipeline of small steps over one batch object:
- * load → provider chain → contacts → triage → type configs → preferences → suppression list →
+ * load → provider chain → contacts → triage → type configs → digests → preferences → suppression list →
  * recipient rules → compose and send (each answer recorded at once) → release unsent → record.
  * Every delivery id ends with a decision for the queue consumer; one query loads the batch.
  */
@@ -27,6 +28,7 @@ export async function deliverBatch(
   await loadContacts(batch);
   triage(batch);
   await loadTypeConfigs(batch);
+  await foldIntoDigests(batch);
   await applyPreferences(batch);
   await checkSuppressions(batch);
   await askRecipients(batch);

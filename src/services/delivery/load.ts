@@ -29,6 +29,8 @@ export interface BatchInput {
   handedAt?: ReadonlyMap<string, number>;
   pins?: ReadonlyMap<string, string>;
   carried?: ReadonlyMap<string, CarriedOutcome>;
+  /** Digest carriers from the messages: the ids folded into each. */
+  digests?: ReadonlyMap<string, string[]>;
 }
 
 /** Step 1: one D1 query loads every delivery of the batch with what it needs of its notification. */
@@ -46,6 +48,7 @@ export async function loadBatch(
     ids: [...new Set(ids)],
     handedAt: options.handedAt ?? new Map(),
     pins: options.pins ?? new Map(),
+    digests: new Map(options.digests ?? []),
     carried: options.carried ?? new Map(),
     ...(options.deps ? { deps: options.deps } : {}),
     moving: await services.deliveries.movingAmong(ids, loaded),

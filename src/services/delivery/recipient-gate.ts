@@ -23,7 +23,7 @@ export async function recipientKey(userId: string | null, address: Address): Pro
 }
 
 /** Groups items by their delivery's recipient object; items whose delivery has no address are left out. */
-async function groupByRecipient<T>(
+export async function groupByRecipient<T>(
   items: readonly T[],
   deliveryOf: (item: T) => DeliveryToSend,
 ): Promise<Map<string, T[]>> {

@@ -44,6 +44,7 @@ export async function recordAnswer(batch: DeliveryBatch, pending: Pending): Prom
     pending.recorded = true;
     emitStatus(batch, pending);
     await followSteps(batch, [pending]);
+    await settleDigest(batch, pending);
   } catch (error) {
     if ((error as { fatal?: unknown }).fatal === true) throw error;
     log('error', 'delivery.record_failed', {
@@ -101,6 +102,17 @@ function undecided(batch: DeliveryBatch, p: Pending): Pending['decision'] {
   return p.decision.kind === 'done' || p.decision.kind === 'dead'
     ? { kind: 'wait', delaySeconds: carryDelaySeconds(batch, 0) }
     : p.decision;
+}
+
+/** A digest that went out: its other items say which delivery carried them. */
+async function settleDigest(batch: DeliveryBatch, pending: Pending): Promise<void> {
+  const items = batch.digests.get(pending.outcome.deliveryId);
+  if (!items || !['sent', 'delivered', 'unknown'].includes(pending.outcome.status)) return;
+  try {
+    await batch.services.deliveries.digestedInto(items, pending.outcome.deliveryId, batch.now);
+  } catch (error) {
+    log('error', 'digest.settle_failed', { deliveryId: pending.outcome.deliveryId, error: String(error) });
+  }
 }
 
 /** What the recorded outcomes of escalation steps mean for their later steps (only steps are read). */

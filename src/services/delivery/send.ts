@@ -13,6 +13,7 @@ import { raiseAlert } from '../operations/alerts';
 import { configOf, contactOf, type DeliveryBatch, type Pending } from './batch';
 import { composeMessage } from './compose';
 import { cleanupFor } from './contact-cleanup';
+import { digestContext } from './digest-fold';
 import { type ChainResult, sendWithFailover } from './failover';
 import { recordAnswer } from './record';
 
@@ -82,7 +83,14 @@ async function composeAndSend(
   const { services } = batch;
   const started = Date.now();
   const config = configOf(batch, delivery);
-  const composed = await composeMessage(services, delivery, contactOf(batch, delivery), config);
+  const digest = batch.digests.get(delivery.id);
+  const composed = await composeMessage(
+    services,
+    delivery,
+    contactOf(batch, delivery),
+    config,
+    digest ? { digest: await digestContext(services, digest) } : {},
+  );
   if (!composed.ok) {
     return {
       outcome: { deliveryId: delivery.id, status: 'failed', reason: composed.reason, attempted: false },

@@ -175,3 +175,12 @@ function parseJsonPart(part: string, text: string): unknown {
     throw new TemplateError(part, `${part} did not render valid JSON`);
   }
 }
+
+/** Renders a one-line Liquid text (a digest's key) over data; an error renders as empty. */
+export async function renderLine(source: string, context: Record<string, unknown>): Promise<string> {
+  try {
+    return (await textEngine.parseAndRender(source, context)).trim();
+  } catch {
+    return '';
+  }
+}
