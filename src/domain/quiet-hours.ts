@@ -188,3 +188,30 @@ function firstInstantWithOffsetOtherThan(
   }
   return high;
 }
+
+export const WEEKDAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const;
+export type Weekday = (typeof WEEKDAYS)[number];
+
+/**
+ * The first instant after `nowMs` whose wall time in `timeZone` is `clock` (HH:MM) on one of
+ * `days` (every day when absent): when a digest scheduled "mon at 09:00" goes out.
+ */
+export function nextLocalTime(
+  nowMs: number,
+  clock: string,
+  days: readonly Weekday[] | undefined,
+  timeZone: string,
+): number {
+  const minutes = parseClock(clock);
+  if (minutes === null) throw new RangeError(`a time must be HH:MM (00:00-23:59), got ${clock}`);
+  const zone = zoneClock(timeZone);
+  const local = zone.wallTime(nowMs);
+  for (let dayOffset = 0; dayOffset <= 8; dayOffset++) {
+    const date = new Date(Date.UTC(local.year, local.month - 1, local.day + dayOffset));
+    if (days && !days.includes(WEEKDAYS[date.getUTCDay()] as Weekday)) continue;
+    const wall = { year: date.getUTCFullYear(), month: date.getUTCMonth() + 1, day: date.getUTCDate() };
+    const next = zone.instantsOf(wall, minutes).find((instant) => instant > nowMs);
+    if (next !== undefined) return next;
+  }
+  throw new Error(`no ${clock} found in ${timeZone}`);
+}

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { CHANNELS, PRIORITIES } from './channels';
 import { parseDuration } from './durations';
+import { WEEKDAYS } from './quiet-hours';
 import { STATUSES } from './status';
 
 /** The longest an escalation step may wait: a month. */
@@ -89,7 +90,16 @@ export const TypeConfigSchema = z
      */
     digest: z
       .object({
-        window: DurationSchema,
+        /** A duration from the first item, or a schedule in the recipient's time zone. */
+        window: z.union([
+          DurationSchema,
+          z
+            .object({
+              at: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'HH:MM, 00:00 to 23:59'),
+              days: z.array(z.enum(WEEKDAYS)).min(1).max(7).optional(),
+            })
+            .strict(),
+        ]),
         /** Liquid over the notification's data, e.g. `{{ data.thread_id }}`; none: one digest per type. */
         key: z.string().min(1).max(256).optional(),
         maxItems: z.number().int().min(2).max(MAX_DIGEST_ITEMS).default(MAX_DIGEST_ITEMS),

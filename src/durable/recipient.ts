@@ -38,7 +38,8 @@ export interface FoldRequest {
   channel: string;
   deliveryId: string;
   notificationId: string;
-  windowMs: number;
+  /** When the window closes, for a digest this delivery opens. */
+  closesAtMs: number;
   maxItems: number;
   sendFirst: boolean;
   nowMs: number;
@@ -125,7 +126,7 @@ export class Recipient extends DurableObject<unknown> {
       };
       if (open?.items.some((i) => i.deliveryId === request.deliveryId))
         return { verdict: 'held', closesAtMs: open.closesAtMs };
-      const closesAtMs = open?.closesAtMs ?? request.nowMs + request.windowMs;
+      const closesAtMs = open?.closesAtMs ?? request.closesAtMs;
       if (!open && request.sendFirst) {
         writeDigest(sql, { key: request.key, channel: request.channel, items: [], closesAtMs });
         return { verdict: 'send' };

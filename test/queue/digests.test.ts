@@ -182,4 +182,27 @@ describe('digests', () => {
     });
     expect(await emailsOf(userId, 0)).toEqual([]);
   });
+
+  it("a scheduled window closes at the next 'at' on one of its days, in the recipient's time zone", async () => {
+    const type = await digestType('schedule', { window: { at: '09:00', days: ['mon'] } });
+    const userId = await newContact({ email: 'digest.schedule@example.com', timezone: 'Europe/Paris' });
+    const captured = envWithCapturedQueues();
+    await comment(captured, type, userId, 'weekly');
+    await drainQueues(captured);
+    const [open] = (
+      await json<{ data: { closesAt: string }[] }>(await api('GET', `/v1/contacts/${userId}/digests`))
+    ).data;
+    const closes = new Date(open?.closesAt ?? '');
+    expect(closes.getTime()).toBeGreaterThan(Date.now());
+    expect(closes.getTime() - Date.now()).toBeLessThanOrEqual(7 * 86_400_000);
+    const paris = new Intl.DateTimeFormat('en-GB', {
+      timeZone: 'Europe/Paris',
+      weekday: 'short',
+      hour: '2-digit',
+      minute: '2-digit',
+    }).format(closes);
+    expect(paris).toBe('Mon 09:00');
+    const refused = await api('PUT', `/v1/templates/${type}/config`, { digest: { window: { at: '25:00' } } });
+    expect(refused.status).toBe(422);
+  });
 });

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { isValidTimeZone, parseClock, quietHoursEnd } from '../../src/domain/quiet-hours';
+import { isValidTimeZone, nextLocalTime, parseClock, quietHoursEnd } from '../../src/domain/quiet-hours';
 
 // Expected instants are literal UTC values, checked by hand against `zdump -v -c 2026,2027 <zone>`
 // (glibc tzdata, independent of the ICU data the code uses). The 2026 transitions relied on:
@@ -494,5 +494,24 @@ describe('quietHoursEnd properties', () => {
       }),
       { numRuns: 400 },
     );
+  });
+});
+
+describe('nextLocalTime (digest schedules)', () => {
+  it('the next 09:00 on a listed day, across a DST change, in the given zone', () => {
+    // Friday 2026-03-27 12:00 UTC; Paris moves to summer time on Sunday 29 March.
+    const friday = Date.UTC(2026, 2, 27, 12, 0);
+    expect(new Date(nextLocalTime(friday, '09:00', ['mon'], 'Europe/Paris')).toISOString()).toBe(
+      '2026-03-30T07:00:00.000Z',
+    );
+    // Every day: the next morning, still winter time.
+    expect(new Date(nextLocalTime(friday, '09:00', undefined, 'Europe/Paris')).toISOString()).toBe(
+      '2026-03-28T08:00:00.000Z',
+    );
+    // Later today when the time has not passed yet.
+    expect(new Date(nextLocalTime(friday, '23:30', undefined, 'UTC')).toISOString()).toBe(
+      '2026-03-27T23:30:00.000Z',
+    );
+    expect(() => nextLocalTime(friday, '24:00', undefined, 'UTC')).toThrow(RangeError);
   });
 });

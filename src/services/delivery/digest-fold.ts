@@ -1,11 +1,12 @@
 import type { DeliveryToSend } from '../../domain/delivery';
 import { parseDuration } from '../../domain/durations';
+import { nextLocalTime } from '../../domain/quiet-hours';
 import { MAX_DIGEST_ITEMS, type TypeConfig } from '../../domain/type-config';
 import type { FoldRequest } from '../../durable/recipient';
 import { log } from '../../lib/log';
 import type { Services } from '../container';
 import { renderLine } from '../templates/render';
-import { configOf, type DeliveryBatch } from './batch';
+import { configOf, contactOf, type DeliveryBatch } from './batch';
 import { groupByRecipient } from './recipient-gate';
 
 /** Delay before a delivery whose recipient object could not fold it is tried again. */
@@ -79,7 +80,15 @@ async function foldRequest(batch: DeliveryBatch, d: DeliveryToSend): Promise<Fol
     channel: d.channel,
     deliveryId: d.id,
     notificationId: d.notificationId,
-    windowMs: (parseDuration(digest.window) ?? 0) * 1000,
+    closesAtMs:
+      typeof digest.window === 'string'
+        ? batch.now + (parseDuration(digest.window) ?? 0) * 1000
+        : nextLocalTime(
+            batch.now,
+            digest.window.at,
+            digest.window.days,
+            contactOf(batch, d)?.timezone ?? 'UTC',
+          ),
     maxItems: digest.maxItems ?? MAX_DIGEST_ITEMS,
     sendFirst: digest.sendFirst ?? false,
     nowMs: batch.now,
