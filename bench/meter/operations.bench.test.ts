@@ -70,9 +70,16 @@ interface ScenarioPlan {
   batch: boolean;
   /** Each notification carries its own `id`, the producer's idempotency key. */
   producerIds: boolean;
+  /** Notifications per user (a digest folds them): 1 when absent. */
+  perUser?: number;
   /** The contacts this scenario sends to, reached by no other scenario. */
   users: string[];
 }
+
+/** A digest type (templates/comment_digest): maxItems 10, so the tenth of a user's carries the other nine. */
+const DIGEST_TYPE = 'comment_digest';
+const DIGEST_PER_USER = 10;
+const DIGEST_DATA = { thread_id: 'roadmap', author: 'Ada', excerpt: 'Looks good', subject: 'the roadmap' };
 
 const PLANS: Omit<ScenarioPlan, 'users'>[] = [
   ...CHANNELS.map((channel) => ({
@@ -107,6 +114,15 @@ const PLANS: Omit<ScenarioPlan, 'users'>[] = [
     batch: true,
     producerIds: true,
   },
+  {
+    name: `email, digest of ${DIGEST_PER_USER} per user`,
+    type: DIGEST_TYPE,
+    channels: ['email'],
+    count: N,
+    batch: true,
+    producerIds: false,
+    perUser: DIGEST_PER_USER,
+  },
 ];
 
 /**
@@ -114,12 +130,13 @@ const PLANS: Omit<ScenarioPlan, 'users'>[] = [
  * before their scenario). Each scenario gets its own, so none finds earlier sends in its
  * recipients' windows: every scenario measures the happy path.
  */
-const users = Array.from({ length: PLANS.reduce((sum, p) => sum + p.count, 0) }, (_, i) => `${RUN}_${i}`);
+const usersOf = (plan: Omit<ScenarioPlan, 'users'>) => Math.ceil(plan.count / (plan.perUser ?? 1));
+const users = Array.from({ length: PLANS.reduce((sum, p) => sum + usersOf(p), 0) }, (_, i) => `${RUN}_${i}`);
 const SCENARIOS: ScenarioPlan[] = (() => {
   let next = 0;
   return PLANS.map((plan) => {
-    const own = users.slice(next, next + plan.count);
-    next += plan.count;
+    const own = users.slice(next, next + usersOf(plan));
+    next += usersOf(plan);
     return { ...plan, users: own };
   });
 })();
@@ -212,11 +229,12 @@ function freshEnv() {
 }
 
 async function ingest(env: Env, meter: Meter, plan: ScenarioPlan) {
-  const inputs = plan.users.map((userId, i) => ({
+  const recipients = plan.users.flatMap((userId) => Array.from({ length: plan.perUser ?? 1 }, () => userId));
+  const inputs = recipients.map((userId, i) => ({
     ...(plan.producerIds ? { id: `${RUN}_ntf_${plan.name.replace(/\W+/g, '_')}_${i}` } : {}),
     type: plan.type,
     recipients: [userId],
-    data: plan.type === INAPP_TYPE ? INAPP_DATA : DATA,
+    data: plan.type === INAPP_TYPE ? INAPP_DATA : plan.type === DIGEST_TYPE ? DIGEST_DATA : DATA,
     ...(plan.channels ? { channels: plan.channels } : {}),
   }));
   const accepted: AcceptedBody[] = [];
@@ -413,11 +431,16 @@ it(`meters ${N} notifications per channel and over all channels`, async ({ task 
   const retention = await meterRetention();
 
   for (const [index, s] of scenarios.entries()) {
-    // Every delivery must have been sent, or the per-delivery figures would be flattered.
-    expect(s.sent, `${s.name}: ${JSON.stringify(s.statuses)}`).toBe(s.deliveries);
+    // Every delivery must have been sent (or folded into one that was), or the figures would be flattered.
+    const perUser = SCENARIOS[index]?.perUser ?? 1;
+    const carried = s.deliveries / perUser;
+    expect(s.sent, `${s.name}: ${JSON.stringify(s.statuses)}`).toBe(carried);
+    expect(s.statuses.digested ?? 0, s.name).toBe(s.deliveries - carried);
     const channels = SCENARIOS[index]?.channels ?? TYPE_CHANNELS;
-    const expected = Object.fromEntries(channels.map((c) => [providerOf[c], s.deliveries / channels.length]));
-    expect(s.providers, s.name).toEqual(expected);
+    const expected = Object.fromEntries(channels.map((c) => [providerOf[c], carried / channels.length]));
+    expect(s.providers, s.name).toEqual(
+      carried < s.deliveries ? { ...expected, none: s.deliveries - carried } : expected,
+    );
   }
 
   const report: MeterReport = {

@@ -201,6 +201,15 @@ function budgetTable(report: MeterReport, awsTotal: number): string[] {
 }
 
 /** What producer ids add: the statements only that scenario ran, against the same scenario without ids. */
+/** What a digest scenario's figures mean: per email that went out, each carrying several notifications. */
+function digestsNote(report: MeterReport): string | undefined {
+  const s = report.scenarios.find((x) => (x.statuses.digested ?? 0) > 0);
+  if (!s) return undefined;
+  const folded = s.deliveries / s.sent;
+  const p = perDelivery(s);
+  return `**Digests.** \`${s.name}\` counts per email that went out, each carrying ${fmt(folded)} notifications (the ${fmt(folded - 1)} held ones end \`digested\`): per notification that is ${fmt(p.d1RowsWritten / folded)} D1 rows written, ${fmt(p.doRequests / folded)} DO requests and ${fmt(p.doRowsWritten / folded)} DO rows (the open digest's row, rewritten by each fold), ${usd(p.dollars / folded)} per million notifications, for one email where there would have been ${fmt(folded)}.`;
+}
+
 function producerIdsNote(report: MeterReport): string | undefined {
   const withIds = report.scenarios.find((s) => s.producerIds);
   if (!withIds) return undefined;
@@ -359,6 +368,8 @@ export function renderReport(report: MeterReport): string {
   const budgetNotes: string[] = [];
   const idsNote = producerIdsNote(report);
   if (idsNote) budgetNotes.push(idsNote);
+  const digestNote = digestsNote(report);
+  if (digestNote) budgetNotes.push(digestNote);
   budgetNotes.push(
     `**DO rows written**: at most ${BUDGETS.doRowsPerDecide} per \`decide\` call, the Recipient object's one state row (its counted sends, dedupe claims and leases as compact JSON), rewritten when the call let through a delivery that a cap counts or that carries a \`dedupeKey\`, so that caps, claims and leases survive eviction and deploys. A webhook without a type cap or key writes none. A consumer batch asks each recipient once per channel queue, so a notification to several capped channels writes one row per channel; a notification's several deliveries on one channel (devices, chat channels) share the row and the slot.`,
   );

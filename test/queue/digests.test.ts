@@ -89,8 +89,33 @@ describe('digests', () => {
       await drainQueues(seven);
     }
     expect((await emailsOf(other, 2)).map((e) => e.text)).toEqual(['1;2;3;', '4;5;6;']);
+    // Each held one names its carrier.
+    const carriers = (await readOutbox({ userId: other })).map((e) => e.deliveryId);
+    const held = await json<{ data: { deliveries: { status: string; reason: string | null }[] }[] }>(
+      await api('GET', `/v1/notifications?userId=${other}&limit=10`),
+    );
+    const digested = held.data.flatMap((n) => n.deliveries).filter((d) => d.status === 'digested');
+    // 1, 2 and 4, 5 went out in a digest; 7 is still held in the open one.
+    const carried = digested.filter((d) => d.reason?.startsWith('digested into'));
+    expect(carried).toHaveLength(4);
+    for (const d of carried) expect(carriers.map((c) => `digested into ${c}`)).toContain(d.reason);
+    expect(digested.filter((d) => d.reason?.startsWith('held for a digest until'))).toHaveLength(1);
     await closeWindows(other);
     expect((await emailsOf(other, 3)).map((e) => e.text)).toEqual(['1;2;3;', '4;5;6;', '7;']);
+
+    // Three in one consumer batch: the third carries the two held just before it in that batch.
+    const batched = await newContact({ email: 'digest.batch@example.com' });
+    const together = envWithCapturedQueues();
+    const three = [];
+    for (const body of ['u', 'v', 'w']) three.push(await comment(together, capped, batched, body));
+    await drainQueues(together);
+    const carrier = three[2]?.deliveries[0]?.id;
+    expect((await readDeliveries(three[2]?.id ?? ''))[0]?.status).toBe('sent');
+    for (const n of three.slice(0, 2))
+      expect((await readDeliveries(n.id))[0]).toMatchObject({
+        status: 'digested',
+        reason: `digested into ${carrier}`,
+      });
   });
 
   it('sendFirst sends the first at once and a digest of the rest; a canceled one leaves the digest', async () => {

@@ -70,6 +70,14 @@ export async function foldIntoDigests(batch: DeliveryBatch): Promise<void> {
     }),
   );
   batch.todo = batch.todo.filter((d) => !gone.has(d.id));
+  // Items held by this very batch and carried by a delivery of it: their outcome says so at once.
+  for (const [carrier, items] of batch.digests) {
+    for (const id of items) {
+      const held = batch.pending.get(id);
+      if (id !== carrier && held?.outcome.status === 'digested')
+        held.outcome.reason = `digested into ${carrier}`;
+    }
+  }
 }
 
 async function foldRequest(batch: DeliveryBatch, d: DeliveryToSend): Promise<FoldRequest> {
