@@ -1,21 +1,33 @@
 import { createApp } from './api/app';
 import { EnvError, parseEnv } from './config/env';
 import { handleQueueBatch } from './consumer/queue-handler';
-import type { OpenDigest } from './durable/digest-storage';
+import type { OpenDigest, StepTimer } from './durable/digest-storage';
 import { type InboxChange, InboxObject } from './durable/inbox';
 import { Recipient as RecipientObject } from './durable/recipient';
 import { log } from './lib/log';
 import { createServices } from './services/container';
 import { runMinuteCron } from './services/operations/cron';
 import { releaseDigest } from './services/operations/digests';
+import { releaseSteps } from './services/operations/escalation';
 import { recordInboxEvents } from './services/tracking/inbox-events';
 
-/** The Recipient Durable Object as deployed: a digest whose window closed is sent through the queue. */
+/**
+ * The Recipient Durable Object as deployed: a digest whose window closed, and an escalation step
+ * whose time came, are sent through the queue.
+ */
 export class Recipient extends RecipientObject {
   protected override async releaseDigest(digest: OpenDigest): Promise<void> {
+    await releaseDigest(await this.services(), digest);
+  }
+
+  protected override async releaseSteps(timers: StepTimer[]): Promise<void> {
+    await releaseSteps(await this.services(), timers);
+  }
+
+  private async services() {
     const services = createServices(parseEnv(this.env as Record<string, unknown>));
     await services.router.refresh(services.now());
-    await releaseDigest(services, digest);
+    return services;
   }
 }
 

@@ -63,3 +63,50 @@ export function nextClose(sql: SqlStorage): number | null {
   const row = sql.exec<{ at: number | null }>('SELECT min(closes_at) AS at FROM digests').one();
   return row.at ?? null;
 }
+
+/** A later escalation step waiting for its time in the recipient's object. */
+export interface StepTimer {
+  deliveryId: string;
+  channel: string;
+  dueAtMs: number;
+}
+
+export function createStepSchema(sql: SqlStorage): void {
+  sql.exec(`CREATE TABLE IF NOT EXISTS step_timers (
+    delivery_id TEXT PRIMARY KEY,
+    channel TEXT NOT NULL,
+    due_at INTEGER NOT NULL
+  ) WITHOUT ROWID`);
+}
+
+export function addStepTimers(sql: SqlStorage, timers: readonly StepTimer[]): void {
+  for (const t of timers)
+    sql.exec(
+      'INSERT OR IGNORE INTO step_timers (delivery_id, channel, due_at) VALUES (?, ?, ?)',
+      t.deliveryId,
+      t.channel,
+      t.dueAtMs,
+    );
+}
+
+export function dueStepTimers(sql: SqlStorage, nowMs: number): StepTimer[] {
+  return sql
+    .exec<{ delivery_id: string; channel: string; due_at: number }>(
+      'SELECT * FROM step_timers WHERE due_at <= ? ORDER BY due_at',
+      nowMs,
+    )
+    .toArray()
+    .map((r) => ({ deliveryId: r.delivery_id, channel: r.channel, dueAtMs: r.due_at }));
+}
+
+export function deleteStepTimers(sql: SqlStorage, ids: readonly string[]): void {
+  sql.exec(
+    'DELETE FROM step_timers WHERE delivery_id IN (SELECT value FROM json_each(?))',
+    JSON.stringify(ids),
+  );
+}
+
+/** The next step due, or null. */
+export function nextStepDue(sql: SqlStorage): number | null {
+  return sql.exec<{ at: number | null }>('SELECT min(due_at) AS at FROM step_timers').one().at ?? null;
+}

@@ -12,13 +12,19 @@ import {
 } from '../domain/recipient-rules';
 import { log } from '../lib/log';
 import {
+  addStepTimers,
   allDigests,
   createDigestSchema,
+  createStepSchema,
   type DigestItem,
   deleteDigest,
+  deleteStepTimers,
+  dueStepTimers,
   nextClose,
+  nextStepDue,
   type OpenDigest,
   readDigest,
+  type StepTimer,
   writeDigest,
 } from './digest-storage';
 import {
@@ -106,6 +112,7 @@ export class Recipient extends DurableObject<unknown> {
     super(ctx, env);
     createSchema(ctx.storage.sql);
     createDigestSchema(ctx.storage.sql);
+    createStepSchema(ctx.storage.sql);
     this.evictRate = faultEvictRate(env);
   }
 
@@ -141,6 +148,15 @@ export class Recipient extends DurableObject<unknown> {
     });
     await this.armDigestAlarm();
     return verdicts;
+  }
+
+  /**
+   * Keeps the timers of later escalation steps (their rows wait `scheduled` in D1): each is handed
+   * to `releaseSteps` when due, by this object's alarm. A repeat of a timer changes nothing.
+   */
+  async schedule(timers: StepTimer[]): Promise<void> {
+    addStepTimers(this.ctx.storage.sql, timers);
+    await this.armDigestAlarm();
   }
 
   /** The open digests (an operator's view). */
@@ -221,7 +237,29 @@ export class Recipient extends DurableObject<unknown> {
    */
   override async alarm(): Promise<void> {
     this.loaded(Date.now());
+    await this.releaseDueSteps(Date.now());
     await this.closeDueDigests(Date.now());
+  }
+
+  /** Hands the due escalation steps over; they leave storage only once handed over. */
+  private async releaseDueSteps(nowMs: number): Promise<void> {
+    const due = dueStepTimers(this.ctx.storage.sql, nowMs);
+    if (due.length === 0) return;
+    try {
+      await this.releaseSteps(due);
+      deleteStepTimers(
+        this.ctx.storage.sql,
+        due.map((t) => t.deliveryId),
+      );
+    } catch (error) {
+      log('error', 'escalation.release_failed', { steps: due.length, error: String(error) });
+      await this.ctx.storage.setAlarm(nowMs + DIGEST_RETRY_MS);
+    }
+  }
+
+  /** Sends due escalation steps to their queues; the Worker's subclass does it (src/index.ts). */
+  protected async releaseSteps(_timers: StepTimer[]): Promise<void> {
+    throw new Error('no escalation release configured');
   }
 
   /**
@@ -243,9 +281,13 @@ export class Recipient extends DurableObject<unknown> {
     await this.armDigestAlarm();
   }
 
+  /** The alarm at the next digest close or escalation step, whichever comes first. */
   private async armDigestAlarm(): Promise<void> {
-    const next = nextClose(this.ctx.storage.sql);
-    if (next === null) return;
+    const times = [nextClose(this.ctx.storage.sql), nextStepDue(this.ctx.storage.sql)].filter(
+      (t): t is number => t !== null,
+    );
+    if (times.length === 0) return;
+    const next = Math.min(...times);
     const current = await this.ctx.storage.getAlarm();
     if (current === null || current > next) await this.ctx.storage.setAlarm(next);
   }

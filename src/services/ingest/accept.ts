@@ -1,3 +1,4 @@
+import type { Address } from '../../domain/address';
 import type { Channel, Priority } from '../../domain/channels';
 import type { Contact, InlineRecipient } from '../../domain/contact';
 import type { Notification } from '../../domain/delivery';
@@ -14,6 +15,7 @@ import { sendToQueue } from '../../queue/producer';
 import type { NewDelivery, NewNotification } from '../../storage/deliveries-repo';
 import type { Services } from '../container';
 import { MISSING_ROW_GRACE_MS } from '../delivery/load';
+import { recipientKey } from '../delivery/recipient-gate';
 import {
   type AddressValue,
   addressValue,
@@ -133,17 +135,20 @@ async function commitFresh(
   raced: boolean,
 ): Promise<boolean> {
   await applySuppressions(services, fresh);
+  // A later escalation step waits `scheduled`: its timer is in its recipient's object (set below).
+  for (const p of fresh)
+    for (const d of p.deliveries)
+      if (d.status === 'created' && d.escalation && d.sendAtMs !== undefined) d.status = 'scheduled';
   const queued = new Set(await enqueue(services, fresh, services.now()));
   for (const p of fresh) {
-    // A later escalation step waits on its delayed message: `scheduled` until it is due.
-    for (const d of p.deliveries)
-      if (queued.has(d.id)) d.status = d.sendAtMs !== undefined ? 'scheduled' : 'queued';
+    for (const d of p.deliveries) if (queued.has(d.id)) d.status = 'queued';
   }
   try {
     const statements = await Promise.all(
       fresh.map((p) => services.deliveries.insertStatements(p.notification, p.deliveries, now)),
     );
     await services.commit(statements.flat());
+    await scheduleLaterSteps(services, fresh);
     return true;
   } catch (error) {
     // The home database's key rows go first: a race fails there, before any part is written.
@@ -398,4 +403,46 @@ async function enqueue(services: Services, prepared: readonly Prepared[], now: n
     ),
   );
   return results.flatMap((r) => r.sent);
+}
+
+/**
+ * Hands each recipient's later escalation steps to their Recipient object, whose alarm sends them
+ * when due. Where the object cannot be reached, the steps go to their queues with the delay
+ * instead; a step neither took waits `scheduled` until the reaper finds it due.
+ */
+async function scheduleLaterSteps(services: Services, fresh: readonly Prepared[]): Promise<void> {
+  const steps = fresh.flatMap((p) =>
+    p.deliveries.filter((d) => d.status === 'scheduled' && d.sendAtMs !== undefined && d.address),
+  );
+  if (steps.length === 0) return;
+  const byRecipient = new Map<string, NewDelivery[]>();
+  for (const d of steps) {
+    const key = await recipientKey(d.userId, d.address as Address);
+    byRecipient.set(key, [...(byRecipient.get(key) ?? []), d]);
+  }
+  await Promise.all(
+    [...byRecipient].map(async ([key, list]) => {
+      try {
+        await services.env.RECIPIENT.get(services.env.RECIPIENT.idFromName(key)).schedule(
+          list.map((d) => ({ deliveryId: d.id, channel: d.channel, dueAtMs: d.sendAtMs as number })),
+        );
+      } catch (error) {
+        log('warn', 'escalation.schedule_failed', { count: list.length, error: String(error) });
+        await delayedFallback(services, list);
+      }
+    }),
+  );
+}
+
+async function delayedFallback(services: Services, steps: readonly NewDelivery[]): Promise<void> {
+  const now = services.now();
+  for (const d of steps) {
+    const delaySeconds = Math.min(MAX_QUEUE_DELAY_SECONDS, Math.ceil(((d.sendAtMs as number) - now) / 1000));
+    await sendToQueue(
+      services.env,
+      d.channel,
+      [{ deliveryIds: [d.id], attempt: 0, delaySeconds, at: now }],
+      'ingest',
+    );
+  }
 }

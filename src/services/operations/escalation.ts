@@ -1,3 +1,4 @@
+import { isChannel } from '../../domain/channels';
 import { STEP_FAILED, type StepMark } from '../../domain/escalation';
 import type { DeliveryStatus } from '../../domain/status';
 import { groupBy } from '../../lib/collections';
@@ -73,5 +74,26 @@ async function follow(services: Services, row: EscalationRow, status: DeliverySt
       step: mark.step + 1,
       count: forward.length,
     });
+  }
+}
+
+/**
+ * Sends escalation steps whose time came (the recipient object's alarm): each to its channel's
+ * queue now; the consumer sends a `scheduled` row once due, and drops one skipped or canceled
+ * meanwhile. Throws when a queue refuses: the object keeps the timers and tries again.
+ */
+export async function releaseSteps(
+  services: Services,
+  timers: readonly { deliveryId: string; channel: string }[],
+): Promise<void> {
+  for (const [channel, group] of groupBy(timers, (t) => t.channel)) {
+    if (!isChannel(channel)) continue;
+    const { unsent } = await sendToQueue(
+      services.env,
+      channel,
+      [{ deliveryIds: group.map((t) => t.deliveryId), attempt: 0, delaySeconds: 0, at: services.now() }],
+      'escalation',
+    );
+    if (unsent.length > 0) throw new Error(`the ${channel} queue refused ${unsent.length} escalation steps`);
   }
 }
