@@ -230,4 +230,24 @@ describe('digests', () => {
     const refused = await api('PUT', `/v1/templates/${type}/config`, { digest: { window: { at: '25:00' } } });
     expect(refused.status).toBe(422);
   });
+
+  it("a digest counts once against the recipient's cap", async () => {
+    const type = await digestType('cap', { window: '1h', maxItems: 3 });
+    const config = await json<Record<string, unknown>>(await api('GET', `/v1/templates/${type}/config`));
+    await api('PUT', `/v1/templates/${type}/config`, {
+      ...config,
+      rateLimits: { email: { limit: 1, windowSeconds: 3600 } },
+    });
+    const userId = await newContact({ email: 'digest.cap@example.com' });
+    const captured = envWithCapturedQueues();
+    const first = [];
+    for (const body of ['a', 'b', 'c']) first.push(await comment(captured, type, userId, body));
+    await drainQueues(captured);
+    // Three notifications, one email: the cap of one a hour is used once, by the digest.
+    expect((await readDeliveries(first[2]?.id ?? ''))[0]?.status).toBe('sent');
+    const second = [];
+    for (const body of ['d', 'e', 'f']) second.push(await comment(captured, type, userId, body));
+    await drainQueues(captured);
+    expect((await readDeliveries(second[2]?.id ?? ''))[0]?.status).toBe('deferred');
+  });
 });
