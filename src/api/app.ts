@@ -41,6 +41,13 @@ const requestContext = createMiddleware<AppEnv>(async (c, next) => {
   await next();
 });
 
+/** Request bodies over MAX_BODY_BYTES are refused before they are read whole. */
+const limitBody = bodyLimit({
+  maxSize: MAX_BODY_BYTES,
+  onError: (c) =>
+    errorResponse(c, 413, 'payload_too_large', `request bodies are limited to ${MAX_BODY_BYTES} bytes`),
+});
+
 /** Bodies are JSON only: anything else is a 415 before validation. */
 const requireJson = createMiddleware<AppEnv>(async (c, next) => {
   if (['POST', 'PUT', 'PATCH'].includes(c.req.method)) {
@@ -79,27 +86,13 @@ export function createApp() {
     const empty = c.req.header('Content-Length') === '0' || c.req.raw.body === null;
     return empty && !c.req.path.endsWith('/batch') ? next() : requireJson(c, next);
   });
-  app.use(
-    '/v1/inbox/items/*',
-    bodyLimit({
-      maxSize: MAX_BODY_BYTES,
-      onError: (c) =>
-        errorResponse(c, 413, 'payload_too_large', `request bodies are limited to ${MAX_BODY_BYTES} bytes`),
-    }),
-  );
+  app.use('/v1/inbox/items/*', limitBody);
   app.route('/', inboxClientRoutes);
   app.route('/', inboxAssetRoutes); // GET /inbox.js (the element), GET /inbox/demo (development)
 
   app.use('/v1/*', requireApiKey);
   app.use('/v1/*', requireJson);
-  app.use(
-    '/v1/*',
-    bodyLimit({
-      maxSize: MAX_BODY_BYTES,
-      onError: (c) =>
-        errorResponse(c, 413, 'payload_too_large', `request bodies are limited to ${MAX_BODY_BYTES} bytes`),
-    }),
-  );
+  app.use('/v1/*', limitBody);
   app.route('/', contactRoutes);
   app.route('/', inboxAdminRoutes);
   app.route('/', digestRoutes);

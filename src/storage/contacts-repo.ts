@@ -1,6 +1,7 @@
 import type { Contact, DeviceToken, ExternalChannel } from '../domain/contact';
 import { bucketOfKey } from '../domain/shards';
 import type { FieldCipher } from '../lib/field-crypto';
+import { rowsByKey } from './rows-by-key';
 
 export interface ContactRow {
   user_id: string;
@@ -16,7 +17,7 @@ export interface ContactRow {
 }
 
 /** D1 binds at most 100 parameters per statement. */
-const MAX_PARAMS = 100;
+const _MAX_PARAMS = 100;
 
 /** The columns holding personal data: encrypted with the row's user id as additional data. */
 const aad = (column: string, userId: string) => `contacts.${column}:${userId}`;
@@ -92,18 +93,9 @@ export class ContactsRepo {
 
   /** Loads many contacts with as few queries as the parameter limit allows. */
   async getMany(userIds: readonly string[]): Promise<Map<string, Contact>> {
-    const unique = [...new Set(userIds)];
-    const found = new Map<string, Contact>();
-    for (let i = 0; i < unique.length; i += MAX_PARAMS) {
-      const chunk = unique.slice(i, i + MAX_PARAMS);
-      const { results } = await this.db
-        .prepare(`SELECT * FROM contacts WHERE user_id IN (${chunk.map(() => '?').join(',')})`)
-        .bind(...chunk)
-        .all<ContactRow>();
-      for (const contact of await Promise.all(results.map((row) => this.toContact(row))))
-        found.set(contact.userId, contact);
-    }
-    return found;
+    const rows = await rowsByKey<ContactRow>(this.db, { table: 'contacts', key: 'user_id' }, userIds);
+    const contacts = await Promise.all(rows.map((row) => this.toContact(row)));
+    return new Map(contacts.map((contact) => [contact.userId, contact]));
   }
 
   /**

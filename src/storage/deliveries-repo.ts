@@ -8,6 +8,7 @@ import { idAfter, idBoundAt, idTimeMs } from '../lib/ids';
 import { log } from '../lib/log';
 import { redact } from '../lib/redact';
 import { unlockedSql } from './bucket-rows';
+import { rowsByKey } from './rows-by-key';
 
 const MAX_PARAMS = 100;
 
@@ -366,18 +367,10 @@ export class DeliveriesRepo {
   }
 
   async getDeliveries(ids: readonly string[]): Promise<Delivery[]> {
-    const out: Delivery[] = [];
-    for (const chunk of chunksOf(ids, MAX_PARAMS)) {
-      const { results } = await this.db
-        .prepare(`SELECT * FROM deliveries WHERE id IN (${chunk.map(() => '?').join(',')})`)
-        .bind(...chunk)
-        .all<DeliveryRow>();
-      out.push(
-        ...(await Promise.all(
-          results.map(async (row) => toDelivery(row, await this.openAddressForReading(row))),
-        )),
-      );
-    }
+    const rows = await rowsByKey<DeliveryRow>(this.db, { table: 'deliveries', key: 'id' }, ids);
+    const out = await Promise.all(
+      rows.map(async (row) => toDelivery(row, await this.openAddressForReading(row))),
+    );
     const order = new Map(ids.map((id, i) => [id, i]));
     return out.sort((a, b) => (order.get(a.id) ?? 0) - (order.get(b.id) ?? 0));
   }

@@ -1,5 +1,6 @@
 import type { Preferences } from '../domain/preferences';
 import { bucketOfKey } from '../domain/shards';
+import { rowsByKey } from './rows-by-key';
 
 interface SettingsRow {
   user_id: string;
@@ -9,7 +10,7 @@ interface SettingsRow {
   updated_at: number;
 }
 
-const MAX_PARAMS = 100;
+const _MAX_PARAMS = 100;
 
 function toPreferences(row: SettingsRow): Preferences {
   return {
@@ -33,17 +34,12 @@ export class PreferencesRepo {
 
   /** One query per 100 users: the consumer loads a batch's preferences at once. */
   async getMany(userIds: readonly string[]): Promise<Map<string, Preferences>> {
-    const unique = [...new Set(userIds)];
-    const found = new Map<string, Preferences>();
-    for (let i = 0; i < unique.length; i += MAX_PARAMS) {
-      const chunk = unique.slice(i, i + MAX_PARAMS);
-      const { results } = await this.db
-        .prepare(`SELECT * FROM notification_settings WHERE user_id IN (${chunk.map(() => '?').join(',')})`)
-        .bind(...chunk)
-        .all<SettingsRow>();
-      for (const row of results) found.set(row.user_id, toPreferences(row));
-    }
-    return found;
+    const rows = await rowsByKey<SettingsRow>(
+      this.db,
+      { table: 'notification_settings', key: 'user_id' },
+      userIds,
+    );
+    return new Map(rows.map((row) => [row.user_id, toPreferences(row)]));
   }
 
   putStatement(userId: string, preferences: Preferences, nowMs: number): D1PreparedStatement {

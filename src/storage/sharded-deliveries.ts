@@ -14,7 +14,8 @@ import {
   type NewNotification,
   type Outcome,
 } from './deliveries-repo';
-import type { Shard, ShardRouter } from './shard-router';
+import { PerShard } from './per-shard';
+import type { ShardRouter } from './shard-router';
 
 /**
  * The request hash a part's head carries when it is not the notification's first part: still a
@@ -52,41 +53,13 @@ function byKey<T>(lists: readonly T[][], keyOf: (item: T) => string): Map<string
  * and these calls are rare), and a listing fans out and merges. Producer ids live in the home
  * database. Each database's own queries are `DeliveriesRepo`'s.
  */
-export class ShardedDeliveries {
-  private readonly repos = new Map<Shard, DeliveriesRepo>();
-
-  constructor(
-    readonly router: ShardRouter,
-    cipher: () => Promise<FieldCipher>,
-  ) {
-    for (const shard of router.databases) {
-      if (!this.repos.has(shard)) this.repos.set(shard, new DeliveriesRepo(shard.db, cipher));
-    }
-  }
-
-  /** The repository of one database (the sweeper, the reaper, retention and rotation go one by one). */
-  on(shard: Shard): DeliveriesRepo {
-    return this.repos.get(shard) as DeliveriesRepo;
+export class ShardedDeliveries extends PerShard<DeliveriesRepo> {
+  constructor(router: ShardRouter, cipher: () => Promise<FieldCipher>) {
+    super(router, (db) => new DeliveriesRepo(db, cipher));
   }
 
   private get home(): DeliveriesRepo {
     return this.on(this.router.home);
-  }
-
-  private forId(id: string): DeliveriesRepo {
-    return this.on(this.router.forId(id));
-  }
-
-  private get all(): DeliveriesRepo[] {
-    return this.router.shards.map((shard) => this.on(shard));
-  }
-
-  /** Runs `work` on the repository of each database holding some of `ids`, with those ids. */
-  private async grouped<T>(
-    ids: readonly string[],
-    work: (repo: DeliveriesRepo, ids: string[]) => Promise<T>,
-  ) {
-    return Promise.all([...this.router.groupIds(ids)].map(([shard, group]) => work(this.on(shard), group)));
   }
 
   acceptedAt(id: string): Promise<number | null> {
@@ -117,7 +90,7 @@ export class ShardedDeliveries {
   }
 
   async getDeliveries(ids: readonly string[]): Promise<Delivery[]> {
-    const found = (await this.grouped(ids, (repo, group) => repo.getDeliveries(group))).flat();
+    const found = (await Promise.all(this.grouped(ids, (repo, group) => repo.getDeliveries(group)))).flat();
     const order = new Map(ids.map((id, i) => [id, i]));
     return found.sort((a, b) => (order.get(a.id) ?? 0) - (order.get(b.id) ?? 0));
   }
@@ -140,7 +113,7 @@ export class ShardedDeliveries {
   }
 
   async loadForSending(ids: readonly string[]): Promise<Map<string, DeliveryToSend>> {
-    const maps = await this.grouped(ids, (repo, group) => repo.loadForSending(group));
+    const maps = await Promise.all(this.grouped(ids, (repo, group) => repo.loadForSending(group)));
     return new Map(maps.flatMap((m) => [...m]));
   }
 
@@ -208,7 +181,7 @@ export class ShardedDeliveries {
   }
 
   async markQueued(ids: readonly string[], nowMs: number): Promise<void> {
-    await this.grouped(ids, (repo, group) => repo.markQueued(group, nowMs));
+    await Promise.all(this.grouped(ids, (repo, group) => repo.markQueued(group, nowMs)));
   }
 
   outcomeStatement(outcome: Outcome, nowMs: number): D1PreparedStatement {
@@ -232,7 +205,7 @@ export class ShardedDeliveries {
   }
 
   async unclaim(ids: readonly string[], nowMs: number, updatedAtMs = nowMs): Promise<void> {
-    await this.grouped(ids, (repo, group) => repo.unclaim(group, nowMs, updatedAtMs));
+    await Promise.all(this.grouped(ids, (repo, group) => repo.unclaim(group, nowMs, updatedAtMs)));
   }
 
   /**
@@ -260,42 +233,34 @@ export class ShardedDeliveries {
 
   /** Cancels, in each delivery's database, those still waiting to be sent; the ids canceled. */
   async cancel(ids: readonly string[], nowMs: number): Promise<string[]> {
-    const parts = await Promise.all(
-      [...this.router.groupIds(ids)].map(([shard, group]) => this.on(shard).cancel(group, nowMs)),
-    );
+    const parts = await Promise.all(this.grouped(ids, (repo, group) => repo.cancel(group, nowMs)));
     return parts.flat();
   }
 
   /** The escalation steps among these deliveries, each read in its database. */
   async escalationRows(ids: readonly string[]): Promise<EscalationRow[]> {
-    const parts = await Promise.all(
-      [...this.router.groupIds(ids)].map(([shard, group]) => this.on(shard).escalationRows(group)),
-    );
+    const parts = await Promise.all(this.grouped(ids, (repo, group) => repo.escalationRows(group)));
     return parts.flat();
   }
 
   skipLaterSteps(row: EscalationRow, step: number, status: DeliveryStatus, nowMs: number): Promise<string[]> {
-    return this.on(this.router.forId(row.id)).skipLaterSteps(row, step, status, nowMs);
+    return this.forId(row.id).skipLaterSteps(row, step, status, nowMs);
   }
 
   stepStatuses(row: EscalationRow, step: number): Promise<DeliveryStatus[]> {
-    return this.on(this.router.forId(row.id)).stepStatuses(row, step);
+    return this.forId(row.id).stepStatuses(row, step);
   }
 
   bringForward(row: EscalationRow, step: number, nowMs: number): Promise<{ id: string; channel: Channel }[]> {
-    return this.on(this.router.forId(row.id)).bringForward(row, step, nowMs);
+    return this.forId(row.id).bringForward(row, step, nowMs);
   }
 
   async digestedInto(itemIds: readonly string[], carrierId: string, nowMs: number): Promise<void> {
-    await Promise.all(
-      [...this.router.groupIds(itemIds)].map(([shard, group]) =>
-        this.on(shard).digestedInto(group, carrierId, nowMs),
-      ),
-    );
+    await Promise.all(this.grouped(itemIds, (repo, group) => repo.digestedInto(group, carrierId, nowMs)));
   }
 
   claimCarrier(id: string, count: number, nowMs: number): Promise<boolean> {
-    return this.on(this.router.forId(id)).claimCarrier(id, count, nowMs);
+    return this.forId(id).claimCarrier(id, count, nowMs);
   }
 
   /** The notifications sharing a producer's cancelKey, in every database (at most `limit`). */

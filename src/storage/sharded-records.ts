@@ -3,7 +3,8 @@ import { chunk } from '../lib/collections';
 import { EventsRepo, type StatusEvent } from './events-repo';
 import { type DeadLetter, OperationsRepo, type PendingAlert } from './operations-repo';
 import { type OutboxEntry, OutboxRepo } from './outbox-repo';
-import { commitAcross, type Shard, type ShardRouter } from './shard-router';
+import { PerShard } from './per-shard';
+import { commitAcross, type ShardRouter } from './shard-router';
 import {
   addLatencies,
   type BacklogRow,
@@ -16,35 +17,6 @@ import {
   summarizeLatency,
   type VolumeRow,
 } from './stats-repo';
-
-/** One repository per shard database, and the routing helpers every sharded facade needs. */
-class PerShard<R> {
-  protected readonly repos = new Map<Shard, R>();
-
-  constructor(
-    readonly router: ShardRouter,
-    make: (db: D1Database, shard: Shard) => R,
-  ) {
-    for (const shard of router.databases) this.repos.set(shard, make(shard.db, shard));
-  }
-
-  on(shard: Shard): R {
-    return this.repos.get(shard) as R;
-  }
-
-  protected forId(id: string): R {
-    return this.on(this.router.forId(id));
-  }
-
-  protected get all(): R[] {
-    return this.router.shards.map((shard) => this.on(shard));
-  }
-
-  /** `make` for each database holding some of `ids`, with those ids. */
-  protected grouped<T>(ids: readonly string[], make: (repo: R, ids: string[]) => T): T[] {
-    return [...this.router.groupIds(ids)].map(([shard, group]) => make(this.on(shard), group));
-  }
-}
 
 /** What the sandbox captured, with each delivery's database. */
 export class ShardedOutbox extends PerShard<OutboxRepo> {

@@ -1,9 +1,9 @@
 import { bucketOfKey } from '../domain/shards';
-import { chunk as chunksOf } from '../lib/collections';
 import type { FieldCipher } from '../lib/field-crypto';
 import { wrapAad } from '../lib/user-key';
+import { rowsByKey } from './rows-by-key';
 
-const MAX_PARAMS = 100;
+const _MAX_PARAMS = 100;
 
 interface UserKeyRow {
   user_id: string;
@@ -20,17 +20,12 @@ export class UserKeysRepo {
 
   /** The wrapped keys of those of `userIds` with a row: null for a user whose key erasure destroyed. */
   async wrappedFor(userIds: readonly string[]): Promise<Map<string, string | null>> {
-    const found = new Map<string, string | null>();
-    for (const chunk of chunksOf([...new Set(userIds)], MAX_PARAMS)) {
-      const { results } = await this.db
-        .prepare(
-          `SELECT user_id, wrapped FROM user_keys WHERE user_id IN (${chunk.map(() => '?').join(',')})`,
-        )
-        .bind(...chunk)
-        .all<UserKeyRow>();
-      for (const row of results) found.set(row.user_id, row.wrapped);
-    }
-    return found;
+    const rows = await rowsByKey<UserKeyRow>(
+      this.db,
+      { table: 'user_keys', key: 'user_id', columns: 'user_id, wrapped' },
+      userIds,
+    );
+    return new Map(rows.map((row) => [row.user_id, row.wrapped]));
   }
 
   /** Whether the user has a key (not yet erased). */

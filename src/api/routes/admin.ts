@@ -6,12 +6,12 @@ import { replayDeadLetters } from '../../services/operations/dead-letters';
 import { providerStatuses } from '../../services/operations/provider-status';
 import { setProviderEnabled } from '../../services/operations/provider-switches';
 import { runRetention } from '../../services/operations/retention';
-import { ErrorSchema, IdSchema } from '../shared/schemas';
+import { errorContent } from '../shared/responses';
+import { IdSchema } from '../shared/schemas';
 import type { AppEnv } from '../shared/types';
 import { jsonBody, validationHook } from '../shared/validation';
 
 const security = [{ bearerAuth: [] }];
-const errorContent = { 'application/json': { schema: ErrorSchema } };
 
 const ProviderStatusSchema = z
   .object({

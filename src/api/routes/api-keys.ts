@@ -1,12 +1,12 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { createApiKey, listApiKeys, revokeApiKey } from '../../services/access/api-keys';
-import { ErrorSchema, IdSchema, TypeSchema } from '../shared/schemas';
+import { errorContent } from '../shared/responses';
+import { IdSchema, TypeSchema } from '../shared/schemas';
 import { SCOPES } from '../shared/scopes';
 import type { AppEnv } from '../shared/types';
 import { jsonBody, validationHook } from '../shared/validation';
 
 const security = [{ bearerAuth: [] }];
-const errorContent = { 'application/json': { schema: ErrorSchema } };
 
 const NewApiKeySchema = z
   .object({

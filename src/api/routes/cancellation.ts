@@ -1,17 +1,13 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { STATUSES } from '../../domain/status';
 import { cancelByKey, cancelNotification } from '../../services/ingest/cancel';
-import { ErrorSchema, IdSchema } from '../shared/schemas';
+import { errorResponses } from '../shared/responses';
+import { IdSchema } from '../shared/schemas';
 import type { AppEnv } from '../shared/types';
 import { validationHook } from '../shared/validation';
 
 const security = [{ bearerAuth: [] }];
-const errorContent = { 'application/json': { schema: ErrorSchema } };
-const errors = {
-  401: { description: 'Missing or invalid API key', content: errorContent },
-  404: { description: 'No such notification (or `expired`: archived)', content: errorContent },
-  422: { description: 'Validation failed; names the field', content: errorContent },
-};
+const errors = errorResponses({ 401: true, 404: 'No such notification (or `expired`: archived)', 422: true });
 
 const CancellationSchema = z
   .object({

@@ -9,28 +9,13 @@ import {
   replaceContact,
 } from '../../services/recipients/contacts';
 import { eraseContact, exportContact } from '../../services/recipients/erasure';
-import {
-  ContactInputSchema,
-  ContactSchema,
-  DeviceTokenSchema,
-  ErrorSchema,
-  UserIdParam,
-} from '../shared/schemas';
+import { errorResponses } from '../shared/responses';
+import { ContactInputSchema, ContactSchema, DeviceTokenSchema, UserIdParam } from '../shared/schemas';
 import type { AppEnv } from '../shared/types';
 import { jsonBody, validationHook } from '../shared/validation';
 
 const security = [{ bearerAuth: [] }];
-const errors = {
-  401: {
-    description: 'Missing or invalid API key',
-    content: { 'application/json': { schema: ErrorSchema } },
-  },
-  404: { description: 'Not found', content: { 'application/json': { schema: ErrorSchema } } },
-  422: {
-    description: 'Validation failed; names the field',
-    content: { 'application/json': { schema: ErrorSchema } },
-  },
-};
+const errors = errorResponses({ 401: true, 404: true, 422: true });
 /**
  * A contact as these routes show it: whole (they need `contacts:read` or `contacts:write`), but a
  * webhook channel's signing secret only as `secretSet`. The secret is write-only.

@@ -1,15 +1,12 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { flushDigests, openDigestsOf } from '../../services/operations/digest-admin';
-import { ErrorSchema, IdSchema, TypeSchema } from '../shared/schemas';
+import { errorResponses } from '../shared/responses';
+import { IdSchema, TypeSchema } from '../shared/schemas';
 import type { AppEnv } from '../shared/types';
 import { jsonBody, validationHook } from '../shared/validation';
 
 const security = [{ bearerAuth: [] }];
-const errorContent = { 'application/json': { schema: ErrorSchema } };
-const errors = {
-  401: { description: 'Missing or invalid API key', content: errorContent },
-  422: { description: 'Validation failed; names the field', content: errorContent },
-};
+const errors = errorResponses({ 401: true, 422: true });
 const UserParam = z.object({ userId: IdSchema.openapi({ param: { name: 'userId', in: 'path' } }) });
 
 const listDigests = createRoute({

@@ -6,23 +6,14 @@ import {
   MAX_TOKEN_TTL_SECONDS,
   mintInboxToken,
 } from '../../services/inbox/tokens';
-import { ErrorSchema, IdSchema } from '../shared/schemas';
+import { errorResponses } from '../shared/responses';
+import { IdSchema } from '../shared/schemas';
 import type { AppEnv } from '../shared/types';
 import { jsonBody, validationHook } from '../shared/validation';
 import { InboxItemSchema } from './inbox';
 
 const security = [{ bearerAuth: [] }];
-const errors = {
-  401: {
-    description: 'Missing or invalid API key',
-    content: { 'application/json': { schema: ErrorSchema } },
-  },
-  404: { description: 'Not found', content: { 'application/json': { schema: ErrorSchema } } },
-  422: {
-    description: 'Validation failed; names the field',
-    content: { 'application/json': { schema: ErrorSchema } },
-  },
-};
+const errors = errorResponses({ 401: true, 404: true, 422: true });
 
 const mintToken = createRoute({
   method: 'post',

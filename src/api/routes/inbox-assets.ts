@@ -4,6 +4,7 @@ import { html } from 'hono/html';
 import { INBOX_JS } from '../../inbox-client/bundle.generated';
 import { toBase64Url } from '../../lib/encoding';
 import { errorResponse } from '../shared/errors';
+import { setPageHeaders } from '../shared/page-headers';
 import type { AppEnv } from '../shared/types';
 import { validationHook } from '../shared/validation';
 
@@ -78,9 +79,7 @@ function demoCsp(requestUrl: string): string {
 }
 
 function page(c: Context<AppEnv>, token: string) {
-  c.header('Content-Security-Policy', demoCsp(c.req.url));
-  c.header('Cache-Control', 'no-store');
-  c.header('Referrer-Policy', 'no-referrer');
+  setPageHeaders(c, demoCsp(c.req.url));
   // `html` escapes every interpolation: the token is text in an attribute, never markup.
   return c.html(
     html`<!doctype html>

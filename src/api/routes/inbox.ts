@@ -9,7 +9,8 @@ import { verifyInboxToken } from '../../services/inbox/tokens';
 import { markInbox } from '../../services/tracking/inbox-events';
 import { bearerToken } from '../shared/auth';
 import { errorResponse } from '../shared/errors';
-import { ErrorSchema, IdSchema } from '../shared/schemas';
+import { errorResponses } from '../shared/responses';
+import { IdSchema } from '../shared/schemas';
 import type { AppEnv } from '../shared/types';
 import { jsonBody, validationHook } from '../shared/validation';
 
@@ -20,18 +21,12 @@ import { jsonBody, validationHook } from '../shared/validation';
  */
 
 const security = [{ inboxToken: [] }];
-const errors = {
-  401: {
-    description: 'Missing, invalid or expired inbox token',
-    content: { 'application/json': { schema: ErrorSchema } },
-  },
-  403: { description: "Another user's inbox", content: { 'application/json': { schema: ErrorSchema } } },
-  404: { description: 'No such item', content: { 'application/json': { schema: ErrorSchema } } },
-  422: {
-    description: 'Validation failed; names the field',
-    content: { 'application/json': { schema: ErrorSchema } },
-  },
-};
+const errors = errorResponses({
+  401: 'Missing, invalid or expired inbox token',
+  403: "Another user's inbox",
+  404: 'No such item',
+  422: true,
+});
 
 const ITEM_ID = /^inb_[0-9a-z]{1,60}$/;
 const ItemIdSchema = z.string().regex(ITEM_ID, 'an inbox item id (inb_…)');

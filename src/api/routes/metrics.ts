@@ -3,12 +3,12 @@ import { CHANNELS, type Channel } from '../../domain/channels';
 import { STATUSES } from '../../domain/status';
 import { collectMetrics, type Metrics, WINDOW_NAMES } from '../../services/operations/metrics';
 import { requireApiKey } from '../shared/auth';
-import { ErrorSchema, TypeSchema } from '../shared/schemas';
+import { errorContent } from '../shared/responses';
+import { TypeSchema } from '../shared/schemas';
 import type { AppEnv } from '../shared/types';
 import { validationHook } from '../shared/validation';
 
 const security = [{ bearerAuth: [] }];
-const errorContent = { 'application/json': { schema: ErrorSchema } };
 
 const MetricsQuerySchema = z.object({
   window: z.enum(WINDOW_NAMES).default('1h').openapi({ description: 'How far back to count' }),

@@ -12,9 +12,9 @@ import { type EventBridgeEvent, fromEventBridge } from '../../services/ingest/ev
 import { requireNotification } from '../../services/ingest/notification-lookup';
 import { checkChannelUrls, checkSubscriptionUrls } from '../../services/recipients/contacts';
 import { assertSendAllowed } from '../shared/auth';
+import { errorContent, errorResponses } from '../shared/responses';
 import {
   AcceptedSchema,
-  ErrorSchema,
   EventBridgeEventSchema,
   IdSchema,
   NotificationInputSchema,
@@ -26,12 +26,7 @@ import { jsonBody, validationHook } from '../shared/validation';
 import { addressVisibility, viewDelivery } from '../shared/views';
 
 const security = [{ bearerAuth: [] }];
-const errorContent = { 'application/json': { schema: ErrorSchema } };
-const errors = {
-  401: { description: 'Missing or invalid API key', content: errorContent },
-  409: { description: 'The id was used before with a different body', content: errorContent },
-  422: { description: 'Validation failed; names the field', content: errorContent },
-};
+const errors = errorResponses({ 401: true, 409: 'The id was used before with a different body', 422: true });
 
 const SendBodySchema = z.union([NotificationInputSchema, EventBridgeEventSchema]);
 

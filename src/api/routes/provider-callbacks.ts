@@ -2,14 +2,12 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { bodyLimit } from 'hono/body-limit';
 import { receiveCallback } from '../../services/tracking/provider-callbacks';
 import { errorResponse } from '../shared/errors';
-import { ErrorSchema } from '../shared/schemas';
+import { errorContent } from '../shared/responses';
 import type { AppEnv } from '../shared/types';
 import { validationHook } from '../shared/validation';
 
 /** Providers batch events (SendGrid posts up to ~1,000 per request), so this is above the API's 100 KB. */
 export const MAX_CALLBACK_BYTES = 1024 * 1024;
-
-const errorContent = { 'application/json': { schema: ErrorSchema } };
 
 const providerCallback = createRoute({
   method: 'post',

@@ -1,12 +1,11 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { BUCKETS } from '../../domain/shards';
 import { moveBucket, shardLayout } from '../../services/operations/bucket-move';
-import { ErrorSchema } from '../shared/schemas';
+import { errorContent } from '../shared/responses';
 import type { AppEnv } from '../shared/types';
 import { jsonBody, validationHook } from '../shared/validation';
 
 const security = [{ bearerAuth: [] }];
-const errorContent = { 'application/json': { schema: ErrorSchema } };
 
 const PHASES = ['locking', 'locked', 'copied', 'moved', 'done'] as const;
 

@@ -3,12 +3,12 @@ import { CHANNELS } from '../../domain/channels';
 import { notFound } from '../../domain/errors';
 import { TypeConfigSchema } from '../../domain/type-config';
 import { listTemplates, previewTemplate, putTemplate } from '../../services/templates/templates';
-import { ErrorSchema, TypeSchema } from '../shared/schemas';
+import { errorContent } from '../shared/responses';
+import { TypeSchema } from '../shared/schemas';
 import type { AppEnv } from '../shared/types';
 import { jsonBody, validationHook } from '../shared/validation';
 
 const security = [{ bearerAuth: [] }];
-const errorContent = { 'application/json': { schema: ErrorSchema } };
 const Locale = z.string().regex(/^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$/, 'a BCP 47 language tag such as fr-CA');
 const TypeParam = z.object({ type: TypeSchema.openapi({ param: { name: 'type', in: 'path' } }) });
 const TypeChannelParams = TypeParam.extend({

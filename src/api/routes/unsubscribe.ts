@@ -3,6 +3,7 @@ import type { Context } from 'hono';
 import { html } from 'hono/html';
 import { AppError } from '../../domain/errors';
 import { readUnsubscribeToken, unsubscribe } from '../../services/tracking/unsubscribe';
+import { setPageHeaders } from '../shared/page-headers';
 import type { AppEnv } from '../shared/types';
 
 // No length limit here: an overlong token is simply not valid, and gets the same harmless page.
@@ -12,9 +13,7 @@ const PAGE_CSP =
   "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 function page(c: Context<AppEnv>, status: 200 | 404 | 409, title: string, body: ReturnType<typeof html>) {
-  c.header('Content-Security-Policy', PAGE_CSP);
-  c.header('Cache-Control', 'no-store');
-  c.header('Referrer-Policy', 'no-referrer');
+  setPageHeaders(c, PAGE_CSP);
   return c.html(
     html`<!doctype html>
       <html lang="en">

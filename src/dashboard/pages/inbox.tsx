@@ -1,6 +1,6 @@
 import type { FC } from 'hono/jsx';
 import type { InboxCounts, InboxItem } from '../../domain/inbox';
-import { Empty, Time } from '../ui/layout';
+import { Table, Time } from '../ui/layout';
 
 /** An inbox item's state, in words: archived, read, seen or new. */
 function stateOf(item: InboxItem): string {
@@ -68,42 +68,29 @@ export const UserPage: FC<{
           {counts.total} items, {counts.unread} unread, {counts.unseen} unseen (archived items not counted)
         </span>
       </h2>
-      {items.length === 0 ? (
-        <Empty>Nothing in this user's inbox.</Empty>
-      ) : (
-        <div class="scroll">
-          <table>
-            <thead>
-              <tr>
-                <th>Time</th>
-                <th>State</th>
-                <th>Title</th>
-                <th>Body</th>
-                <th>Notification</th>
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((item) => (
-                <tr class="inbox-item">
-                  <td>
-                    <Time at={item.createdAt} />
-                  </td>
-                  <td>
-                    <span class="badge">{stateOf(item)}</span>
-                  </td>
-                  <td>{item.title}</td>
-                  <td>{item.body}</td>
-                  <td class="mono">
-                    <a href={`/dashboard/notifications/${encodeURIComponent(item.notificationId)}`}>
-                      {item.notificationId}
-                    </a>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
+      <Table
+        headings={['Time', 'State', 'Title', 'Body', 'Notification']}
+        count={items.length}
+        empty="Nothing in this user's inbox."
+      >
+        {items.map((item) => (
+          <tr class="inbox-item">
+            <td>
+              <Time at={item.createdAt} />
+            </td>
+            <td>
+              <span class="badge">{stateOf(item)}</span>
+            </td>
+            <td>{item.title}</td>
+            <td>{item.body}</td>
+            <td class="mono">
+              <a href={`/dashboard/notifications/${encodeURIComponent(item.notificationId)}`}>
+                {item.notificationId}
+              </a>
+            </td>
+          </tr>
+        ))}
+      </Table>
       {olderHref ? (
         <p>
           <a href={olderHref}>Older items</a>

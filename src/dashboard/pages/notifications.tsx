@@ -2,7 +2,7 @@ import type { FC } from 'hono/jsx';
 import { CHANNELS } from '../../domain/channels';
 import type { Delivery, Notification } from '../../domain/delivery';
 import { STATUSES } from '../../domain/status';
-import { Empty, StatusBadge, Time } from '../ui/layout';
+import { StatusBadge, Table, Time } from '../ui/layout';
 
 export interface NotificationFilters {
   userId?: string;
@@ -60,47 +60,34 @@ export const NotificationsPage: FC<Props> = ({ filters, rows, olderHref, error }
     </section>
     {error ? <div class="flash error">{error}</div> : null}
     <section class="panel">
-      {rows.length === 0 ? (
-        <Empty>No notification matches.</Empty>
-      ) : (
-        <div class="scroll">
-          <table>
-            <thead>
-              <tr>
-                <th>Created</th>
-                <th>Notification</th>
-                <th>Type</th>
-                <th>Recipients</th>
-                <th>Deliveries</th>
-              </tr>
-            </thead>
-            <tbody>
-              {rows.map(({ notification: n, deliveries }) => (
-                <tr>
-                  <td>
-                    <Time at={n.createdAt} />
-                  </td>
-                  <td class="mono">
-                    <a href={`/dashboard/notifications/${encodeURIComponent(n.id)}`}>{n.id}</a>
-                  </td>
-                  <td>{n.type}</td>
-                  <td class="mono">
-                    {[...new Set(deliveries.map((d) => d.userId ?? 'inline'))].slice(0, 3).join(', ')}
-                  </td>
-                  <td>
-                    {deliveries.map((d) => (
-                      <span>
-                        {`${d.channel} `}
-                        <StatusBadge status={d.status} />{' '}
-                      </span>
-                    ))}
-                  </td>
-                </tr>
+      <Table
+        headings={['Created', 'Notification', 'Type', 'Recipients', 'Deliveries']}
+        count={rows.length}
+        empty="No notification matches."
+      >
+        {rows.map(({ notification: n, deliveries }) => (
+          <tr>
+            <td>
+              <Time at={n.createdAt} />
+            </td>
+            <td class="mono">
+              <a href={`/dashboard/notifications/${encodeURIComponent(n.id)}`}>{n.id}</a>
+            </td>
+            <td>{n.type}</td>
+            <td class="mono">
+              {[...new Set(deliveries.map((d) => d.userId ?? 'inline'))].slice(0, 3).join(', ')}
+            </td>
+            <td>
+              {deliveries.map((d) => (
+                <span>
+                  {`${d.channel} `}
+                  <StatusBadge status={d.status} />{' '}
+                </span>
               ))}
-            </tbody>
-          </table>
-        </div>
-      )}
+            </td>
+          </tr>
+        ))}
+      </Table>
       {olderHref ? (
         <div class="pager">
           <a href={olderHref}>Older →</a>

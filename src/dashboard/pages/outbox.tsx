@@ -2,7 +2,7 @@ import type { FC } from 'hono/jsx';
 import { CHANNELS, type Channel } from '../../domain/channels';
 import type { OutboxEntry } from '../../storage/outbox-repo';
 import { describeAddress } from '../ui/format';
-import { ChannelName, Empty, Time } from '../ui/layout';
+import { ChannelName, Table, Time } from '../ui/layout';
 
 function preview(entry: OutboxEntry): string {
   const m = entry.message;
@@ -31,56 +31,41 @@ export const OutboxPage: FC<{ entries: OutboxEntry[]; channel?: Channel }> = ({ 
       ))}
     </nav>
     <section class="panel">
-      {entries.length === 0 ? (
-        <Empty>Nothing captured yet.</Empty>
-      ) : (
-        <div class="scroll">
-          <table>
-            <thead>
-              <tr>
-                <th>Captured</th>
-                <th>Channel</th>
-                <th>To</th>
-                <th>Message</th>
-                <th>Notification</th>
-              </tr>
-            </thead>
-            <tbody>
-              {entries.map((e) => (
-                <tr>
-                  <td>
-                    <Time at={e.createdAt} />
-                  </td>
-                  <td>
-                    <ChannelName channel={e.channel} />
-                  </td>
-                  <td class="mono">{describeAddress(e.address)}</td>
-                  <td>
-                    {e.idempotentRepeat ? (
-                      <>
-                        <span
-                          class="badge neutral"
-                          title="Sent again with the same idempotency key: a real provider would have dropped it"
-                        >
-                          repeat
-                        </span>{' '}
-                      </>
-                    ) : null}
-                    {preview(e)}
-                  </td>
-                  <td class="mono">
-                    <a
-                      href={`/dashboard/notifications/${encodeURIComponent(e.notificationId)}#${e.deliveryId}`}
-                    >
-                      {e.notificationId}
-                    </a>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
+      <Table
+        headings={['Captured', 'Channel', 'To', 'Message', 'Notification']}
+        count={entries.length}
+        empty="Nothing captured yet."
+      >
+        {entries.map((e) => (
+          <tr>
+            <td>
+              <Time at={e.createdAt} />
+            </td>
+            <td>
+              <ChannelName channel={e.channel} />
+            </td>
+            <td class="mono">{describeAddress(e.address)}</td>
+            <td>
+              {e.idempotentRepeat ? (
+                <>
+                  <span
+                    class="badge neutral"
+                    title="Sent again with the same idempotency key: a real provider would have dropped it"
+                  >
+                    repeat
+                  </span>{' '}
+                </>
+              ) : null}
+              {preview(e)}
+            </td>
+            <td class="mono">
+              <a href={`/dashboard/notifications/${encodeURIComponent(e.notificationId)}#${e.deliveryId}`}>
+                {e.notificationId}
+              </a>
+            </td>
+          </tr>
+        ))}
+      </Table>
     </section>
   </>
 );

@@ -111,3 +111,27 @@ export const Card: FC<{ label: string; value: Child; hint?: Child; tone?: 'warn'
 );
 
 export const Empty: FC<PropsWithChildren> = ({ children }) => <p class="muted">{children}</p>;
+
+/** A list page's table: its headings over the rows, or what to say when there are none. */
+export const Table: FC<PropsWithChildren<{ headings: readonly string[]; count: number; empty: string }>> = ({
+  headings,
+  count,
+  empty,
+  children,
+}) =>
+  count === 0 ? (
+    <Empty>{empty}</Empty>
+  ) : (
+    <div class="scroll">
+      <table>
+        <thead>
+          <tr>
+            {headings.map((heading) => (
+              <th>{heading}</th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>{children}</tbody>
+      </table>
+    </div>
+  );

@@ -137,11 +137,7 @@ async function lockBucket(services: Services, where: Where): Promise<MoveReport>
   // anything, and the database locks below only catch a router that could not read it.
   if (!where.move) {
     await saveMove(services, where, { phase: 'locking', cursor: null, updatedAt: services.now() });
-    log('info', 'shards.bucket_locking', {
-      bucket: where.bucket,
-      from: where.source.name,
-      to: where.target.name,
-    });
+    logMove('shards.bucket_locking', where);
   }
   const waitMs = (where.move as BucketMove).updatedAt + ANNOUNCE_MS - services.now();
   if (waitMs > 0) return report(where, 'locking', true, { waitSeconds: Math.ceil(waitMs / 1000) });
@@ -159,11 +155,7 @@ async function lockBucket(services: Services, where: Where): Promise<MoveReport>
     cursor: JSON.stringify(startCursor('clear')),
     updatedAt: nowMs,
   });
-  log('info', 'shards.bucket_locked', {
-    bucket: where.bucket,
-    from: where.source.name,
-    to: where.target.name,
-  });
+  logMove('shards.bucket_locked', where);
   return report(where, 'locked', false);
 }
 
@@ -218,12 +210,13 @@ async function copyBucket(services: Services, where: Where): Promise<MoveReport>
     );
   }
   await saveMove(services, where, { phase: 'copied', cursor: null, updatedAt: services.now() });
-  log('info', 'shards.bucket_copied', {
-    bucket: where.bucket,
-    to: where.target.name,
-    rows: JSON.stringify(rows[where.target.name]),
-  });
+  logMove('shards.bucket_copied', where, { rows: JSON.stringify(rows[where.target.name]) });
   return report(where, 'copied', false, { rows });
+}
+
+/** One log line per step of a move, naming the bucket and both databases. */
+function logMove(event: string, where: Where, extra: Record<string, unknown> = {}): void {
+  log('info', event, { bucket: where.bucket, from: where.source.name, to: where.target.name, ...extra });
 }
 
 async function switchBucket(services: Services, where: Where): Promise<MoveReport> {
@@ -232,11 +225,7 @@ async function switchBucket(services: Services, where: Where): Promise<MoveRepor
   // The target first: a router still reading the old map writes to the source and is refused.
   await new BucketRows(where.target.db).unlock(where.bucket);
   await saveMove(services, where, { phase: 'moved', cursor: null, updatedAt: services.now() });
-  log('info', 'shards.bucket_switched', {
-    bucket: where.bucket,
-    from: where.source.name,
-    to: where.target.name,
-  });
+  logMove('shards.bucket_switched', where);
   return report(where, 'moved', false);
 }
 
@@ -264,11 +253,7 @@ async function cleanBucket(services: Services, where: Where): Promise<MoveReport
     return report(where, 'moved', true);
   }
   await saveMove(services, where, { phase: 'done', cursor: null, updatedAt: services.now() });
-  log('info', 'shards.bucket_moved', {
-    bucket: where.bucket,
-    from: where.source.name,
-    to: where.target.name,
-  });
+  logMove('shards.bucket_moved', where);
   return report(where, 'done', false);
 }
 
@@ -297,11 +282,7 @@ async function abortMove(services: Services, where: Where): Promise<MoveReport> 
     updatedAt: services.now(),
   });
   services.router.apply(await new BucketMovesRepo(services.router.home.db).all());
-  log('info', 'shards.move_aborted', {
-    bucket: where.bucket,
-    from: where.source.name,
-    to: where.target.name,
-  });
+  logMove('shards.move_aborted', where);
   return { ...stay, phase: 'done', more: false };
 }
 

@@ -1,11 +1,12 @@
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { shardMapOf } from '../../../scripts/lib/databases.mjs';
 import { DEFAULT_DATABASE, parseShardMap } from '../../../src/domain/shards';
 import { bucketOfId } from '../../../src/lib/ids';
+import { CHROMIUM, hasChromium, launchChromium } from '../helpers/chromium';
 import {
   ADMIN_KEY,
   BIN_PATH,
@@ -22,12 +23,10 @@ import {
  * runs and is shared with the user's own `npm start`, so every user id here is unique.
  */
 
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(ROOT, 'test-artifacts');
 const KEY = ADMIN_KEY;
 const RUN = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 
-const hasChromium = existsSync(CHROMIUM);
 if (!hasChromium) console.warn(`skipping the browser tests: no Chromium at ${CHROMIUM} (CI installs it)`);
 
 let stack: LocalStack | undefined;
@@ -97,19 +96,7 @@ describe.skipIf(!hasChromium)('dashboard in a real browser (npm start + Chromium
     mkdirSync(ARTIFACTS, { recursive: true });
     stack = await startStack(await freePort(8799));
     base = stack.base;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   });
 

@@ -3,11 +3,12 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { INBOX_JS } from '../../../src/inbox-client/bundle.generated';
 import type { HeraldInboxElement } from '../../../src/inbox-client/element';
 import type { InboxCounts, InboxFrame, InboxItem } from '../../../src/inbox-client/types';
+import { CHROMIUM, hasChromium, launchChromium } from '../helpers/chromium';
 import { callStack, freePort, type LocalStack, ROOT, startStack } from '../helpers/local-stack';
 
 /**
@@ -17,28 +18,12 @@ import { callStack, freePort, type LocalStack, ROOT, startStack } from '../helpe
  * notification sent on the `inapp` channel appears live, and reading it reaches the delivery.
  */
 
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(ROOT, 'test-artifacts');
 const RUN = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
-const hasChromium = existsSync(CHROMIUM);
 if (!hasChromium)
   console.warn(`skipping the inbox browser tests: no Chromium at ${CHROMIUM} (CI installs it)`);
 
-function launch(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
-}
+const launch = launchChromium;
 
 /** Console errors (CSP violations among them) and uncaught errors of a page: a working page has none. */
 function watchProblems(page: Page): string[] {
