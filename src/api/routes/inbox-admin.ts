@@ -10,7 +10,7 @@ import { errorResponses } from '../shared/responses';
 import { IdSchema } from '../shared/schemas';
 import type { AppEnv } from '../shared/types';
 import { jsonBody, validationHook } from '../shared/validation';
-import { InboxItemSchema } from './inbox';
+import { FeedPageSchema, feedBody, ItemIdSchema } from './inbox';
 
 const security = [{ bearerAuth: [] }];
 const errors = errorResponses({ 401: true, 404: true, 422: true });
@@ -58,10 +58,7 @@ const listInbox = createRoute({
     params: UserParam,
     query: z.object({
       limit: z.coerce.number().int().min(1).max(100).default(50),
-      cursor: z
-        .string()
-        .regex(/^inb_[0-9a-z]{1,60}$/)
-        .optional(),
+      cursor: ItemIdSchema.optional(),
     }),
   },
   responses: {
@@ -69,12 +66,7 @@ const listInbox = createRoute({
       description: 'A page of items and the counts',
       content: {
         'application/json': {
-          schema: z.object({
-            items: z.array(InboxItemSchema),
-            counts: z.object({ total: z.number(), unread: z.number(), unseen: z.number() }),
-            seq: z.number(),
-            nextCursor: z.string().nullable(),
-          }),
+          schema: FeedPageSchema,
         },
       },
     },
@@ -115,7 +107,7 @@ export const inboxAdminRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validatio
       limit,
       ...(cursor !== undefined ? { before: cursor } : {}),
     });
-    return c.json({ items: page.items, counts: page.counts, seq: page.seq, nextCursor: page.next }, 200);
+    return c.json(feedBody(page), 200);
   })
   .openapi(deleteItem, async (c) => {
     const { userId, id } = c.req.valid('param');

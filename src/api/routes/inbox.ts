@@ -3,7 +3,14 @@ import type { Context } from 'hono';
 import { cors } from 'hono/cors';
 import { createMiddleware } from 'hono/factory';
 import { AppError, notFound } from '../../domain/errors';
-import { ARCHIVED_FILTERS, BATCH_ACTIONS, FEED_STATUSES, INBOX_ACTIONS } from '../../domain/inbox';
+import {
+  ARCHIVED_FILTERS,
+  BATCH_ACTIONS,
+  FEED_STATUSES,
+  INBOX_ACTIONS,
+  type InboxCounts,
+  type InboxItem,
+} from '../../domain/inbox';
 import { inboxOf } from '../../services/inbox/inbox';
 import { verifyInboxToken } from '../../services/inbox/tokens';
 import { markInbox } from '../../services/tracking/inbox-events';
@@ -29,7 +36,7 @@ const errors = errorResponses({
 });
 
 const ITEM_ID = /^inb_[0-9a-z]{1,60}$/;
-const ItemIdSchema = z.string().regex(ITEM_ID, 'an inbox item id (inb_…)');
+export const ItemIdSchema = z.string().regex(ITEM_ID, 'an inbox item id (inb_…)');
 
 const CountsSchema = z.object({ total: z.number(), unread: z.number(), unseen: z.number() });
 export const InboxItemSchema = z
@@ -51,6 +58,27 @@ export const InboxItemSchema = z
     archivedAt: z.string().nullable(),
   })
   .openapi('InboxItem');
+
+/** A page of an inbox: its items, the counts and sequence number they are at, the next cursor. */
+export const FeedPageSchema = z.object({
+  items: z.array(InboxItemSchema),
+  counts: CountsSchema,
+  seq: z.number(),
+  nextCursor: z.string().nullable(),
+});
+
+/** A page as the inbox object returned it, in the API's shape. */
+export const feedBody = (page: {
+  items: InboxItem[];
+  counts: InboxCounts;
+  seq: number;
+  next: string | null;
+}) => ({
+  items: page.items,
+  counts: page.counts,
+  seq: page.seq,
+  nextCursor: page.next,
+});
 
 /** The paths the browser calls (CORS); the token route takes an API key and is not among them. */
 const CLIENT_PATHS = /^\/v1\/inbox\/(feed|counts|ws|items(\/.*)?)$/;
@@ -120,12 +148,7 @@ const feed = createRoute({
       description: 'A page of items, the counts and the sequence number they are at',
       content: {
         'application/json': {
-          schema: z.object({
-            items: z.array(InboxItemSchema),
-            counts: CountsSchema,
-            seq: z.number(),
-            nextCursor: z.string().nullable(),
-          }),
+          schema: FeedPageSchema,
         },
       },
     },
@@ -227,7 +250,7 @@ inboxClientRoutes
       ...(cursor !== undefined ? { before: cursor } : {}),
     });
     c.header('Cache-Control', 'no-store');
-    return c.json({ items: page.items, counts: page.counts, seq: page.seq, nextCursor: page.next }, 200);
+    return c.json(feedBody(page), 200);
   })
   .openapi(counts, async (c) => {
     const { counts: now, seq } = await inboxOf(c.var.services, userOf(c)).counts();
