@@ -15,6 +15,7 @@ import { ShardedEvents, ShardedOperations, ShardedOutbox, ShardedStats } from '.
 import { ShardedContacts, ShardedPreferences, ShardedUserKeys } from '../storage/sharded-user-data';
 import { SuppressionsRepo } from '../storage/suppressions-repo';
 import { TemplatesStore } from '../storage/templates-store';
+import { ShardedTopicSubscriptions, TopicSendsRepo, TopicsRepo } from '../storage/topics-repo';
 import { cipherFor } from './encryption';
 import { withConsumerWriteFaults, withTemplateReadFaults } from './fault-injection';
 
@@ -55,6 +56,10 @@ export interface Services {
   suppressions: SuppressionsRepo;
   templates: TemplatesStore;
   events: ShardedEvents;
+  /** Topics (home), their subscribers (each in the user's database) and the sends to them (home). */
+  topics: TopicsRepo;
+  topicSubscriptions: ShardedTopicSubscriptions;
+  topicSends: TopicSendsRepo;
   /** Provider callback replay keys; per request, since it remembers the keys this request spent. */
   callbackReplays: D1ReplayGuard;
   /**
@@ -122,6 +127,9 @@ export function createServices(env: Env, options: ServiceOptions = {}): Services
       options.consumer ? withTemplateReadFaults(env, env.TEMPLATES) : env.TEMPLATES,
     ).forRequest(),
     events: new ShardedEvents(router),
+    topics: new TopicsRepo(home),
+    topicSubscriptions: new ShardedTopicSubscriptions(router),
+    topicSends: new TopicSendsRepo(home, cipher),
     callbackReplays: new D1ReplayGuard(home, now),
     commit: options.consumer ? withConsumerWriteFaults(env, commitToD1) : commitToD1,
   };
