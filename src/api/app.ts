@@ -5,6 +5,7 @@ import { secureHeaders } from 'hono/secure-headers';
 import { dashboardRoutes } from '../dashboard/index';
 import { newId } from '../lib/ids';
 import { createServices } from '../services/container';
+import { openApiConfig, registerSecuritySchemes } from './openapi';
 import { adminRoutes } from './routes/admin';
 import { apiKeyRoutes } from './routes/api-keys';
 import { cancellationRoutes } from './routes/cancellation';
@@ -107,22 +108,8 @@ export function createApp() {
   app.route('/', preferenceRoutes);
   app.route('/', templateRoutes);
 
-  app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer' });
-  app.openAPIRegistry.registerComponent('securitySchemes', 'inboxToken', {
-    type: 'http',
-    scheme: 'bearer',
-    bearerFormat: 'JWT',
-    description: 'An end user inbox token from POST /v1/inbox/tokens',
-  });
-  app.doc31('/openapi.json', {
-    openapi: '3.1.0',
-    info: {
-      title: 'Herald',
-      version: '0.1.0',
-      description:
-        'Open-source notification service on Cloudflare Workers. Every /v1 route needs Authorization: Bearer <key>.',
-    },
-  });
+  registerSecuritySchemes(app);
+  app.doc31('/openapi.json', openApiConfig());
 
   app.notFound((c) => errorResponse(c, 404, 'not_found', `no route for ${c.req.method} ${c.req.path}`));
   app.onError(onError);

@@ -6,12 +6,14 @@ import { replayDeadLetters } from '../../services/operations/dead-letters';
 import { providerStatuses } from '../../services/operations/provider-status';
 import { setProviderEnabled } from '../../services/operations/provider-switches';
 import { runRetention } from '../../services/operations/retention';
-import { errorContent } from '../shared/responses';
+import { BODY_ERRORS, errorResponses, KEY_ERRORS } from '../shared/responses';
 import { IdSchema } from '../shared/schemas';
 import type { AppEnv } from '../shared/types';
 import { jsonBody, validationHook } from '../shared/validation';
 
 const security = [{ bearerAuth: [] }];
+const errors = errorResponses(KEY_ERRORS);
+const bodyErrors = errorResponses({ ...KEY_ERRORS, ...BODY_ERRORS });
 
 const ProviderStatusSchema = z
   .object({
@@ -31,6 +33,7 @@ const ProviderStatusSchema = z
 const listProviders = createRoute({
   method: 'get',
   path: '/v1/admin/providers',
+  operationId: 'listProviders',
   tags: ['admin'],
   summary: 'Every provider per channel: listed, switched on, credentials, circuit state (this isolate)',
   security,
@@ -39,12 +42,14 @@ const listProviders = createRoute({
       description: 'Providers',
       content: { 'application/json': { schema: z.object({ data: z.array(ProviderStatusSchema) }) } },
     },
+    ...errors,
   },
 });
 
 const switchProvider = createRoute({
   method: 'put',
   path: '/v1/admin/providers/{name}',
+  operationId: 'switchProvider',
   tags: ['admin'],
   summary: 'Switch a provider off or on without a deploy (reaches every isolate within 10 s)',
   security,
@@ -63,7 +68,8 @@ const switchProvider = createRoute({
       description: 'The new state',
       content: { 'application/json': { schema: z.object({ name: z.string(), enabled: z.boolean() }) } },
     },
-    404: { description: 'Unknown provider', content: errorContent },
+    ...bodyErrors,
+    ...errorResponses({ 404: 'Unknown provider' }),
   },
 });
 
@@ -79,6 +85,7 @@ const DeadLetterSchema = z
 const listDeadLetters = createRoute({
   method: 'get',
   path: '/v1/admin/dead-letters',
+  operationId: 'listDeadLetters',
   tags: ['admin'],
   summary: 'Deliveries that reached a dead-letter queue and were not replayed, newest first',
   security,
@@ -93,12 +100,14 @@ const listDeadLetters = createRoute({
       description: 'Dead letters',
       content: { 'application/json': { schema: z.object({ data: z.array(DeadLetterSchema) }) } },
     },
+    ...errorResponses({ ...KEY_ERRORS, 422: true }),
   },
 });
 
 const replay = createRoute({
   method: 'post',
   path: '/v1/admin/dead-letters/replay',
+  operationId: 'replayDeadLetters',
   tags: ['admin'],
   summary: 'Re-enqueue dead letters with fresh attempts: by delivery ids, or all of a channel',
   security,
@@ -117,7 +126,7 @@ const replay = createRoute({
         'application/json': { schema: z.object({ replayed: z.number(), ids: z.array(z.string()) }) },
       },
     },
-    422: { description: 'Validation failed', content: errorContent },
+    ...bodyErrors,
   },
 });
 
@@ -127,6 +136,7 @@ const MAX_RETAINED_PER_CALL = 50_000;
 const retention = createRoute({
   method: 'post',
   path: '/v1/admin/retention/run',
+  operationId: 'runRetention',
   tags: ['admin'],
   summary:
     'Archive to R2, then remove, the deliveries created before `before` (call again while `more` is true)',
@@ -155,14 +165,15 @@ const retention = createRoute({
         },
       },
     },
-    422: { description: 'Validation failed', content: errorContent },
-    503: { description: 'No archive bucket is bound: nothing was removed', content: errorContent },
+    ...bodyErrors,
+    ...errorResponses({ 503: 'No archive bucket is bound: nothing was removed' }),
   },
 });
 
 const rotateKey = createRoute({
   method: 'post',
   path: '/v1/admin/rotate-key',
+  operationId: 'rotateEncryptionKey',
   tags: ['admin'],
   summary:
     'Re-encrypt one page of personal data under the current DATA_ENCRYPTION_KEY (call until nextCursor is null)',
@@ -192,6 +203,7 @@ const rotateKey = createRoute({
         },
       },
     },
+    ...bodyErrors,
   },
 });
 

@@ -1,6 +1,6 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { createApiKey, listApiKeys, revokeApiKey } from '../../services/access/api-keys';
-import { errorContent } from '../shared/responses';
+import { BODY_ERRORS, errorResponses, KEY_ERRORS } from '../shared/responses';
 import { IdSchema, TypeSchema } from '../shared/schemas';
 import { SCOPES } from '../shared/scopes';
 import type { AppEnv } from '../shared/types';
@@ -53,19 +53,21 @@ const CreatedApiKeySchema = ApiKeySchema.extend({
 const create = createRoute({
   method: 'post',
   path: '/v1/admin/api-keys',
+  operationId: 'createApiKey',
   tags: ['admin'],
   summary: 'Create an API key with scopes (the key is shown once)',
   security,
   request: { body: jsonBody(NewApiKeySchema) },
   responses: {
     201: { description: 'Created', content: { 'application/json': { schema: CreatedApiKeySchema } } },
-    422: { description: 'Validation failed', content: errorContent },
+    ...errorResponses({ ...KEY_ERRORS, ...BODY_ERRORS }),
   },
 });
 
 const list = createRoute({
   method: 'get',
   path: '/v1/admin/api-keys',
+  operationId: 'listApiKeys',
   tags: ['admin'],
   summary: 'Every API key, newest first (never the keys themselves)',
   security,
@@ -74,19 +76,21 @@ const list = createRoute({
       description: 'API keys',
       content: { 'application/json': { schema: z.object({ data: z.array(ApiKeySchema) }) } },
     },
+    ...errorResponses(KEY_ERRORS),
   },
 });
 
 const revoke = createRoute({
   method: 'delete',
   path: '/v1/admin/api-keys/{id}',
+  operationId: 'revokeApiKey',
   tags: ['admin'],
   summary: 'Revoke an API key (every isolate refuses it within 30 s)',
   security,
   request: { params: z.object({ id: IdSchema.openapi({ param: { name: 'id', in: 'path' } }) }) },
   responses: {
     200: { description: 'The revoked key', content: { 'application/json': { schema: ApiKeySchema } } },
-    404: { description: 'No such key', content: errorContent },
+    ...errorResponses({ ...KEY_ERRORS, 404: 'No such key', 422: true }),
   },
 });
 

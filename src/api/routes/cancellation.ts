@@ -1,13 +1,17 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { STATUSES } from '../../domain/status';
 import { cancelByKey, cancelNotification } from '../../services/ingest/cancel';
-import { errorResponses } from '../shared/responses';
+import { errorResponses, KEY_ERRORS } from '../shared/responses';
 import { IdSchema } from '../shared/schemas';
 import type { AppEnv } from '../shared/types';
 import { validationHook } from '../shared/validation';
 
 const security = [{ bearerAuth: [] }];
-const errors = errorResponses({ 401: true, 404: 'No such notification (or `expired`: archived)', 422: true });
+const errors = errorResponses({
+  ...KEY_ERRORS,
+  404: 'No such notification (or `expired`: archived)',
+  422: true,
+});
 
 const CancellationSchema = z
   .object({
@@ -22,6 +26,7 @@ const CancellationSchema = z
 const cancelOne = createRoute({
   method: 'delete',
   path: '/v1/notifications/{id}',
+  operationId: 'cancelNotification',
   tags: ['notifications'],
   summary: 'Cancel every delivery of a notification not yet handed to a provider',
   security,
@@ -38,6 +43,7 @@ const cancelOne = createRoute({
 const cancelMany = createRoute({
   method: 'delete',
   path: '/v1/notifications',
+  operationId: 'cancelNotificationsByKey',
   tags: ['notifications'],
   summary: 'Cancel the notifications sharing a cancelKey (up to 100 a call; `more` says call again)',
   security,

@@ -9,13 +9,14 @@ import {
   replaceContact,
 } from '../../services/recipients/contacts';
 import { eraseContact, exportContact } from '../../services/recipients/erasure';
-import { errorResponses } from '../shared/responses';
+import { BODY_ERRORS, errorResponses, KEY_ERRORS } from '../shared/responses';
 import { ContactInputSchema, ContactSchema, DeviceTokenSchema, UserIdParam } from '../shared/schemas';
 import type { AppEnv } from '../shared/types';
 import { jsonBody, validationHook } from '../shared/validation';
 
 const security = [{ bearerAuth: [] }];
-const errors = errorResponses({ 401: true, 404: true, 422: true });
+const errors = errorResponses({ ...KEY_ERRORS, 404: 'No such contact', 422: true });
+const bodyErrors = errorResponses({ ...KEY_ERRORS, ...BODY_ERRORS, 404: 'No such contact' });
 /**
  * A contact as these routes show it: whole (they need `contacts:read` or `contacts:write`), but a
  * webhook channel's signing secret only as `secretSet`. The secret is write-only.
@@ -30,26 +31,32 @@ const contactResponse = (description: string) => ({
 const putContact = createRoute({
   method: 'put',
   path: '/v1/contacts/{userId}',
+  operationId: 'upsertContact',
   tags: ['contacts'],
   summary: 'Create or replace a contact',
   security,
   request: { params: UserIdParam, body: jsonBody(ContactInputSchema) },
-  responses: { 200: contactResponse('The contact as stored'), ...errors },
+  responses: {
+    200: contactResponse('The contact as stored'),
+    ...errorResponses({ ...KEY_ERRORS, ...BODY_ERRORS }),
+  },
 });
 
 const patchContactRoute = createRoute({
   method: 'patch',
   path: '/v1/contacts/{userId}',
+  operationId: 'updateContact',
   tags: ['contacts'],
   summary: 'Change some fields of a contact (null clears a field)',
   security,
   request: { params: UserIdParam, body: jsonBody(ContactInputSchema) },
-  responses: { 200: contactResponse('The contact as stored'), ...errors },
+  responses: { 200: contactResponse('The contact as stored'), ...bodyErrors },
 });
 
 const getContact = createRoute({
   method: 'get',
   path: '/v1/contacts/{userId}',
+  operationId: 'getContact',
   tags: ['contacts'],
   summary: 'Read a contact',
   security,
@@ -60,6 +67,7 @@ const getContact = createRoute({
 const deleteContact = createRoute({
   method: 'delete',
   path: '/v1/contacts/{userId}',
+  operationId: 'eraseContact',
   tags: ['contacts'],
   summary:
     'Erase a user: the contact (if any), preferences, the addresses of every delivery to the user id and the data of notifications sent to them alone',
@@ -73,6 +81,7 @@ const deleteContact = createRoute({
 const exportContactRoute = createRoute({
   method: 'get',
   path: '/v1/contacts/{userId}/export',
+  operationId: 'exportContact',
   tags: ['contacts'],
   summary:
     'Everything Herald holds on a user: contact, preferences, deliveries with history, their template data, and what an erasure removed (GDPR access)',
@@ -90,16 +99,18 @@ const exportContactRoute = createRoute({
 const addToken = createRoute({
   method: 'post',
   path: '/v1/contacts/{userId}/device-tokens',
+  operationId: 'addDeviceToken',
   tags: ['contacts'],
   summary: 'Register a device token (idempotent)',
   security,
   request: { params: UserIdParam, body: jsonBody(DeviceTokenSchema) },
-  responses: { 200: contactResponse('The contact with the token'), ...errors },
+  responses: { 200: contactResponse('The contact with the token'), ...bodyErrors },
 });
 
 const removeToken = createRoute({
   method: 'delete',
   path: '/v1/contacts/{userId}/device-tokens/{token}',
+  operationId: 'removeDeviceToken',
   tags: ['contacts'],
   summary: 'Remove a device token (URL-encode web push subscriptions)',
   security,
@@ -112,7 +123,11 @@ const removeToken = createRoute({
         .openapi({ param: { name: 'token', in: 'path' } }),
     }),
   },
-  responses: { 200: contactResponse('The contact without the token'), ...errors },
+  responses: {
+    200: contactResponse('The contact without the token'),
+    ...errors,
+    ...errorResponses({ 404: 'No such contact, or it has no such token' }),
+  },
 });
 
 /** Contacts: the seed's contacts table over HTTP. */

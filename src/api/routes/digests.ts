@@ -1,17 +1,18 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { flushDigests, openDigestsOf } from '../../services/operations/digest-admin';
-import { errorResponses } from '../shared/responses';
+import { BODY_ERRORS, errorResponses, KEY_ERRORS } from '../shared/responses';
 import { IdSchema, TypeSchema } from '../shared/schemas';
 import type { AppEnv } from '../shared/types';
 import { jsonBody, validationHook } from '../shared/validation';
 
 const security = [{ bearerAuth: [] }];
-const errors = errorResponses({ 401: true, 422: true });
+const errors = errorResponses({ ...KEY_ERRORS, 422: true });
 const UserParam = z.object({ userId: IdSchema.openapi({ param: { name: 'userId', in: 'path' } }) });
 
 const listDigests = createRoute({
   method: 'get',
   path: '/v1/contacts/{userId}/digests',
+  operationId: 'listContactDigests',
   tags: ['digests'],
   summary: "A user's open digests: what each holds and when its window closes",
   security,
@@ -44,6 +45,7 @@ const listDigests = createRoute({
 const flush = createRoute({
   method: 'post',
   path: '/v1/contacts/{userId}/digests/{type}/flush',
+  operationId: 'flushContactDigests',
   tags: ['digests'],
   summary: "Send a user's open digests of a type now (only the one with `key` when given)",
   security,
@@ -56,7 +58,7 @@ const flush = createRoute({
       description: 'How many digests were sent',
       content: { 'application/json': { schema: z.object({ flushed: z.number() }) } },
     },
-    ...errors,
+    ...errorResponses({ ...KEY_ERRORS, ...BODY_ERRORS }),
   },
 });
 

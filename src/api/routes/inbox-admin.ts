@@ -6,18 +6,19 @@ import {
   MAX_TOKEN_TTL_SECONDS,
   mintInboxToken,
 } from '../../services/inbox/tokens';
-import { errorResponses } from '../shared/responses';
+import { BODY_ERRORS, errorResponses, KEY_ERRORS } from '../shared/responses';
 import { IdSchema } from '../shared/schemas';
 import type { AppEnv } from '../shared/types';
 import { jsonBody, validationHook } from '../shared/validation';
 import { FeedPageSchema, feedBody, ItemIdSchema } from './inbox';
 
 const security = [{ bearerAuth: [] }];
-const errors = errorResponses({ 401: true, 404: true, 422: true });
+const errors = errorResponses({ ...KEY_ERRORS, 422: true });
 
 const mintToken = createRoute({
   method: 'post',
   path: '/v1/inbox/tokens',
+  operationId: 'createInboxToken',
   tags: ['inbox'],
   summary: "A token for one end user's inbox, for your app to hand to their browser (scope inbox:token)",
   security,
@@ -42,7 +43,7 @@ const mintToken = createRoute({
       description: 'The token and when it expires',
       content: { 'application/json': { schema: z.object({ token: z.string(), expiresAt: z.string() }) } },
     },
-    ...errors,
+    ...errorResponses({ ...KEY_ERRORS, ...BODY_ERRORS }),
   },
 });
 
@@ -51,6 +52,7 @@ const UserParam = z.object({ userId: IdSchema.openapi({ param: { name: 'userId',
 const listInbox = createRoute({
   method: 'get',
   path: '/v1/contacts/{userId}/inbox',
+  operationId: 'listContactInbox',
   tags: ['inbox'],
   summary: "A user's inbox as an operator sees it: every item, archived ones included, newest first",
   security,
@@ -77,6 +79,7 @@ const listInbox = createRoute({
 const deleteItem = createRoute({
   method: 'delete',
   path: '/v1/contacts/{userId}/inbox/{id}',
+  operationId: 'deleteContactInboxItem',
   tags: ['inbox'],
   summary: "Remove one item from a user's inbox (their open sockets hear item.deleted)",
   security,
@@ -88,7 +91,7 @@ const deleteItem = createRoute({
         .openapi({ param: { name: 'id', in: 'path' } }),
     }),
   },
-  responses: { 204: { description: 'Removed' }, ...errors },
+  responses: { 204: { description: 'Removed' }, ...errors, ...errorResponses({ 404: 'No such item' }) },
 });
 
 /** Inbox routes that take an API key: minting end-user tokens, an operator's view of an inbox. */

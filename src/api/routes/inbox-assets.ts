@@ -17,9 +17,11 @@ const MAX_DEMO_TOKEN = 4096;
 const inboxScript = createRoute({
   method: 'get',
   path: '/inbox.js',
+  operationId: 'getInboxScript',
   tags: ['inbox'],
   summary:
     'The in-app inbox for browsers: an ES module defining <herald-inbox> and exporting the headless client (HeraldInbox)',
+  security: [], // public: the script holds no secret, the inbox token is given to it in the page
   responses: {
     200: {
       description: 'The script (application/javascript), cacheable for 5 minutes, with an ETag',

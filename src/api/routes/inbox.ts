@@ -31,9 +31,10 @@ const security = [{ inboxToken: [] }];
 const errors = errorResponses({
   401: 'Missing, invalid or expired inbox token',
   403: "Another user's inbox",
-  404: 'No such item',
   422: true,
 });
+/** A mark's body, when there is one, must be JSON and at most 100 KB. */
+const markErrors = errorResponses({ 413: true, 415: true });
 
 const ITEM_ID = /^inb_[0-9a-z]{1,60}$/;
 export const ItemIdSchema = z.string().regex(ITEM_ID, 'an inbox item id (inb_…)');
@@ -131,6 +132,7 @@ const UserQuery = z.object({
 const feed = createRoute({
   method: 'get',
   path: '/v1/inbox/feed',
+  operationId: 'getInboxFeed',
   tags: ['inbox'],
   summary: "The token's user's inbox, newest first",
   security,
@@ -159,6 +161,7 @@ const feed = createRoute({
 const counts = createRoute({
   method: 'get',
   path: '/v1/inbox/counts',
+  operationId: 'getInboxCounts',
   tags: ['inbox'],
   summary: 'Unarchived items, unread and unseen',
   security,
@@ -175,6 +178,7 @@ const counts = createRoute({
 const markOne = createRoute({
   method: 'post',
   path: '/v1/inbox/items/{id}/{action}',
+  operationId: 'markInboxItem',
   tags: ['inbox'],
   summary: 'Mark one item (read implies seen; click implies read). A repeat changes nothing',
   security,
@@ -194,12 +198,15 @@ const markOne = createRoute({
       },
     },
     ...errors,
+    ...markErrors,
+    ...errorResponses({ 404: 'No such item' }),
   },
 });
 
 const markMany = createRoute({
   method: 'post',
   path: '/v1/inbox/items/batch',
+  operationId: 'markInboxItems',
   tags: ['inbox'],
   summary: 'Mark several items, or all of them',
   security,
@@ -228,6 +235,8 @@ const markMany = createRoute({
       },
     },
     ...errors,
+    ...markErrors,
+    ...errorResponses({ 400: true }),
   },
 });
 

@@ -12,7 +12,7 @@ import { type EventBridgeEvent, fromEventBridge } from '../../services/ingest/ev
 import { requireNotification } from '../../services/ingest/notification-lookup';
 import { checkChannelUrls, checkSubscriptionUrls } from '../../services/recipients/contacts';
 import { assertSendAllowed } from '../shared/auth';
-import { errorContent, errorResponses } from '../shared/responses';
+import { BODY_ERRORS, errorResponses, KEY_ERRORS } from '../shared/responses';
 import {
   AcceptedSchema,
   EventBridgeEventSchema,
@@ -26,13 +26,19 @@ import { jsonBody, validationHook } from '../shared/validation';
 import { addressVisibility, viewDelivery } from '../shared/views';
 
 const security = [{ bearerAuth: [] }];
-const errors = errorResponses({ 401: true, 409: 'The id was used before with a different body', 422: true });
+const sendErrors = errorResponses({
+  ...KEY_ERRORS,
+  ...BODY_ERRORS,
+  409: 'The id was used before with a different body',
+  503: "A recipient's bucket is moving between databases: nothing was written; retry after Retry-After",
+});
 
 const SendBodySchema = z.union([NotificationInputSchema, EventBridgeEventSchema]);
 
 const send = createRoute({
   method: 'post',
   path: '/v1/notifications',
+  operationId: 'sendNotification',
   tags: ['notifications'],
   summary: 'Send one notification (or the seed EventBridge-style event)',
   description:
@@ -41,7 +47,7 @@ const send = createRoute({
   request: { body: jsonBody(SendBodySchema) },
   responses: {
     202: { description: 'Accepted', content: { 'application/json': { schema: AcceptedSchema } } },
-    ...errors,
+    ...sendErrors,
   },
 });
 
@@ -52,6 +58,7 @@ const BatchBodySchema = z
 const sendBatch = createRoute({
   method: 'post',
   path: '/v1/notifications/batch',
+  operationId: 'sendNotificationBatch',
   tags: ['notifications'],
   summary: 'Send up to 100 notifications in one request',
   security,
@@ -61,21 +68,21 @@ const sendBatch = createRoute({
       description: 'Accepted, in request order',
       content: { 'application/json': { schema: z.object({ results: z.array(AcceptedSchema) }) } },
     },
-    ...errors,
+    ...sendErrors,
   },
 });
 
 const getOne = createRoute({
   method: 'get',
   path: '/v1/notifications/{id}',
+  operationId: 'getNotification',
   tags: ['notifications'],
   summary: 'A notification with its deliveries and their status history',
   security,
   request: { params: z.object({ id: IdSchema.openapi({ param: { name: 'id', in: 'path' } }) }) },
   responses: {
     200: { description: 'The notification', content: { 'application/json': { schema: NotificationSchema } } },
-    404: { description: 'Not found', content: errorContent },
-    401: errors[401],
+    ...errorResponses({ ...KEY_ERRORS, 404: 'No such notification (or `expired`: archived)', 422: true }),
   },
 });
 
@@ -91,6 +98,7 @@ const ListQuerySchema = z.object({
 const list = createRoute({
   method: 'get',
   path: '/v1/notifications',
+  operationId: 'listNotifications',
   tags: ['notifications'],
   summary: 'List notifications, newest first',
   security,
@@ -104,7 +112,7 @@ const list = createRoute({
         },
       },
     },
-    ...errors,
+    ...errorResponses({ ...KEY_ERRORS, 422: true }),
   },
 });
 

@@ -3,7 +3,8 @@ import { CHANNELS } from '../../domain/channels';
 import { AppError } from '../../domain/errors';
 import { viewAddress } from '../../domain/masking';
 import { sandboxOn } from '../../services/operations/provider-status';
-import { AddressViewSchema, ErrorSchema, IdSchema } from '../shared/schemas';
+import { errorResponses, KEY_ERRORS } from '../shared/responses';
+import { AddressViewSchema, IdSchema } from '../shared/schemas';
 import type { AppEnv } from '../shared/types';
 import { validationHook } from '../shared/validation';
 import { addressVisibility } from '../shared/views';
@@ -28,6 +29,7 @@ const OutboxEntrySchema = z
 const listOutbox = createRoute({
   method: 'get',
   path: '/v1/outbox',
+  operationId: 'listOutbox',
   tags: ['sandbox'],
   summary: 'Messages the sandbox provider captured instead of sending (only while sandbox is on)',
   security: [{ bearerAuth: [] }],
@@ -44,10 +46,7 @@ const listOutbox = createRoute({
       description: 'Newest first',
       content: { 'application/json': { schema: z.object({ data: z.array(OutboxEntrySchema) }) } },
     },
-    404: {
-      description: 'No channel uses the sandbox provider',
-      content: { 'application/json': { schema: ErrorSchema } },
-    },
+    ...errorResponses({ ...KEY_ERRORS, 404: 'No channel uses the sandbox provider', 422: true }),
   },
 });
 

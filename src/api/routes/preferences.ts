@@ -1,7 +1,8 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { CHANNELS } from '../../domain/channels';
 import { getPreferences, patchPreferences, replacePreferences } from '../../services/recipients/preferences';
-import { ErrorSchema, TypeSchema, UserIdParam } from '../shared/schemas';
+import { BODY_ERRORS, errorResponses, KEY_ERRORS } from '../shared/responses';
+import { TypeSchema, UserIdParam } from '../shared/schemas';
 import type { AppEnv } from '../shared/types';
 import { jsonBody, validationHook } from '../shared/validation';
 
@@ -43,12 +44,15 @@ const PreferencesOut = z.object({
 });
 
 const security = [{ bearerAuth: [] }];
-const responses = {
-  200: { description: 'The settings', content: { 'application/json': { schema: PreferencesOut } } },
-  422: {
-    description: 'Validation failed, or a required type cannot be turned off',
-    content: { 'application/json': { schema: ErrorSchema } },
-  },
+const settings = { description: 'The settings', content: { 'application/json': { schema: PreferencesOut } } };
+const readResponses = { 200: settings, ...errorResponses({ ...KEY_ERRORS, 422: true }) };
+const writeResponses = {
+  200: settings,
+  ...errorResponses({
+    ...KEY_ERRORS,
+    ...BODY_ERRORS,
+    422: 'Validation failed (names the field), or a required type cannot be turned off',
+  }),
 };
 
 const path = '/v1/contacts/{userId}/preferences';
@@ -59,11 +63,12 @@ export const preferenceRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validatio
     createRoute({
       method: 'get',
       path,
+      operationId: 'getPreferences',
       tags: ['preferences'],
       summary: "A user's settings (defaults when none were set)",
       security,
       request: { params: UserIdParam },
-      responses,
+      responses: readResponses,
     }),
     async (c) => c.json(await getPreferences(c.var.services, c.req.valid('param').userId), 200),
   )
@@ -71,11 +76,12 @@ export const preferenceRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validatio
     createRoute({
       method: 'put',
       path,
+      operationId: 'replacePreferences',
       tags: ['preferences'],
       summary: 'Replace every setting',
       security,
       request: { params: UserIdParam, body: jsonBody(PreferencesSchema) },
-      responses,
+      responses: writeResponses,
     }),
     async (c) =>
       c.json(await replacePreferences(c.var.services, c.req.valid('param').userId, c.req.valid('json')), 200),
@@ -84,11 +90,12 @@ export const preferenceRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validatio
     createRoute({
       method: 'patch',
       path,
+      operationId: 'updatePreferences',
       tags: ['preferences'],
       summary: 'Change some settings (channels and types merge; quietHours null clears)',
       security,
       request: { params: UserIdParam, body: jsonBody(PreferencesSchema) },
-      responses,
+      responses: writeResponses,
     }),
     async (c) =>
       c.json(await patchPreferences(c.var.services, c.req.valid('param').userId, c.req.valid('json')), 200),

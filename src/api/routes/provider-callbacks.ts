@@ -12,12 +12,14 @@ export const MAX_CALLBACK_BYTES = 1024 * 1024;
 const providerCallback = createRoute({
   method: 'post',
   path: '/v1/webhooks/{provider}',
+  operationId: 'receiveProviderCallback',
   tags: ['webhooks'],
   summary: 'Delivery callbacks from providers (signed by the provider; no API key)',
   description:
     'Providers: twilio, vonage (SMS); sendgrid, resend, mailgun, postmark (email). The body is read ' +
     'raw (form-encoded or JSON, as the provider sends it) and verified with the provider’s ' +
     'signature scheme before it is parsed.',
+  security: [], // the provider's signature is the authority
   request: {
     params: z.object({
       provider: z.string().openapi({ param: { name: 'provider', in: 'path' }, example: 'sendgrid' }),

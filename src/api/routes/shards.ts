@@ -1,7 +1,7 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { BUCKETS } from '../../domain/shards';
 import { moveBucket, shardLayout } from '../../services/operations/bucket-move';
-import { errorContent } from '../shared/responses';
+import { BODY_ERRORS, errorResponses, KEY_ERRORS } from '../shared/responses';
 import type { AppEnv } from '../shared/types';
 import { jsonBody, validationHook } from '../shared/validation';
 
@@ -23,6 +23,7 @@ const MoveSchema = z
 const layout = createRoute({
   method: 'get',
   path: '/v1/admin/shards',
+  operationId: 'getShardLayout',
   tags: ['admin'],
   summary: 'Which database holds which buckets now, and the bucket moves on record',
   security,
@@ -38,12 +39,14 @@ const layout = createRoute({
         },
       },
     },
+    ...errorResponses(KEY_ERRORS),
   },
 });
 
 const move = createRoute({
   method: 'post',
   path: '/v1/admin/shards/move',
+  operationId: 'moveShardBucket',
   tags: ['admin'],
   summary:
     'One step of moving a bucket to another database: lock, copy, switch, clean (or abort before switch); call each again while `more` is true',
@@ -83,8 +86,11 @@ const move = createRoute({
         },
       },
     },
-    409: { description: 'Another move is underway, or the step does not follow', content: errorContent },
-    422: { description: 'Validation failed', content: errorContent },
+    ...errorResponses({
+      ...KEY_ERRORS,
+      ...BODY_ERRORS,
+      409: 'Another move is underway, or the step does not follow',
+    }),
   },
 });
 

@@ -3,12 +3,13 @@ import { CHANNELS } from '../../domain/channels';
 import { notFound } from '../../domain/errors';
 import { TypeConfigSchema } from '../../domain/type-config';
 import { listTemplates, previewTemplate, putTemplate } from '../../services/templates/templates';
-import { errorContent } from '../shared/responses';
+import { BODY_ERRORS, errorResponses, KEY_ERRORS } from '../shared/responses';
 import { TypeSchema } from '../shared/schemas';
 import type { AppEnv } from '../shared/types';
 import { jsonBody, validationHook } from '../shared/validation';
 
 const security = [{ bearerAuth: [] }];
+const readErrors = errorResponses({ ...KEY_ERRORS, 422: true });
 const Locale = z.string().regex(/^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$/, 'a BCP 47 language tag such as fr-CA');
 const TypeParam = z.object({ type: TypeSchema.openapi({ param: { name: 'type', in: 'path' } }) });
 const TypeChannelParams = TypeParam.extend({
@@ -41,6 +42,7 @@ export const templateRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationH
     createRoute({
       method: 'get',
       path: '/v1/templates/{type}/config',
+      operationId: 'getTypeConfig',
       tags: ['templates'],
       summary: "The type's configuration (defaults when none is stored)",
       security,
@@ -50,6 +52,7 @@ export const templateRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationH
           description: 'The configuration',
           content: { 'application/json': { schema: TypeConfigSchema } },
         },
+        ...readErrors,
       },
     }),
     async (c) => c.json(await c.var.services.templates.typeConfig(c.req.valid('param').type), 200),
@@ -58,6 +61,7 @@ export const templateRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationH
     createRoute({
       method: 'put',
       path: '/v1/templates/{type}/config',
+      operationId: 'replaceTypeConfig',
       tags: ['templates'],
       summary:
         "Replace the type's configuration: default channels, priority, category, rate limits, dedupe window, preference defaults",
@@ -65,7 +69,7 @@ export const templateRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationH
       request: { params: TypeParam, body: jsonBody(TypeConfigSchema) },
       responses: {
         200: { description: 'Stored', content: { 'application/json': { schema: TypeConfigSchema } } },
-        422: { description: 'Invalid configuration', content: errorContent },
+        ...errorResponses({ ...KEY_ERRORS, ...BODY_ERRORS, 422: 'Invalid configuration; names the field' }),
       },
     }),
     async (c) => {
@@ -78,6 +82,7 @@ export const templateRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationH
     createRoute({
       method: 'get',
       path: '/v1/templates',
+      operationId: 'listTemplates',
       tags: ['templates'],
       summary: 'Every notification type with its channels, locales and configuration',
       security,
@@ -86,6 +91,7 @@ export const templateRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationH
           description: 'Types',
           content: { 'application/json': { schema: z.object({ data: z.array(z.unknown()) }) } },
         },
+        ...errorResponses(KEY_ERRORS),
       },
     }),
     async (c) => c.json({ data: await listTemplates(c.var.services) }, 200),
@@ -94,6 +100,7 @@ export const templateRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationH
     createRoute({
       method: 'get',
       path,
+      operationId: 'getTemplate',
       tags: ['templates'],
       summary: 'One template (the exact locale variant when `locale` is given)',
       security,
@@ -105,7 +112,8 @@ export const templateRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationH
             'application/json': { schema: StoredSchema.extend({ parts: z.record(z.string(), z.string()) }) },
           },
         },
-        404: { description: 'No such template', content: errorContent },
+        ...readErrors,
+        ...errorResponses({ 404: 'No such template' }),
       },
     }),
     async (c) => {
@@ -123,6 +131,7 @@ export const templateRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationH
     createRoute({
       method: 'put',
       path,
+      operationId: 'upsertTemplate',
       tags: ['templates'],
       summary:
         'Create or replace a template; Liquid is checked first (422 names the part and line); the previous version is kept',
@@ -130,7 +139,11 @@ export const templateRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationH
       request: { params: TypeChannelParams, query: LocaleQuery, body: jsonBody(PartsSchema) },
       responses: {
         200: { description: 'Stored', content: { 'application/json': { schema: StoredSchema } } },
-        422: { description: 'Invalid Liquid or parts', content: errorContent },
+        ...errorResponses({
+          ...KEY_ERRORS,
+          ...BODY_ERRORS,
+          422: 'Invalid Liquid or parts; names the part and line',
+        }),
       },
     }),
     async (c) => {
@@ -149,13 +162,15 @@ export const templateRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationH
     createRoute({
       method: 'delete',
       path,
+      operationId: 'deleteTemplate',
       tags: ['templates'],
       summary: 'Delete the current template (its versions are kept)',
       security,
       request: { params: TypeChannelParams, query: LocaleQuery },
       responses: {
         204: { description: 'Deleted' },
-        404: { description: 'No such template', content: errorContent },
+        ...readErrors,
+        ...errorResponses({ 404: 'No such template' }),
       },
     }),
     async (c) => {
@@ -170,6 +185,7 @@ export const templateRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationH
     createRoute({
       method: 'get',
       path: `${path}/versions`,
+      operationId: 'listTemplateVersions',
       tags: ['templates'],
       summary: 'Every stored version, newest first; `?version=` returns that version’s parts',
       security,
@@ -187,7 +203,8 @@ export const templateRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationH
           description: 'Versions, or one version',
           content: { 'application/json': { schema: z.unknown() } },
         },
-        404: { description: 'No such version', content: errorContent },
+        ...readErrors,
+        ...errorResponses({ 404: 'No such version' }),
       },
     }),
     async (c) => {
@@ -205,6 +222,7 @@ export const templateRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationH
     createRoute({
       method: 'post',
       path: '/v1/templates/{type}/preview',
+      operationId: 'previewTemplate',
       tags: ['templates'],
       summary: 'Render a template with sample data, as a delivery would be',
       security,
@@ -225,8 +243,12 @@ export const templateRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationH
           description: 'The rendered message',
           content: { 'application/json': { schema: z.unknown() } },
         },
-        404: { description: 'No such template', content: errorContent },
-        422: { description: 'The template does not render', content: errorContent },
+        ...errorResponses({
+          ...KEY_ERRORS,
+          ...BODY_ERRORS,
+          404: 'No such template',
+          422: 'Validation failed, or the template does not render',
+        }),
       },
     }),
     async (c) =>

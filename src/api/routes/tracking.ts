@@ -10,6 +10,9 @@ const PIXEL = Uint8Array.from(atob('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAAB
   c.charCodeAt(0),
 );
 
+/** Public: the signed token in the path is the authority, so no security scheme applies. */
+const security: [] = [];
+
 const NO_CACHE = 'no-store, no-cache, must-revalidate, private';
 
 const TokenParam = z.object({
@@ -19,9 +22,11 @@ const TokenParam = z.object({
 const openPixel = createRoute({
   method: 'get',
   path: '/t/o/{token}',
+  operationId: 'trackOpen',
   tags: ['tracking'],
   summary:
     'Open pixel: always a 1x1 GIF; records the first `opened` of a delivery for a valid token (repeats and HEAD write nothing)',
+  security,
   request: { params: TokenParam },
   responses: {
     200: {
@@ -34,9 +39,11 @@ const openPixel = createRoute({
 const clickRedirect = createRoute({
   method: 'get',
   path: '/t/c/{token}',
+  operationId: 'trackClick',
   tags: ['tracking'],
   summary:
     'Click redirect: 302 to the URL signed into the token; records the first `clicked` of a delivery (repeats and HEAD write nothing)',
+  security,
   request: { params: TokenParam },
   responses: {
     302: {

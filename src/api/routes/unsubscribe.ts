@@ -6,6 +6,10 @@ import { readUnsubscribeToken, unsubscribe } from '../../services/tracking/unsub
 import { setPageHeaders } from '../shared/page-headers';
 import type { AppEnv } from '../shared/types';
 
+/** Public: the signed token in the path is the authority, so no security scheme applies. */
+const security: [] = [];
+const htmlPage = (description: string) => ({ description, content: { 'text/html': { schema: z.string() } } });
+
 // No length limit here: an overlong token is simply not valid, and gets the same harmless page.
 const TokenParam = z.object({ token: z.string().openapi({ param: { name: 'token', in: 'path' } }) });
 
@@ -63,10 +67,16 @@ export const unsubscribeRoutes = new OpenAPIHono<AppEnv>()
     createRoute({
       method: 'get',
       path: '/u/{token}',
+      operationId: 'getUnsubscribePage',
       tags: ['unsubscribe'],
       summary: 'The unsubscribe page: unsubscribe from this type, or from every message on this channel',
+      security,
       request: { params: TokenParam },
-      responses: { 200: { description: 'HTML page' }, 404: { description: 'Invalid link (HTML)' } },
+      responses: {
+        200: htmlPage('The page, offering this type or the whole channel'),
+        404: htmlPage('Invalid link'),
+        409: htmlPage('A required type (account security): it cannot be turned off'),
+      },
     }),
     async (c) => {
       const { token } = c.req.valid('param');
@@ -97,11 +107,13 @@ export const unsubscribeRoutes = new OpenAPIHono<AppEnv>()
     createRoute({
       method: 'post',
       path: '/u/{token}',
+      operationId: 'unsubscribe',
       tags: ['unsubscribe'],
       summary:
         'Unsubscribe at once: RFC 8058 one-click (`List-Unsubscribe=One-Click`) or the page form (`scope=type|channel`)',
+      security,
       request: { params: TokenParam },
-      responses: { 200: { description: 'Unsubscribed' }, 404: { description: 'Invalid link' } },
+      responses: { 200: htmlPage('Unsubscribed'), 404: htmlPage('Invalid link') },
     }),
     async (c) => {
       const { token } = c.req.valid('param');
