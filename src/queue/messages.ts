@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ERROR_CLASSES } from '../domain/metric-counters';
 import { STATUSES } from '../domain/status';
 
 /**
@@ -13,6 +14,11 @@ export const carriedOutcomeSchema = z.object({
   providerMessageId: z.string().max(512).optional(),
   templateVersion: z.string().max(128).optional(),
   attempted: z.boolean(),
+  /** The providers that answered this attempt with an error: counted when the outcome is recorded. */
+  errors: z
+    .array(z.object({ provider: z.string().max(64), class: z.enum(ERROR_CLASSES) }))
+    .max(64)
+    .optional(),
   /** How many times it has travelled already (for the backoff and the alert). */
   carries: z.number().int().min(0).default(0),
 });

@@ -11,7 +11,13 @@ import { ApiKeysRepo } from '../storage/api-keys-repo';
 import { D1ReplayGuard } from '../storage/events-repo';
 import { commitAcross, ShardRouter } from '../storage/shard-router';
 import { ShardedDeliveries } from '../storage/sharded-deliveries';
-import { ShardedEvents, ShardedOperations, ShardedOutbox, ShardedStats } from '../storage/sharded-records';
+import {
+  ShardedCounters,
+  ShardedEvents,
+  ShardedOperations,
+  ShardedOutbox,
+  ShardedStats,
+} from '../storage/sharded-records';
 import { ShardedContacts, ShardedPreferences, ShardedUserKeys } from '../storage/sharded-user-data';
 import { SuppressionsRepo } from '../storage/suppressions-repo';
 import { TemplatesStore } from '../storage/templates-store';
@@ -53,6 +59,8 @@ export interface Services {
   preferences: ShardedPreferences;
   userKeys: ShardedUserKeys;
   stats: ShardedStats;
+  /** The monotonic counters of every database (`GET /metrics`). */
+  counters: ShardedCounters;
   suppressions: SuppressionsRepo;
   templates: TemplatesStore;
   events: ShardedEvents;
@@ -122,6 +130,7 @@ export function createServices(env: Env, options: ServiceOptions = {}): Services
     preferences: new ShardedPreferences(router),
     userKeys: new ShardedUserKeys(router, cipher),
     stats: new ShardedStats(router),
+    counters: new ShardedCounters(router),
     suppressions: new SuppressionsRepo(home),
     templates: templatesFor(
       options.consumer ? withTemplateReadFaults(env, env.TEMPLATES) : env.TEMPLATES,

@@ -1,6 +1,7 @@
 import type { Address } from '../domain/address';
 import type { Channel, Priority } from '../domain/channels';
 import type { Delivery, DeliveryToSend, Notification } from '../domain/delivery';
+import type { ProviderError } from '../domain/metric-counters';
 import { type DeliveryStatus, type HistoryEntry, REPORTED_AFTER_SENDING } from '../domain/status';
 import { chunk as chunksOf } from '../lib/collections';
 import { type FieldCipher, isEncrypted } from '../lib/field-crypto';
@@ -8,6 +9,7 @@ import { idAfter, idBoundAt, idTimeMs } from '../lib/ids';
 import { log } from '../lib/log';
 import { redact } from '../lib/redact';
 import { unlockedSql } from './bucket-rows';
+import { deliveryCountSql, MetricCountersRepo, providerErrorCountSql } from './metric-counters-repo';
 import { rowsByKey } from './rows-by-key';
 
 const MAX_PARAMS = 100;
@@ -19,11 +21,27 @@ const CANCELED_REASON = 'canceled by the producer';
 const CALLED_OFF = "('canceled', 'skipped')";
 /** Answers after which a message may have left: they override a cancel that came too late. */
 const MAY_HAVE_GONE: ReadonlySet<DeliveryStatus> = new Set(['sent', 'delivered', 'unknown']);
+const mayHaveGone = (o: { attempted: boolean; status: DeliveryStatus }): 0 | 1 =>
+  o.attempted && MAY_HAVE_GONE.has(o.status) ? 1 : 0;
 /**
  * Statuses a callback can set before the consumer's own record lands (SQL list): the outcome then
  * adds what it knows (provider, message id, send time, history) and leaves the further status.
  */
 const REPORTED = REPORTED_AFTER_SENDING.map((s) => `'${s}'`).join(', ');
+
+/**
+ * Whether an outcome moves a row's status (`status` its column, `may` whether the answer may have
+ * gone out): a row still waiting, or one called off while a consumer was handing it over.
+ */
+const outcomeMoves = (status: string, may: string) =>
+  `(${status} IN (${WAITING}) OR (${status} IN ${CALLED_OFF} AND ${may} = 1))`;
+
+/** Whether an outcome writes the row at all: also a callback's further status, which it completes. */
+const outcomeWrites = (status: string, sentAt: string, may: string) =>
+  `(${outcomeMoves(status, may)} OR (${status} IN (${REPORTED}) AND ${sentAt} IS NULL))`;
+
+/** Rows per statement counting new rows (a JSON parameter, well inside D1's limits). */
+const NEW_ROWS_PER_COUNT = 500;
 
 interface DeliveryRow {
   id: string;
@@ -208,6 +226,8 @@ export interface Outcome {
   templateVersion?: string;
   /** Whether this outcome counts as an attempt (a provider was called). */
   attempted: boolean;
+  /** The providers that answered this attempt with an error (counted with the outcome). */
+  errors?: ProviderError[];
 }
 
 export interface ListFilters {
@@ -222,10 +242,46 @@ export interface ListFilters {
 
 /** The only code with SQL for notifications and deliveries. */
 export class DeliveriesRepo {
+  /** This database's counters: every status change here is counted in the same batch. */
+  private readonly counters: MetricCountersRepo;
+
   constructor(
     private readonly db: D1Database,
     private readonly cipher: () => Promise<FieldCipher>,
-  ) {}
+  ) {
+    this.counters = new MetricCountersRepo(db);
+  }
+
+  /**
+   * The statement counting the rows `where` selects that are not `to` yet, by type and channel.
+   * Placed just before the UPDATE that moves exactly those rows to `to`, in its batch, it sees them
+   * as that UPDATE will: the count commits with the change, or fails with it.
+   */
+  private movesCount(to: DeliveryStatus, where: string, params: readonly unknown[]): D1PreparedStatement {
+    return this.counters.countStatement(
+      `SELECT type, ${deliveryCountSql('channel', `'${to}'`)} AS key, count(*) AS n FROM deliveries
+       WHERE (${where}) AND status != '${to}' GROUP BY type, channel`,
+      params,
+    );
+  }
+
+  /**
+   * Statements counting new rows before they are inserted, in their batch: each row's counts
+   * (`created`, its first status, `accepted` on a notification's first row) unless a row with its
+   * id is here already (a page inserted again with INSERT OR IGNORE counts once).
+   */
+  newRowsCountStatements(
+    rows: readonly { id: string; type: string; counts: readonly string[] }[],
+  ): D1PreparedStatement[] {
+    return chunksOf(rows, NEW_ROWS_PER_COUNT).map((chunk) =>
+      this.counters.countStatement(
+        `SELECT json_extract(r.value, '$.type') AS type, c.value AS key, 1 AS n
+         FROM json_each(?) r, json_each(r.value, '$.counts') c
+         WHERE NOT EXISTS (SELECT 1 FROM deliveries WHERE id = json_extract(r.value, '$.id'))`,
+        [JSON.stringify(chunk)],
+      ),
+    );
+  }
 
   /**
    * For reading (status, listing, export): a row whose address does not decrypt is shown without
@@ -509,7 +565,11 @@ export class DeliveriesRepo {
 
   /** Moves `created` deliveries to `queued` after the queue accepted them. */
   async markQueued(ids: readonly string[], nowMs: number): Promise<void> {
+    if (ids.length === 0) return;
     const entry = JSON.stringify({ status: 'queued', at: new Date(nowMs).toISOString() });
+    const count = this.movesCount('queued', "status = 'created' AND id IN (SELECT value FROM json_each(?))", [
+      JSON.stringify(ids),
+    ]);
     const statements = chunksOf(ids, MAX_PARAMS - 3).map((chunk) =>
       this.db
         .prepare(
@@ -518,11 +578,41 @@ export class DeliveriesRepo {
         )
         .bind(nowMs, entry, ...chunk),
     );
-    if (statements.length > 0) await this.db.batch(statements);
+    await this.db.batch([count, ...statements]);
   }
 
   /**
-   * Statement recording one attempt's outcome. It moves a delivery still waiting; a late duplicate
+   * Statements recording outcomes (one each, for one batch), after the statement counting what they
+   * change: each status they move, and the error answers of every outcome they write (a late
+   * duplicate that writes nothing counts nothing).
+   */
+  outcomeStatements(outcomes: readonly Outcome[], nowMs: number): D1PreparedStatement[] {
+    if (outcomes.length === 0) return [];
+    const planned = outcomes.map((o) => ({
+      id: o.deliveryId,
+      status: o.status,
+      may: mayHaveGone(o),
+      ...(o.errors?.length ? { errors: o.errors } : {}),
+    }));
+    const count = this.counters.countStatement(
+      `WITH o AS (
+         SELECT json_extract(value, '$.id') AS id, json_extract(value, '$.status') AS target,
+                json_extract(value, '$.may') AS may, json_extract(value, '$.errors') AS errors
+         FROM json_each(?)),
+       w AS (
+         SELECT d.type, d.channel, d.status AS was, o.target, o.may, o.errors FROM o JOIN deliveries d ON d.id = o.id
+         WHERE ${outcomeWrites('d.status', 'd.sent_at', 'o.may')})
+       SELECT type, ${deliveryCountSql('channel', 'target')} AS key, 1 AS n FROM w
+       WHERE ${outcomeMoves('was', 'may')} AND was != target
+       UNION ALL
+       SELECT w.type, ${providerErrorCountSql('w.channel', 'e.value')}, 1 FROM w, json_each(w.errors) e`,
+      [JSON.stringify(planned)],
+    );
+    return [count, ...outcomes.map((o) => this.outcomeStatement(o, nowMs))];
+  }
+
+  /**
+   * Statement recording one attempt's outcome (not counted: `outcomeStatements` counts). It moves a delivery still waiting; a late duplicate
    * consumer cannot turn `sent` back into `failed` (the WHERE clause refuses a status final for
    * sending). A callback that landed first (delivered, bounced, …) keeps its further status: the
    * outcome adds the provider, message id, send time and its history entry, once. A delivery
@@ -542,17 +632,16 @@ export class DeliveriesRepo {
     return this.db
       .prepare(
         `UPDATE deliveries SET
-           status = CASE WHEN status IN (${WAITING}) OR (status IN ${CALLED_OFF} AND ?1 = 1) THEN ?2 ELSE status END,
-           reason = CASE WHEN status IN (${WAITING}) OR (status IN ${CALLED_OFF} AND ?1 = 1) THEN ?3 ELSE reason END,
+           status = CASE WHEN ${outcomeMoves('status', '?1')} THEN ?2 ELSE status END,
+           reason = CASE WHEN ${outcomeMoves('status', '?1')} THEN ?3 ELSE reason END,
            provider = coalesce(?4, provider),
            provider_message_id = coalesce(?5, provider_message_id), template_version = coalesce(?6, template_version),
            attempts = attempts + ?7, updated_at = ?8, sent_at = CASE WHEN ?2 IN ('sent', 'delivered') THEN ?8 ELSE sent_at END,
            history = json_insert(history, '$[#]', json(?9))
-         WHERE id = ?10 AND (status IN (${WAITING}) OR (status IN (${REPORTED}) AND sent_at IS NULL)
-           OR (status IN ${CALLED_OFF} AND ?1 = 1))`,
+         WHERE id = ?10 AND ${outcomeWrites('status', 'sent_at', '?1')}`,
       )
       .bind(
-        outcome.attempted && MAY_HAVE_GONE.has(outcome.status) ? 1 : 0,
+        mayHaveGone(outcome),
         outcome.status,
         outcome.reason ?? null,
         outcome.provider ?? null,
@@ -573,16 +662,19 @@ export class DeliveriesRepo {
       reason: CANCELED_REASON,
     });
     const canceled: string[] = [];
+    const where = `id IN (SELECT value FROM json_each(?)) AND status IN (${WAITING}, 'digested')`;
     for (const chunk of chunksOf(ids, 500)) {
-      const { results } = await this.db
-        .prepare(
-          `UPDATE deliveries SET status = 'canceled', reason = ?1, updated_at = ?2,
-             history = json_insert(history, '$[#]', json(?3))
-           WHERE id IN (SELECT value FROM json_each(?4)) AND status IN (${WAITING}, 'digested') RETURNING id`,
-        )
-        .bind(CANCELED_REASON, nowMs, entry, JSON.stringify(chunk))
-        .all<{ id: string }>();
-      canceled.push(...results.map((row) => row.id));
+      const [, update] = await this.db.batch<{ id: string }>([
+        this.movesCount('canceled', where, [JSON.stringify(chunk)]),
+        this.db
+          .prepare(
+            `UPDATE deliveries SET status = 'canceled', reason = ?, updated_at = ?,
+               history = json_insert(history, '$[#]', json(?))
+             WHERE ${where} RETURNING id`,
+          )
+          .bind(CANCELED_REASON, nowMs, entry, JSON.stringify(chunk)),
+      ]);
+      canceled.push(...(update?.results ?? []).map((row) => row.id));
     }
     return canceled;
   }
@@ -613,18 +705,21 @@ export class DeliveriesRepo {
     const reason = `escalation: skipped, an earlier step was ${status}`;
     const entry = JSON.stringify({ status: 'skipped', at: new Date(nowMs).toISOString(), reason });
     const [from, to] = stepRange(row);
-    const { results } = await this.db
-      .prepare(
-        `UPDATE deliveries SET status = 'skipped', reason = ?1, updated_at = ?2,
-           history = json_insert(history, '$[#]', json(?3))
-         WHERE id >= ?4 AND id < ?5 AND notification_id = ?6 AND user_id IS ?7 AND status IN (${WAITING})
-           AND json_extract(escalation, '$.step') > ?8
-           AND EXISTS (SELECT 1 FROM json_each(escalation, '$.unless') WHERE value = ?9)
-         RETURNING id`,
-      )
-      .bind(reason, nowMs, entry, from, to, row.notification_id, row.user_id, step, status)
-      .all<{ id: string }>();
-    return results.map((r) => r.id);
+    const where = `id >= ? AND id < ? AND notification_id = ? AND user_id IS ? AND status IN (${WAITING})
+      AND json_extract(escalation, '$.step') > ?
+      AND EXISTS (SELECT 1 FROM json_each(escalation, '$.unless') WHERE value = ?)`;
+    const params = [from, to, row.notification_id, row.user_id, step, status];
+    const [, update] = await this.db.batch<{ id: string }>([
+      this.movesCount('skipped', where, params),
+      this.db
+        .prepare(
+          `UPDATE deliveries SET status = 'skipped', reason = ?, updated_at = ?,
+             history = json_insert(history, '$[#]', json(?))
+           WHERE ${where} RETURNING id`,
+        )
+        .bind(reason, nowMs, entry, ...params),
+    ]);
+    return (update?.results ?? []).map((r) => r.id);
   }
 
   /** The statuses of the recipient's deliveries of one step. */
@@ -649,17 +744,20 @@ export class DeliveriesRepo {
     const reason = 'escalation: brought forward, an earlier step failed';
     const entry = JSON.stringify({ status: 'queued', at: new Date(nowMs).toISOString(), reason });
     const [from, to] = stepRange(row);
-    const { results } = await this.db
-      .prepare(
-        `UPDATE deliveries SET status = 'queued', send_at = ?1, reason = ?2, updated_at = ?1,
-           history = json_insert(history, '$[#]', json(?3))
-         WHERE id >= ?4 AND id < ?5 AND notification_id = ?6 AND user_id IS ?7 AND status IN (${WAITING})
-           AND send_at > ?1 AND json_extract(escalation, '$.step') = ?8
-         RETURNING id, channel`,
-      )
-      .bind(nowMs, reason, entry, from, to, row.notification_id, row.user_id, step)
-      .all<{ id: string; channel: Channel }>();
-    return results;
+    const where = `id >= ? AND id < ? AND notification_id = ? AND user_id IS ? AND status IN (${WAITING})
+      AND send_at > ? AND json_extract(escalation, '$.step') = ?`;
+    const params = [from, to, row.notification_id, row.user_id, nowMs, step];
+    const [, update] = await this.db.batch<{ id: string; channel: Channel }>([
+      this.movesCount('queued', where, params),
+      this.db
+        .prepare(
+          `UPDATE deliveries SET status = 'queued', send_at = ?, reason = ?, updated_at = ?,
+             history = json_insert(history, '$[#]', json(?))
+           WHERE ${where} RETURNING id, channel`,
+        )
+        .bind(nowMs, reason, nowMs, entry, ...params),
+    ]);
+    return update?.results ?? [];
   }
 
   /** A digest's held items name the delivery that carried them (their status stays `digested`). */
@@ -680,15 +778,18 @@ export class DeliveriesRepo {
   async claimCarrier(id: string, count: number, nowMs: number): Promise<boolean> {
     const reason = `carries a digest of ${count}`;
     const entry = JSON.stringify({ status: 'queued', at: new Date(nowMs).toISOString(), reason });
-    const { results } = await this.db
-      .prepare(
-        `UPDATE deliveries SET status = 'queued', reason = ?1, updated_at = ?2,
-           history = CASE WHEN status = 'digested' THEN json_insert(history, '$[#]', json(?3)) ELSE history END
-         WHERE id = ?4 AND status IN ('digested', 'queued') RETURNING id`,
-      )
-      .bind(reason, nowMs, entry, id)
-      .all<{ id: string }>();
-    return results.length > 0;
+    const where = "id = ? AND status IN ('digested', 'queued')";
+    const [, update] = await this.db.batch<{ id: string }>([
+      this.movesCount('queued', where, [id]),
+      this.db
+        .prepare(
+          `UPDATE deliveries SET status = 'queued', reason = ?, updated_at = ?,
+             history = CASE WHEN status = 'digested' THEN json_insert(history, '$[#]', json(?)) ELSE history END
+           WHERE ${where} RETURNING id`,
+        )
+        .bind(reason, nowMs, entry, id),
+    ]);
+    return (update?.results.length ?? 0) > 0;
   }
 
   /** The notifications here whose producer gave them this `cancelKey` (by its partial index). */
@@ -716,16 +817,24 @@ export class DeliveriesRepo {
       at: new Date(nowMs).toISOString(),
       reason: 'replayed from the dead-letter queue',
     });
-    return chunksOf(ids, MAX_PARAMS - 3).map((chunk) =>
-      this.db
-        .prepare(
-          `UPDATE deliveries SET status = 'created', attempts = 0, reason = NULL, updated_at = ?,
-             history = json_insert(history, '$[#]', json(?))
-           WHERE status = 'failed' AND id IN (${chunk.map(() => '?').join(',')})
-             AND EXISTS (SELECT 1 FROM dead_letters dl WHERE dl.delivery_id = deliveries.id AND dl.replayed_at = ?)`,
-        )
-        .bind(nowMs, entry, ...chunk, claimedAtMs),
-    );
+    const claimed =
+      'EXISTS (SELECT 1 FROM dead_letters dl WHERE dl.delivery_id = deliveries.id AND dl.replayed_at = ?)';
+    return [
+      this.movesCount(
+        'created',
+        `status = 'failed' AND id IN (SELECT value FROM json_each(?)) AND ${claimed}`,
+        [JSON.stringify(ids), claimedAtMs],
+      ),
+      ...chunksOf(ids, MAX_PARAMS - 3).map((chunk) =>
+        this.db
+          .prepare(
+            `UPDATE deliveries SET status = 'created', attempts = 0, reason = NULL, updated_at = ?,
+               history = json_insert(history, '$[#]', json(?))
+             WHERE status = 'failed' AND id IN (${chunk.map(() => '?').join(',')}) AND ${claimed}`,
+          )
+          .bind(nowMs, entry, ...chunk, claimedAtMs),
+      ),
+    ];
   }
 
   /**
@@ -762,6 +871,10 @@ export class DeliveriesRepo {
       at: new Date(nowMs).toISOString(),
       reason: 'the queue refused the re-enqueue; left for the next pass',
     });
+    if (ids.length === 0) return;
+    const count = this.movesCount('created', "status = 'queued' AND id IN (SELECT value FROM json_each(?))", [
+      JSON.stringify(ids),
+    ]);
     const statements = chunksOf(ids, MAX_PARAMS - 2).map((chunk) =>
       this.db
         .prepare(
@@ -770,7 +883,7 @@ export class DeliveriesRepo {
         )
         .bind(updatedAtMs, entry, ...chunk),
     );
-    if (statements.length > 0) await this.db.batch(statements);
+    await this.db.batch([count, ...statements]);
   }
 
   /**
@@ -1016,25 +1129,26 @@ export class DeliveriesRepo {
       claim.skipChannels.length > 0
         ? `AND channel NOT IN (${claim.skipChannels.map(() => '?').join(',')})`
         : '';
-    const { results } = await this.db
-      .prepare(
-        `UPDATE deliveries SET status = 'queued', updated_at = ?, history = json_insert(history, '$[#]', json(?))
-         WHERE id IN (SELECT id FROM deliveries WHERE id > ? AND id < ? AND ${where.sql} ${skip} AND ${unlockedSql('id')} ORDER BY id LIMIT ?)
-           AND ${where.sql}
-         RETURNING id, channel`,
-      )
-      .bind(
-        claim.nowMs,
-        entry,
-        range.after,
-        range.before,
-        ...where.params,
-        ...claim.skipChannels,
-        claim.limit,
-        ...where.params,
-      )
-      .all<{ id: string; channel: Channel }>();
-    return results;
+    const claimed = `id IN (SELECT id FROM deliveries WHERE id > ? AND id < ? AND ${where.sql} ${skip} AND ${unlockedSql('id')} ORDER BY id LIMIT ?)
+      AND ${where.sql}`;
+    const params = [
+      range.after,
+      range.before,
+      ...where.params,
+      ...claim.skipChannels,
+      claim.limit,
+      ...where.params,
+    ];
+    const [, update] = await this.db.batch<{ id: string; channel: Channel }>([
+      this.movesCount('queued', claimed, params),
+      this.db
+        .prepare(
+          `UPDATE deliveries SET status = 'queued', updated_at = ?, history = json_insert(history, '$[#]', json(?))
+           WHERE ${claimed} RETURNING id, channel`,
+        )
+        .bind(claim.nowMs, entry, ...params),
+    ]);
+    return update?.results ?? [];
   }
 
   /**
@@ -1045,14 +1159,20 @@ export class DeliveriesRepo {
   failUnsentReplayStatements(ids: readonly string[], nowMs: number): D1PreparedStatement[] {
     const reason = 'replay not enqueued (the queue refused it); replay it again';
     const entry = JSON.stringify({ status: 'failed', at: new Date(nowMs).toISOString(), reason });
-    return chunksOf(ids, MAX_PARAMS - 3).map((chunk) =>
-      this.db
-        .prepare(
-          `UPDATE deliveries SET status = 'failed', reason = ?, updated_at = ?, history = json_insert(history, '$[#]', json(?))
-           WHERE status = 'created' AND id IN (${chunk.map(() => '?').join(',')})`,
-        )
-        .bind(reason, nowMs, entry, ...chunk),
-    );
+    if (ids.length === 0) return [];
+    return [
+      this.movesCount('failed', "status = 'created' AND id IN (SELECT value FROM json_each(?))", [
+        JSON.stringify(ids),
+      ]),
+      ...chunksOf(ids, MAX_PARAMS - 3).map((chunk) =>
+        this.db
+          .prepare(
+            `UPDATE deliveries SET status = 'failed', reason = ?, updated_at = ?, history = json_insert(history, '$[#]', json(?))
+             WHERE status = 'created' AND id IN (${chunk.map(() => '?').join(',')})`,
+          )
+          .bind(reason, nowMs, entry, ...chunk),
+      ),
+    ];
   }
 
   /**

@@ -1,6 +1,8 @@
 import { canTransition, type DeliveryStatus, type HistoryEntry, STATUSES } from '../domain/status';
+import { chunk, groupBy } from '../lib/collections';
 import { redact } from '../lib/redact';
 import type { EscalationRow } from './deliveries-repo';
+import { deliveryCountSql, MetricCountersRepo } from './metric-counters-repo';
 
 /** A status change reported from outside the send path: a provider callback, the pixel, a click. */
 export interface StatusEvent {
@@ -19,7 +21,7 @@ export interface StatusEvent {
 export const MAX_HISTORY_ENTRIES = 100;
 
 /** D1 runs a batch as one transaction; this keeps each one well inside the per-invocation limits. */
-const STATEMENTS_PER_BATCH = 100;
+export const STATEMENTS_PER_BATCH = 100;
 
 /** SQL string literal of a status name (they are fixed identifiers from the domain table). */
 const literal = (status: DeliveryStatus) => `'${status}'`;
@@ -35,9 +37,24 @@ const MAY_MOVE_TO: Record<DeliveryStatus, string> = Object.fromEntries(
   }),
 ) as Record<DeliveryStatus, string>;
 
+/** SQL: the delivery's history holds no event of this status yet (a first open, a first click). */
+const noneYet = (status: DeliveryStatus) =>
+  `NOT EXISTS (SELECT 1 FROM json_each(history) WHERE json_extract(value, '$.status') = ${literal(status)})`;
+
+/** Statements applying events in one database: each unit is one batch, its count first. */
+export interface EventUnits {
+  units: D1PreparedStatement[][];
+  /** The UPDATE of each event, in the events' order (its result says whether the row exists). */
+  updates: D1PreparedStatement[];
+}
+
 /** Status changes reported from outside (provider callbacks, opens, clicks, unsubscribes). */
 export class EventsRepo {
-  constructor(private readonly db: D1Database) {}
+  private readonly counters: MetricCountersRepo;
+
+  constructor(private readonly db: D1Database) {
+    this.counters = new MetricCountersRepo(db);
+  }
 
   /**
    * One statement per event: the history entry is always appended (up to MAX_HISTORY_ENTRIES);
@@ -45,7 +62,8 @@ export class EventsRepo {
    * row as it was, so the CASE decides on the old status, and the single UPDATE is race-free.
    * An unknown delivery id matches no row and writes nothing. With `firstOnly` the event applies
    * only when the history holds none of its status yet, so a repeat (a second open) changes no
-   * row and writes nothing; the check and the write are the same statement.
+   * row and writes nothing; the check and the write are the same statement. Not counted: it runs
+   * after `countStatement` of its events (see applyUnits).
    */
   applyStatement(
     given: StatusEvent,
@@ -60,9 +78,7 @@ export class EventsRepo {
       ...(event.provider ? { provider: event.provider } : {}),
     };
     const moves = MAY_MOVE_TO[event.status];
-    const first = options.firstOnly
-      ? `AND NOT EXISTS (SELECT 1 FROM json_each(history) WHERE json_extract(value, '$.status') = ${literal(event.status)})`
-      : '';
+    const first = options.firstOnly ? `AND ${noneYet(event.status)}` : '';
     return this.db
       .prepare(
         `UPDATE deliveries SET
@@ -77,6 +93,48 @@ export class EventsRepo {
   }
 
   /**
+   * The statement counting the status changes these events make (of distinct deliveries): run just
+   * before their UPDATEs in the same batch, it finds each row as its UPDATE will, and counts it
+   * when the state machine lets it move to a status it is not in yet.
+   */
+  countStatement(events: readonly StatusEvent[], options: { firstOnly?: boolean } = {}): D1PreparedStatement {
+    const byStatus = [...groupBy(events, (e) => e.status)];
+    const selects = byStatus.map(
+      ([status]) =>
+        `SELECT type, ${deliveryCountSql('channel', literal(status))} AS key, 1 AS n FROM deliveries
+         WHERE id IN (SELECT value FROM json_each(?)) AND ${MAY_MOVE_TO[status]} AND status != ${literal(status)}
+         ${options.firstOnly ? `AND ${noneYet(status)}` : ''}`,
+    );
+    return this.counters.countStatement(
+      selects.join(' UNION ALL '),
+      byStatus.map(([, list]) => JSON.stringify(list.map((e) => e.deliveryId))),
+    );
+  }
+
+  /**
+   * Statements applying events here in their order, as units each to run in one batch: round k takes
+   * the k-th event of every delivery (at most STATEMENTS_PER_BATCH - 1 a unit), after the statement
+   * counting the changes of that round, so several events of one delivery count in sequence.
+   */
+  applyUnits(events: readonly StatusEvent[], nowMs: number): EventUnits {
+    const updates = events.map((event) => this.applyStatement(event, nowMs));
+    const rounds: number[][] = [];
+    const seen = new Map<string, number>();
+    events.forEach((event, index) => {
+      const round = seen.get(event.deliveryId) ?? 0;
+      seen.set(event.deliveryId, round + 1);
+      rounds[round] = [...(rounds[round] ?? []), index];
+    });
+    const units = rounds.flatMap((round) =>
+      chunk(round, STATEMENTS_PER_BATCH - 1).map((part) => [
+        this.countStatement(part.map((i) => events[i] as StatusEvent)),
+        ...part.map((i) => updates[i] as D1PreparedStatement),
+      ]),
+    );
+    return { units, updates };
+  }
+
+  /**
    * Applies an event only when the delivery's history does not hold its status yet (the first
    * open, the first click); a repeat writes nothing. Returns whether it was applied, and the
    * delivery's escalation step when it is one (read by the same statement).
@@ -85,34 +143,12 @@ export class EventsRepo {
     event: StatusEvent,
     nowMs: number,
   ): Promise<{ applied: boolean; step: EscalationRow | null }> {
-    const { results } = await this.applyStatement(event, nowMs, { firstOnly: true }).all<
-      EscalationRow & { escalation: string | null }
-    >();
-    const row = results[0];
+    const [, update] = await this.db.batch<EscalationRow & { escalation: string | null }>([
+      this.countStatement([event], { firstOnly: true }),
+      this.applyStatement(event, nowMs, { firstOnly: true }),
+    ]);
+    const row = update?.results[0];
     return { applied: row !== undefined, step: row?.escalation ? row : null };
-  }
-
-  /** The statements for `events`, in order, so several events for one delivery apply in sequence. */
-  applyStatements(events: readonly StatusEvent[], nowMs: number): D1PreparedStatement[] {
-    return events.map((event) => this.applyStatement(event, nowMs));
-  }
-
-  /**
-   * Applies status events in one D1 batch (one per 100 events). Returns, per event, whether a
-   * delivery with that id existed.
-   */
-  apply(events: readonly StatusEvent[], nowMs: number): Promise<boolean[]> {
-    return this.runBatches(this.applyStatements(events, nowMs));
-  }
-
-  /** Runs statements in D1 batches of STATEMENTS_PER_BATCH; true per statement that changed a row. */
-  async runBatches(statements: readonly D1PreparedStatement[]): Promise<boolean[]> {
-    const changed: boolean[] = [];
-    for (let i = 0; i < statements.length; i += STATEMENTS_PER_BATCH) {
-      const results = await this.db.batch(statements.slice(i, i + STATEMENTS_PER_BATCH));
-      for (const result of results) changed.push((result.meta?.changes ?? 0) > 0);
-    }
-    return changed;
   }
 }
 

@@ -1,5 +1,6 @@
 import type { Channel } from '../domain/channels';
 import type { Delivery, DeliveryToSend, Notification } from '../domain/delivery';
+import { ACCEPTED, deliveryCount } from '../domain/metric-counters';
 import type { DeliveryStatus } from '../domain/status';
 import type { FieldCipher } from '../lib/field-crypto';
 import { bucketOfId, idTimeMs } from '../lib/ids';
@@ -158,6 +159,33 @@ export class ShardedDeliveries extends PerShard<DeliveriesRepo> {
   }
 
   /**
+   * Statements counting the rows inserting these notifications writes, for the same commit, before
+   * the inserts (each in its database): `created` for every delivery and its first status when that
+   * is another, and `accepted` once per notification, with its first delivery. Rows already there
+   * (written before by an INSERT OR IGNORE of the same ids) are not counted again.
+   */
+  newRowsCountStatements(
+    written: readonly { notification: Pick<NewNotification, 'type'>; deliveries: readonly NewDelivery[] }[],
+  ): D1PreparedStatement[] {
+    const rows = written.flatMap(({ notification, deliveries }) =>
+      deliveries.map((d, index) => ({
+        id: d.id,
+        type: notification.type,
+        counts: [
+          deliveryCount(d.channel, 'created'),
+          ...(d.status === 'created' ? [] : [deliveryCount(d.channel, d.status)]),
+          ...(index === 0 ? [ACCEPTED] : []),
+        ],
+      })),
+    );
+    const byId = new Map(rows.map((row) => [row.id, row]));
+    return this.grouped(
+      rows.map((row) => row.id),
+      (repo, ids) => repo.newRowsCountStatements(ids.flatMap((id) => byId.get(id) ?? [])),
+    ).flat();
+  }
+
+  /**
    * Undoes what a commit across databases wrote before one of them failed: the deliveries in each
    * database, on its own (one failing database keeps none of the others from being cleaned), and
    * the producer ids' key rows this request wrote. Answers whether every database took it.
@@ -184,8 +212,14 @@ export class ShardedDeliveries extends PerShard<DeliveriesRepo> {
     await Promise.all(this.grouped(ids, (repo, group) => repo.markQueued(group, nowMs)));
   }
 
-  outcomeStatement(outcome: Outcome, nowMs: number): D1PreparedStatement {
-    return this.forId(outcome.deliveryId).outcomeStatement(outcome, nowMs);
+  /** Statements recording outcomes, each database's after the statement counting them there. */
+  outcomeStatements(outcomes: readonly Outcome[], nowMs: number): D1PreparedStatement[] {
+    const byDatabase = new Map<DeliveriesRepo, Outcome[]>();
+    for (const o of outcomes) {
+      const repo = this.forId(o.deliveryId);
+      byDatabase.set(repo, [...(byDatabase.get(repo) ?? []), o]);
+    }
+    return [...byDatabase].flatMap(([repo, list]) => repo.outcomeStatements(list, nowMs));
   }
 
   resetForReplayStatements(

@@ -1,6 +1,8 @@
 import type { Channel } from '../domain/channels';
+import { type CounterTotals, sumCounters } from '../domain/metric-counters';
 import { chunk } from '../lib/collections';
-import { EventsRepo, type StatusEvent } from './events-repo';
+import { EventsRepo, type EventUnits, STATEMENTS_PER_BATCH, type StatusEvent } from './events-repo';
+import { MetricCountersRepo } from './metric-counters-repo';
 import { type DeadLetter, OperationsRepo, type PendingAlert } from './operations-repo';
 import { type OutboxEntry, OutboxRepo } from './outbox-repo';
 import { PerShard } from './per-shard';
@@ -50,36 +52,97 @@ export class ShardedOutbox extends PerShard<OutboxRepo> {
   }
 }
 
-/** Status changes from outside, each in its delivery's database. */
+/** Concatenates units of statements into batches of at most `size`, never splitting one. */
+function pack(units: readonly D1PreparedStatement[][], size: number): D1PreparedStatement[][] {
+  const batches: D1PreparedStatement[][] = [];
+  let current: D1PreparedStatement[] = [];
+  for (const unit of units) {
+    if (current.length > 0 && current.length + unit.length > size) {
+      batches.push(current);
+      current = [];
+    }
+    current = [...current, ...unit];
+  }
+  if (current.length > 0) batches.push(current);
+  return batches;
+}
+
+/** Status changes from outside, each in its delivery's database, counted in the same batch. */
 export class ShardedEvents extends PerShard<EventsRepo> {
   constructor(router: ShardRouter) {
     super(router, (db) => new EventsRepo(db));
   }
 
-  applyStatement(...args: Parameters<EventsRepo['applyStatement']>): D1PreparedStatement {
-    return this.forId(args[0].deliveryId).applyStatement(...args);
+  /** Each database's units for its events, and each event's UPDATE in the events' order. */
+  private unitsOf(events: readonly StatusEvent[], nowMs: number): EventUnits {
+    const byDatabase = new Map<EventsRepo, number[]>();
+    events.forEach((event, index) => {
+      const repo = this.forId(event.deliveryId);
+      byDatabase.set(repo, [...(byDatabase.get(repo) ?? []), index]);
+    });
+    const units: D1PreparedStatement[][] = [];
+    const updates: D1PreparedStatement[] = [];
+    for (const [repo, indexes] of byDatabase) {
+      const part = repo.applyUnits(
+        indexes.map((i) => events[i] as StatusEvent),
+        nowMs,
+      );
+      units.push(...part.units);
+      part.updates.forEach((update, k) => {
+        updates[indexes[k] as number] = update;
+      });
+    }
+    return { units, updates };
   }
 
+  /**
+   * Statements applying a few events within one commit of the caller's (an unsubscribe with its
+   * preference), each database's after the statement counting them. `apply` takes any number.
+   */
   applyStatements(events: readonly StatusEvent[], nowMs: number): D1PreparedStatement[] {
-    return events.map((event) => this.applyStatement(event, nowMs));
+    return this.unitsOf(events, nowMs).units.flat();
   }
 
   applyFirst(event: StatusEvent, nowMs: number): ReturnType<EventsRepo['applyFirst']> {
     return this.forId(event.deliveryId).applyFirst(event, nowMs);
   }
 
-  apply(events: readonly StatusEvent[], nowMs: number): Promise<boolean[]> {
-    return this.runBatches(this.applyStatements(events, nowMs));
+  /**
+   * Applies events in order, with `also` (other writes: suppressions), in batches of at most
+   * STATEMENTS_PER_BATCH statements, each on its databases; a count and the changes it counts
+   * always share one. Returns, per event, whether a delivery with that id existed.
+   */
+  async apply(
+    events: readonly StatusEvent[],
+    nowMs: number,
+    also: readonly D1PreparedStatement[] = [],
+  ): Promise<boolean[]> {
+    const { units, updates } = this.unitsOf(events, nowMs);
+    const changed = new Map<D1PreparedStatement, boolean>();
+    for (const batch of pack([...units, ...chunk([...also], STATEMENTS_PER_BATCH)], STATEMENTS_PER_BATCH)) {
+      const results = await commitAcross(batch, this.router.home.db);
+      batch.forEach((statement, i) => {
+        changed.set(statement, (results[i]?.meta?.changes ?? 0) > 0);
+      });
+    }
+    return updates.map((update) => changed.get(update) ?? false);
+  }
+}
+
+/** The counters of every database, added up (`GET /metrics`). */
+export class ShardedCounters extends PerShard<MetricCountersRepo> {
+  constructor(router: ShardRouter) {
+    super(router, (db) => new MetricCountersRepo(db));
   }
 
-  /** Runs statements in batches of 100, each on its database; true per statement that changed a row. */
-  async runBatches(statements: readonly D1PreparedStatement[]): Promise<boolean[]> {
-    const changed: boolean[] = [];
-    for (const part of chunk([...statements], 100)) {
-      const results = await commitAcross(part, this.router.home.db);
-      for (const result of results) changed.push((result?.meta?.changes ?? 0) > 0);
-    }
-    return changed;
+  /**
+   * The counts of every database bound, serving buckets or not (one whose buckets all moved away
+   * keeps what it counted), each database once however many names bind it; optionally one type's.
+   */
+  async totals(type?: string): Promise<CounterTotals> {
+    const databases = new Map(this.router.databases.map((shard) => [shard.db, shard]));
+    const rows = await Promise.all([...databases.values()].map((shard) => this.on(shard).all(type)));
+    return sumCounters(rows.flat());
   }
 }
 

@@ -44,7 +44,9 @@ export async function sentDelivery(
       now,
     ),
   );
-  await repo().outcomeStatement({ deliveryId: id, status: 'sent', provider, attempted: true }, now).run();
+  await commit(
+    repo().outcomeStatements([{ deliveryId: id, status: 'sent', provider, attempted: true }], now),
+  );
   return id;
 }
 

@@ -109,22 +109,21 @@ describe('cancellation', () => {
     const [went, refused] = accepted.deliveries.map((d) => d.id);
     const services = createServices(testEnv);
     // The consumer had loaded both before the cancel: one provider took it, one refused it.
-    await commit([
-      services.deliveries.outcomeStatement(
-        { deliveryId: went ?? '', status: 'sent', provider: 'resend', attempted: true },
+    await commit(
+      services.deliveries.outcomeStatements(
+        [
+          { deliveryId: went ?? '', status: 'sent', provider: 'resend', attempted: true },
+          {
+            deliveryId: refused ?? '',
+            status: 'failed',
+            reason: 'rejected',
+            provider: 'resend',
+            attempted: true,
+          },
+        ],
         Date.now(),
       ),
-      services.deliveries.outcomeStatement(
-        {
-          deliveryId: refused ?? '',
-          status: 'failed',
-          reason: 'rejected',
-          provider: 'resend',
-          attempted: true,
-        },
-        Date.now(),
-      ),
-    ]);
+    );
     const statuses = (await readDeliveries(accepted.id)).map((d) => [d.id, d.status]);
     expect(statuses).toEqual([
       [went, 'sent'],

@@ -1,7 +1,13 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { CHANNELS, type Channel } from '../../domain/channels';
+import type { CounterTotals } from '../../domain/metric-counters';
 import { STATUSES } from '../../domain/status';
-import { collectMetrics, type Metrics, WINDOW_NAMES } from '../../services/operations/metrics';
+import {
+  collectCounters,
+  collectMetrics,
+  type Metrics,
+  WINDOW_NAMES,
+} from '../../services/operations/metrics';
 import { requireApiKey } from '../shared/auth';
 import { errorContent } from '../shared/responses';
 import { TypeSchema } from '../shared/schemas';
@@ -123,7 +129,7 @@ class Exposition {
 
   family(
     name: string,
-    type: 'gauge' | 'summary',
+    type: 'gauge' | 'summary' | 'counter',
     help: string,
     samples: { labels?: Labels; value: number; suffix?: string }[],
   ): this {
@@ -142,8 +148,11 @@ class Exposition {
   }
 }
 
-/** The metrics as Prometheus text. Every family is a gauge over the window, except the latency summary. */
-export function toPrometheus(m: Metrics): string {
+/**
+ * The metrics as Prometheus text: gauges over the window and the latency summary, then the
+ * counters (since the deployment's first count, never reset, whatever the window).
+ */
+export function toPrometheus(m: Metrics, counters: CounterTotals = NO_COUNTERS): string {
   const out = new Exposition();
   out.family('herald_window_seconds', 'gauge', 'Length of the window the other counts cover.', [
     { value: m.windowSeconds },
@@ -219,7 +228,32 @@ export function toPrometheus(m: Metrics): string {
       { suffix: '_count', value: latency.count },
     ],
   );
+  addCounters(out, counters);
   return out.toString();
+}
+
+const NO_COUNTERS: CounterTotals = { deliveries: [], accepted: [], providerErrors: [] };
+
+/** The counter families: monotonic, so `rate()` and `increase()` apply (names end in `_total`). */
+function addCounters(out: Exposition, counters: CounterTotals): void {
+  out.family(
+    'herald_deliveries_total',
+    'counter',
+    'Status changes of deliveries, by channel, type and the status entered (created counts every delivery written).',
+    counters.deliveries.map(({ value, ...labels }) => ({ labels, value })),
+  );
+  out.family(
+    'herald_notifications_accepted_total',
+    'counter',
+    'Notifications accepted, by type.',
+    counters.accepted.map(({ value, ...labels }) => ({ labels, value })),
+  );
+  out.family(
+    'herald_provider_errors_total',
+    'counter',
+    'Provider answers that were errors, by channel, provider and class (retryable, permanent, unknown: no answer after the request left).',
+    counters.providerErrors.map(({ value, ...labels }) => ({ labels, value })),
+  );
 }
 
 /** `GET /v1/metrics` (JSON) and `GET /metrics` (Prometheus), both behind the admin key. */
@@ -232,7 +266,13 @@ metricsRoutes
     return c.json(metrics as z.infer<typeof MetricsSchema>, 200);
   })
   .openapi(getPrometheus, async (c) => {
-    const metrics = await collectMetrics(c.var.services, c.req.valid('query'));
+    const query = c.req.valid('query');
+    const [metrics, counters] = await Promise.all([
+      collectMetrics(c.var.services, query),
+      collectCounters(c.var.services, query.type),
+    ]);
     c.header('Cache-Control', 'no-store');
-    return c.text(toPrometheus(metrics), 200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
+    return c.text(toPrometheus(metrics, counters), 200, {
+      'Content-Type': 'text/plain; version=0.0.4; charset=utf-8',
+    });
   });

@@ -40,7 +40,7 @@ export async function recordAnswer(batch: DeliveryBatch, pending: Pending): Prom
   const { services, now } = batch;
   await recordCaptured(batch, pending.outcome.deliveryId);
   try {
-    await services.commit([services.deliveries.outcomeStatement(pending.outcome, now)]);
+    await services.commit(services.deliveries.outcomeStatements([pending.outcome], now));
     pending.recorded = true;
     emitStatus(batch, pending);
     await followSteps(batch, [pending]);
@@ -76,7 +76,10 @@ export async function recordBatch(batch: DeliveryBatch): Promise<void> {
   try {
     // Inside the try: nothing failing here may throw away the decisions of answers already in.
     const statements = [
-      ...unrecorded.map((p) => services.deliveries.outcomeStatement(p.outcome, now)),
+      ...services.deliveries.outcomeStatements(
+        unrecorded.map((p) => p.outcome),
+        now,
+      ),
       ...(await cleanupStatements(
         services,
         [...batch.pending.values()].flatMap((p) => (p.cleanup ? [p.cleanup] : [])),

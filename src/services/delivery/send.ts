@@ -1,4 +1,5 @@
 import type { DeliveryToSend } from '../../domain/delivery';
+import type { ProviderError } from '../../domain/metric-counters';
 import {
   hasAttemptsLeft,
   MAX_QUEUE_DELAY_SECONDS,
@@ -198,7 +199,14 @@ function outcomeOfAnswer(
   { result, provider, tried }: ChainResult,
   templateVersion: string,
 ): Pending {
-  const base = { deliveryId: delivery.id, provider, templateVersion, attempted: true };
+  const errors = errorsOf(tried);
+  const base = {
+    deliveryId: delivery.id,
+    provider,
+    templateVersion,
+    attempted: true,
+    ...(errors.length ? { errors } : {}),
+  };
   switch (result.kind) {
     case 'sent':
       return {
@@ -229,6 +237,13 @@ function outcomeOfAnswer(
     case 'retryable':
       return retryOrDead(batch, delivery, result.reason, result.retryAfterSeconds, base);
   }
+}
+
+/** The providers that answered with an error, by class (an open circuit asked nobody: not one). */
+function errorsOf(tried: ChainResult['tried']): ProviderError[] {
+  return tried.flatMap(({ provider, result }) =>
+    result === 'circuit-open' || result.kind === 'sent' ? [] : [{ provider, class: result.kind }],
+  );
 }
 
 function providerNamed(

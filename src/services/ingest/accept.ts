@@ -147,7 +147,8 @@ async function commitFresh(
     const statements = await Promise.all(
       fresh.map((p) => services.deliveries.insertStatements(p.notification, p.deliveries, now)),
     );
-    await services.commit(statements.flat());
+    // Each database's counts go first in its batch: they count the rows not there yet.
+    await services.commit([...services.deliveries.newRowsCountStatements(fresh), ...statements.flat()]);
     await scheduleLaterSteps(services, fresh);
     return true;
   } catch (error) {

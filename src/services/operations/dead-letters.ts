@@ -5,42 +5,53 @@ import { groupBy } from '../../lib/collections';
 import { log } from '../../lib/log';
 import type { CarriedOutcome, QueueMessage } from '../../queue/messages';
 import { sendToQueue } from '../../queue/producer';
+import type { Outcome } from '../../storage/deliveries-repo';
 import type { Services } from '../container';
 import { raiseAlert } from './alerts';
 import { followEscalations } from './escalation';
 import { recordStatusChangesById } from './metrics';
 
-/** What one dead-lettered delivery comes to: the statements to run, and whether it failed here. */
-function deadLetterStatements(
+/** What one dead-lettered delivery comes to: its outcome and dead letter, and whether it failed here. */
+interface DeadLetterWrite {
+  outcome?: Outcome;
+  deadLetter?: D1PreparedStatement;
+  failedHere: boolean;
+}
+
+function deadLetterWrite(
   services: Services,
   channel: Channel,
   d: Delivery,
   answer: CarriedOutcome | undefined,
   now: number,
-): { statements: D1PreparedStatement[]; failedHere: boolean; deadLettered: boolean } {
+): DeadLetterWrite {
   const stillOpen = d.status === 'created' || d.status === 'queued' || d.status === 'deferred';
   if (stillOpen && answer && answer.status !== 'queued' && answer.status !== 'deferred') {
     // A provider's answer D1 could not take travelled with the id: it is the truth, not a dead
     // letter (a `sent` one must never be replayed). Only a carried `failed` stays replayable.
-    const { carries: _carries, ...outcome } = answer;
-    const statements = [services.deliveries.outcomeStatement({ ...outcome, deliveryId: d.id }, now)];
-    if (answer.status !== 'failed') return { statements, failedHere: false, deadLettered: false };
-    statements.push(services.operations.recordDeadLetterStatement(d.id, channel, answer.reason ?? null, now));
-    return { statements, failedHere: true, deadLettered: true };
+    const { carries: _carries, ...carried } = answer;
+    const outcome = { ...carried, deliveryId: d.id };
+    if (answer.status !== 'failed') return { outcome, failedHere: false };
+    const deadLetter = services.operations.recordDeadLetterStatement(
+      d.id,
+      channel,
+      answer.reason ?? null,
+      now,
+    );
+    return { outcome, deadLetter, failedHere: true };
   }
-  if (!stillOpen && d.status !== 'failed') return { statements: [], failedHere: false, deadLettered: false };
+  if (!stillOpen && d.status !== 'failed') return { failedHere: false };
   const last = answer?.reason ?? d.reason;
   const reason = stillOpen ? `dead-lettered: ${last ?? 'delivery attempts kept failing'}` : d.reason;
-  const statements = stillOpen
-    ? [
-        services.deliveries.outcomeStatement(
-          { deliveryId: d.id, status: 'failed', reason: reason ?? undefined, attempted: false },
-          now,
-        ),
-      ]
-    : [];
-  statements.push(services.operations.recordDeadLetterStatement(d.id, channel, reason, now));
-  return { statements, failedHere: stillOpen, deadLettered: true };
+  const deadLetter = services.operations.recordDeadLetterStatement(d.id, channel, reason, now);
+  if (!stillOpen) return { deadLetter, failedHere: false };
+  const outcome = {
+    deliveryId: d.id,
+    status: 'failed' as const,
+    reason: reason ?? undefined,
+    attempted: false,
+  };
+  return { outcome, deadLetter, failedHere: true };
 }
 
 /**
@@ -61,16 +72,23 @@ export async function recordDeadLetters(
   const loaded = await services.deliveries.getDeliveries(ids);
   const results = loaded.map((d) => ({
     d,
-    ...deadLetterStatements(services, channel, d, carried.get(d.id), now),
+    ...deadLetterWrite(services, channel, d, carried.get(d.id), now),
   }));
-  await services.commit(results.flatMap((r) => r.statements));
+  // The outcomes with the statement counting them, then the dead letters: one batch per database.
+  await services.commit([
+    ...services.deliveries.outcomeStatements(
+      results.flatMap((r) => (r.outcome ? [r.outcome] : [])),
+      now,
+    ),
+    ...results.flatMap((r) => (r.deadLetter ? [r.deadLetter] : [])),
+  ]);
   const failed = results
     .filter((r) => r.failedHere)
     .map((r) => ({ deliveryId: r.d.id, status: 'failed' as const }));
   await recordStatusChangesById(services, failed);
   // An escalation step whose attempts are spent brings the next step forward.
   await followEscalations(services, failed);
-  const dead = results.filter((r) => r.deadLettered).length;
+  const dead = results.filter((r) => r.deadLetter).length;
   log('error', 'delivery.dead_lettered', { channel, count: ids.length, deadLettered: dead });
   if (dead === 0) return;
   await raiseAlert(

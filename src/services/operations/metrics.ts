@@ -1,5 +1,6 @@
 import type { Env } from '../../config/env';
 import { CHANNELS, type Channel } from '../../domain/channels';
+import type { CounterTotals } from '../../domain/metric-counters';
 import type { DeliveryStatus } from '../../domain/status';
 import { log } from '../../lib/log';
 import type { BacklogRow, DeadLetterCountRow } from '../../storage/stats-repo';
@@ -86,6 +87,14 @@ const emptyFunnel = (): Funnel => ({ created: 0, queued: 0, sent: 0, delivered: 
 const perChannel = <T>(make: () => T): Record<Channel, T> =>
   Object.fromEntries(CHANNELS.map((c) => [c, make()])) as Record<Channel, T>;
 const ratio = (part: number, whole: number): number | null => (whole > 0 ? part / whole : null);
+
+/**
+ * The monotonic counters (Prometheus `_total`s) summed over every database, optionally of one
+ * type. They are written with the changes they count and never removed, so they only grow.
+ */
+export function collectCounters(services: Services, type?: string): Promise<CounterTotals> {
+  return services.counters.totals(type);
+}
 
 /** Reads every metric for a window (optionally one notification type) in one D1 round trip. */
 export async function collectMetrics(

@@ -159,8 +159,8 @@ async function applyCallback(
     }
   }
 
-  const statements = [...services.events.applyStatements(statusEvents, now), ...suppressions];
-  if (statements.length > 0) await services.events.runBatches(statements);
+  if (statusEvents.length + suppressions.length > 0)
+    await services.events.apply(statusEvents, now, suppressions);
   await recordStatusChangesById(services, statusEvents);
   await followEscalations(services, statusEvents);
   const summary = {

@@ -110,7 +110,10 @@ export async function unsubscribe(
     if (value) statements.push(await suppressStatement(services, value, 'unsubscribed', now));
   }
   statements.push(
-    services.events.applyStatement({ deliveryId: delivery.id, status: 'unsubscribed', reason, at: now }, now),
+    ...services.events.applyStatements(
+      [{ deliveryId: delivery.id, status: 'unsubscribed', reason, at: now }],
+      now,
+    ),
   );
   await services.commit(statements);
 }

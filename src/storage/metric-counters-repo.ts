@@ -1,0 +1,60 @@
+import { DELIVERIES, PROVIDER_ERRORS } from '../domain/metric-counters';
+
+/**
+ * Adds one row's counts to what the table holds: every name of both objects, the values of a name
+ * in both added. One row written whatever the number of names.
+ */
+const ADD_ON_CONFLICT = `ON CONFLICT (type) DO UPDATE SET counts = (
+  SELECT json_group_object(key, total) FROM (
+    SELECT key, sum(value) AS total FROM (
+      SELECT key, value FROM json_each(metric_counters.counts)
+      UNION ALL SELECT key, value FROM json_each(excluded.counts))
+    GROUP BY key ORDER BY key))`;
+
+/** SQL naming the count of deliveries of `channel` (a column) that entered `status` (an expression). */
+export const deliveryCountSql = (channel: string, status: string): string =>
+  `'${DELIVERIES}/' || ${channel} || '/' || ${status}`;
+
+/** SQL naming the count of error answers of a provider (JSON `{ provider, class }` in `error`). */
+export const providerErrorCountSql = (channel: string, error: string): string =>
+  `'${PROVIDER_ERRORS}/' || ${channel} || '/' || json_extract(${error}, '$.provider') || '/' || json_extract(${error}, '$.class')`;
+
+/**
+ * The counters of one database (`metric_counters`, one row per notification type). Counts are
+ * only ever added, each in the same batch as the write it counts, so a batch that fails counts
+ * nothing and its retry counts once. Nothing removes a row: retention and bucket moves leave the
+ * table alone.
+ */
+export class MetricCountersRepo {
+  constructor(private readonly db: D1Database) {}
+
+  /**
+   * A statement adding what `select` yields when it runs, as rows of `type`, `key` (a count's name)
+   * and `n`: one row written per type, none when it yields nothing. Placed in a batch just before
+   * a conditional UPDATE and selecting the rows that UPDATE will change, it sees them as the UPDATE
+   * will, so it counts exactly the changes that commit.
+   */
+  countStatement(select: string, params: readonly unknown[]): D1PreparedStatement {
+    return this.db
+      .prepare(
+        `INSERT INTO metric_counters (type, counts)
+         SELECT type, json_group_object(key, n) FROM (
+           SELECT type, key, sum(n) AS n FROM (${select}) GROUP BY type, key)
+         WHERE true GROUP BY type
+         ${ADD_ON_CONFLICT}`,
+      )
+      .bind(...params);
+  }
+
+  /** Every type's counts in this database (or one type's). */
+  async all(type?: string): Promise<{ type: string; counts: Record<string, number> }[]> {
+    const { results } = await this.db
+      .prepare(`SELECT type, counts FROM metric_counters${type === undefined ? '' : ' WHERE type = ?'}`)
+      .bind(...(type === undefined ? [] : [type]))
+      .all<{ type: string; counts: string }>();
+    return results.map((row) => ({
+      type: row.type,
+      counts: JSON.parse(row.counts) as Record<string, number>,
+    }));
+  }
+}
