@@ -1,7 +1,7 @@
 import type { Address } from '../domain/address';
 import type { Channel, Priority } from '../domain/channels';
 import type { Delivery, DeliveryToSend, Notification } from '../domain/delivery';
-import type { ProviderError } from '../domain/metric-counters';
+import { ACCEPTED, type ProviderError } from '../domain/metric-counters';
 import { type DeliveryStatus, type HistoryEntry, REPORTED_AFTER_SENDING } from '../domain/status';
 import { chunk as chunksOf } from '../lib/collections';
 import { type FieldCipher, isEncrypted } from '../lib/field-crypto';
@@ -262,6 +262,14 @@ export class DeliveriesRepo {
       `SELECT type, ${deliveryCountSql('channel', `'${to}'`)} AS key, count(*) AS n FROM deliveries
        WHERE (${where}) AND status != '${to}' GROUP BY type, channel`,
       params,
+    );
+  }
+
+  /** The statement counting notifications accepted here that have no row yet (sends to topics). */
+  acceptedCountStatement(types: readonly string[]): D1PreparedStatement {
+    return this.counters.countStatement(
+      `SELECT value AS type, '${ACCEPTED}' AS key, 1 AS n FROM json_each(?)`,
+      [JSON.stringify(types)],
     );
   }
 
@@ -583,10 +591,16 @@ export class DeliveriesRepo {
 
   /**
    * Statements recording outcomes (one each, for one batch), after the statement counting what they
-   * change: each status they move, and the error answers of every outcome they write (a late
-   * duplicate that writes nothing counts nothing).
+   * change: each status they move, and the providers' error answers. An answer just `received`
+   * counts its errors whatever the row does with it (a cancel may have come meanwhile: the provider
+   * still answered); a travelling one only when the row takes it, so a copy recorded twice by two
+   * consumers counts once.
    */
-  outcomeStatements(outcomes: readonly Outcome[], nowMs: number): D1PreparedStatement[] {
+  outcomeStatements(
+    outcomes: readonly Outcome[],
+    nowMs: number,
+    options: { received?: boolean } = {},
+  ): D1PreparedStatement[] {
     if (outcomes.length === 0) return [];
     const planned = outcomes.map((o) => ({
       id: o.deliveryId,
@@ -598,27 +612,28 @@ export class DeliveriesRepo {
       `WITH o AS (
          SELECT json_extract(value, '$.id') AS id, json_extract(value, '$.status') AS target,
                 json_extract(value, '$.may') AS may, json_extract(value, '$.errors') AS errors
-         FROM json_each(?)),
+         FROM json_each(?1)),
        w AS (
-         SELECT d.type, d.channel, d.status AS was, o.target, o.may, o.errors FROM o JOIN deliveries d ON d.id = o.id
-         WHERE ${outcomeWrites('d.status', 'd.sent_at', 'o.may')})
+         SELECT d.type, d.channel, d.status AS was, d.sent_at, o.target, o.may, o.errors
+         FROM o JOIN deliveries d ON d.id = o.id)
        SELECT type, ${deliveryCountSql('channel', 'target')} AS key, 1 AS n FROM w
        WHERE ${outcomeMoves('was', 'may')} AND was != target
        UNION ALL
-       SELECT w.type, ${providerErrorCountSql('w.channel', 'e.value')}, 1 FROM w, json_each(w.errors) e`,
-      [JSON.stringify(planned)],
+       SELECT w.type, ${providerErrorCountSql('w.channel', 'e.value')}, 1 FROM w, json_each(w.errors) e
+       WHERE ?2 = 1 OR ${outcomeWrites('w.was', 'w.sent_at', 'w.may')}`,
+      [JSON.stringify(planned), options.received ? 1 : 0],
     );
     return [count, ...outcomes.map((o) => this.outcomeStatement(o, nowMs))];
   }
 
   /**
-   * Statement recording one attempt's outcome (not counted: `outcomeStatements` counts). It moves a delivery still waiting; a late duplicate
-   * consumer cannot turn `sent` back into `failed` (the WHERE clause refuses a status final for
-   * sending). A callback that landed first (delivered, bounced, …) keeps its further status: the
-   * outcome adds the provider, message id, send time and its history entry, once. A delivery
-   * canceled (or an escalation step skipped) while a consumer was already handing it to a
-   * provider takes the provider's answer when it may have gone out (sent, delivered, unknown): its
-   * status never claims otherwise.
+   * Statement recording one attempt's outcome (not counted: `outcomeStatements` counts). It moves
+   * a delivery still waiting; a late duplicate consumer cannot turn `sent` back into `failed` (the
+   * WHERE clause refuses a status final for sending). A callback that landed first (delivered,
+   * bounced, …) keeps its further status: the outcome adds the provider, message id, send time and
+   * its history entry, once. A delivery canceled (or an escalation step skipped) while a consumer
+   * was already handing it to a provider takes the provider's answer when it may have gone out
+   * (sent, delivered, unknown): its status never claims otherwise.
    */
   outcomeStatement(given: Outcome, nowMs: number): D1PreparedStatement {
     // Provider answers often echo the address they refused: keep the reason, never the address.

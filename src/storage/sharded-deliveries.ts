@@ -161,28 +161,38 @@ export class ShardedDeliveries extends PerShard<DeliveriesRepo> {
   /**
    * Statements counting the rows inserting these notifications writes, for the same commit, before
    * the inserts (each in its database): `created` for every delivery and its first status when that
-   * is another, and `accepted` once per notification, with its first delivery. Rows already there
-   * (written before by an INSERT OR IGNORE of the same ids) are not counted again.
+   * is another, and `accepted` once per notification unless told otherwise (a topic's later pages),
+   * with its first delivery, or in the home database when it has none yet (a send to topics, whose
+   * record is there). Rows already there (an INSERT OR IGNORE of the same ids) are not counted again.
    */
   newRowsCountStatements(
-    written: readonly { notification: Pick<NewNotification, 'type'>; deliveries: readonly NewDelivery[] }[],
+    written: readonly {
+      notification: Pick<NewNotification, 'type'>;
+      deliveries: readonly NewDelivery[];
+      accepted?: boolean;
+    }[],
   ): D1PreparedStatement[] {
-    const rows = written.flatMap(({ notification, deliveries }) =>
+    const rows = written.flatMap(({ notification, deliveries, accepted = true }) =>
       deliveries.map((d, index) => ({
         id: d.id,
         type: notification.type,
         counts: [
           deliveryCount(d.channel, 'created'),
           ...(d.status === 'created' ? [] : [deliveryCount(d.channel, d.status)]),
-          ...(index === 0 ? [ACCEPTED] : []),
+          ...(accepted && index === 0 ? [ACCEPTED] : []),
         ],
       })),
     );
     const byId = new Map(rows.map((row) => [row.id, row]));
-    return this.grouped(
-      rows.map((row) => row.id),
-      (repo, ids) => repo.newRowsCountStatements(ids.flatMap((id) => byId.get(id) ?? [])),
-    ).flat();
+    const withoutRows = written.filter((w) => w.deliveries.length === 0 && w.accepted !== false);
+    const types = withoutRows.map((w) => w.notification.type);
+    return [
+      ...(types.length > 0 ? [this.home.acceptedCountStatement(types)] : []),
+      ...this.grouped(
+        rows.map((row) => row.id),
+        (repo, ids) => repo.newRowsCountStatements(ids.flatMap((id) => byId.get(id) ?? [])),
+      ).flat(),
+    ];
   }
 
   /**
@@ -213,13 +223,17 @@ export class ShardedDeliveries extends PerShard<DeliveriesRepo> {
   }
 
   /** Statements recording outcomes, each database's after the statement counting them there. */
-  outcomeStatements(outcomes: readonly Outcome[], nowMs: number): D1PreparedStatement[] {
+  outcomeStatements(
+    outcomes: readonly Outcome[],
+    nowMs: number,
+    options: { received?: boolean } = {},
+  ): D1PreparedStatement[] {
     const byDatabase = new Map<DeliveriesRepo, Outcome[]>();
     for (const o of outcomes) {
       const repo = this.forId(o.deliveryId);
       byDatabase.set(repo, [...(byDatabase.get(repo) ?? []), o]);
     }
-    return [...byDatabase].flatMap(([repo, list]) => repo.outcomeStatements(list, nowMs));
+    return [...byDatabase].flatMap(([repo, list]) => repo.outcomeStatements(list, nowMs, options));
   }
 
   resetForReplayStatements(

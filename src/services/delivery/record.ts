@@ -40,7 +40,8 @@ export async function recordAnswer(batch: DeliveryBatch, pending: Pending): Prom
   const { services, now } = batch;
   await recordCaptured(batch, pending.outcome.deliveryId);
   try {
-    await services.commit(services.deliveries.outcomeStatements([pending.outcome], now));
+    // A provider's answer as it arrives: its error answers count even if the row refuses it.
+    await services.commit(services.deliveries.outcomeStatements([pending.outcome], now, { received: true }));
     pending.recorded = true;
     emitStatus(batch, pending);
     await followSteps(batch, [pending]);
