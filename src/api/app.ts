@@ -16,6 +16,7 @@ import { inboxAdminRoutes } from './routes/inbox-admin';
 import { inboxAssetRoutes } from './routes/inbox-assets';
 import { metricsRoutes } from './routes/metrics';
 import { notificationRoutes } from './routes/notifications';
+import { NOVU_PATHS, novuErrors, novuRoutes } from './routes/novu';
 import { outboxRoutes } from './routes/outbox';
 import { preferenceRoutes } from './routes/preferences';
 import { providerCallbackRoutes } from './routes/provider-callbacks';
@@ -91,6 +92,15 @@ export function createApp() {
   app.route('/', inboxClientRoutes);
   app.route('/', inboxAssetRoutes); // GET /inbox.js (the element), GET /inbox/demo (development)
 
+  // Novu-compatible routes (routes/novu.ts): Novu-shaped errors around everything below, and the
+  // /v2 ones behind the same key, JSON and size checks as /v1.
+  for (const path of NOVU_PATHS) app.use(path, novuErrors);
+  for (const path of NOVU_PATHS.filter((p) => p.startsWith('/v2/'))) {
+    app.use(path, requireApiKey);
+    app.use(path, requireJson);
+    app.use(path, limitBody);
+  }
+  // End Novu-compatible routes.
   app.use('/v1/*', requireApiKey);
   app.use('/v1/*', requireJson);
   app.use('/v1/*', limitBody);
@@ -107,6 +117,7 @@ export function createApp() {
   app.route('/dashboard', dashboardRoutes);
   app.route('/', preferenceRoutes);
   app.route('/', templateRoutes);
+  app.route('/', novuRoutes); // Novu-compatible routes
 
   registerSecuritySchemes(app);
   app.doc31('/openapi.json', openApiConfig());

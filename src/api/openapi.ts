@@ -37,6 +37,11 @@ export const OPENAPI_TAGS = [
   },
   { name: 'operations', description: 'Delivery metrics, as JSON and in the Prometheus text format' },
   {
+    name: 'novu-compatible',
+    description:
+      'Novu’s API as Novu’s SDK (@novu/api) calls it (triggers, bulk, cancel, subscribers, topics), mapped onto Herald: point the SDK’s serverURL at Herald. Also takes `Authorization: ApiKey <key>`; errors in Novu’s shape',
+  },
+  {
     name: 'sandbox',
     description: 'What the sandbox providers captured instead of sending (development and tests)',
   },

@@ -791,6 +791,126 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/events/trigger': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Novu: trigger a workflow (one notification)
+     * @description Novu’s trigger, mapped to POST /v1/notifications: `name` is the type, `to` the recipients, `payload` the data, `transactionId` the notification id. A repeated transactionId sends nothing again: with the same body it answers the same, with another it answers `status: "error"` and sends nothing. Without a transactionId the idempotency-key is the notification id. Takes the API key as Novu’s `Authorization: ApiKey <key>` (what Novu’s SDK sends) as well as `Bearer`; errors are Novu-shaped (`NovuError`) unless the caller used Bearer.
+     */
+    post: operations['triggerNovuEvent'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/events/trigger/bulk': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Novu: trigger up to 100 workflows; one answer per event
+     * @description An event Herald cannot send (unknown workflow, a transactionId used with another body) is an entry with `status: "error"`; the others are accepted. An invalid event fails the whole request with a 422, as in Novu. Takes the API key as Novu’s `Authorization: ApiKey <key>` (what Novu’s SDK sends) as well as `Bearer`; errors are Novu-shaped (`NovuError`) unless the caller used Bearer.
+     */
+    post: operations['triggerNovuEventsBulk'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/events/trigger/{transactionId}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    post?: never;
+    /**
+     * Novu: cancel what of a trigger has not gone yet
+     * @description DELETE /v1/notifications/{id} by its transactionId: every delivery not yet handed to a provider (waiting in a digest, a later escalation step, a send time, the queue) is canceled. `data` is true when something was canceled, false when nothing was left or no trigger has this id. Takes the API key as Novu’s `Authorization: ApiKey <key>` (what Novu’s SDK sends) as well as `Bearer`; errors are Novu-shaped (`NovuError`) unless the caller used Bearer.
+     */
+    delete: operations['cancelNovuTrigger'];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v2/subscribers': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Novu: create or update a subscriber (a Herald contact)
+     * @description Writes the contact `subscriberId`: `email`, `phone` (E.164), `locale` and `timezone` when the body carries them (null clears one); the contact’s device tokens and channels are kept. `firstName`, `lastName`, `avatar` and `data` are accepted and not stored. With `failIfExists=true` an existing subscriber is a 409 carrying it. Takes the API key as Novu’s `Authorization: ApiKey <key>` (what Novu’s SDK sends) as well as `Bearer`; errors are Novu-shaped (`NovuError`) unless the caller used Bearer.
+     */
+    post: operations['upsertNovuSubscriber'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v2/topics': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Novu: create a topic, or rename it
+     * @description PUT /v1/topics/{key}: 201 when created, 200 when it existed (a `name` left out keeps its name). `data` is accepted and not stored. With `failIfExists=true` an existing topic is a 409 carrying it. Takes the API key as Novu’s `Authorization: ApiKey <key>` (what Novu’s SDK sends) as well as `Bearer`; errors are Novu-shaped (`NovuError`) unless the caller used Bearer.
+     */
+    post: operations['upsertNovuTopic'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v2/topics/{topicKey}/subscriptions': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Novu: subscribe subscribers to a topic (created when missing)
+     * @description POST /v1/topics/{key}/subscribers, creating the topic first when there is none, as Novu does. Every subscriber id is subscribed, with a contact or not; a repeat changes nothing. `meta.successful` counts them all; Herald reports no per-subscriber errors. Takes the API key as Novu’s `Authorization: ApiKey <key>` (what Novu’s SDK sends) as well as `Bearer`; errors are Novu-shaped (`NovuError`) unless the caller used Bearer.
+     */
+    post: operations['createNovuTopicSubscriptions'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1448,6 +1568,207 @@ export interface components {
         body?: string;
         json?: string;
       };
+    };
+    NovuTriggerResult: {
+      acknowledged: boolean;
+      /** @enum {string} */
+      status: 'processed' | 'error';
+      transactionId?: string;
+      error?: string[];
+    };
+    /** @description Novu’s error shape, with Herald’s envelope as `error`. A caller that authenticates with `Bearer` (a Herald client) gets Herald’s envelope alone. */
+    NovuError: {
+      statusCode: number;
+      timestamp: string;
+      path: string;
+      message: string;
+      /** @description 422 only: the failing fields, each with its messages */
+      errors?: {
+        [key: string]: {
+          messages: string[];
+          value?: unknown;
+        };
+      };
+      /** @description 400 only: what was wrong */
+      type?: string;
+      error: {
+        code: string;
+        message: string;
+        details?: unknown;
+      };
+    };
+    NovuTriggerEvent: {
+      /**
+       * @description The workflow: Herald’s notification type (`workflowId` in the SDK)
+       * @example payment_reminder
+       */
+      name: string;
+      /** @description A subscriber id, a subscriber, a topic, or a list of up to 100 of these */
+      to:
+        | components['schemas']['NovuTopicPayload']
+        | components['schemas']['NovuSubscriberPayload']
+        | string
+        | (
+            | components['schemas']['NovuTopicPayload']
+            | components['schemas']['NovuSubscriberPayload']
+            | string
+          )[];
+      /** @description The template data */
+      payload?: {
+        [key: string]: unknown;
+      };
+      /** @description The notification id (Herald’s idempotency key); the same again sends nothing twice */
+      transactionId?: string;
+      /** @description The subscriber who caused it: left out of a topic’s recipients */
+      actor?: string | components['schemas']['NovuSubscriberPayload'];
+      /** @description Accepted and ignored: provider overrides */
+      overrides?: {
+        [key: string]: unknown;
+      };
+      /** @description Accepted and ignored: tenants */
+      tenant?:
+        | string
+        | {
+            [key: string]: unknown;
+          };
+      /** @description Accepted and ignored: contexts */
+      context?: {
+        [key: string]: unknown;
+      };
+      /** @description Accepted and ignored: Herald has no bridge */
+      bridgeUrl?: string;
+      /** @description Accepted and ignored: Herald has no agents */
+      agentId?: string | null;
+    };
+    NovuTopicPayload: {
+      /** @enum {string} */
+      type: 'Topic';
+      /** @description A Herald topic key */
+      topicKey: string;
+      /** @description Subscribers left out */
+      exclude?: string[];
+    };
+    NovuSubscriberPayload: {
+      /** @description The Herald user id */
+      subscriberId: string;
+      email?: string | null;
+      /** @description E.164, as Herald requires */
+      phone?: string | null;
+      /** @description BCP 47 (`en_US` is read as `en-US`) */
+      locale?: string | null;
+      /** @description An IANA time zone */
+      timezone?: string | null;
+      /** @description Accepted and ignored: a Herald contact holds no names */
+      firstName?: string | null;
+      /** @description Accepted and ignored: a Herald contact holds no names */
+      lastName?: string | null;
+      /** @description Accepted and ignored: a Herald contact holds no avatar */
+      avatar?: string | null;
+      /** @description Accepted and ignored: a Herald contact holds no custom data */
+      data?: {
+        [key: string]: unknown;
+      } | null;
+      channels?: {
+        /** @description Used: `fcm` and `apns` (`credentials.deviceTokens`), `slack`, `discord` and `msteams` (`credentials.webhookUrl`). Any other provider is ignored. */
+        providerId: string;
+        /** @description Accepted and ignored: Herald picks providers per channel */
+        integrationIdentifier?: string;
+        credentials: {
+          webhookUrl?: string;
+          deviceTokens?: string[];
+        };
+      }[];
+    };
+    NovuBulkTriggerEvent: {
+      events: components['schemas']['NovuTriggerEvent'][];
+    };
+    NovuSubscriber: {
+      /** @description The subscriber id (Herald has no other id) */
+      _id: string;
+      subscriberId: string;
+      email: string | null;
+      phone: string | null;
+      locale: string | null;
+      timezone: string | null;
+      /** @description Always `herald`: a deployment is one organization */
+      _organizationId: string;
+      /** @description Always `herald`: a deployment is one environment */
+      _environmentId: string;
+      deleted: boolean;
+      createdAt: string;
+      updatedAt: string;
+    };
+    NovuCreateSubscriber: {
+      /** @description The Herald user id */
+      subscriberId: string;
+      email?: string | null;
+      /** @description E.164, as Herald requires */
+      phone?: string | null;
+      /** @description BCP 47 (`en_US` is read as `en-US`) */
+      locale?: string | null;
+      /** @description An IANA time zone */
+      timezone?: string | null;
+      /** @description Accepted and ignored: a Herald contact holds no names */
+      firstName?: string | null;
+      /** @description Accepted and ignored: a Herald contact holds no names */
+      lastName?: string | null;
+      /** @description Accepted and ignored: a Herald contact holds no avatar */
+      avatar?: string | null;
+      /** @description Accepted and ignored: a Herald contact holds no custom data */
+      data?: {
+        [key: string]: unknown;
+      } | null;
+    };
+    NovuTopic: {
+      /** @description The key (Herald has no other id) */
+      _id: string;
+      key: string;
+      name?: string;
+      createdAt: string;
+      updatedAt: string;
+    };
+    NovuUpsertTopic: {
+      /** @description The topic key (a Herald id) */
+      key: string;
+      name?: string;
+      /** @description Accepted and ignored: a Herald topic holds no data */
+      data?: {
+        [key: string]: unknown;
+      } | null;
+    };
+    NovuSubscription: {
+      _id: string;
+      identifier: string;
+      topic: {
+        _id: string;
+        key: string;
+        name?: string;
+      };
+      subscriber: {
+        _id: string;
+        subscriberId: string;
+      };
+      createdAt: string;
+      updatedAt: string;
+    };
+    NovuTopicSubscriptions: {
+      subscriberIds?: string[];
+      /** @description Subscriber ids, or `{ subscriberId }` (an `identifier` is ignored) */
+      subscriptions?: (
+        | string
+        | {
+            identifier?: string;
+            subscriberId: string;
+          }
+      )[];
+      /** @description The name of a topic created here */
+      name?: string;
+      /** @description Accepted and ignored: contexts */
+      context?: {
+        [key: string]: unknown;
+      };
+      /** @description Accepted and ignored: Herald keeps preferences per user */
+      preferences?: unknown[];
     };
   };
   responses: never;
@@ -5554,6 +5875,622 @@ export interface operations {
         };
         content: {
           'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  triggerNovuEvent: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Novu’s idempotency key (1 to 255 characters): within 24 hours the same key and body get the same answer and send nothing twice; the same key with another body is a 422. Novu’s SDK sends one with every call. */
+        'idempotency-key'?: string;
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['NovuTriggerEvent'];
+      };
+    };
+    responses: {
+      /** @description Accepted (`Idempotency-Replay: true` when answered before) */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            data: components['schemas']['NovuTriggerResult'];
+          };
+        };
+      };
+      /** @description Malformed JSON, or an idempotency-key longer than 255 characters */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['NovuError'] | components['schemas']['Error'];
+        };
+      };
+      /** @description Missing or invalid API key */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['NovuError'] | components['schemas']['Error'];
+        };
+      };
+      /** @description This key lacks the scope, or may not send this type */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['NovuError'] | components['schemas']['Error'];
+        };
+      };
+      /** @description Body over 100 KB */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['NovuError'] | components['schemas']['Error'];
+        };
+      };
+      /** @description Body not sent as Content-Type: application/json */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['NovuError'] | components['schemas']['Error'];
+        };
+      };
+      /** @description Validation failed (`errors` names each field), `workflow_not_found` (no templates for this type), or the idempotency-key was used with another body */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['NovuError'] | components['schemas']['Error'];
+        };
+      };
+      /** @description Over this key’s rate limit; Retry-After says when to try again */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['NovuError'] | components['schemas']['Error'];
+        };
+      };
+      /** @description Temporarily unavailable; retry */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['NovuError'] | components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  triggerNovuEventsBulk: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Novu’s idempotency key (1 to 255 characters): within 24 hours the same key and body get the same answer and send nothing twice; the same key with another body is a 422. Novu’s SDK sends one with every call. */
+        'idempotency-key'?: string;
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['NovuBulkTriggerEvent'];
+      };
+    };
+    responses: {
+      /** @description One entry per event, in request order */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            data: components['schemas']['NovuTriggerResult'][];
+          };
+        };
+      };
+      /** @description Malformed JSON, or an idempotency-key longer than 255 characters */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['NovuError'] | components['schemas']['Error'];
+        };
+      };
+      /** @description Missing or invalid API key */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['NovuError'] | components['schemas']['Error'];
+        };
+      };
+      /** @description This key lacks the scope, or may not send this type */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['NovuError'] | components['schemas']['Error'];
+        };
+      };
+      /** @description Body over 100 KB */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['NovuError'] | components['schemas']['Error'];
+        };
+      };
+      /** @description Body not sent as Content-Type: application/json */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['NovuError'] | components['schemas']['Error'];
+        };
+      };
+      /** @description Validation failed (`errors` names each field), `workflow_not_found` (no templates for this type), or the idempotency-key was used with another body */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['NovuError'] | components['schemas']['Error'];
+        };
+      };
+      /** @description Over this key’s rate limit; Retry-After says when to try again */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['NovuError'] | components['schemas']['Error'];
+        };
+      };
+      /** @description Temporarily unavailable; retry */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['NovuError'] | components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  cancelNovuTrigger: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        transactionId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Whether anything was canceled */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            data: boolean;
+          };
+        };
+      };
+      /** @description Missing or invalid API key */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['NovuError'] | components['schemas']['Error'];
+        };
+      };
+      /** @description This key lacks the scope, or may not send this type */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['NovuError'] | components['schemas']['Error'];
+        };
+      };
+      /** @description A transactionId over 1,024 characters */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['NovuError'] | components['schemas']['Error'];
+        };
+      };
+      /** @description Over this key’s rate limit; Retry-After says when to try again */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['NovuError'] | components['schemas']['Error'];
+        };
+      };
+      /** @description Temporarily unavailable; retry */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['NovuError'] | components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  upsertNovuSubscriber: {
+    parameters: {
+      query?: {
+        /** @description A 409 instead of an update when the subscriber exists */
+        failIfExists?: 'true' | 'false';
+      };
+      header?: {
+        /** @description Novu’s idempotency key (1 to 255 characters): within 24 hours the same key and body get the same answer and send nothing twice; the same key with another body is a 422. Novu’s SDK sends one with every call. */
+        'idempotency-key'?: string;
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['NovuCreateSubscriber'];
+      };
+    };
+    responses: {
+      /** @description The subscriber as stored */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            data: components['schemas']['NovuSubscriber'];
+          };
+        };
+      };
+      /** @description Malformed JSON, or an idempotency-key longer than 255 characters */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['NovuError'] | components['schemas']['Error'];
+        };
+      };
+      /** @description Missing or invalid API key */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['NovuError'] | components['schemas']['Error'];
+        };
+      };
+      /** @description This key lacks the scope, or may not send this type */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['NovuError'] | components['schemas']['Error'];
+        };
+      };
+      /** @description `failIfExists=true` and the subscriber exists: Novu’s error with the subscriber’s fields */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['NovuError'] & components['schemas']['NovuSubscriber'];
+        };
+      };
+      /** @description Body over 100 KB */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['NovuError'] | components['schemas']['Error'];
+        };
+      };
+      /** @description Body not sent as Content-Type: application/json */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['NovuError'] | components['schemas']['Error'];
+        };
+      };
+      /** @description Validation failed (`errors` names each field), or the idempotency-key was used with another body */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['NovuError'] | components['schemas']['Error'];
+        };
+      };
+      /** @description Over this key’s rate limit; Retry-After says when to try again */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['NovuError'] | components['schemas']['Error'];
+        };
+      };
+      /** @description Temporarily unavailable; retry */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['NovuError'] | components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  upsertNovuTopic: {
+    parameters: {
+      query?: {
+        /** @description A 409 instead of an update when the topic exists */
+        failIfExists?: 'true' | 'false';
+      };
+      header?: {
+        /** @description Novu’s idempotency key (1 to 255 characters): within 24 hours the same key and body get the same answer and send nothing twice; the same key with another body is a 422. Novu’s SDK sends one with every call. */
+        'idempotency-key'?: string;
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['NovuUpsertTopic'];
+      };
+    };
+    responses: {
+      /** @description The topic existed */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            data: components['schemas']['NovuTopic'];
+          };
+        };
+      };
+      /** @description The topic was created */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            data: components['schemas']['NovuTopic'];
+          };
+        };
+      };
+      /** @description Malformed JSON, or an idempotency-key longer than 255 characters */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['NovuError'] | components['schemas']['Error'];
+        };
+      };
+      /** @description Missing or invalid API key */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['NovuError'] | components['schemas']['Error'];
+        };
+      };
+      /** @description This key lacks the scope, or may not send this type */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['NovuError'] | components['schemas']['Error'];
+        };
+      };
+      /** @description `failIfExists=true` and the topic exists: Novu’s error with the topic’s fields */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['NovuError'] & components['schemas']['NovuTopic'];
+        };
+      };
+      /** @description Body over 100 KB */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['NovuError'] | components['schemas']['Error'];
+        };
+      };
+      /** @description Body not sent as Content-Type: application/json */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['NovuError'] | components['schemas']['Error'];
+        };
+      };
+      /** @description Validation failed (`errors` names each field), or the idempotency-key was used with another body */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['NovuError'] | components['schemas']['Error'];
+        };
+      };
+      /** @description Over this key’s rate limit; Retry-After says when to try again */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['NovuError'] | components['schemas']['Error'];
+        };
+      };
+      /** @description Temporarily unavailable; retry */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['NovuError'] | components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  createNovuTopicSubscriptions: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Novu’s idempotency key (1 to 255 characters): within 24 hours the same key and body get the same answer and send nothing twice; the same key with another body is a 422. Novu’s SDK sends one with every call. */
+        'idempotency-key'?: string;
+      };
+      path: {
+        topicKey: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['NovuTopicSubscriptions'];
+      };
+    };
+    responses: {
+      /** @description One subscription per subscriber */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            data: components['schemas']['NovuSubscription'][];
+            meta: {
+              totalCount: number;
+              successful: number;
+              failed: number;
+            };
+          };
+        };
+      };
+      /** @description Malformed JSON, or an idempotency-key longer than 255 characters */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['NovuError'] | components['schemas']['Error'];
+        };
+      };
+      /** @description Missing or invalid API key */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['NovuError'] | components['schemas']['Error'];
+        };
+      };
+      /** @description This key lacks the scope, or may not send this type */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['NovuError'] | components['schemas']['Error'];
+        };
+      };
+      /** @description Body over 100 KB */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['NovuError'] | components['schemas']['Error'];
+        };
+      };
+      /** @description Body not sent as Content-Type: application/json */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['NovuError'] | components['schemas']['Error'];
+        };
+      };
+      /** @description Validation failed (`errors` names each field), or the idempotency-key was used with another body */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['NovuError'] | components['schemas']['Error'];
+        };
+      };
+      /** @description Over this key’s rate limit; Retry-After says when to try again */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['NovuError'] | components['schemas']['Error'];
+        };
+      };
+      /** @description Temporarily unavailable; retry */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['NovuError'] | components['schemas']['Error'];
         };
       };
     };

@@ -21,6 +21,27 @@ export function bearerToken(header: string | undefined): string | null {
   return match?.[1] ?? null;
 }
 
+// --- Novu-compatible routes (api/routes/novu.ts) -------------------------------------------------
+/**
+ * The paths that also take `Authorization: ApiKey <key>`, the scheme Novu's SDK (@novu/api) sends:
+ * only the Novu-compatible routes, so every other route keeps one documented scheme (Bearer) and a
+ * Herald client never depends on Novu's. The key itself is the same Herald API key.
+ */
+export const API_KEY_SCHEME_PATHS = /^\/(?:v1\/events|v2\/subscribers|v2\/topics)(?:\/|$)/;
+
+/** Reads `Authorization: ApiKey <key>`; null when absent or malformed. */
+export function apiKeySchemeToken(header: string | undefined): string | null {
+  const match = /^ApiKey\s+(\S+)\s*$/i.exec(header ?? '');
+  return match?.[1] ?? null;
+}
+
+/** The key a request presents: Bearer everywhere, or ApiKey on the Novu-compatible paths. */
+function presentedKey(c: Context<AppEnv>): string | null {
+  const header = c.req.header('Authorization');
+  return bearerToken(header) ?? (API_KEY_SCHEME_PATHS.test(c.req.path) ? apiKeySchemeToken(header) : null);
+}
+// --- end Novu-compatible routes ------------------------------------------------------------------
+
 /** Seconds a client is told to wait after a 429: the limiter's window. */
 export const RATE_LIMIT_RETRY_AFTER_SECONDS = 60;
 
@@ -94,8 +115,11 @@ function scopesFor(c: Context<AppEnv>): Scope[] | null {
  */
 export const requireApiKey = createMiddleware<AppEnv>(async (c, next) => {
   if (c.req.path.startsWith('/v1/webhooks/')) return next(); // provider callbacks carry a signature instead
-  const key = bearerToken(c.req.header('Authorization'));
-  if (!key) return unauthorized(c, 'missing API key: send Authorization: Bearer <key>', false);
+  const key = presentedKey(c);
+  if (!key) {
+    const how = API_KEY_SCHEME_PATHS.test(c.req.path) ? 'ApiKey <key> or Bearer <key>' : 'Bearer <key>';
+    return unauthorized(c, `missing API key: send Authorization: ${how}`, false);
+  }
   const principal = await authenticate(c, key);
   if (typeof principal === 'string') return unauthorized(c, REFUSALS[principal], true);
 

@@ -59,6 +59,14 @@ export const ROUTE_SCOPES: Readonly<Record<string, Scope>> = {
   'DELETE /v1/templates/{type}/{channel}': 'templates:write',
   'GET /v1/templates/{type}/{channel}/versions': 'templates:write',
 
+  // Novu-compatible routes (api/routes/novu.ts): the scope of the Herald route each one maps to.
+  'POST /v1/events/trigger': 'notifications:send',
+  'POST /v1/events/trigger/bulk': 'notifications:send',
+  'DELETE /v1/events/trigger/{transactionId}': 'notifications:write',
+  'POST /v2/subscribers': 'contacts:write',
+  'POST /v2/topics': 'contacts:write',
+  'POST /v2/topics/{topicKey}/subscriptions': 'contacts:write',
+
   'GET /v1/admin/api-keys': 'admin',
   'POST /v1/admin/api-keys': 'admin',
   'DELETE /v1/admin/api-keys/{id}': 'admin',
