@@ -3,7 +3,7 @@ import type { Context } from 'hono';
 import { AppError } from '../../domain/errors';
 import type { Services } from '../../services/container';
 import type { NotificationInput } from '../../services/ingest/accept';
-import { type NovuTrigger, novuPath, toNotificationInput } from '../../services/novu/mapping';
+import { type NovuTrigger, novuFieldName, novuPath, toNotificationInput } from '../../services/novu/mapping';
 import { cancelTrigger, triggerBulk, triggerOne } from '../../services/novu/triggers';
 import { checkChannelUrls } from '../../services/recipients/contacts';
 import { sendRestrictionProblem } from '../shared/auth';
@@ -163,6 +163,22 @@ function checkSendable(
   });
 }
 
+/**
+ * A refusal from ingest (an unknown topic, say) names Herald's fields: named again as the Novu body
+ * names them, in `details` and where the message starts with one.
+ */
+function inNovuTerms(error: unknown, toIsList: boolean): unknown {
+  if (!(error instanceof AppError) || !Array.isArray(error.details)) return error;
+  const details = (error.details as { field?: unknown }[]).map((d) =>
+    typeof d.field === 'string' ? { ...d, field: novuFieldName(d.field, toIsList) } : d,
+  );
+  const message = error.message.replace(
+    /^([A-Za-z.[\]0-9]+):/,
+    (_, field: string) => `${novuFieldName(field, toIsList)}:`,
+  );
+  return new AppError(error.status, error.code, message, details);
+}
+
 /** Novu's events API (scope notifications:send; cancel notifications:write). */
 export const novuEventRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
   .openapi(trigger, async (c) => {
@@ -171,11 +187,9 @@ export const novuEventRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validation
     const mapped = mapTriggers([body], []);
     if ('error' in mapped) return validationError(c, mapped.error) as never; // the envelope; novuErrors reshapes it
     checkSendable(c, c.var.services, mapped.inputs, false);
-    const answer = await triggerOne(c.var.services, {
-      inputs: mapped.inputs,
-      idempotencyKey: key,
-      scope: 'POST /v1/events/trigger',
-      body,
+    const request = { inputs: mapped.inputs, idempotencyKey: key, scope: 'POST /v1/events/trigger', body };
+    const answer = await triggerOne(c.var.services, request).catch((error) => {
+      throw inNovuTerms(error, Array.isArray(body.to));
     });
     idempotencyHeaders(c, key, answer.replayed);
     return c.json({ data: answer.results[0] as z.infer<typeof NovuTriggerResultSchema> }, 201);

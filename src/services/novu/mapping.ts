@@ -157,3 +157,17 @@ export function novuPath(path: readonly PropertyKey[], toIsList: boolean): Prope
   const renamed = typeof field === 'string' ? RECIPIENT_FIELDS[field] : undefined;
   return renamed ? [...at, renamed] : [...at, field, ...more];
 }
+
+/** `recipients[2].topic` as the path `['recipients', 2, 'topic']`. */
+function pathOf(field: string): PropertyKey[] {
+  return [...field.matchAll(/([^.[\]]+)|\[(\d+)\]/g)].map(([, name, index]) =>
+    index !== undefined ? Number(index) : (name as string),
+  );
+}
+
+/** {@link novuPath} for a field Herald wrote as text (an error's `details`), written back as text. */
+export function novuFieldName(field: string, toIsList: boolean): string {
+  return novuPath(pathOf(field), toIsList)
+    .map((step, i) => (typeof step === 'number' ? `[${step}]` : i === 0 ? String(step) : `.${String(step)}`))
+    .join('');
+}
