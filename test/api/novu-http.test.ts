@@ -258,7 +258,7 @@ describe('Novu routes: triggers', () => {
           subscriberId: 'u_1',
           channels: [{ providerId: 'slack', credentials: { webhookUrl: 'http://127.0.0.1/x' } }],
         }),
-        'to[0].channels[0].url',
+        'to.channels[0].url',
       ],
     ];
     for (const [body, field] of cases) {

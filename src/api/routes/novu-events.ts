@@ -144,6 +144,7 @@ function checkSendable(
   c: Context<AppEnv>,
   services: Services,
   inputs: readonly NotificationInput[],
+  toLists: readonly boolean[],
   bulk: boolean,
 ) {
   const problem = sendRestrictionProblem(c.var.apiKey, inputs, bulk ? 'events' : undefined);
@@ -152,13 +153,11 @@ function checkSendable(
     throw new AppError(403, 'forbidden', problem.message, [{ ...problem, field }]);
   }
   inputs.forEach((input, n) => {
+    const toIsList = toLists[n] ?? true;
     input.recipients.forEach((recipient, index) => {
-      if (typeof recipient === 'object' && 'externalChannels' in recipient)
-        checkChannelUrls(
-          services,
-          recipient.externalChannels,
-          `${bulk ? `events[${n}].` : ''}to[${index}].channels`,
-        );
+      if (typeof recipient !== 'object' || !('externalChannels' in recipient)) return;
+      const field = novuFieldName(`recipients[${index}].externalChannels`, toIsList);
+      checkChannelUrls(services, recipient.externalChannels, `${bulk ? `events[${n}].` : ''}${field}`);
     });
   });
 }
@@ -186,7 +185,7 @@ export const novuEventRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validation
     const key = idempotencyKeyOf(c);
     const mapped = mapTriggers([body], []);
     if ('error' in mapped) return validationError(c, mapped.error) as never; // the envelope; novuErrors reshapes it
-    checkSendable(c, c.var.services, mapped.inputs, false);
+    checkSendable(c, c.var.services, mapped.inputs, [Array.isArray(body.to)], false);
     const request = { inputs: mapped.inputs, idempotencyKey: key, scope: 'POST /v1/events/trigger', body };
     const answer = await triggerOne(c.var.services, request).catch((error) => {
       throw inNovuTerms(error, Array.isArray(body.to));
@@ -199,7 +198,8 @@ export const novuEventRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validation
     const key = idempotencyKeyOf(c);
     const mapped = mapTriggers(body.events, ['events']);
     if ('error' in mapped) return validationError(c, mapped.error) as never; // the envelope; novuErrors reshapes it
-    checkSendable(c, c.var.services, mapped.inputs, true);
+    const toLists = body.events.map((event) => Array.isArray(event.to));
+    checkSendable(c, c.var.services, mapped.inputs, toLists, true);
     const answer = await triggerBulk(c.var.services, {
       inputs: mapped.inputs,
       idempotencyKey: key,
