@@ -22,6 +22,7 @@ import { preferenceRoutes } from './routes/preferences';
 import { providerCallbackRoutes } from './routes/provider-callbacks';
 import { shardRoutes } from './routes/shards';
 import { templateRoutes } from './routes/templates';
+import { topicRoutes } from './routes/topics';
 import { trackingRoutes } from './routes/tracking';
 import { unsubscribeRoutes } from './routes/unsubscribe';
 import { requireApiKey } from './shared/auth';
@@ -118,6 +119,7 @@ export function createApp() {
   app.route('/', preferenceRoutes);
   app.route('/', templateRoutes);
   app.route('/', novuRoutes); // Novu-compatible routes
+  app.route('/', topicRoutes);
 
   registerSecuritySchemes(app);
   app.doc31('/openapi.json', openApiConfig());

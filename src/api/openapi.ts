@@ -19,6 +19,11 @@ export const OPENAPI_TAGS = [
     description: 'Send notifications, read their deliveries and statuses, cancel them',
   },
   { name: 'contacts', description: "A user's addresses per channel and device tokens; export and erasure" },
+  {
+    name: 'topics',
+    description:
+      'Named groups of users (“everyone following this project”); a notification reaches them with `{ "topic": key }`',
+  },
   { name: 'preferences', description: "A user's opt-outs per type and channel, and quiet hours" },
   { name: 'digests', description: "The open digests a user's deliveries are folded into; flushing one now" },
   {

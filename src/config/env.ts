@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { databasesOf, MAX_SHARD_DATABASES, parseShardMap } from '../domain/shards';
 import type { InboxObject } from '../durable/inbox';
 import type { Recipient } from '../durable/recipient';
-import type { QueueMessage } from '../queue/messages';
+import type { QueueMessage, TopicPageMessage } from '../queue/messages';
 import type { ChannelQueues } from '../queue/producer';
 
 /** A binding is an object with the methods Herald calls on it; anything else is a deployment error. */
@@ -15,6 +15,7 @@ function binding<T>(kind: string, methods: readonly string[]) {
 }
 
 const queue = binding<Queue<QueueMessage>>('Queue', ['send', 'sendBatch']);
+const topicQueue = binding<Queue<TopicPageMessage>>('Queue', ['send', 'sendBatch']);
 
 /** A text var or secret; absent and empty are both "not set". */
 const text = z.string().optional();
@@ -73,6 +74,9 @@ export const envSchema = z.object({
   DLQ_CHAT: queue,
   DLQ_WEBHOOK: queue,
   DLQ_INAPP: queue,
+  /** A topic send's expansion, page by page (src/services/ingest/topic-expansion.ts). */
+  QUEUE_TOPICS: topicQueue,
+  DLQ_TOPICS: topicQueue,
   /** Analytics Engine dataset: one data point per status change, when bound. */
   ANALYTICS: binding<AnalyticsEngineDataset>('Analytics Engine', ['writeDataPoint']).optional(),
   /** The retention archive (R2): deliveries removed from D1 after `RETENTION_DAYS` are kept here. */

@@ -10,6 +10,7 @@ import { describeError, raiseAlert } from '../services/operations/alerts';
 import { deadLetterRetryDelaySeconds } from '../services/operations/dead-letter-retry';
 import { recordDeadLetters } from '../services/operations/dead-letters';
 import { settleMessage } from './settle-message';
+import { handleTopicPages, parseTopicQueueName } from './topic-pages';
 
 /** Delay before a batch that failed as a whole (D1 unavailable, say) is tried again. */
 const BATCH_FAILURE_RETRY_SECONDS = 30;
@@ -27,6 +28,8 @@ export function parseQueueName(queue: string): { channel: Channel; deadLetter: b
  * explicitly. Nothing is acked in a catch: a batch that fails as a whole is retried.
  */
 export async function handleQueueBatch(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+  const topics = parseTopicQueueName(batch.queue);
+  if (topics) return handleTopicPages(batch, env, topics.deadLetter);
   const route = parseQueueName(batch.queue);
   if (!route) {
     log('error', 'queue.unknown', { queue: batch.queue, count: batch.messages.length });

@@ -65,7 +65,7 @@ export function mergeTopicPages(
 ): { userIds: string[]; next: string | null } {
   // A full page may have more after it: nothing past its last user is known yet.
   const ends = pages.filter((p) => p.length >= pageSize).map((p) => p.at(-1) as string);
-  const cut = ends.length > 0 ? ends.reduce((a, b) => (a < b ? a : b)) : null;
+  const cut = ends.length > 0 ? (ends.sort()[0] as string) : null;
   const chosen = new Set<string>();
   targets.forEach((target, i) => {
     const excluded = new Set(target.exclude);

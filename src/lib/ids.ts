@@ -84,3 +84,16 @@ function encodeTime(ms: number): string {
 export function idBoundAt(prefix: string, ms: number): string {
   return `${prefix}_${encodeTime(ms)}`;
 }
+
+/**
+ * An id like `newId(prefix, nowMs, bucket)` whose random part comes from `seed` (a digest of what
+ * the id names) instead: the same seed always gives the same id, so writing it twice is one row.
+ */
+export function derivedId(prefix: string, nowMs: number, bucket: number, seed: Uint8Array): string {
+  if (seed.length < RANDOM_CHARS) throw new RangeError('seed too short');
+  if (!Number.isInteger(bucket) || bucket < 0 || bucket >= ID_BUCKETS)
+    throw new RangeError(`bucket ${bucket}`);
+  let random = '';
+  for (const byte of seed.subarray(0, RANDOM_CHARS - BUCKET_CHARS)) random += ALPHABET[byte % 32];
+  return `${prefix}_${encodeTime(nowMs)}${ALPHABET[bucket >> 5]}${ALPHABET[bucket & 31]}${random}`;
+}

@@ -54,3 +54,21 @@ export type QueueMessage = z.infer<typeof queueMessageSchema>;
 
 /** Most delivery ids one message carries; keeps messages far below the 128 KB limit. */
 export const MAX_IDS_PER_MESSAGE = 50;
+
+/**
+ * A page of a topic send's expansion: which notification, which database's subscribers, from
+ * after which user id. The send itself (topics, data) is read from its record, never carried.
+ */
+export const topicPageMessageSchema = z.object({
+  v: z.literal(1),
+  notificationId: z.string().min(1).max(128),
+  database: z.string().min(1).max(16),
+  /** The last user id of the pages done (null: from the start). */
+  after: z.string().min(1).max(256).nullable(),
+  /** The database layout the page was planned under (ShardRouter.layout). */
+  layout: z.string().min(1).max(8000),
+  /** When ingest accepted the send (epoch ms): its record is waited for until this is old. */
+  at: z.number().int().min(0),
+});
+
+export type TopicPageMessage = z.infer<typeof topicPageMessageSchema>;

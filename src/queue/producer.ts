@@ -1,7 +1,12 @@
 import type { Channel } from '../domain/channels';
 import { chunk } from '../lib/collections';
 import { log } from '../lib/log';
-import { type CarriedOutcome, MAX_IDS_PER_MESSAGE, type QueueMessage } from './messages';
+import {
+  type CarriedOutcome,
+  MAX_IDS_PER_MESSAGE,
+  type QueueMessage,
+  type TopicPageMessage,
+} from './messages';
 
 /** The queue bindings: one queue per channel and its dead-letter queue (see wrangler.toml). */
 export type ChannelQueues = {
@@ -125,4 +130,32 @@ export async function sendToQueue(
     }
   }
   return result;
+}
+
+/** The topic expansion's queue and its dead-letter queue. */
+export type TopicQueues = {
+  QUEUE_TOPICS: Queue<TopicPageMessage>;
+  DLQ_TOPICS: Queue<TopicPageMessage>;
+};
+
+/**
+ * Sends pages of topic expansions (to the dead-letter queue with `deadLetter`). Throws when the
+ * queue refuses: a page is the only copy of the rest of its expansion, so the caller must not
+ * report success (ingest answers 5xx having written nothing; the consumer retries the page).
+ */
+export async function sendTopicPages(
+  queues: TopicQueues,
+  pages: readonly TopicPageMessage[],
+  options: { deadLetter?: boolean; delaySeconds?: number } = {},
+): Promise<void> {
+  const queue = options.deadLetter ? queues.DLQ_TOPICS : queues.QUEUE_TOPICS;
+  for (const part of chunk([...pages], MAX_MESSAGES_PER_SEND)) {
+    await queue.sendBatch(
+      part.map((body) => ({
+        body,
+        contentType: 'json' as const,
+        ...(options.delaySeconds ? { delaySeconds: options.delaySeconds } : {}),
+      })),
+    );
+  }
 }

@@ -40,6 +40,7 @@ export const BUCKET_TABLES: readonly BucketTable[] = [
   { name: 'contacts', key: 'user_id', where: 'bucket = ?' },
   { name: 'notification_settings', key: 'user_id', where: 'bucket = ?' },
   { name: 'user_keys', key: 'user_id', where: 'bucket = ?' },
+  { name: 'topic_subscriptions', key: 'sub_key', where: 'bucket = ?' },
   { name: 'deliveries', key: 'id', where: `${bucketOfIdSql('id')} = ?` },
   { name: 'dead_letters', key: 'delivery_id', where: `${bucketOfIdSql('delivery_id')} = ?` },
   { name: 'outbox', key: 'id', where: `${bucketOfIdSql('delivery_id')} = ?`, skip: 'id' },

@@ -430,6 +430,12 @@ export class DeliveriesRepo {
     return out;
   }
 
+  /** The ids among these that have a row here. */
+  async existingIds(ids: readonly string[]): Promise<Set<string>> {
+    const rows = await rowsByKey<{ id: string }>(this.db, { table: 'deliveries', key: 'id', columns: 'id' }, ids);
+    return new Set(rows.map((r) => r.id));
+  }
+
   async getDeliveries(ids: readonly string[]): Promise<Delivery[]> {
     const rows = await rowsByKey<DeliveryRow>(this.db, { table: 'deliveries', key: 'id' }, ids);
     const out = await Promise.all(
@@ -489,6 +495,7 @@ export class DeliveriesRepo {
     notification: NewNotification,
     deliveries: readonly NewDelivery[],
     nowMs: number,
+    options: { orIgnore?: boolean } = {},
   ): Promise<D1PreparedStatement[]> {
     const at = new Date(nowMs).toISOString();
     const statements: D1PreparedStatement[] = [];
@@ -509,7 +516,7 @@ export class DeliveriesRepo {
       statements.push(
         this.db
           .prepare(
-            `INSERT INTO deliveries (id, notification_id, user_id, channel, address, status, reason, history, created_at, updated_at,
+            `INSERT ${options.orIgnore ? 'OR IGNORE ' : ''}INTO deliveries (id, notification_id, user_id, channel, address, status, reason, history, created_at, updated_at,
                type, priority, send_at, dedupe_key, source, data, channels, request_hash, head_id, plan, cancel_key,
                escalation)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -560,12 +567,12 @@ export class DeliveriesRepo {
   }
 
   /** Removes the key row of a producer's id if it names this head (a request's own row only). */
-  releaseKeyStatement(key: string, headId: string): D1PreparedStatement {
-    return this.db.prepare('DELETE FROM notification_keys WHERE key = ? AND head_id = ?').bind(key, headId);
+  releaseKeyStatement(key: string, headId: string | null): D1PreparedStatement {
+    return this.db.prepare('DELETE FROM notification_keys WHERE key = ? AND head_id IS ?').bind(key, headId);
   }
 
   /** The key row of a producer's own notification id, naming its (first) head delivery. */
-  keyStatement(key: string, headId: string, nowMs: number): D1PreparedStatement {
+  keyStatement(key: string, headId: string | null, nowMs: number): D1PreparedStatement {
     return this.db
       .prepare('INSERT INTO notification_keys (key, created_at, head_id) VALUES (?, ?, ?)')
       .bind(key, nowMs, headId);

@@ -96,6 +96,21 @@ export class ShardRouter {
     return this.serving;
   }
 
+  /**
+   * Which database serves which buckets, as text (`0-127:DB_0,128-255:DB_1`): work that walks the
+   * databases one by one (a topic's expansion) compares it to see whether a bucket moved meanwhile.
+   */
+  get layout(): string {
+    const runs: string[] = [];
+    let start = 0;
+    this.byBucket.forEach((shard, bucket) => {
+      if (this.byBucket[bucket + 1] === shard) return;
+      runs.push(`${start}-${bucket}:${shard.name}`);
+      start = bucket + 1;
+    });
+    return runs.join(',');
+  }
+
   /** A database by its binding name, if bound. */
   database(name: string): Shard | undefined {
     return this.named.get(name);

@@ -2,6 +2,7 @@ import type { Channel } from '../domain/channels';
 import type { Delivery, DeliveryToSend, Notification } from '../domain/delivery';
 import { ACCEPTED, deliveryCount } from '../domain/metric-counters';
 import type { DeliveryStatus } from '../domain/status';
+import type { TopicSend } from '../domain/topics';
 import type { FieldCipher } from '../lib/field-crypto';
 import { bucketOfId, idTimeMs } from '../lib/ids';
 import { BucketRows } from './bucket-rows';
@@ -17,6 +18,7 @@ import {
 } from './deliveries-repo';
 import { PerShard } from './per-shard';
 import type { ShardRouter } from './shard-router';
+import { TopicSendsRepo } from './topics-repo';
 
 /**
  * The request hash a part's head carries when it is not the notification's first part: still a
@@ -41,6 +43,24 @@ function mergeParts(parts: readonly Notification[]): Notification | undefined {
   return { ...first, deliveryIds: ids, createdAt };
 }
 
+/** A topic send as a notification with no delivery yet. */
+function notificationOfSend(send: TopicSend): Notification {
+  return {
+    id: send.notificationId,
+    type: send.type,
+    source: send.source,
+    priority: send.priority,
+    data: send.data,
+    channels: send.channels,
+    sendAt: send.sendAtMs === null ? null : new Date(send.sendAtMs).toISOString(),
+    dedupeKey: send.dedupeKey,
+    cancelKey: send.cancelKey,
+    requestHash: send.requestHash,
+    deliveryIds: [],
+    createdAt: new Date(send.createdAtMs).toISOString(),
+  };
+}
+
 /** Several lists of results, by key, merged. */
 function byKey<T>(lists: readonly T[][], keyOf: (item: T) => string): Map<string, T[]> {
   const out = new Map<string, T[]>();
@@ -55,8 +75,11 @@ function byKey<T>(lists: readonly T[][], keyOf: (item: T) => string): Map<string
  * database. Each database's own queries are `DeliveriesRepo`'s.
  */
 export class ShardedDeliveries extends PerShard<DeliveriesRepo> {
+  private readonly topicSends: TopicSendsRepo;
+
   constructor(router: ShardRouter, cipher: () => Promise<FieldCipher>) {
     super(router, (db) => new DeliveriesRepo(db, cipher));
+    this.topicSends = new TopicSendsRepo(router.home.db, cipher);
   }
 
   private get home(): DeliveriesRepo {
@@ -87,7 +110,38 @@ export class ShardedDeliveries extends PerShard<DeliveriesRepo> {
       await Promise.all(this.all.map((repo) => repo.notificationsAt(located))),
       (n) => n.id,
     );
-    return located.flatMap((l) => mergeParts(parts.get(l.id) ?? []) ?? []);
+    const merged = located.map((l) => ({ id: l.id, found: mergeParts(parts.get(l.id) ?? []) }));
+    // A notification sent to topics only answers from its send record until a subscriber's row exists.
+    const pending = merged.filter((m) => m.found === undefined).map((m) => m.id);
+    const sends = new Map((await this.topicSends.getMany(pending)).map((send) => [send.notificationId, send]));
+    return merged.flatMap((m) => {
+      if (m.found) return [m.found];
+      const send = sends.get(m.id);
+      return send ? [notificationOfSend(send)] : [];
+    });
+  }
+
+  /** The ids among these that have a row (in the database their bucket names). */
+  async existingIds(ids: readonly string[]): Promise<Set<string>> {
+    const sets = await Promise.all(this.grouped(ids, (repo, group) => repo.existingIds(group)));
+    return new Set(sets.flatMap((set) => [...set]));
+  }
+
+  /**
+   * Statements writing deliveries that are each their own head (a topic's subscribers: every row
+   * carries the notification, so it reads, moves and is archived alone), and that may have been
+   * written before (a page expanded again): a row already there is left as it is.
+   */
+  async insertOwnHeadStatements(
+    notification: NewNotification,
+    deliveries: readonly NewDelivery[],
+    nowMs: number,
+  ): Promise<D1PreparedStatement[]> {
+    const part = { ...notification, producerKey: false, requestHash: `${PART_MARK}${notification.requestHash}` };
+    const statements = await Promise.all(
+      deliveries.map((d) => this.forId(d.id).insertStatements(part, [d], nowMs, { orIgnore: true })),
+    );
+    return statements.flat();
   }
 
   async getDeliveries(ids: readonly string[]): Promise<Delivery[]> {
@@ -158,6 +212,11 @@ export class ShardedDeliveries extends PerShard<DeliveriesRepo> {
     return statements;
   }
 
+  /** The key row of a producer's id for a notification with no head of its own (sent to topics only). */
+  keyStatementWithoutHead(key: string, nowMs: number): D1PreparedStatement {
+    return this.home.keyStatement(key, null, nowMs);
+  }
+
   /**
    * Statements counting the rows inserting these notifications writes, for the same commit, before
    * the inserts (each in its database): `created` for every delivery and its first status when that
@@ -205,7 +264,7 @@ export class ShardedDeliveries extends PerShard<DeliveriesRepo> {
   ): Promise<boolean> {
     const keys = written.flatMap((w) => {
       const head = w.deliveryIds[0];
-      return w.producerKey && head ? [this.home.releaseKeyStatement(w.notificationId, head)] : [];
+      return w.producerKey ? [this.home.releaseKeyStatement(w.notificationId, head ?? null)] : [];
     });
     const ids = written.flatMap((w) => w.deliveryIds);
     const work = [

@@ -1,5 +1,5 @@
-import type { Topic, TopicSend, TopicTarget } from '../domain/topics';
 import { bucketOfKey } from '../domain/shards';
+import type { Topic, TopicSend, TopicTarget } from '../domain/topics';
 import type { FieldCipher } from '../lib/field-crypto';
 import { PerShard } from './per-shard';
 import type { Shard, ShardRouter } from './shard-router';
@@ -23,7 +23,11 @@ export class TopicsRepo {
   constructor(private readonly db: D1Database) {}
 
   /** Creates the topic or renames it (a name left out keeps the one it has). */
-  async put(key: string, name: string | null | undefined, nowMs: number): Promise<{ topic: Topic; created: boolean }> {
+  async put(
+    key: string,
+    name: string | null | undefined,
+    nowMs: number,
+  ): Promise<{ topic: Topic; created: boolean }> {
     const row = await this.db
       .prepare(
         `INSERT INTO topics (key, name, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)
@@ -96,7 +100,10 @@ export class TopicSendsRepo {
   ) {}
 
   async insertStatement(send: TopicSend): Promise<D1PreparedStatement> {
-    const data = await (await this.cipher()).encrypt(JSON.stringify(send.data), sendDataAad(send.notificationId));
+    const data = await (await this.cipher()).encrypt(
+      JSON.stringify(send.data),
+      sendDataAad(send.notificationId),
+    );
     return this.db
       .prepare(
         `INSERT INTO topic_sends (notification_id, created_at, request_hash, type, source, priority, data, channels,
@@ -141,7 +148,10 @@ export class TopicSendsRepo {
         type: row.type,
         source: row.source,
         priority: row.priority as TopicSend['priority'],
-        data: JSON.parse(await cipher.decrypt(row.data, sendDataAad(row.notification_id))) as Record<string, unknown>,
+        data: JSON.parse(await cipher.decrypt(row.data, sendDataAad(row.notification_id))) as Record<
+          string,
+          unknown
+        >,
         channels: row.channels ? (JSON.parse(row.channels) as TopicSend['channels']) : null,
         sendAtMs: row.send_at,
         dedupeKey: row.dedupe_key,
@@ -178,6 +188,15 @@ export class TopicSendsRepo {
     return result.meta.changes > 0;
   }
 
+  /** Removes these sends (a commit that failed part-way is undone). */
+  async delete(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.db
+      .prepare('DELETE FROM topic_sends WHERE notification_id IN (SELECT value FROM json_each(?))')
+      .bind(JSON.stringify(ids))
+      .run();
+  }
+
   /** Removes sends accepted before `beforeMs` (retention), at most `limit`; how many went. */
   async deleteOlderThan(beforeMs: number, limit: number): Promise<number> {
     const result = await this.db
@@ -194,7 +213,10 @@ export class TopicSendsRepo {
 /** The primary key of a subscription: the topic's key, a space, the user id (see 0016_topics.sql). */
 const subKey = (topic: string, userId: string) => `${topic} ${userId}`;
 /** The range of a topic's subscriptions after `after` (a user id), in user-id order. */
-const rangeOf = (topic: string, after?: string): [string, string] => [subKey(topic, after ?? ''), `${topic}!`];
+const rangeOf = (topic: string, after?: string): [string, string] => [
+  subKey(topic, after ?? ''),
+  `${topic}!`,
+];
 
 export interface Subscription {
   userId: string;
@@ -301,7 +323,9 @@ export class ShardedTopicSubscriptions extends PerShard<TopicSubscriptionsRepo> 
   async page(topic: string, after: string | undefined, limit: number): Promise<Subscription[]> {
     const pages = await Promise.all(
       this.router.shards.map(async (shard) =>
-        (await this.on(shard).page(topic, after, limit)).filter((s) => this.router.forUser(s.userId) === shard),
+        (await this.on(shard).page(topic, after, limit)).filter(
+          (s) => this.router.forUser(s.userId) === shard,
+        ),
       ),
     );
     return pages

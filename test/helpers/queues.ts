@@ -38,6 +38,9 @@ export interface CapturedEnv {
   env: Env;
   queues: Record<Channel, CapturingQueue>;
   dlqs: Record<Channel, CapturingQueue>;
+  /** The topics queue (pages of topic expansions; their bodies are TopicPageMessage) and its DLQ. */
+  topics: CapturingQueue;
+  topicsDlq: CapturingQueue;
 }
 
 /** The test env with every queue replaced by a capturing one, so no background consumer runs. */
@@ -52,6 +55,8 @@ export function envWithCapturedQueues(overrides: Record<string, unknown> = {}): 
   });
   const queues = make();
   const dlqs = make();
+  const topics = new CapturingQueue();
+  const topicsDlq = new CapturingQueue();
   const env = {
     ...testEnv,
     QUEUE_EMAIL: queues.email,
@@ -66,9 +71,11 @@ export function envWithCapturedQueues(overrides: Record<string, unknown> = {}): 
     DLQ_CHAT: dlqs.chat,
     DLQ_WEBHOOK: dlqs.webhook,
     DLQ_INAPP: dlqs.inapp,
+    QUEUE_TOPICS: topics,
+    DLQ_TOPICS: topicsDlq,
     ...overrides,
   } as unknown as Env;
-  return { env, queues, dlqs };
+  return { env, queues, dlqs, topics, topicsDlq };
 }
 
 let sequence = 0;

@@ -35,7 +35,7 @@ describe('dead-letter consumers in wrangler.toml', () => {
 
       it('every dead-letter queue a consumer sends to has a consumer of its own', () => {
         const targets = consumers.flatMap((c) => (c.dead_letter_queue ? [c.dead_letter_queue] : []));
-        expect(targets).toHaveLength(6); // one per channel: email, sms, push, chat, webhook, inapp
+        expect(targets).toHaveLength(7); // one per channel (email, sms, push, chat, webhook, inapp) and topics
         expect(dlqs.map((c) => c.queue).sort()).toEqual([...targets].sort());
       });
 

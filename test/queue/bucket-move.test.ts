@@ -151,6 +151,13 @@ describe('moving a bucket to another database', () => {
       .prepare('INSERT INTO user_keys (user_id, bucket, wrapped, created_at) VALUES (?, ?, ?, ?)')
       .bind(keyRow.user_id, keyRow.bucket, keyRow.wrapped, keyRow.created_at)
       .run();
+    const topic = `move_${BUCKET}_${Date.now().toString(36)}`;
+    expect((await traffic.at(() => api('PUT', `/v1/topics/${topic}`, {}, { env: traffic.env }))).status).toBe(
+      201,
+    );
+    const follow = (userIds: string[]) =>
+      traffic.at(() => api('POST', `/v1/topics/${topic}/subscribers`, { userIds }, { env: traffic.env }));
+    expect((await follow([movers[0] ?? ''])).status).toBe(200);
     expect((await traffic.send([...movers, stayer])).status).toBe(202);
     await traffic.consume(traffic.take());
     expect((await traffic.send(movers)).status).toBe(202);
@@ -180,6 +187,7 @@ describe('moving a bucket to another database', () => {
     );
     expect(locked.status).toBe(503);
     expect(await json(locked)).toMatchObject({ error: { code: 'bucket_moving' } });
+    expect((await follow([movers[1] ?? ''])).status).toBe(503);
 
     // A Worker that never read the move (its read of the home database failed, say) sends and
     // tries to record: the source's lock refuses the outcome, which carries on with its message.
@@ -221,6 +229,12 @@ describe('moving a bucket to another database', () => {
         .all();
     expect((await keysIn(target.db)).results).toEqual([expect.objectContaining(keyRow)]);
     expect((await keysIn(source.db)).results).toEqual([]);
+    // And their topic subscription: one row, in the target.
+    const subscriptionsIn = async (db: D1Database) =>
+      (await db.prepare('SELECT user_id FROM topic_subscriptions WHERE topic_key = ?').bind(topic).all())
+        .results;
+    expect(await subscriptionsIn(target.db)).toEqual([{ user_id: movers[0] }]);
+    expect(await subscriptionsIn(source.db)).toEqual([]);
 
     // Every delivery: one row, in its bucket's database, sent, and sent once.
     await router(traffic.env).refresh(traffic.clock + 60_000);

@@ -4,6 +4,7 @@ import type { Notification } from '../../domain/delivery';
 import { AppError } from '../../domain/errors';
 import type { AddressVisibility } from '../../domain/masking';
 import { STATUSES } from '../../domain/status';
+import { isTopicRecipient } from '../../domain/topics';
 import { groupBy } from '../../lib/collections';
 import { type Cursor, decodeCursor, encodeCursor } from '../../lib/cursor';
 import type { Services } from '../../services/container';
@@ -117,13 +118,17 @@ const list = createRoute({
 });
 
 function toAcceptedBody(accepted: Accepted) {
-  return { id: accepted.id, deliveries: accepted.deliveries };
+  return {
+    id: accepted.id,
+    ...(accepted.topics ? { topics: accepted.topics } : {}),
+    deliveries: accepted.deliveries,
+  };
 }
 
 /** Validates what only the env can decide (loopback URLs in development) on inline recipients. */
 function checkInlineRecipients(services: Services, input: NotificationInput, prefix: string): void {
   input.recipients.forEach((recipient, index) => {
-    if (typeof recipient !== 'string') {
+    if (typeof recipient !== 'string' && !isTopicRecipient(recipient)) {
       checkChannelUrls(
         services,
         recipient.externalChannels,

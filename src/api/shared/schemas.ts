@@ -153,6 +153,24 @@ export const InlineRecipientSchema = z
     message: 'a recipient needs a userId or at least one address',
   });
 
+export const TopicKeySchema = IdSchema.openapi({ example: 'project_42_followers' });
+
+export const TopicRecipientSchema = z
+  .object({
+    topic: TopicKeySchema,
+    exclude: z
+      .array(IdSchema)
+      .max(1000)
+      .optional()
+      .openapi({ description: 'Subscribers this entry leaves out' }),
+  })
+  .strict()
+  .openapi('TopicRecipient', {
+    description:
+      "Every subscriber of the topic (expanded through the queues after the answer, each user once per notification even when in several topics), less `exclude`, the notification's `actor` and the users it names directly.",
+    example: { topic: 'project_42_followers', exclude: ['user_7'] },
+  });
+
 /** Template data is bounded so a notification always fits a queue message with room to spare. */
 export const MAX_DATA_BYTES = 32 * 1024;
 const DataSchema = z
@@ -167,9 +185,15 @@ export const NotificationInputSchema = z
     type: TypeSchema,
     source: z.string().min(1).max(128).optional(),
     recipients: z
-      .array(z.union([IdSchema, InlineRecipientSchema]))
+      .array(z.union([IdSchema, InlineRecipientSchema, TopicRecipientSchema]))
       .min(1)
-      .max(100),
+      .max(100)
+      .openapi({
+        description: 'User ids, inline recipients (addresses given here), and topics (`{ "topic": key }`).',
+      }),
+    actor: IdSchema.optional().openapi({
+      description: 'The user who caused the notification: never reached through a topic.',
+    }),
     channels: z.array(z.enum(CHANNELS)).min(1).max(CHANNELS.length).optional(),
     data: DataSchema.optional(),
     priority: z.enum(PRIORITIES).optional(),
@@ -207,6 +231,10 @@ export const EventBridgeEventSchema = z
 export const AcceptedSchema = z
   .object({
     id: z.string(),
+    topics: z
+      .array(z.string())
+      .optional()
+      .openapi({ description: "Topics whose subscribers' deliveries are being added, through the queues" }),
     deliveries: z.array(
       z.object({
         id: z.string(),

@@ -50,6 +50,15 @@ export const ROUTE_SCOPES: Readonly<Record<string, Scope>> = {
   'DELETE /v1/contacts/{userId}/inbox/{id}': 'contacts:write',
   'POST /v1/inbox/tokens': 'inbox:token',
 
+  // Topics are groups of users: managing them is contact work (sending to one is notifications:send).
+  'GET /v1/topics': 'contacts:read',
+  'GET /v1/topics/{key}': 'contacts:read',
+  'PUT /v1/topics/{key}': 'contacts:write',
+  'DELETE /v1/topics/{key}': 'contacts:write',
+  'GET /v1/topics/{key}/subscribers': 'contacts:read',
+  'POST /v1/topics/{key}/subscribers': 'contacts:write',
+  'DELETE /v1/topics/{key}/subscribers': 'contacts:write',
+
   'GET /v1/templates': 'templates:write',
   'GET /v1/templates/{type}/config': 'templates:write',
   'PUT /v1/templates/{type}/config': 'templates:write',

@@ -1,35 +1,31 @@
-import type { Address } from '../../domain/address';
 import type { Channel, Priority } from '../../domain/channels';
 import type { Contact, InlineRecipient } from '../../domain/contact';
 import type { Notification } from '../../domain/delivery';
-import { type PlannedDelivery, planDeliveries, type ResolvedRecipient } from '../../domain/delivery-plan';
+import type { PlannedDelivery } from '../../domain/delivery-plan';
 import { AppError, bucketMoving } from '../../domain/errors';
-import { type EscalationStep, escalationOf, planEscalation, scheduledReason } from '../../domain/escalation';
-import { MAX_QUEUE_DELAY_SECONDS } from '../../domain/retry';
 import { bucketOfKey } from '../../domain/shards';
 import type { DeliveryStatus } from '../../domain/status';
+import type { TopicRecipient, TopicSend } from '../../domain/topics';
 import { canonicalJson, sha256Hex } from '../../lib/crypto';
 import { idAfter, newId } from '../../lib/ids';
 import { log } from '../../lib/log';
-import { sendToQueue } from '../../queue/producer';
 import type { NewDelivery, NewNotification } from '../../storage/deliveries-repo';
 import type { Services } from '../container';
 import { MISSING_ROW_GRACE_MS } from '../delivery/load';
-import { recipientKey } from '../delivery/recipient-gate';
-import {
-  type AddressValue,
-  addressValue,
-  suppressedAddresses,
-  suppressionKey,
-  suppressionKeyOf,
-} from '../recipients/suppressions';
+import { addressValue, suppressionKeyOf } from '../recipients/suppressions';
+import { handOver, scheduleLaterSteps } from './hand-over';
+import { directRecipients, planRecipients, recipientUserIds, resolveRecipients, routingOf } from './plan';
+import { startExpansions, topicSendOf, topicSendStatements, topicTargetsOf } from './topic-expansion';
 
 /** A validated notification request (the API's schema output). */
 export interface NotificationInput {
   id?: string;
   type: string;
   source?: string;
-  recipients: (string | InlineRecipient)[];
+  /** User ids, inline recipients, and topics (`{ topic, exclude? }`: every subscriber but these). */
+  recipients: (string | InlineRecipient | TopicRecipient)[];
+  /** The user who caused it: never reached through a topic (one's own comment notifies others). */
+  actor?: string;
   channels?: Channel[];
   data?: Record<string, unknown>;
   priority?: Priority;
@@ -48,6 +44,8 @@ export interface AcceptedDelivery {
 
 export interface Accepted {
   id: string;
+  /** The topics whose subscribers are being reached (through the queues, after the answer). */
+  topics?: string[];
   /** True when this id was accepted before and nothing new was written or enqueued. */
   replayed: boolean;
   deliveries: AcceptedDelivery[];
@@ -56,6 +54,8 @@ export interface Accepted {
 interface Prepared {
   notification: NewNotification;
   deliveries: NewDelivery[];
+  /** The send to topics, expanded after the commit through the topics queue. */
+  topicSend?: TopicSend;
 }
 
 /**
@@ -81,7 +81,9 @@ export async function acceptNotifications(
   // A producer id whose rows never came (the write failed after its key row) is free again.
   const unknown = given.filter((id) => !known.has(id));
   if (unknown.length > 0) await services.deliveries.releaseKeys(unknown, now - MISSING_ROW_GRACE_MS);
-  const contacts = await services.contacts.getMany(inputs.flatMap((i) => recipientUserIds(i.recipients)));
+  const contacts = await services.contacts.getMany(
+    inputs.flatMap((i) => recipientUserIds(directRecipients(i.recipients))),
+  );
   for (const [index, input] of inputs.entries()) {
     const requestHash = await sha256Hex(canonicalJson({ ...input, id: undefined }));
     if (input.id === undefined) {
@@ -134,23 +136,11 @@ async function commitFresh(
   now: number,
   raced: boolean,
 ): Promise<boolean> {
-  await applySuppressions(services, fresh);
-  // A later escalation step waits `scheduled`: its timer is in its recipient's object (set below).
-  for (const p of fresh)
-    for (const d of p.deliveries)
-      if (d.status === 'created' && d.escalation && d.sendAtMs !== undefined) d.status = 'scheduled';
-  const queued = new Set(await enqueue(services, fresh, services.now()));
-  for (const p of fresh) {
-    for (const d of p.deliveries) if (queued.has(d.id)) d.status = 'queued';
-  }
+  await handOver(services, fresh);
   try {
-    const statements = await Promise.all(
-      fresh.map((p) => services.deliveries.insertStatements(p.notification, p.deliveries, now)),
-    );
+    const statements = await Promise.all(fresh.map((p) => writeStatements(services, p, now)));
     // Each database's counts go first in its batch: they count the rows not there yet.
     await services.commit([...services.deliveries.newRowsCountStatements(fresh), ...statements.flat()]);
-    await scheduleLaterSteps(services, fresh);
-    return true;
   } catch (error) {
     // The home database's key rows go first: a race fails there, before any part is written.
     if (String(error).includes('UNIQUE')) {
@@ -160,6 +150,22 @@ async function commitFresh(
     await discardParts(services, fresh);
     throw error;
   }
+  try {
+    // After the commit, so no subscriber is reached for a notification the producer got a 5xx for.
+    await startExpansions(services, fresh.flatMap((p) => (p.topicSend ? [p.topicSend] : [])));
+  } catch (error) {
+    await discardParts(services, fresh);
+    throw error;
+  }
+  await scheduleLaterSteps(services, fresh);
+  return true;
+}
+
+/** A notification's rows, and the record of its send to topics when it has one. */
+async function writeStatements(services: Services, p: Prepared, now: number): Promise<D1PreparedStatement[]> {
+  const rows = await services.deliveries.insertStatements(p.notification, p.deliveries, now);
+  if (!p.topicSend) return rows;
+  return [...rows, ...(await topicSendStatements(services, p.topicSend, p.notification, p.deliveries.length > 0))];
 }
 
 /**
@@ -174,35 +180,22 @@ async function discardParts(services: Services, fresh: readonly Prepared[]): Pro
     producerKey: p.notification.producerKey,
     deliveryIds: p.deliveries.map((d) => d.id),
   }));
-  if (!(await services.deliveries.discard(written)))
-    log('error', 'ingest.discard_failed', { notifications: fresh.length });
-}
-
-/**
- * Addresses on the suppression list (hard bounces, complaints, unsubscribes of recipients without
- * a user id) are planned `suppressed`: one query for the whole request.
- */
-async function applySuppressions(services: Services, prepared: readonly Prepared[]): Promise<void> {
-  const candidates = prepared.flatMap((p) => p.deliveries).filter((d) => d.status === 'created' && d.address);
-  const values = candidates
-    .map((d) => (d.address ? addressValue(d.address) : null))
-    .filter((v): v is AddressValue => v !== null);
-  if (values.length === 0) return;
-  const suppressed = await suppressedAddresses(services, values);
-  if (suppressed.size === 0) return;
-  for (const d of candidates) {
-    const value = d.address ? addressValue(d.address) : null;
-    if (value && suppressed.has(suppressionKey(value.channel, value.value))) {
-      d.status = 'suppressed';
-      d.reason = 'address is on the suppression list (bounced, complained or unsubscribed)';
-    }
-  }
+  const sends = fresh.flatMap((p) => (p.topicSend ? [p.topicSend.notificationId] : []));
+  const [discarded] = await Promise.all([
+    services.deliveries.discard(written),
+    services.topicSends.delete(sends).then(
+      () => true,
+      () => false,
+    ),
+  ]);
+  if (!discarded) log('error', 'ingest.discard_failed', { notifications: fresh.length });
 }
 
 function toAccepted(p: Prepared): Accepted {
   return {
     id: p.notification.id,
     replayed: false,
+    ...(p.topicSend ? { topics: p.topicSend.topics.map((t) => t.topic) } : {}),
     deliveries: p.deliveries.map((d) => ({
       id: d.id,
       userId: d.userId,
@@ -250,41 +243,10 @@ async function prepare(
   contacts: ReadonlyMap<string, Contact>,
   now: number,
 ): Promise<Prepared> {
-  const templated = await services.templates.channelsOf(input.type);
-  if (templated.length === 0) {
-    throw new AppError(
-      422,
-      'unknown_type',
-      `type: no templates exist for notification type "${input.type}"`,
-      [{ field: 'type', message: 'no templates for this type' }],
-    );
-  }
-  const config = await services.templates.typeConfig(input.type);
-  const explicit = input.channels !== undefined;
-  const wanted = input.channels ?? config.channels;
-  const channels = wanted ? templated.filter((c) => wanted.includes(c)) : templated;
-  if (channels.length === 0) {
-    throw new AppError(
-      422,
-      'no_channel',
-      `channels: type "${input.type}" has no template for ${input.channels?.join(', ')}`,
-      [{ field: 'channels', message: `templated channels are ${templated.join(', ')}` }],
-    );
-  }
-
-  const recipients = resolveRecipients(input.recipients, contacts);
-  const escalation = explicit ? null : escalationOf(config, templated);
-  const plans: (PlannedDelivery & { sendAtMs?: number; escalation?: string })[] = escalation
-    ? recipients.flatMap((recipient) =>
-        planEscalation(recipient, escalation, now).map(({ step, ...d }) => ({
-          ...d,
-          escalation: JSON.stringify({ step, unless: escalation[step]?.unless ?? [] }),
-          ...(d.sendAtMs !== undefined
-            ? { reason: scheduledReason(escalation[step] as EscalationStep, d.sendAtMs) }
-            : {}),
-        })),
-      )
-    : recipients.flatMap((recipient) => planDeliveries(recipient, channels, explicit));
+  const routing = await routingOf(services, input.type, input.channels);
+  const topics = await topicTargetsOf(services, input.recipients);
+  const direct = directRecipients(input.recipients);
+  const plans = planRecipients(resolveRecipients(direct, contacts), routing, now);
   const ids = await placedIds(services, plans, now);
   // The first part's head names a generated notification (under `ntf_`): no key row to find it.
   const id = givenId ?? `ntf_${(ids[0] ?? newId('dlv', now)).slice(4)}`;
@@ -293,22 +255,23 @@ async function prepare(
     notificationId: id,
     ...planned,
   }));
-  return {
-    notification: {
-      id,
-      type: input.type,
-      source: input.source ?? null,
-      priority: input.priority ?? config.priority ?? 'normal',
-      data: input.data ?? {},
-      channels: input.channels ?? null,
-      sendAtMs: input.sendAt ? Date.parse(input.sendAt) : null,
-      dedupeKey: input.dedupeKey ?? null,
-      cancelKey: input.cancelKey ?? null,
-      requestHash,
-      producerKey: input.id !== undefined,
-    },
-    deliveries,
+  const notification: NewNotification = {
+    id,
+    type: input.type,
+    source: input.source ?? null,
+    priority: input.priority ?? routing.config.priority ?? 'normal',
+    data: input.data ?? {},
+    channels: input.channels ?? null,
+    sendAtMs: input.sendAt ? Date.parse(input.sendAt) : null,
+    dedupeKey: input.dedupeKey ?? null,
+    cancelKey: input.cancelKey ?? null,
+    requestHash,
+    producerKey: input.id !== undefined,
   };
+  if (topics.length === 0) return { notification, deliveries };
+  // Reached through a topic: nobody named directly (they have their deliveries) and not the actor.
+  const skip = [...new Set([...recipientUserIds(direct), ...(input.actor ? [input.actor] : [])])];
+  return { notification, deliveries, topicSend: topicSendOf(services, notification, topics, skip, now) };
 }
 
 /**
@@ -339,111 +302,4 @@ async function bucketOfPlan(services: Services, plan: PlannedDelivery): Promise<
   const value = plan.address ? addressValue(plan.address) : null;
   if (!value) return 0;
   return bucketOfKey((await suppressionKeyOf(services, value)).addressHash);
-}
-
-/** The user ids a notification names (plain ids and inline recipients with one). */
-function recipientUserIds(recipients: NotificationInput['recipients']): string[] {
-  return recipients.map((r) => (typeof r === 'string' ? r : r.userId)).filter((u): u is string => !!u);
-}
-
-/** Merges inline address fields over the contact's (contacts loaded once per request). */
-function resolveRecipients(
-  recipients: NotificationInput['recipients'],
-  contacts: ReadonlyMap<string, Contact>,
-): ResolvedRecipient[] {
-  return recipients.map((r) => {
-    const inline: InlineRecipient = typeof r === 'string' ? { userId: r } : r;
-    const contact: Contact | undefined = inline.userId ? contacts.get(inline.userId) : undefined;
-    return {
-      userId: inline.userId ?? null,
-      known: contact !== undefined,
-      email: inline.email ?? contact?.email ?? null,
-      phone: inline.phone ?? contact?.phone ?? null,
-      deviceTokens: inline.deviceTokens ?? contact?.deviceTokens ?? [],
-      externalChannels: inline.externalChannels ?? contact?.externalChannels ?? [],
-      smsOptedOut:
-        contact?.smsOptedOut === true && (inline.phone === undefined || inline.phone === contact.phone),
-    };
-  });
-}
-
-/**
- * Sends the `created` deliveries to their channel queues, several ids per message, and returns
- * the ids the queues took. A send time becomes `delaySeconds` (at most the queue's limit).
- */
-async function enqueue(services: Services, prepared: readonly Prepared[], now: number): Promise<string[]> {
-  const byChannelAndDelay = new Map<Channel, Map<number, string[]>>();
-  for (const { notification, deliveries } of prepared) {
-    for (const d of deliveries) {
-      if (d.status !== 'created') continue;
-      // A send time beyond the queue's delay limit hops: the consumer re-enqueues it until it is due.
-      const sendAtMs = d.sendAtMs ?? notification.sendAtMs;
-      const delay = sendAtMs
-        ? Math.min(MAX_QUEUE_DELAY_SECONDS, Math.max(0, Math.ceil((sendAtMs - now) / 1000)))
-        : 0;
-      const byDelay = byChannelAndDelay.get(d.channel) ?? new Map<number, string[]>();
-      byChannelAndDelay.set(d.channel, byDelay);
-      const ids = byDelay.get(delay) ?? [];
-      byDelay.set(delay, ids);
-      ids.push(d.id);
-    }
-  }
-  const results = await Promise.all(
-    [...byChannelAndDelay].map(([channel, byDelay]) =>
-      sendToQueue(
-        services.env,
-        channel,
-        [...byDelay].map(([delaySeconds, deliveryIds]) => ({
-          deliveryIds,
-          attempt: 0,
-          delaySeconds,
-          at: now,
-        })),
-        'ingest',
-      ),
-    ),
-  );
-  return results.flatMap((r) => r.sent);
-}
-
-/**
- * Hands each recipient's later escalation steps to their Recipient object, whose alarm sends them
- * when due. Where the object cannot be reached, the steps go to their queues with the delay
- * instead; a step neither took waits `scheduled` until the reaper finds it due.
- */
-async function scheduleLaterSteps(services: Services, fresh: readonly Prepared[]): Promise<void> {
-  const steps = fresh.flatMap((p) =>
-    p.deliveries.filter((d) => d.status === 'scheduled' && d.sendAtMs !== undefined && d.address),
-  );
-  if (steps.length === 0) return;
-  const byRecipient = new Map<string, NewDelivery[]>();
-  for (const d of steps) {
-    const key = await recipientKey(d.userId, d.address as Address);
-    byRecipient.set(key, [...(byRecipient.get(key) ?? []), d]);
-  }
-  await Promise.all(
-    [...byRecipient].map(async ([key, list]) => {
-      try {
-        await services.env.RECIPIENT.get(services.env.RECIPIENT.idFromName(key)).schedule(
-          list.map((d) => ({ deliveryId: d.id, channel: d.channel, dueAtMs: d.sendAtMs as number })),
-        );
-      } catch (error) {
-        log('warn', 'escalation.schedule_failed', { count: list.length, error: String(error) });
-        await delayedFallback(services, list);
-      }
-    }),
-  );
-}
-
-async function delayedFallback(services: Services, steps: readonly NewDelivery[]): Promise<void> {
-  const now = services.now();
-  for (const d of steps) {
-    const delaySeconds = Math.min(MAX_QUEUE_DELAY_SECONDS, Math.ceil(((d.sendAtMs as number) - now) / 1000));
-    await sendToQueue(
-      services.env,
-      d.channel,
-      [{ deliveryIds: [d.id], attempt: 0, delaySeconds, at: now }],
-      'ingest',
-    );
-  }
 }

@@ -23,6 +23,8 @@ export const MAX_CANCELED_PER_CALL = 100;
  */
 export async function cancelNotification(services: Services, id: string): Promise<Cancellation> {
   const notification = await requireNotification(services, id);
+  // A send to topics stops expanding first, so no subscriber's delivery is added after this.
+  await services.topicSends.cancel([notification.id], services.now());
   const canceled = await services.deliveries.cancel(notification.deliveryIds, services.now());
   const done = new Set(canceled);
   const rest = notification.deliveryIds.filter((d) => !done.has(d));

@@ -19,6 +19,8 @@ export interface Erasure {
   archive: boolean;
   /** In-app items removed from the user's inbox. */
   inbox: number;
+  /** The topics the user was removed from. */
+  topics: string[];
 }
 
 /**
@@ -31,14 +33,15 @@ export interface Erasure {
  * share one). An id Herald holds nothing on is a 404.
  */
 export async function eraseContact(services: Services, userId: string): Promise<Erasure> {
-  const [contact, preferences, deliveries, archive, inboxItems] = await Promise.all([
+  const [contact, preferences, deliveries, archive, inboxItems, topics] = await Promise.all([
     services.contacts.exists(userId),
     services.preferences.get(userId),
     services.deliveries.hasDeliveriesFor(userId),
     services.userKeys.hasKey(userId),
     exportInbox(services, userId),
+    services.topicSubscriptions.topicsOf(userId),
   ]);
-  if (!contact && !preferences && !deliveries && !archive && inboxItems.length === 0)
+  if (!contact && !preferences && !deliveries && !archive && inboxItems.length === 0 && topics.length === 0)
     throw notFound(`contact ${userId}`);
   const now = services.now();
   await services.commit([
@@ -47,6 +50,7 @@ export async function eraseContact(services: Services, userId: string): Promise<
     services.userKeys.eraseStatement(userId, now),
     ...(await services.deliveries.eraseStatements(userId, now, contact)),
     ...services.outbox.deleteForUserStatements(userId),
+    ...services.topicSubscriptions.removeUserStatements(userId),
   ]);
   // After D1: a retry of a failed erasure still finds the user by their inbox.
   const inbox = inboxItems.length > 0 ? await eraseInbox(services, userId) : 0;
@@ -57,6 +61,7 @@ export async function eraseContact(services: Services, userId: string): Promise<
     preferences: preferences !== null,
     archive,
     inbox,
+    topics,
   };
 }
 
@@ -72,6 +77,8 @@ export interface ContactExport {
   notifications: Pick<Notification, 'id' | 'type' | 'source' | 'priority' | 'data' | 'createdAt'>[];
   /** The user's in-app inbox, newest first (archived items included). */
   inbox: InboxItem[];
+  /** The topics the user follows. */
+  topics: string[];
   /**
    * What erasure removed, when it ran: the deliveries listed above then hold no address, and the
    * notifications sent to this user alone no data; `archive`: archived copies existed and their
@@ -88,16 +95,17 @@ const EXPORT_LIMIT = 10_000;
  * says what was erased.
  */
 export async function exportContact(services: Services, userId: string): Promise<ContactExport> {
-  const [contact, preferences, deliveries, erasedRows, archiveErased, inbox] = await Promise.all([
+  const [contact, preferences, deliveries, erasedRows, archiveErased, inbox, topics] = await Promise.all([
     services.contacts.get(userId),
     services.preferences.get(userId),
     services.deliveries.listForUser(userId, EXPORT_LIMIT),
     services.deliveries.erasureOf(userId),
     services.userKeys.destroyed(userId),
     exportInbox(services, userId),
+    services.topicSubscriptions.topicsOf(userId),
   ]);
   const erased = erasedRows ? { ...erasedRows, archive: archiveErased } : null;
-  if (!contact && deliveries.length === 0 && !preferences && inbox.length === 0)
+  if (!contact && deliveries.length === 0 && !preferences && inbox.length === 0 && topics.length === 0)
     throw notFound(`contact ${userId}`);
   const notifications = await services.deliveries.getNotifications(deliveries.map((d) => d.notificationId));
   return {
@@ -117,6 +125,7 @@ export async function exportContact(services: Services, userId: string): Promise
       createdAt,
     })),
     inbox,
+    topics,
     erased,
   };
 }

@@ -20,7 +20,10 @@ export function getTopic(services: Services, key: string): Promise<Topic | null>
 }
 
 /** A topic with how many follow it (counted over every database); 404 when there is none. */
-export async function describeTopic(services: Services, key: string): Promise<Topic & { subscribers: number }> {
+export async function describeTopic(
+  services: Services,
+  key: string,
+): Promise<Topic & { subscribers: number }> {
   const topic = await requireTopic(services, key);
   return { ...topic, subscribers: await services.topicSubscriptions.count(key) };
 }
