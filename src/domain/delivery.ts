@@ -36,7 +36,15 @@ export interface Notification {
   createdAt: string;
   /** The delivery ids in the order planned, kept when they span several buckets (id order otherwise). */
   plan?: string[];
+  /**
+   * True when the notification has more deliveries than a read lists (MAX_DELIVERIES_LISTED, a
+   * send to a large topic): `deliveryIds` holds the first of them, in id order.
+   */
+  deliveriesTruncated?: boolean;
 }
+
+/** Most deliveries one read of a notification lists; the rest are read page by page. */
+export const MAX_DELIVERIES_LISTED = 1000;
 
 /** A delivery joined with what the consumer needs of its notification to render and send it. */
 export interface DeliveryToSend extends Delivery {

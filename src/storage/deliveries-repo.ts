@@ -1,6 +1,11 @@
 import type { Address } from '../domain/address';
 import type { Channel, Priority } from '../domain/channels';
-import type { Delivery, DeliveryToSend, Notification } from '../domain/delivery';
+import {
+  type Delivery,
+  type DeliveryToSend,
+  MAX_DELIVERIES_LISTED,
+  type Notification,
+} from '../domain/delivery';
 import { ACCEPTED, type ProviderError } from '../domain/metric-counters';
 import { type DeliveryStatus, type HistoryEntry, REPORTED_AFTER_SENDING } from '../domain/status';
 import { chunk as chunksOf } from '../lib/collections';
@@ -409,30 +414,52 @@ export class DeliveriesRepo {
       const results = await this.db.batch<DeliveryRow>(
         chunk.map((where) =>
           this.db
-            .prepare('SELECT * FROM deliveries WHERE id >= ? AND id < ? AND notification_id = ? ORDER BY id')
-            .bind(...rangeOf(where), where.id),
+            .prepare(
+              'SELECT * FROM deliveries WHERE id >= ? AND id < ? AND notification_id = ? ORDER BY id LIMIT ?',
+            )
+            .bind(...rangeOf(where), where.id, MAX_DELIVERIES_LISTED + 1),
         ),
       );
-      for (const { results: rows } of results) {
+      for (const { results: all } of results) {
+        // Bounded, so a send to a large topic reads like any other; the lowest id here is a head
+        // (a part's head is its first id), so the notification's fields are always among them.
+        const rows = all.slice(0, MAX_DELIVERIES_LISTED);
         // Parts of several buckets may share this database: the notification's first head leads.
         const heads = rows.filter((row): row is HeadRow => row.request_hash !== null && row.data !== null);
         const head = heads.find((row) => !row.request_hash.startsWith('part:')) ?? heads[0];
         if (head)
-          out.push(
-            toNotification(
+          out.push({
+            ...toNotification(
               head,
               rows.map((row) => row.id),
               await this.openDataForReading(head),
             ),
-          );
+            ...(all.length > rows.length ? { deliveriesTruncated: true } : {}),
+          });
       }
     }
     return out;
   }
 
+  /** The next ids of a notification's deliveries here after `after`, in id order. */
+  async deliveryIdsAfter(where: Located, after: string | null, limit: number): Promise<string[]> {
+    const [from, to] = rangeOf(where);
+    const { results } = await this.db
+      .prepare(
+        'SELECT id FROM deliveries WHERE id >= ? AND id > ? AND id < ? AND notification_id = ? ORDER BY id LIMIT ?',
+      )
+      .bind(from, after ?? '', to, where.id, limit)
+      .all<{ id: string }>();
+    return results.map((r) => r.id);
+  }
+
   /** The ids among these that have a row here. */
   async existingIds(ids: readonly string[]): Promise<Set<string>> {
-    const rows = await rowsByKey<{ id: string }>(this.db, { table: 'deliveries', key: 'id', columns: 'id' }, ids);
+    const rows = await rowsByKey<{ id: string }>(
+      this.db,
+      { table: 'deliveries', key: 'id', columns: 'id' },
+      ids,
+    );
     return new Set(rows.map((r) => r.id));
   }
 

@@ -1,5 +1,10 @@
 import type { Channel } from '../domain/channels';
-import type { Delivery, DeliveryToSend, Notification } from '../domain/delivery';
+import {
+  type Delivery,
+  type DeliveryToSend,
+  MAX_DELIVERIES_LISTED,
+  type Notification,
+} from '../domain/delivery';
 import { ACCEPTED, deliveryCount } from '../domain/metric-counters';
 import type { DeliveryStatus } from '../domain/status';
 import type { TopicSend } from '../domain/topics';
@@ -38,9 +43,13 @@ function mergeParts(parts: readonly Notification[]): Notification | undefined {
     const rank = new Map(plan.map((id, i) => [id, i]));
     ids.sort((a, b) => (rank.get(a) ?? plan.length) - (rank.get(b) ?? plan.length));
   }
-  if (parts.length === 1) return { ...first, deliveryIds: ids };
+  // Each database listed its first ids at most: past the shortest list, another's ids may be missing.
+  const truncated = parts.some((p) => p.deliveriesTruncated) || ids.length > MAX_DELIVERIES_LISTED;
+  const listed = truncated ? ids.sort().slice(0, MAX_DELIVERIES_LISTED) : ids;
+  const more = truncated ? { deliveriesTruncated: true } : {};
+  if (parts.length === 1) return { ...first, deliveryIds: listed, ...more };
   const createdAt = parts.map((p) => p.createdAt).sort()[0] ?? first.createdAt;
-  return { ...first, deliveryIds: ids, createdAt };
+  return { ...first, deliveryIds: listed, createdAt, ...more };
 }
 
 /** A topic send as a notification with no delivery yet. */
@@ -113,7 +122,9 @@ export class ShardedDeliveries extends PerShard<DeliveriesRepo> {
     const merged = located.map((l) => ({ id: l.id, found: mergeParts(parts.get(l.id) ?? []) }));
     // A notification sent to topics only answers from its send record until a subscriber's row exists.
     const pending = merged.filter((m) => m.found === undefined).map((m) => m.id);
-    const sends = new Map((await this.topicSends.getMany(pending)).map((send) => [send.notificationId, send]));
+    const sends = new Map(
+      (await this.topicSends.getMany(pending)).map((send) => [send.notificationId, send]),
+    );
     return merged.flatMap((m) => {
       if (m.found) return [m.found];
       const send = sends.get(m.id);
@@ -137,11 +148,31 @@ export class ShardedDeliveries extends PerShard<DeliveriesRepo> {
     deliveries: readonly NewDelivery[],
     nowMs: number,
   ): Promise<D1PreparedStatement[]> {
-    const part = { ...notification, producerKey: false, requestHash: `${PART_MARK}${notification.requestHash}` };
+    const part = {
+      ...notification,
+      producerKey: false,
+      requestHash: `${PART_MARK}${notification.requestHash}`,
+    };
     const statements = await Promise.all(
       deliveries.map((d) => this.forId(d.id).insertStatements(part, [d], nowMs, { orIgnore: true })),
     );
     return statements.flat();
+  }
+
+  /**
+   * A page of a notification's delivery ids after `after`, in id order, over every database (for a
+   * notification with more than a read lists). Null when no such notification was accepted.
+   */
+  async deliveryIdsAfter(id: string, after: string | null, limit: number): Promise<string[] | null> {
+    const [located] = await this.home.locate([id]);
+    if (!located) return null;
+    const where: Located = {
+      id,
+      head: null,
+      ms: (located.head ? idTimeMs('dlv', located.head) : null) ?? located.ms,
+    };
+    const pages = await Promise.all(this.all.map((repo) => repo.deliveryIdsAfter(where, after, limit)));
+    return [...new Set(pages.flat())].sort().slice(0, limit);
   }
 
   async getDeliveries(ids: readonly string[]): Promise<Delivery[]> {

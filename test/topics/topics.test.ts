@@ -191,6 +191,27 @@ describe('topics: a send expands through the queue', () => {
     // Both shards hold subscribers' rows, each in its user's database.
     const shardsUsed = new Set(expected.map((u) => shardIndexOfUser(u)));
     expect(shardsUsed.size).toBe(2);
+
+    // A read lists the first 1,000 deliveries and says there are more; the pages hold them all.
+    const read = await json<{ deliveries: unknown[]; deliveriesTruncated?: boolean }>(
+      await api('GET', `/v1/notifications/${accepted.id}`, undefined, { env: captured.env }),
+    );
+    expect(read.deliveries.length).toBe(1000);
+    expect(read.deliveriesTruncated).toBe(true);
+    const paged: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const query: string = cursor ? `&cursor=${cursor}` : '';
+      const page = await json<{ data: { id: string; userId: string }[]; nextCursor: string | null }>(
+        await api('GET', `/v1/notifications/${accepted.id}/deliveries?limit=1000${query}`, undefined, {
+          env: captured.env,
+        }),
+      );
+      paged.push(...page.data.map((d) => d.userId));
+      cursor = page.nextCursor;
+    } while (cursor);
+    expect(paged.length).toBe(expected.length);
+    expect(new Set(paged)).toEqual(new Set(expected));
   });
 
   it('reaches a user in two topics of one notification once, and a user named directly only directly', async () => {
@@ -276,6 +297,31 @@ describe('topics: a send expands through the queue', () => {
     const perUser = await rowsPerUser(accepted.id);
     expect(perUser.size).toBe(users.length);
     expect([...perUser.values()].every((n) => n === 1)).toBe(true);
+  });
+
+  it('cancels every delivery of a send larger than a read lists', async () => {
+    const captured = envWithCapturedQueues();
+    const key = await createTopic(captured.env);
+    await subscribeAll(
+      captured.env,
+      key,
+      Array.from({ length: 1200 }, (_, i) => `cancel_${key}_${i}`),
+    );
+    const accepted = await sendNotification(captured, {
+      type: 'new_comment',
+      recipients: [{ topic: key }],
+      data: { author: 'A', comment: 'c', url: '/' },
+    });
+    await expandAll(captured);
+    const res = await api('DELETE', `/v1/notifications/${accepted.id}`, undefined, { env: captured.env });
+    expect(res.status).toBe(200);
+    expect((await json<{ canceled: string[] }>(res)).canceled.length).toBe(1200);
+    const statuses = await sql<{ status: string; n: number }>(
+      'SELECT status, count(*) AS n FROM deliveries WHERE notification_id = ? GROUP BY status',
+      accepted.id,
+    );
+    expect(statuses.reduce((n, r) => n + (r.status === 'canceled' ? r.n : 0), 0)).toBe(1200);
+    expect(statuses.every((r) => r.status === 'canceled')).toBe(true);
   });
 
   it('stops expanding once the notification is canceled', async () => {

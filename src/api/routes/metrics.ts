@@ -9,7 +9,7 @@ import {
   WINDOW_NAMES,
 } from '../../services/operations/metrics';
 import { requireApiKey } from '../shared/auth';
-import { errorContent } from '../shared/responses';
+import { errorResponses, KEY_ERRORS } from '../shared/responses';
 import { TypeSchema } from '../shared/schemas';
 import type { AppEnv } from '../shared/types';
 import { validationHook } from '../shared/validation';
@@ -79,6 +79,7 @@ const MetricsSchema = z
 const getMetrics = createRoute({
   method: 'get',
   path: '/v1/metrics',
+  operationId: 'getMetrics',
   tags: ['operations'],
   summary: 'Delivery counts, backlog, dead letters, engagement rates and send latency for a window',
   description:
@@ -87,14 +88,14 @@ const getMetrics = createRoute({
   request: { query: MetricsQuerySchema },
   responses: {
     200: { description: 'Metrics', content: { 'application/json': { schema: MetricsSchema } } },
-    401: { description: 'Missing or invalid API key', content: errorContent },
-    422: { description: 'Validation failed', content: errorContent },
+    ...errorResponses({ ...KEY_ERRORS, 422: true }),
   },
 });
 
 const getPrometheus = createRoute({
   method: 'get',
   path: '/metrics',
+  operationId: 'getPrometheusMetrics',
   tags: ['operations'],
   summary: 'The same metrics in the Prometheus text exposition format (version 0.0.4)',
   security,
@@ -104,8 +105,7 @@ const getPrometheus = createRoute({
       description: 'Prometheus text format',
       content: { 'text/plain': { schema: z.string() } },
     },
-    401: { description: 'Missing or invalid API key', content: errorContent },
-    422: { description: 'Validation failed', content: errorContent },
+    ...errorResponses({ ...KEY_ERRORS, 422: true }),
   },
 });
 

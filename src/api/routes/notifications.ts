@@ -1,6 +1,6 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { CHANNELS } from '../../domain/channels';
-import type { Notification } from '../../domain/delivery';
+import { MAX_DELIVERIES_LISTED, type Notification } from '../../domain/delivery';
 import { AppError } from '../../domain/errors';
 import type { AddressVisibility } from '../../domain/masking';
 import { STATUSES } from '../../domain/status';
@@ -16,6 +16,7 @@ import { assertSendAllowed } from '../shared/auth';
 import { BODY_ERRORS, errorResponses, KEY_ERRORS } from '../shared/responses';
 import {
   AcceptedSchema,
+  DeliverySchema,
   EventBridgeEventSchema,
   IdSchema,
   NotificationInputSchema,
@@ -83,6 +84,35 @@ const getOne = createRoute({
   request: { params: z.object({ id: IdSchema.openapi({ param: { name: 'id', in: 'path' } }) }) },
   responses: {
     200: { description: 'The notification', content: { 'application/json': { schema: NotificationSchema } } },
+    ...errorResponses({ ...KEY_ERRORS, 404: 'No such notification (or `expired`: archived)', 422: true }),
+  },
+});
+
+const listDeliveries = createRoute({
+  method: 'get',
+  path: '/v1/notifications/{id}/deliveries',
+  operationId: 'listNotificationDeliveries',
+  tags: ['notifications'],
+  summary: "A page of a notification's deliveries, in id order",
+  description:
+    'For a notification with more deliveries than `GET /v1/notifications/{id}` lists (`deliveriesTruncated`: a send to a large topic). Pass `nextCursor` as `cursor` for the next page.',
+  security,
+  request: {
+    params: z.object({ id: IdSchema.openapi({ param: { name: 'id', in: 'path' } }) }),
+    query: z.object({
+      limit: z.coerce.number().int().min(1).max(MAX_DELIVERIES_LISTED).default(100),
+      cursor: IdSchema.optional().openapi({ description: 'The `nextCursor` of the previous page' }),
+    }),
+  },
+  responses: {
+    200: {
+      description: 'A page of deliveries',
+      content: {
+        'application/json': {
+          schema: z.object({ data: z.array(DeliverySchema), nextCursor: z.string().nullable() }),
+        },
+      },
+    },
     ...errorResponses({ ...KEY_ERRORS, 404: 'No such notification (or `expired`: archived)', 422: true }),
   },
 });
@@ -217,6 +247,18 @@ export const notificationRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validat
     const notification = await requireNotification(services, id);
     const [body] = await withDeliveries(c.var.services, [notification], addressVisibility(c));
     return c.json(body as z.infer<typeof NotificationSchema>, 200);
+  })
+  .openapi(listDeliveries, async (c) => {
+    const { id } = c.req.valid('param');
+    const { limit, cursor } = c.req.valid('query');
+    const services = c.var.services;
+    const ids = await services.deliveries.deliveryIdsAfter(id, cursor ?? null, limit + 1);
+    if (ids === null || (ids.length === 0 && !cursor)) await requireNotification(services, id);
+    const shown = (ids ?? []).slice(0, limit);
+    const visibility = addressVisibility(c);
+    const data = (await services.deliveries.getDeliveries(shown)).map((d) => viewDelivery(d, visibility));
+    const nextCursor = (ids ?? []).length > limit ? (shown.at(-1) ?? null) : null;
+    return c.json({ data: data as z.infer<typeof DeliverySchema>[], nextCursor }, 200);
   })
   .openapi(list, async (c) => {
     const query = c.req.valid('query');

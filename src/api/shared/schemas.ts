@@ -300,6 +300,10 @@ export const NotificationSchema = z
     cancelKey: z.string().nullable(),
     createdAt: z.string(),
     deliveries: z.array(DeliverySchema),
+    deliveriesTruncated: z.boolean().optional().openapi({
+      description:
+        'True when the notification has more than 1,000 deliveries (a send to a large topic): `deliveries` holds the first 1,000 in id order; GET /v1/notifications/{id}/deliveries pages through all of them.',
+    }),
   })
   .openapi('Notification');
 

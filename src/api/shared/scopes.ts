@@ -28,6 +28,7 @@ export const ROUTE_SCOPES: Readonly<Record<string, Scope>> = {
   'POST /v1/notifications/batch': 'notifications:send',
   'GET /v1/notifications': 'notifications:read',
   'GET /v1/notifications/{id}': 'notifications:read',
+  'GET /v1/notifications/{id}/deliveries': 'notifications:read',
   'DELETE /v1/notifications/{id}': 'notifications:write',
   'DELETE /v1/notifications': 'notifications:write',
   'GET /v1/outbox': 'notifications:read',

@@ -1,3 +1,4 @@
+import type { Notification } from '../../domain/delivery';
 import type { DeliveryStatus } from '../../domain/status';
 import type { Services } from '../container';
 import { recordStatusChangesById } from '../operations/metrics';
@@ -12,6 +13,9 @@ export interface Cancellation {
   alreadyGone: { id: string; status: DeliveryStatus }[];
 }
 
+/** Delivery ids read per page when a notification has more than a read lists. */
+const ID_PAGE = 1000;
+
 /** Most notifications one `DELETE /v1/notifications?cancelKey=` cancels; call again for more. */
 export const MAX_CANCELED_PER_CALL = 100;
 
@@ -25,9 +29,10 @@ export async function cancelNotification(services: Services, id: string): Promis
   const notification = await requireNotification(services, id);
   // A send to topics stops expanding first, so no subscriber's delivery is added after this.
   await services.topicSends.cancel([notification.id], services.now());
-  const canceled = await services.deliveries.cancel(notification.deliveryIds, services.now());
+  const all = await allDeliveryIds(services, notification);
+  const canceled = await services.deliveries.cancel(all, services.now());
   const done = new Set(canceled);
-  const rest = notification.deliveryIds.filter((d) => !done.has(d));
+  const rest = all.filter((d) => !done.has(d));
   const statuses = new Map((await services.deliveries.getDeliveries(rest)).map((d) => [d.id, d.status]));
   await recordStatusChangesById(
     services,
@@ -35,9 +40,20 @@ export async function cancelNotification(services: Services, id: string): Promis
   );
   return {
     id: notification.id,
-    canceled: notification.deliveryIds.filter((d) => done.has(d)),
+    canceled: all.filter((d) => done.has(d)),
     alreadyGone: rest.map((d) => ({ id: d, status: statuses.get(d) ?? 'canceled' })),
   };
+}
+
+/** Every delivery id of a notification: beyond what a read lists (a large topic), page by page. */
+async function allDeliveryIds(services: Services, notification: Notification): Promise<string[]> {
+  if (!notification.deliveriesTruncated) return notification.deliveryIds;
+  const ids: string[] = [];
+  for (;;) {
+    const page = await services.deliveries.deliveryIdsAfter(notification.id, ids.at(-1) ?? null, ID_PAGE);
+    ids.push(...(page ?? []));
+    if (!page || page.length < ID_PAGE) return ids;
+  }
 }
 
 /** Cancels the notifications sharing a producer's `cancelKey`, up to {@link MAX_CANCELED_PER_CALL}. */
