@@ -152,7 +152,10 @@ async function commitFresh(
   }
   try {
     // After the commit, so no subscriber is reached for a notification the producer got a 5xx for.
-    await startExpansions(services, fresh.flatMap((p) => (p.topicSend ? [p.topicSend] : [])));
+    await startExpansions(
+      services,
+      fresh.flatMap((p) => (p.topicSend ? [p.topicSend] : [])),
+    );
   } catch (error) {
     await discardParts(services, fresh);
     throw error;
@@ -165,7 +168,10 @@ async function commitFresh(
 async function writeStatements(services: Services, p: Prepared, now: number): Promise<D1PreparedStatement[]> {
   const rows = await services.deliveries.insertStatements(p.notification, p.deliveries, now);
   if (!p.topicSend) return rows;
-  return [...rows, ...(await topicSendStatements(services, p.topicSend, p.notification, p.deliveries.length > 0))];
+  return [
+    ...rows,
+    ...(await topicSendStatements(services, p.topicSend, p.notification, p.deliveries.length > 0)),
+  ];
 }
 
 /**
