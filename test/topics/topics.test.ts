@@ -374,6 +374,36 @@ describe('topics: a send expands through the queue', () => {
   });
 });
 
+describe('topics: counters', () => {
+  it("counts a topic send once as accepted and each subscriber's delivery once, pages run twice", async () => {
+    const captured = envWithCapturedQueues();
+    const type = `topic_ctr_${uniqueUser('t')}`.toLowerCase().replace(/[^a-z0-9_-]/g, '_');
+    const template = { parts: { title: 'New comment', body: '{{ comment }}' } };
+    expect((await api('PUT', `/v1/templates/${type}/inapp`, template, { env: captured.env })).status).toBe(
+      200,
+    );
+    const key = await createTopic(captured.env);
+    await subscribeAll(captured.env, key, [uniqueUser(), uniqueUser(), uniqueUser()]);
+    await sendNotification(captured, { type, recipients: [{ topic: key }], data: { comment: 'c' } });
+    await expandAll(captured, { twice: true });
+    const text = await (await api('GET', `/metrics?type=${type}`, undefined, { env: captured.env })).text();
+    const sample = (name: string, status?: string) =>
+      text
+        .split('\n')
+        .find(
+          (line) =>
+            line.startsWith(`${name}{`) &&
+            line.includes(`type="${type}"`) &&
+            (!status || line.includes(`status="${status}"`)),
+        )
+        ?.split(' ')
+        .at(-1);
+    expect(sample('herald_notifications_accepted_total')).toBe('1');
+    expect(sample('herald_deliveries_total', 'created')).toBe('3');
+    expect(sample('herald_deliveries_total', 'queued')).toBe('3');
+  });
+});
+
 describe('topics: erasure', () => {
   it('removes the user from every topic, and the export lists their topics before', async () => {
     const { env } = envWithCapturedQueues();

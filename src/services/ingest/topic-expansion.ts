@@ -197,9 +197,12 @@ async function deliverTo(services: Services, send: TopicSend, userIds: readonly 
   const notification: NewNotification = { ...send, id: send.notificationId, producerKey: false };
   await handOver(services, [{ notification, deliveries }]);
   // Written as of the acceptance, like the rows written then: the notification lists once, in its place.
-  await services.commit(
-    await services.deliveries.insertOwnHeadStatements(notification, deliveries, send.createdAtMs),
-  );
+  // Counted in the same commit as the rows (a row already there is not counted again); the send
+  // was counted as accepted when it was.
+  await services.commit([
+    ...services.deliveries.newRowsCountStatements([{ notification, deliveries, accepted: false }]),
+    ...(await services.deliveries.insertOwnHeadStatements(notification, deliveries, send.createdAtMs)),
+  ]);
   await scheduleLaterSteps(services, [{ notification, deliveries }]);
 }
 
