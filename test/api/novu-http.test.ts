@@ -469,6 +469,18 @@ describe('Novu routes: topics', () => {
     }
   });
 
+  it('a topic that does not exist is a 422 naming it as the Novu body does', async () => {
+    const topicKey = uniqueUser('no_such_topic');
+    const res = await writesNothing(() =>
+      novu('POST', '/v1/events/trigger', reminder({ type: 'Topic', topicKey })),
+    );
+    expect(res.status).toBe(422);
+    const body = await json<NovuErrorBody>(res);
+    expect(body.error.code).toBe('unknown_topic');
+    expect(body.message).toMatch(/^to: /);
+    expect(Object.keys(body.errors ?? {})).toEqual(['to.topicKey']);
+  });
+
   it('a topic recipient is validated as Herald validates one', async () => {
     const res = await writesNothing(() =>
       novu('POST', '/v1/events/trigger', reminder({ type: 'Topic', topicKey: 'bad key!' })),

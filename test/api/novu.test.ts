@@ -169,6 +169,39 @@ describe('Novu SDK against Herald', () => {
     expect(exists).toMatchObject({ statusCode: 409, subscriberId, email: 'exists.novu@example.com' });
   });
 
+  it('creates a topic, subscribes to it, and triggers to it: the actor and the excluded get nothing', async () => {
+    const sdk = novu();
+    const topicKey = `novu_topic_${Date.now().toString(36)}`;
+    const created = await sdk.topics.create({ key: topicKey, name: 'Project 42 followers' });
+    expect(created.result).toMatchObject({ id: topicKey, key: topicKey, name: 'Project 42 followers' });
+    const [actor, follower, muted] = [
+      await newContact({ email: 'actor.novu@example.com' }),
+      await newContact({ email: 'follower.novu@example.com' }),
+      await newContact({ email: 'muted.novu@example.com' }),
+    ];
+    const subscribed = await sdk.topics.subscriptions.create(
+      { subscriberIds: [actor, follower, muted] },
+      topicKey,
+    );
+    expect(subscribed.result.meta).toEqual({ totalCount: 3, successful: 3, failed: 0 });
+    expect(subscribed.result.data.map((s) => s.subscriber?.subscriberId)).toEqual([actor, follower, muted]);
+
+    const triggered = await sdk.trigger({
+      workflowId: 'payment_reminder',
+      to: [{ type: 'Topic', topicKey, exclude: [muted] }],
+      actor: { subscriberId: actor, firstName: 'Ada' },
+      payload: reminder,
+    });
+    expect(triggered.result.status).toBe('processed');
+    const expanded = await until(
+      () => notification(triggered.result.transactionId ?? ''),
+      (n) => n.deliveries.some((d) => d.userId === follower && d.status === 'sent'),
+    );
+    expect(expanded.deliveries.map((d) => [d.userId, d.channel, d.status])).toEqual([
+      [follower, 'email', 'sent'],
+    ]);
+  });
+
   it('cancels a trigger whose delivery waits in a digest: canceled, and never sent', async () => {
     // Novu cancels pending digest and delay steps by transactionId; Herald's digest is a type's config.
     const type = `novu_digest_${Date.now().toString(36)}`;

@@ -1,4 +1,5 @@
 import type { DeviceToken, ExternalChannel, InlineRecipient } from '../../domain/contact';
+import type { TopicRecipient } from '../../domain/topics';
 import type { NotificationInput } from '../ingest/accept';
 
 /*
@@ -102,10 +103,8 @@ export function isTopicRecipient(recipient: NovuRecipient): recipient is NovuTop
 export function toRecipient(recipient: NovuRecipient): NotificationInput['recipients'][number] {
   if (typeof recipient === 'string') return recipient;
   if (isTopicRecipient(recipient)) {
-    return {
-      topic: recipient.topicKey,
-      ...(recipient.exclude?.length ? { exclude: recipient.exclude } : {}),
-    } as unknown as NotificationInput['recipients'][number];
+    const topic: TopicRecipient = { topic: recipient.topicKey };
+    return recipient.exclude?.length ? { ...topic, exclude: recipient.exclude } : topic;
   }
   const fields = addressFields(recipient);
   return Object.keys(fields).length === 0
@@ -129,7 +128,7 @@ export function toNotificationInput(trigger: NovuTrigger): NotificationInput {
     recipients: recipientsOf(trigger.to).map(toRecipient),
     ...(trigger.payload !== undefined ? { data: trigger.payload } : {}),
     ...(actor !== undefined ? { actor } : {}),
-  } as NotificationInput;
+  };
 }
 
 /** Herald's names for a recipient's fields, as a Novu subscriber names them. */
