@@ -1,6 +1,6 @@
 import { SELF } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import { quickstart } from '../../clients/js/examples/quickstart';
+import { quickstart, readStatus } from '../../clients/js/examples/quickstart';
 import { createHeraldClient, HeraldApiError, unwrap } from '../../clients/js/src/index';
 import { ADMIN_KEY, uniqueUser } from '../helpers/api';
 
@@ -14,8 +14,18 @@ const herald = createHeraldClient({
   fetch: (request) => SELF.fetch(request),
 });
 
+/** Polls until `probe` answers something (the Worker's queues run on their own), for up to 10 s. */
+async function eventually<T>(probe: () => Promise<T | null>): Promise<T | null> {
+  for (let attempt = 0; attempt < 50; attempt += 1) {
+    const found = await probe();
+    if (found !== null) return found;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  return null;
+}
+
 describe('typed client (clients/js)', () => {
-  it('runs the quickstart: a contact, a notification to them, its status', async () => {
+  it('runs the quickstart: a contact, a notification to them, its status, a send to a topic', async () => {
     const userId = uniqueUser('quickstart');
     const result = await quickstart(herald, userId);
     expect(result.notificationId).toMatch(/^ntf_/);
@@ -26,6 +36,19 @@ describe('typed client (clients/js)', () => {
 
     const contact = await unwrap(herald.GET('/v1/contacts/{userId}', { params: { path: { userId } } }));
     expect(contact.email).toBe('ada@example.com');
+
+    // The topic send: answered before the expansion, which the Worker's own queues then run.
+    expect(result.followers.topics).toEqual(['project_42_followers']);
+    const reached = await eventually(async () => {
+      const { deliveries } = await readStatus(herald, result.followers.notificationId);
+      return deliveries.length > 0 ? deliveries : null;
+    });
+    expect(reached).toEqual([{ channel: 'inapp', status: expect.any(String) }]);
+    const notification = await unwrap(
+      herald.GET('/v1/notifications/{id}', { params: { path: { id: result.followers.notificationId } } }),
+    );
+    // The follower, not the author who subscribed too: the actor is never reached through a topic.
+    expect(notification.deliveries.map((d) => d.userId)).toEqual([userId]);
   });
 
   it('answers an error in the envelope, typed, and unwrap throws it', async () => {

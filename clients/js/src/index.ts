@@ -18,7 +18,10 @@ export interface HeraldClientOptions {
   fetch?: (request: Request) => Promise<Response>;
 }
 
-/** A client for Herald's API with an API key. Inbox client routes take an inbox token instead. */
+/**
+ * A client for Herald's API. The inbox's client routes (`/v1/inbox/feed`, …) take an end user's
+ * inbox token instead of an API key: give it as `apiKey`, both travel as a Bearer token.
+ */
 export function createHeraldClient(options: HeraldClientOptions): HeraldClient {
   return createClient<paths>({
     baseUrl: options.baseUrl,
