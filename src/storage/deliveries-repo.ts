@@ -1160,34 +1160,35 @@ export class DeliveriesRepo {
 
   /**
    * Claims up to `limit` rows of an id range (`after` exclusive) that match `where`, in id order,
-   * as `queued` with a history entry: the UPDATE … RETURNING re-checks `where`, so the claim is
-   * atomic and two crons never take one row. Channels in `skipChannels` are left alone, and so are
-   * rows of a bucket locked here (moving: the lock would refuse the whole statement).
+   * as `queued` with a history entry. One read finds them; then one batch counts and claims exactly
+   * those rows, both re-checking `where` (so two crons never take, nor count, one row) without
+   * scanning the range again. Channels in `skipChannels` are left alone, and so are rows of a
+   * bucket locked here (moving: the lock would refuse the whole batch).
    */
   private async claimRange(
     range: { after: string; before: string },
     claim: { limit: number; nowMs: number; skipChannels: readonly Channel[]; reason: string },
     where: { sql: string; params: readonly unknown[] },
   ): Promise<{ id: string; channel: Channel }[]> {
+    const skip =
+      claim.skipChannels.length > 0
+        ? `AND channel NOT IN (${claim.skipChannels.map(() => '?').join(',')})`
+        : '';
+    const { results: found } = await this.db
+      .prepare(
+        `SELECT id FROM deliveries WHERE id > ? AND id < ? AND ${where.sql} ${skip} AND ${unlockedSql('id')}
+         ORDER BY id LIMIT ?`,
+      )
+      .bind(range.after, range.before, ...where.params, ...claim.skipChannels, claim.limit)
+      .all<{ id: string }>();
+    if (found.length === 0) return [];
     const entry = JSON.stringify({
       status: 'queued',
       at: new Date(claim.nowMs).toISOString(),
       reason: claim.reason,
     });
-    const skip =
-      claim.skipChannels.length > 0
-        ? `AND channel NOT IN (${claim.skipChannels.map(() => '?').join(',')})`
-        : '';
-    const claimed = `id IN (SELECT id FROM deliveries WHERE id > ? AND id < ? AND ${where.sql} ${skip} AND ${unlockedSql('id')} ORDER BY id LIMIT ?)
-      AND ${where.sql}`;
-    const params = [
-      range.after,
-      range.before,
-      ...where.params,
-      ...claim.skipChannels,
-      claim.limit,
-      ...where.params,
-    ];
+    const claimed = `id IN (SELECT value FROM json_each(?)) AND ${where.sql} AND ${unlockedSql('id')}`;
+    const params = [JSON.stringify(found.map((row) => row.id)), ...where.params];
     const [, update] = await this.db.batch<{ id: string; channel: Channel }>([
       this.movesCount('queued', claimed, params),
       this.db
