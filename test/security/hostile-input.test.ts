@@ -112,7 +112,8 @@ const ROUTES = await routeInventory();
 const routeKey = (r: Route) => `${r.method} ${r.template}`;
 const takesBody = (r: Route) => ['POST', 'PUT', 'PATCH'].includes(r.method);
 const INBOX_CLIENT = /^\/v1\/inbox\/(feed|counts|items)/;
-const isJsonApi = (template: string) => template.startsWith('/v1/') && !template.startsWith('/v1/webhooks/');
+const isJsonApi = (template: string) =>
+  (template.startsWith('/v1/') || template.startsWith('/v2/')) && !template.startsWith('/v1/webhooks/');
 
 // ---------------------------------------------------------------------------------------------
 // Valid inputs, the starting point of every mutation.
@@ -128,6 +129,9 @@ const VALID_PARAMS: Record<string, string> = {
   name: 'resend',
   provider: 'sendgrid',
   action: 'read',
+  transactionId: NOTIFICATION_ID,
+  key: 'sec_topic_1',
+  topicKey: 'sec_topic_1',
   // Well-formed but signed with nothing: Herald must treat it as forged.
   token: `eyJ2IjoxLCJkIjoiZGx2XzEifQ.${'A'.repeat(43)}`,
 };
@@ -223,6 +227,59 @@ const VALID_BODIES: Record<string, (Json | string)[]> = {
   // Nothing is moving: an abort answers where the bucket is, and no mutation can start a move.
   'POST /v1/admin/shards/move': [{ bucket: 200, to: 'DB_1', step: 'abort' }],
   'POST /v1/inbox/tokens': [{ userId: USER }, { userId: USER, ttlSeconds: 600 }],
+  'PUT /v1/topics/{key}': [{}, { name: 'Security topic' }, { name: null }],
+  'POST /v1/topics/{key}/subscribers': [{ userIds: [USER, 'sec_user_2'] }],
+  'DELETE /v1/topics/{key}/subscribers': [{ userIds: ['sec_user_2'] }],
+  'POST /v1/events/trigger': [
+    {
+      name: 'payment_reminder',
+      to: [
+        USER,
+        {
+          subscriberId: 'sec_user_2',
+          email: 'grace@example.com',
+          phone: '+14155550124',
+          channels: [
+            { providerId: 'slack', credentials: { webhookUrl: SLACK_URL } },
+            { providerId: 'fcm', credentials: { deviceTokens: [FCM_TOKEN] } },
+          ],
+        },
+        { type: 'Topic', topicKey: 'sec_topic_1', exclude: ['sec_user_3'] },
+      ],
+      payload: { amount: '42.00', currency: 'EUR' },
+      transactionId: 'sec-novu-1',
+      actor: { subscriberId: 'sec_user_3', firstName: 'Ada' },
+      overrides: { email: { from: 'x' } },
+      tenant: 'acme',
+    },
+  ],
+  'POST /v1/events/trigger/bulk': [
+    {
+      events: [
+        { name: 'payment_reminder', to: USER, payload: { amount: '1' } },
+        { name: 'order_shipped', to: { subscriberId: USER }, transactionId: 'sec-novu-2' },
+      ],
+    },
+  ],
+  'POST /v2/subscribers': [
+    {
+      subscriberId: USER,
+      email: 'ada@example.com',
+      phone: '+14155550123',
+      locale: 'en_GB',
+      timezone: 'Europe/London',
+      firstName: 'Ada',
+      data: { plan: 'pro' },
+    },
+  ],
+  'POST /v2/topics': [{ key: 'sec_topic_1', name: 'Security topic', data: {} }],
+  'POST /v2/topics/{topicKey}/subscriptions': [
+    {
+      subscriberIds: [USER],
+      subscriptions: ['sec_user_2', { subscriberId: 'sec_user_3', identifier: 'x' }],
+      name: 'n',
+    },
+  ],
   'POST /v1/contacts/{userId}/digests/{type}/flush': [{}, { key: 't1' }],
   'POST /v1/inbox/items/batch': [{ all: true, action: 'read' }],
   'POST /v1/inbox/items/{id}/{action}': [{}],
@@ -826,6 +883,7 @@ beforeAll(async () => {
   // Something to read, update and delete, so valid ids reach the code past "not found".
   expect((await api('PUT', `/v1/contacts/${USER}`, CONTACT, { env: ENV })).status).toBe(200);
   expect((await api('POST', '/v1/notifications', NOTIFICATION, { env: ENV })).status).toBe(202);
+  expect((await api('PUT', '/v1/topics/sec_topic_1', {}, { env: ENV })).status).toBeLessThan(300);
 });
 
 describe('route inventory', () => {
