@@ -107,6 +107,13 @@ export function registerSecuritySchemes(app: OpenAPIHono<AppEnv>): void {
     scheme: 'bearer',
     description: 'An API key: the bootstrap ADMIN_API_KEY or an hk_live_ key from POST /v1/admin/api-keys',
   });
+  app.openAPIRegistry.registerComponent('securitySchemes', 'apiKeyAuth', {
+    type: 'apiKey',
+    in: 'header',
+    name: 'Authorization',
+    description:
+      'The same API key as Novu’s SDK sends it, `Authorization: ApiKey <key>`: on the Novu-compatible routes only',
+  });
   app.openAPIRegistry.registerComponent('securitySchemes', 'inboxToken', {
     type: 'http',
     scheme: 'bearer',

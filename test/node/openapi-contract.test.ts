@@ -15,12 +15,15 @@ import { DOCUMENT_PATH, type OpenApiDocument, openApiDocument } from '../../scri
 
 const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'options', 'head', 'trace'];
 const KEY_ERRORS = ['401', '403', '429'];
-/** The three ways in: an API key, an end user's inbox token, or public (written out as `[]`). */
-const SECURITY = [
+/**
+ * The ways in: an API key (on the Novu-compatible routes also as Novu's `ApiKey` scheme), an end
+ * user's inbox token, or public (written out as `[]`).
+ */
+const API_KEY_SECURITY = [
   JSON.stringify([{ bearerAuth: [] }]),
-  JSON.stringify([{ inboxToken: [] }]),
-  JSON.stringify([]),
+  JSON.stringify([{ bearerAuth: [] }, { apiKeyAuth: [] }]),
 ];
+const SECURITY = [...API_KEY_SECURITY, JSON.stringify([{ inboxToken: [] }]), JSON.stringify([])];
 
 interface Operation {
   where: string;
@@ -158,7 +161,7 @@ function responseProblems(doc: OpenApiDocument): string[] {
       problems.push(`${op.where}: no 4xx response`);
     }
     const missing = KEY_ERRORS.filter((s) => !statuses.includes(s));
-    if (JSON.stringify(op.security) === SECURITY[0] && missing.length > 0) {
+    if (API_KEY_SECURITY.includes(JSON.stringify(op.security)) && missing.length > 0) {
       problems.push(`${op.where}: no ${missing.join(', ')} (KEY_ERRORS)`);
     }
     return problems;

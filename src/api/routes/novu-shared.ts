@@ -19,11 +19,10 @@ import type { AppEnv } from '../shared/types';
 export const NOVU_TAG = 'novu-compatible';
 
 /**
- * Herald's API key. These routes also take it as Novu's `Authorization: ApiKey <key>`
- * (api/shared/auth.ts), which {@link NOVU_AUTH} tells in each description: the document states
- * `bearerAuth`, the one scheme of every API-key route (test/node/openapi-contract.test.ts).
+ * Herald's API key, as `Bearer` or as Novu's `Authorization: ApiKey <key>` (api/shared/auth.ts):
+ * either scheme is enough (two entries of the security list are alternatives).
  */
-export const novuSecurity = [{ bearerAuth: [] }];
+export const novuSecurity = [{ bearerAuth: [] }, { apiKeyAuth: [] }];
 
 /** Appended to each Novu route's description. */
 export const NOVU_AUTH =
