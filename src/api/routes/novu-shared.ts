@@ -22,7 +22,7 @@ export const NOVU_TAG = 'novu-compatible';
  * Herald's API key, as `Bearer` or as Novu's `Authorization: ApiKey <key>` (api/shared/auth.ts):
  * either scheme is enough (two entries of the security list are alternatives).
  */
-export const novuSecurity = [{ bearerAuth: [] }, { apiKeyAuth: [] }];
+export const novuSecurity: Record<string, string[]>[] = [{ bearerAuth: [] }, { apiKeyAuth: [] }];
 
 /** Appended to each Novu route's description. */
 export const NOVU_AUTH =
