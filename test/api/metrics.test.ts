@@ -277,7 +277,8 @@ describe('GET /v1/metrics', () => {
         enum: ['5m', '15m', '1h', '6h', '24h', '7d'],
         default: '1h',
       });
-      expect(Object.keys(get?.responses ?? {}), path).toEqual(['200', '401', '422']);
+      // The key errors every keyed route declares (KEY_ERRORS), and the query's validation.
+      expect(Object.keys(get?.responses ?? {}), path).toEqual(['200', '401', '403', '422', '429']);
       expect(get?.responses['200']?.content, path).toEqual(content);
     }
   });
