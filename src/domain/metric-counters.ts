@@ -19,6 +19,16 @@ export const ACCEPTED = 'accepted';
 export const DELIVERIES = 'deliveries';
 export const PROVIDER_ERRORS = 'provider_errors';
 
+/**
+ * `n` more of the count named `key` (a name below) of notification type `type`: what a write found
+ * to count, held until it is added (a provider answer's counts wait for its batch's commit).
+ */
+export interface CountIncrement {
+  type: string;
+  key: string;
+  n: number;
+}
+
 /** The count of deliveries of a channel that entered a status. */
 export const deliveryCount = (channel: string, status: string): string =>
   `${DELIVERIES}/${channel}/${status}`;

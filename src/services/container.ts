@@ -72,9 +72,10 @@ export interface Services {
   callbackReplays: D1ReplayGuard;
   /**
    * Runs statements of several repositories: one atomic D1 batch per database they belong to
-   * (atomic within a database, not across databases; nothing for an empty list).
+   * (atomic within a database, not across databases; nothing for an empty list). Answers each
+   * statement's result, in their order.
    */
-  commit: (statements: D1PreparedStatement[]) => Promise<void>;
+  commit: (statements: D1PreparedStatement[]) => Promise<D1Result[]>;
 }
 
 /** Who the services are for: the queue consumer's writes may carry injected faults (development). */
@@ -115,7 +116,7 @@ export function createServices(env: Env, options: ServiceOptions = {}): Services
   const router = routerFor(env);
   const home = router.home.db;
   const commitToD1 = async (statements: D1PreparedStatement[]) => {
-    if (statements.length > 0) await commitAcross(statements, home);
+    return statements.length > 0 ? commitAcross(statements, home) : [];
   };
   return {
     env,

@@ -40,11 +40,11 @@ export class InjectedWriteFailure extends Error {
  * The sandbox's outbox is written apart, so what went out stays visible. The plain commit when both
  * rates are off.
  */
-export function withConsumerWriteFaults(
+export function withConsumerWriteFaults<R>(
   env: FaultEnv,
-  commit: (statements: D1PreparedStatement[]) => Promise<void>,
+  commit: (statements: D1PreparedStatement[]) => Promise<R>,
   random: () => number = Math.random,
-): (statements: D1PreparedStatement[]) => Promise<void> {
+): (statements: D1PreparedStatement[]) => Promise<R> {
   const crash = rateOf(env, env.SANDBOX_CRASH_RATE);
   const refuse = rateOf(env, env.FAULT_D1_WRITE_RATE);
   if (!(crash > 0) && !(refuse > 0)) return commit;
@@ -57,7 +57,7 @@ export function withConsumerWriteFaults(
       }
       if (random() < refuse) throw injected(new InjectedWriteFailure());
     }
-    await commit(statements);
+    return commit(statements);
   };
 }
 

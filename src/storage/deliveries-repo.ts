@@ -6,7 +6,7 @@ import {
   MAX_DELIVERIES_LISTED,
   type Notification,
 } from '../domain/delivery';
-import { ACCEPTED, type ProviderError } from '../domain/metric-counters';
+import { ACCEPTED, type CountIncrement, type ProviderError } from '../domain/metric-counters';
 import { type DeliveryStatus, type HistoryEntry, REPORTED_AFTER_SENDING } from '../domain/status';
 import { chunk as chunksOf } from '../lib/collections';
 import { type FieldCipher, isEncrypted } from '../lib/field-crypto';
@@ -14,7 +14,13 @@ import { idAfter, idBoundAt, idTimeMs } from '../lib/ids';
 import { log } from '../lib/log';
 import { redact } from '../lib/redact';
 import { unlockedSql } from './bucket-rows';
-import { deliveryCountSql, MetricCountersRepo, providerErrorCountSql } from './metric-counters-repo';
+import {
+  countsOf,
+  deliveryCountSql,
+  knownCountsSql,
+  MetricCountersRepo,
+  providerErrorCountSql,
+} from './metric-counters-repo';
 import { rowsByKey } from './rows-by-key';
 
 const MAX_PARAMS = 100;
@@ -624,26 +630,24 @@ export class DeliveriesRepo {
   }
 
   /**
-   * Statements recording outcomes (one each, for one batch), after the statement counting what they
-   * change: each status they move, and the providers' error answers. An answer just `received`
-   * counts its errors whatever the row does with it (a cancel may have come meanwhile: the provider
-   * still answered); a travelling one only when the row takes it, so a copy recorded twice by two
-   * consumers counts once.
+   * SQL selecting what these outcomes change, as the rows are when it runs (`type`, `key`, `n`
+   * rows, parameters ?1 and ?2): each status they move, and the providers' error answers. An answer
+   * just `received` counts its errors whatever the row does with it (a cancel may have come
+   * meanwhile: the provider still answered); a travelling one only when the row takes it, so a
+   * copy recorded twice by two consumers counts once.
    */
-  outcomeStatements(
+  private outcomeCountsSql(
     outcomes: readonly Outcome[],
-    nowMs: number,
-    options: { received?: boolean } = {},
-  ): D1PreparedStatement[] {
-    if (outcomes.length === 0) return [];
+    received: boolean,
+  ): { sql: string; params: unknown[] } {
     const planned = outcomes.map((o) => ({
       id: o.deliveryId,
       status: o.status,
       may: mayHaveGone(o),
       ...(o.errors?.length ? { errors: o.errors } : {}),
     }));
-    const count = this.counters.countStatement(
-      `WITH o AS (
+    return {
+      sql: `WITH o AS (
          SELECT json_extract(value, '$.id') AS id, json_extract(value, '$.status') AS target,
                 json_extract(value, '$.may') AS may, json_extract(value, '$.errors') AS errors
          FROM json_each(?1)),
@@ -655,9 +659,49 @@ export class DeliveriesRepo {
        UNION ALL
        SELECT w.type, ${providerErrorCountSql('w.channel', 'e.value')}, 1 FROM w, json_each(w.errors) e
        WHERE ?2 = 1 OR ${outcomeWrites('w.was', 'w.sent_at', 'w.may')}`,
-      [JSON.stringify(planned), options.received ? 1 : 0],
-    );
+      params: [JSON.stringify(planned), received ? 1 : 0],
+    };
+  }
+
+  /**
+   * Statements recording outcomes (one each, for one batch; travelling answers count their errors
+   * only when the row takes them), after the statement counting what they change (see
+   * `outcomeCountsSql`) and adding, in the same row per type, the counts `answered` brings: those
+   * of provider answers committed earlier on their own (`answerStatements`), added with this
+   * commit or not at all. With no outcome, only that statement.
+   */
+  outcomeStatements(
+    outcomes: readonly Outcome[],
+    nowMs: number,
+    options: { answered?: readonly CountIncrement[] } = {},
+  ): D1PreparedStatement[] {
+    const answered = options.answered ?? [];
+    if (outcomes.length === 0) return answered.length > 0 ? [this.counters.addStatement(answered)] : [];
+    const { sql, params } = this.outcomeCountsSql(outcomes, false);
+    const count =
+      answered.length > 0
+        ? this.counters.countStatement(`${sql}\n       UNION ALL ${knownCountsSql('?3')}`, [
+            ...params,
+            JSON.stringify(answered),
+          ])
+        : this.counters.countStatement(sql, params);
     return [count, ...outcomes.map((o) => this.outcomeStatement(o, nowMs))];
+  }
+
+  /**
+   * A provider's answer as it arrives, for a commit of its own: the statement recording it (one row
+   * written) after a SELECT of what it changes, read in the same batch as the UPDATE will find the
+   * row (nothing written). Nothing is counted here: `answerCounts` reads that SELECT's answer, and
+   * the batch's own commit adds it (`outcomeStatements`' `answered`).
+   */
+  answerStatements(outcome: Outcome, nowMs: number): D1PreparedStatement[] {
+    const { sql, params } = this.outcomeCountsSql([outcome], true);
+    return [this.db.prepare(sql).bind(...params), this.outcomeStatement(outcome, nowMs)];
+  }
+
+  /** What an answer's commit found to count, from its results (`answerStatements`' order). */
+  static answerCounts(results: readonly D1Result[]): CountIncrement[] {
+    return countsOf(results[0]?.results);
   }
 
   /**

@@ -1,4 +1,4 @@
-import { DELIVERIES, PROVIDER_ERRORS } from '../domain/metric-counters';
+import { type CountIncrement, DELIVERIES, PROVIDER_ERRORS } from '../domain/metric-counters';
 
 /**
  * Adds one row's counts to what the table holds: each name of the new counts added to its value
@@ -18,10 +18,29 @@ export const providerErrorCountSql = (channel: string, error: string): string =>
   `'${PROVIDER_ERRORS}/' || ${channel} || '/' || json_extract(${error}, '$.provider') || '/' || json_extract(${error}, '$.class')`;
 
 /**
+ * SQL yielding counts already known (`type`, `key`, `n` rows) from a JSON array of
+ * `CountIncrement`s in the parameter `param` (`?3`, say): for `countStatement`'s select.
+ */
+export const knownCountsSql = (param: string): string =>
+  `SELECT json_extract(value, '$.type') AS type, json_extract(value, '$.key') AS key,
+          json_extract(value, '$.n') AS n FROM json_each(${param})`;
+
+/** Counts as a select yielded them (`type`, `key`, `n` rows), e.g. in a batch's results. */
+export function countsOf(rows: readonly unknown[] | undefined): CountIncrement[] {
+  return (rows ?? []).flatMap((row) => {
+    const { type, key, n } = row as Partial<CountIncrement>;
+    return typeof type === 'string' && typeof key === 'string' && typeof n === 'number' && n > 0
+      ? [{ type, key, n }]
+      : [];
+  });
+}
+
+/**
  * The counters of one database (`metric_counters`, one row per notification type). Counts are
  * only ever added, each in the same batch as the write it counts, so a batch that fails counts
- * nothing and its retry counts once. Nothing removes a row: retention and bucket moves leave the
- * table alone.
+ * nothing and its retry counts once; except a provider answer's, found by its own commit and
+ * added by its consumer batch's final commit (`addStatement`): lost, never doubled, if that one
+ * fails. Nothing removes a row: retention and bucket moves leave the table alone.
  */
 export class MetricCountersRepo {
   constructor(private readonly db: D1Database) {}
@@ -42,6 +61,15 @@ export class MetricCountersRepo {
          ${ADD_ON_CONFLICT}`,
       )
       .bind(...params);
+  }
+
+  /**
+   * The statement adding counts already known (found by an earlier commit, see `countsOf`): one
+   * row written per type, none for no counts. Nothing in it checks they were not added before: it
+   * is run once for each time they were found.
+   */
+  addStatement(counts: readonly CountIncrement[]): D1PreparedStatement {
+    return this.countStatement(knownCountsSql('?1'), [JSON.stringify(counts)]);
   }
 
   /** Every type's counts in this database (or one type's). */

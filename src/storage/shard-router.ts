@@ -24,6 +24,11 @@ export function ownerOf(statement: D1PreparedStatement): D1Database | undefined 
   return owners.get(statement);
 }
 
+/** The database a statement runs on in a commit: the one it was prepared on, else `fallback`. */
+export function databaseOf(statement: D1PreparedStatement, fallback: D1Database): D1Database {
+  return owners.get(statement) ?? fallback;
+}
+
 /** Tracked bindings, one per raw binding, so statements remember where they belong. */
 const tracked = new WeakMap<D1Database, D1Database>();
 
@@ -205,6 +210,27 @@ export class ShardRouter {
 }
 
 /**
+ * Statements grouped by the database they were prepared on (untracked ones: `fallback`), each
+ * group in their order, the `fallback` (home) database's first: what one commit runs as one batch
+ * per database.
+ */
+export function byDatabase(
+  statements: readonly D1PreparedStatement[],
+  fallback: D1Database,
+): Map<D1Database, D1PreparedStatement[]> {
+  // The home database first: a producer's key row there is what detects a race, before any part.
+  const groups = new Map<D1Database, D1PreparedStatement[]>([[fallback, []]]);
+  for (const statement of statements) {
+    const db = databaseOf(statement, fallback);
+    const list = groups.get(db) ?? [];
+    list.push(statement);
+    groups.set(db, list);
+  }
+  if (groups.get(fallback)?.length === 0) groups.delete(fallback);
+  return groups;
+}
+
+/**
  * Runs statements as one D1 batch per database they were prepared on (in their order within
  * each), the `fallback` (home) database's first: atomic within a database, not across databases.
  * Untracked statements run on `fallback`.
@@ -213,17 +239,8 @@ export async function commitAcross(
   statements: readonly D1PreparedStatement[],
   fallback: D1Database,
 ): Promise<D1Result[]> {
-  // The home database first: a producer's key row there is what detects a race, before any part.
-  const groups = new Map<D1Database, D1PreparedStatement[]>([[fallback, []]]);
-  for (const statement of statements) {
-    const db = ownerOf(statement) ?? fallback;
-    const list = groups.get(db) ?? [];
-    list.push(statement);
-    groups.set(db, list);
-  }
   const results = new Map<D1PreparedStatement, D1Result>();
-  for (const [db, list] of groups) {
-    if (list.length === 0) continue;
+  for (const [db, list] of byDatabase(statements, fallback)) {
     const answers = await db.batch(list);
     list.forEach((statement, i) => {
       const answer = answers[i];

@@ -5,7 +5,7 @@ import {
   MAX_DELIVERIES_LISTED,
   type Notification,
 } from '../domain/delivery';
-import { ACCEPTED, deliveryCount } from '../domain/metric-counters';
+import { ACCEPTED, type CountIncrement, deliveryCount } from '../domain/metric-counters';
 import type { DeliveryStatus } from '../domain/status';
 import type { TopicSend } from '../domain/topics';
 import type { FieldCipher } from '../lib/field-crypto';
@@ -75,6 +75,12 @@ function byKey<T>(lists: readonly T[][], keyOf: (item: T) => string): Map<string
   const out = new Map<string, T[]>();
   for (const item of lists.flat()) out.set(keyOf(item), [...(out.get(keyOf(item)) ?? []), item]);
   return out;
+}
+
+/** What a delivery's provider answer, committed on its own, found to count (added later). */
+export interface AnsweredCounts {
+  deliveryId: string;
+  counts: readonly CountIncrement[];
 }
 
 /**
@@ -312,18 +318,60 @@ export class ShardedDeliveries extends PerShard<DeliveriesRepo> {
     await Promise.all(this.grouped(ids, (repo, group) => repo.markQueued(group, nowMs)));
   }
 
-  /** Statements recording outcomes, each database's after the statement counting them there. */
+  /**
+   * Statements recording outcomes, each database's after the statement counting them there, which
+   * also adds the counts of the `answered` deliveries of that database (their answers committed
+   * on their own earlier); a database with answered counts and no outcome gets that statement alone.
+   */
   outcomeStatements(
     outcomes: readonly Outcome[],
     nowMs: number,
-    options: { received?: boolean } = {},
+    options: { answered?: readonly AnsweredCounts[] } = {},
   ): D1PreparedStatement[] {
-    const byDatabase = new Map<DeliveriesRepo, Outcome[]>();
-    for (const o of outcomes) {
-      const repo = this.forId(o.deliveryId);
-      byDatabase.set(repo, [...(byDatabase.get(repo) ?? []), o]);
+    const byDatabase = new Map<DeliveriesRepo, { outcomes: Outcome[]; answered: CountIncrement[] }>();
+    const part = (id: string) => {
+      const repo = this.forId(id);
+      const found = byDatabase.get(repo) ?? { outcomes: [], answered: [] };
+      byDatabase.set(repo, found);
+      return found;
+    };
+    for (const o of outcomes) part(o.deliveryId).outcomes.push(o);
+    for (const a of options.answered ?? []) part(a.deliveryId).answered.push(...a.counts);
+    return [...byDatabase].flatMap(([repo, list]) =>
+      repo.outcomeStatements(list.outcomes, nowMs, { answered: list.answered }),
+    );
+  }
+
+  /**
+   * Per database, the statement adding these answers' counts alone (see `outcomeStatements`), with
+   * how many answers and counts it carries.
+   */
+  answeredCountStatements(
+    answered: readonly AnsweredCounts[],
+  ): { statement: D1PreparedStatement; answers: number; counts: number }[] {
+    const byDatabase = new Map<DeliveriesRepo, AnsweredCounts[]>();
+    for (const a of answered) {
+      if (a.counts.length === 0) continue;
+      const repo = this.forId(a.deliveryId);
+      byDatabase.set(repo, [...(byDatabase.get(repo) ?? []), a]);
     }
-    return [...byDatabase].flatMap(([repo, list]) => repo.outcomeStatements(list, nowMs, options));
+    return [...byDatabase].flatMap(([repo, list]) =>
+      repo.outcomeStatements([], 0, { answered: list.flatMap((a) => a.counts) }).map((statement) => ({
+        statement,
+        answers: list.length,
+        counts: list.reduce((sum, a) => sum + a.counts.reduce((n, c) => n + c.n, 0), 0),
+      })),
+    );
+  }
+
+  /** A provider's answer as it arrives, in its database: see `DeliveriesRepo.answerStatements`. */
+  answerStatements(outcome: Outcome, nowMs: number): D1PreparedStatement[] {
+    return this.forId(outcome.deliveryId).answerStatements(outcome, nowMs);
+  }
+
+  /** What an answer's commit found to count, from its results. */
+  answerCounts(results: readonly D1Result[]): CountIncrement[] {
+    return DeliveriesRepo.answerCounts(results);
   }
 
   resetForReplayStatements(

@@ -4,7 +4,7 @@ import type { Env } from '../../src/config/env';
 import { createServices } from '../../src/services/container';
 import { p1363ToDer } from '../callbacks/helpers';
 import { api, json, testEnv } from '../helpers/api';
-import { readDelivery, statusesOf } from '../helpers/deliveries';
+import { readDeliveries, readDelivery, statusesOf } from '../helpers/deliveries';
 import { fakeFetch } from '../helpers/fetch';
 import {
   atTime,
@@ -421,6 +421,198 @@ describe('counted once on every path that moves a status', () => {
     expect((await counters(type)).get(deliveries('email', type, 'failed'))).toBe(1);
   });
 });
+
+describe("a provider answer's own commit writes its row alone; the batch's commit counts it", () => {
+  /** Three answers in shard 0 (sent; sent after Resend failed over; failed) and one in shard 1 (sent after a failover). */
+  async function threeAnswers(name: string, watch: Watch) {
+    const type = await newType(name);
+    const captured = resendSendgridEnv(everyDatabase((db, binding) => watched(db, binding, watch)));
+    const recipients = [
+      email(`${name}-ok`),
+      email(`${name}-retry`),
+      email(`${name}-bad`),
+      { userId: userInShard(1, name), email: `${name}-other-retry@example.com` },
+    ];
+    const sent = await sendNotification(captured, order(type, recipients));
+    fakeFetch((url, init) => {
+      const body = String(init?.body);
+      if (!url.startsWith('https://api.resend.com'))
+        return new Response(null, { status: 202, headers: { 'X-Message-Id': 'sg-9' } });
+      if (body.includes('-bad@')) return new Response('{"name":"validation_error"}', { status: 422 });
+      if (body.includes('-retry@')) return new Response('{"name":"internal_server_error"}', { status: 503 });
+      return new Response('{"id":"re-1"}', { status: 200 });
+    });
+    watch.armed = true;
+    await drainQueue(captured, 'email');
+    watch.armed = false;
+    return { type, captured, sent, ids: sent.deliveries.map((d) => d.id) };
+  }
+
+  /** What the four answers count, all of them, once. */
+  const counted = (type: string) => ({
+    [accepted(type)]: 1,
+    [deliveries('email', type, 'created')]: 4,
+    [deliveries('email', type, 'queued')]: 4,
+    [deliveries('email', type, 'sent')]: 3,
+    [deliveries('email', type, 'failed')]: 1,
+    [providerErrors('email', 'resend', 'retryable')]: 2,
+    [providerErrors('email', 'resend', 'permanent')]: 1,
+  });
+
+  it('one row written per answer (its delivery), then one counter row per database for the batch', async () => {
+    const watch = newWatch();
+    const { type, ids } = await threeAnswers('alone', watch);
+    const answers = watch.seen.filter((b) => b.sql.some((q) => OUTCOME_UPDATE.test(q)));
+    expect(answers).toHaveLength(4);
+    for (const answer of answers) {
+      expect(answer.sql.some((q) => q.includes('metric_counters'))).toBe(false);
+      expect(answer.rowsWritten).toBe(1);
+    }
+    // The batch's commit: one statement per database adding the answers' counts, one row each.
+    const counts = watch.seen.filter((b) => b.sql.some((q) => q.includes('INSERT INTO metric_counters')));
+    expect(counts.map((b) => [b.sql.length, b.rowsWritten])).toEqual([
+      [1, 1],
+      [1, 1],
+    ]);
+    expect(new Set(counts.map((b) => b.binding)).size).toBe(2);
+    expect(Object.fromEntries(await counters(type))).toEqual(counted(type));
+    expect((await statusesOf(ids)).size).toBe(4);
+  });
+
+  it("a batch's commit refused in one database: its answers' counts are added alone once, the other database's not again", async () => {
+    const watch = newWatch({ refuse: 1, in: allShards()[1]?.name });
+    const { type, captured, ids } = await threeAnswers('refused', watch);
+    const tries = watch.seen.filter((b) => b.sql.some((q) => q.includes('INSERT INTO metric_counters')));
+    // Shard 0's commit once; shard 1's rolled back part-way, then its counts alone.
+    const rowsIn = (index: number) =>
+      tries.filter((b) => b.binding === allShards()[index]?.name).map((b) => b.rowsWritten);
+    expect([rowsIn(0), rowsIn(1)]).toEqual([[1], [null, 1]]);
+    const after = await counters(type);
+    expect(Object.fromEntries(after)).toEqual(counted(type));
+    // The messages come again (a consumer that died before acking): the rows are final, nothing counts.
+    for (const id of ids) await drainQueueAgain(captured, id);
+    expect(await counters(type)).toEqual(after);
+  });
+
+  it('refused twice, the counts are lost and logged, never added later; a refusal that may have landed is not tried again', async () => {
+    const errors: string[] = [];
+    vi.spyOn(console, 'error').mockImplementation((line: unknown) => void errors.push(String(line)));
+    const watch = newWatch({ refuse: 2, in: allShards()[0]?.name });
+    const { type, captured, ids } = await threeAnswers('lost', watch);
+    const lost = errors
+      .map((e) => JSON.parse(e) as Record<string, unknown>)
+      .filter((e) => e.event === 'metrics.counts_lost');
+    expect(lost).toMatchObject([{ channel: 'email', answers: 3, counts: 5 }]);
+    const samples = await counters(type);
+    // Shard 1's answer is counted; shard 0's three are not (an undercount, never a double count).
+    expect(samples.get(deliveries('email', type, 'sent'))).toBe(1);
+    expect(samples.get(deliveries('email', type, 'failed'))).toBeUndefined();
+    expect(samples.get(providerErrors('email', 'resend', 'retryable'))).toBe(1);
+    expect(samples.get(providerErrors('email', 'resend', 'permanent'))).toBeUndefined();
+    for (const id of ids) await drainQueueAgain(captured, id);
+    expect(await counters(type)).toEqual(samples);
+
+    // D1 answering that the connection was lost: the write may have landed, so no second try.
+    errors.length = 0;
+    const unsure = newWatch({
+      refuse: 1,
+      in: allShards()[0]?.name,
+      error: 'D1_ERROR: Network connection lost.',
+    });
+    const second = await threeAnswers('unsure', unsure);
+    const tries = unsure.seen.filter((b) => b.sql.some((q) => q.includes('INSERT INTO metric_counters')));
+    expect(tries.filter((b) => b.binding === allShards()[0]?.name)).toHaveLength(1);
+    expect(
+      errors
+        .map((e) => JSON.parse(e) as Record<string, unknown>)
+        .filter((e) => e.event === 'metrics.counts_lost'),
+    ).toMatchObject([{ answers: 3, counts: 5, mayHaveLanded: true }]);
+    expect((await counters(second.type)).get(deliveries('email', second.type, 'failed'))).toBeUndefined();
+  });
+
+  it("a consumer dying between its answers and its batch's commit: those counts are lost, the messages again count nothing", async () => {
+    const watch = newWatch({ refuse: 1, in: allShards()[0]?.name, error: 'the consumer died', fatal: true });
+    const { type, captured, ids, sent } = await threeAnswers('crash', watch);
+    expect((await readDeliveries(sent.id)).map((d) => d.status).sort()).toEqual([
+      'failed',
+      'sent',
+      'sent',
+      'sent',
+    ]);
+    // The whole batch failed: its messages come again, and find every row final.
+    const samples = await counters(type);
+    for (const id of ids) await drainQueueAgain(captured, id);
+    expect(await counters(type)).toEqual(samples);
+    expect(samples.get(deliveries('email', type, 'failed'))).toBeUndefined();
+    expect(samples.get(providerErrors('email', 'resend', 'permanent'))).toBeUndefined();
+    expect(samples.get(deliveries('email', type, 'sent')) ?? 0).toBeLessThanOrEqual(1);
+  });
+});
+
+/** The statement recording an outcome (`outcomeStatement`). */
+const OUTCOME_UPDATE = /UPDATE deliveries SET[\s\S]*provider_message_id/;
+
+/** Every D1 batch a database ran while armed: its statements' SQL and the rows it wrote (null: refused). */
+interface Watch {
+  armed: boolean;
+  seen: { binding: string; sql: string[]; rowsWritten: number | null }[];
+  /** How many batches adding counts to refuse (in the database `in` only), and with which error. */
+  refuse: number;
+  in?: string | undefined;
+  error?: string;
+  /** The refusal ends the consumer (as its death would: nothing may catch it). */
+  fatal?: boolean;
+}
+
+const newWatch = (refusal: Partial<Pick<Watch, 'refuse' | 'in' | 'error' | 'fatal'>> = {}): Watch => ({
+  armed: false,
+  seen: [],
+  refuse: 0,
+  ...refusal,
+});
+
+/**
+ * A database that records each batch it runs while `watch.armed`, with the rows D1 says it wrote;
+ * and refuses the first `watch.refuse` batches adding counts in the database `watch.in`: by
+ * failing on one more statement after all of them (D1 rolls the batch back, as when it refuses
+ * a commit part-way), or, given `watch.error`, by throwing that before running anything.
+ */
+function watched(db: D1Database, binding: string, watch: Watch): D1Database {
+  const sqlOf = new WeakMap<D1PreparedStatement, string>();
+  const mark = (statement: D1PreparedStatement, sql: string): D1PreparedStatement => {
+    sqlOf.set(statement, sql);
+    const bind = statement.bind.bind(statement);
+    statement.bind = (...values: unknown[]) => mark(bind(...values), sql);
+    return statement;
+  };
+  return new Proxy(db, {
+    get(target, property) {
+      if (property === 'prepare') return (sql: string) => mark(target.prepare(sql), sql);
+      if (property === 'batch')
+        return async (statements: D1PreparedStatement[]) => {
+          if (!watch.armed) return target.batch(statements);
+          const sql = statements.map((s) => sqlOf.get(s) ?? '');
+          const seen: Watch['seen'][number] = { binding, sql, rowsWritten: null };
+          watch.seen.push(seen);
+          if (
+            watch.refuse > 0 &&
+            binding === watch.in &&
+            sql.some((q) => q.includes('INSERT INTO metric_counters'))
+          ) {
+            watch.refuse -= 1;
+            if (watch.error) throw Object.assign(new Error(watch.error), watch.fatal ? { fatal: true } : {});
+            const failing = target.prepare("INSERT INTO metric_counters (type, counts) VALUES ('x', NULL)");
+            return target.batch([...statements, failing]);
+          }
+          const results = await target.batch(statements);
+          seen.rowsWritten = results.reduce((sum, r) => sum + (r.meta.rows_written ?? 0), 0);
+          return results;
+        };
+      const value = Reflect.get(target, property, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
 
 /**
  * A database whose first batch recording an outcome, once armed, runs all its statements and then

@@ -1,6 +1,7 @@
 import type { Channel } from '../../domain/channels';
 import type { Contact } from '../../domain/contact';
 import type { DeliveryToSend } from '../../domain/delivery';
+import type { CountIncrement } from '../../domain/metric-counters';
 import type { Preferences } from '../../domain/preferences';
 import type { TypeConfig } from '../../domain/type-config';
 import type { Provider, ProviderDeps, SendRequest } from '../../providers/types';
@@ -38,6 +39,11 @@ export interface Pending {
   platform?: string;
   /** Already recorded on its own, right after the provider's answer: not part of the batch's commit. */
   recorded?: boolean;
+  /**
+   * What that commit of its own found to count (the status it moved, the providers' errors): added
+   * by the batch's commit, so the answer's commit writes its row alone.
+   */
+  counts?: CountIncrement[];
   /** The outcome travelled with the message: D1 refused it before. */
   carried?: boolean;
 }

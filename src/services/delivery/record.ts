@@ -3,7 +3,9 @@ import type { DeliveryStatus } from '../../domain/status';
 import { log } from '../../lib/log';
 import type { CarriedOutcome } from '../../queue/messages';
 import type { Outcome } from '../../storage/deliveries-repo';
-import { commitAcross } from '../../storage/shard-router';
+import { byDatabase, commitAcross, databaseOf } from '../../storage/shard-router';
+import type { AnsweredCounts } from '../../storage/sharded-deliveries';
+import type { Services } from '../container';
 import { raiseAlert } from '../operations/alerts';
 import { followEscalations } from '../operations/escalation';
 import { recordStatusChange } from '../operations/metrics';
@@ -31,7 +33,9 @@ function carry(batch: DeliveryBatch, outcome: Outcome, carries: number): Pending
 
 /**
  * Records one provider answer at once, on its own, so nothing failing later in the batch can make
- * this delivery go out again. When D1 refuses it, an answer that settles the delivery travels with
+ * this delivery go out again: its row alone (one row written). What it changes (the status it
+ * moves, the providers' error answers) is read in the same commit and kept on `pending` for the
+ * batch's commit to count. When D1 refuses it, an answer that settles the delivery travels with
  * the id (a `carry` decision) until D1 takes it; a retry simply happens (its attempt may go
  * uncounted). An error marked fatal (the injected death of the consumer) ends the batch.
  */
@@ -41,8 +45,9 @@ export async function recordAnswer(batch: DeliveryBatch, pending: Pending): Prom
   await recordCaptured(batch, pending.outcome.deliveryId);
   try {
     // A provider's answer as it arrives: its error answers count even if the row refuses it.
-    await services.commit(services.deliveries.outcomeStatements([pending.outcome], now, { received: true }));
+    const results = await services.commit(services.deliveries.answerStatements(pending.outcome, now));
     pending.recorded = true;
+    pending.counts = services.deliveries.answerCounts(results);
     emitStatus(batch, pending);
     await followSteps(batch, [pending]);
     await settleDigest(batch, pending);
@@ -60,9 +65,12 @@ export async function recordAnswer(batch: DeliveryBatch, pending: Pending): Prom
 }
 
 /**
- * Step 10: the APNs mass-prune guard, then one commit of every outcome not recorded yet (no provider was asked: suppressed,
- * deferred, duplicate, a travelling answer) and the contact clean-ups. If D1 refuses that commit,
- * nothing is lost: a travelling answer travels on, the others are decided again later.
+ * Step 10: the APNs mass-prune guard, then one commit per database of every outcome not recorded
+ * yet (no provider was asked: suppressed, deferred, duplicate, a travelling answer), the contact
+ * clean-ups, and the counts of the answers recorded on their own (one statement per database with
+ * the outcomes' count: one row written per type). If D1 refuses a database's commit, no outcome is
+ * lost: a travelling answer travels on, the others are decided again later; the answers' counts of
+ * that database are tried once more alone (`countAnswersAlone`).
  */
 export async function recordBatch(batch: DeliveryBatch): Promise<void> {
   const { services, channel, now } = batch;
@@ -74,12 +82,18 @@ export async function recordBatch(batch: DeliveryBatch): Promise<void> {
     );
   }
   const unrecorded = [...batch.pending.values()].filter((p) => !p.recorded && p.decision.kind !== 'carry');
+  const answered: AnsweredCounts[] = [...batch.pending.values()].flatMap((p) =>
+    p.counts?.length ? [{ deliveryId: p.outcome.deliveryId, counts: p.counts }] : [],
+  );
+  // The databases whose commit D1 refused; null when nothing could be committed at all.
+  let refused: Map<D1Database, unknown> | null = null;
   try {
     // Inside the try: nothing failing here may throw away the decisions of answers already in.
     const statements = [
       ...services.deliveries.outcomeStatements(
         unrecorded.map((p) => p.outcome),
         now,
+        { answered },
       ),
       ...(await cleanupStatements(
         services,
@@ -88,7 +102,8 @@ export async function recordBatch(batch: DeliveryBatch): Promise<void> {
         now,
       )),
     ];
-    await services.commit(statements);
+    refused = await commitPerDatabase(services, statements);
+    if (refused.size > 0) throw [...refused.values()][0];
     for (const p of unrecorded) emitStatus(batch, p);
     await followSteps(batch, unrecorded);
   } catch (error) {
@@ -96,7 +111,69 @@ export async function recordBatch(batch: DeliveryBatch): Promise<void> {
     log('error', 'delivery.batch_record_failed', { channel, count: unrecorded.length, error: String(error) });
     for (const p of unrecorded) p.decision = undecided(batch, p);
   }
+  await countAnswersAlone(batch, answered, refused);
   for (const [id, p] of batch.pending) batch.decisions.set(id, p.decision);
+}
+
+/**
+ * Commits statements as one batch per database, each on its own (one refused does not keep the
+ * others from being written): the databases that refused, with the error. A fatal error (the
+ * injected death of the consumer) is thrown at once.
+ */
+async function commitPerDatabase(
+  services: Services,
+  statements: readonly D1PreparedStatement[],
+): Promise<Map<D1Database, unknown>> {
+  const refused = new Map<D1Database, unknown>();
+  for (const [db, list] of byDatabase(statements, services.router.home.db)) {
+    try {
+      await services.commit(list);
+    } catch (error) {
+      if ((error as { fatal?: unknown }).fatal === true) throw error;
+      refused.set(db, error);
+    }
+  }
+  return refused;
+}
+
+/**
+ * D1's transient errors after which a write may have landed all the same (its documented
+ * retryable ones: the connection or the database's object lost during the call). Counts added
+ * again after one of them could count twice: they are given up instead.
+ */
+const MAY_HAVE_LANDED =
+  /Network connection lost|storage caused object to be reset|reset because its code was updated|internal error/i;
+
+/**
+ * The counts of the answers recorded on their own whose database refused the batch's commit (every
+ * database's when nothing could be committed), tried once more, alone. Lost when that fails too,
+ * or when the refusal may have been written after all (a count is never added twice; and nothing
+ * else counts these answers again: their rows are final, or moved on); `metrics.counts_lost` says
+ * how many.
+ */
+async function countAnswersAlone(
+  batch: DeliveryBatch,
+  answered: readonly AnsweredCounts[],
+  refused: ReadonlyMap<D1Database, unknown> | null,
+): Promise<void> {
+  if (refused?.size === 0 || answered.length === 0) return;
+  const { services, channel } = batch;
+  for (const part of services.deliveries.answeredCountStatements(answered)) {
+    const db = databaseOf(part.statement, services.router.home.db);
+    if (refused && !refused.has(db)) continue;
+    const lost = { channel, answers: part.answers, counts: part.counts };
+    const first = refused?.get(db);
+    if (first !== undefined && MAY_HAVE_LANDED.test(String(first))) {
+      log('error', 'metrics.counts_lost', { ...lost, mayHaveLanded: true, error: String(first) });
+      continue;
+    }
+    try {
+      await services.commit([part.statement]);
+    } catch (error) {
+      if ((error as { fatal?: unknown }).fatal === true) throw error;
+      log('error', 'metrics.counts_lost', { ...lost, error: String(error) });
+    }
+  }
 }
 
 /** What happens to a delivery whose outcome D1 refused: a travelling answer travels on; the rest waits. */
