@@ -30,6 +30,8 @@ export interface Counts {
   queueMessagesWritten: number;
   queueWriteUnits: number;
   queueSendCalls: number;
+  /** Messages written, by binding (QUEUE_EMAIL, QUEUE_TOPICS ...). */
+  queueWrittenByBinding: Record<string, number>;
   /** Consumer side, recorded by the scenario: messages handed to queue(), acked, retried. */
   queueMessagesRead: number;
   queueAcks: number;
@@ -63,6 +65,7 @@ export const emptyCounts = (): Counts => ({
   queueMessagesWritten: 0,
   queueWriteUnits: 0,
   queueSendCalls: 0,
+  queueWrittenByBinding: {},
   queueMessagesRead: 0,
   queueAcks: 0,
   queueRetries: 0,
@@ -206,14 +209,15 @@ export function meterD1(db: D1Database, meter: Meter): D1Database {
   return metered as unknown as D1Database;
 }
 
-/** A queue producer binding: `send` writes 1 message, `sendBatch` one per message. */
-export function meterQueue<T>(queue: Queue<T>, meter: Meter): Queue<T> {
+/** A queue producer binding: `send` writes 1 message, `sendBatch` one per message (counted under `binding` too). */
+export function meterQueue<T>(queue: Queue<T>, meter: Meter, binding = 'queue'): Queue<T> {
   const units = (body: unknown) =>
     Math.max(1, Math.ceil(new TextEncoder().encode(JSON.stringify(body)).byteLength / QUEUE_UNIT_BYTES));
   return {
     async send(body: T, options?: QueueSendOptions) {
       meter.counts.queueSendCalls += 1;
       meter.counts.queueMessagesWritten += 1;
+      bump(meter.counts.queueWrittenByBinding, binding);
       meter.counts.queueWriteUnits += units(body);
       return queue.send(body, options);
     },
@@ -221,11 +225,30 @@ export function meterQueue<T>(queue: Queue<T>, meter: Meter): Queue<T> {
       const list = [...messages];
       meter.counts.queueSendCalls += 1;
       meter.counts.queueMessagesWritten += list.length;
+      bump(meter.counts.queueWrittenByBinding, binding, list.length);
       for (const m of list) meter.counts.queueWriteUnits += units(m.body);
       return queue.sendBatch(list, options);
     },
   } as Queue<T>;
 }
+
+/** The queue producer bindings the meter wraps: each channel's queue and dead-letter queue, and the topics'. */
+const QUEUE_BINDINGS = [
+  'QUEUE_EMAIL',
+  'QUEUE_SMS',
+  'QUEUE_PUSH',
+  'QUEUE_CHAT',
+  'QUEUE_WEBHOOK',
+  'QUEUE_INAPP',
+  'DLQ_EMAIL',
+  'DLQ_SMS',
+  'DLQ_PUSH',
+  'DLQ_CHAT',
+  'DLQ_WEBHOOK',
+  'DLQ_INAPP',
+  'QUEUE_TOPICS',
+  'DLQ_TOPICS',
+] as const satisfies readonly (keyof Env)[];
 
 /**
  * A Durable Object namespace whose stubs count every RPC method call (and `fetch`) as one request,
@@ -455,7 +478,7 @@ export async function realProviders(): Promise<{
   return { env, network };
 }
 
-/** The env with D1, R2, the Recipient namespace and every queue producer metered. */
+/** The env with D1, R2, the Durable Object namespaces and every queue producer (the topics' too) metered. */
 export function meterEnv(env: Env, meter: Meter): Env {
   return {
     ...env,
@@ -470,18 +493,9 @@ export function meterEnv(env: Env, meter: Meter): Env {
     ...(env.ARCHIVE ? { ARCHIVE: meterR2(env.ARCHIVE, meter) } : {}),
     RECIPIENT: meterDurableObjects(env.RECIPIENT, meter),
     INBOX: meterDurableObjects(env.INBOX, meter),
-    QUEUE_EMAIL: meterQueue(env.QUEUE_EMAIL, meter),
-    QUEUE_SMS: meterQueue(env.QUEUE_SMS, meter),
-    QUEUE_PUSH: meterQueue(env.QUEUE_PUSH, meter),
-    QUEUE_CHAT: meterQueue(env.QUEUE_CHAT, meter),
-    QUEUE_WEBHOOK: meterQueue(env.QUEUE_WEBHOOK, meter),
-    QUEUE_INAPP: meterQueue(env.QUEUE_INAPP, meter),
-    DLQ_EMAIL: meterQueue(env.DLQ_EMAIL, meter),
-    DLQ_SMS: meterQueue(env.DLQ_SMS, meter),
-    DLQ_PUSH: meterQueue(env.DLQ_PUSH, meter),
-    DLQ_CHAT: meterQueue(env.DLQ_CHAT, meter),
-    DLQ_WEBHOOK: meterQueue(env.DLQ_WEBHOOK, meter),
-    DLQ_INAPP: meterQueue(env.DLQ_INAPP, meter),
+    ...Object.fromEntries(
+      QUEUE_BINDINGS.map((name) => [name, meterQueue(env[name] as Queue<unknown>, meter, name)]),
+    ),
   };
 }
 
@@ -503,6 +517,7 @@ export function addCounts(a: Counts, b: Counts): Counts {
   out.r2KeysRead = addRecords(a.r2KeysRead, b.r2KeysRead);
   out.r2PrefixesListed = addRecords(a.r2PrefixesListed, b.r2PrefixesListed);
   out.subrequestHosts = addRecords(a.subrequestHosts, b.subrequestHosts);
+  out.queueWrittenByBinding = addRecords(a.queueWrittenByBinding, b.queueWrittenByBinding);
   out.d1ByStatement = structuredClone(a.d1ByStatement);
   for (const [k, v] of Object.entries(b.d1ByStatement)) {
     const usage = out.d1ByStatement[k] ?? { statements: 0, rowsWritten: 0, rowsRead: 0 };

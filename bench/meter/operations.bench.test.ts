@@ -14,7 +14,7 @@ import type { QueueMessage } from '../../src/queue/messages';
 import { createServices } from '../../src/services/container';
 import { recipientKey } from '../../src/services/delivery/recipient-gate';
 import { api, FCM_TOKEN, json, SLACK_URL, testEnv } from '../../test/helpers/api';
-import { envWithCapturedQueues, runConsumer } from '../../test/helpers/queues';
+import { CapturingQueue, envWithCapturedQueues, runConsumer } from '../../test/helpers/queues';
 import type { DurableObjectStorageCounts } from './costs';
 import {
   addCounts,
@@ -26,7 +26,7 @@ import {
   meterFetch,
   realProviders,
 } from './metered-env';
-import { type MeterReport, renderReport, type ScenarioResult } from './report';
+import { type MeterReport, renderReport, type ScenarioResult, type TopicFigures } from './report';
 
 /**
  * The operation meter: runs real traffic through the Worker's fetch() and queue() handlers inside
@@ -72,6 +72,8 @@ interface ScenarioPlan {
   producerIds: boolean;
   /** Notifications per user (a digest folds them): 1 when absent. */
   perUser?: number;
+  /** ONE notification to a topic whose subscribers are the users (`count` of them), expanded by the topics queue. */
+  topic?: boolean;
   /** The contacts this scenario sends to, reached by no other scenario. */
   users: string[];
 }
@@ -80,6 +82,15 @@ interface ScenarioPlan {
 const DIGEST_TYPE = 'comment_digest';
 const DIGEST_PER_USER = 10;
 const DIGEST_DATA = { thread_id: 'roadmap', author: 'Ada', excerpt: 'Looks good', subject: 'the roadmap' };
+
+/**
+ * The topic fan-out: one notification to a topic of this many subscribers (the test env's shard map
+ * spreads them over two databases), subscribed `SUBSCRIBE_CHUNK` a call.
+ */
+const TOPIC_SUBSCRIBERS = 2 * N;
+const SUBSCRIBE_CHUNK = 1000;
+/** The topics queue's consumer batch (wrangler.toml: herald-topics max_batch_size). */
+const TOPIC_BATCH = 4;
 
 const PLANS: Omit<ScenarioPlan, 'users'>[] = [
   ...CHANNELS.map((channel) => ({
@@ -122,6 +133,15 @@ const PLANS: Omit<ScenarioPlan, 'users'>[] = [
     batch: true,
     producerIds: false,
     perUser: DIGEST_PER_USER,
+  },
+  {
+    name: `email, topic fan-out (${TOPIC_SUBSCRIBERS} subscribers)`,
+    type: TYPE,
+    channels: ['email'],
+    count: TOPIC_SUBSCRIBERS,
+    batch: false,
+    producerIds: false,
+    topic: true,
   },
 ];
 
@@ -223,9 +243,108 @@ let providers: { env: Record<string, string>; network: Record<string, FakeHost> 
  * instances), so the per-isolate caches and the FCM access token start cold, as in a new isolate.
  */
 function freshEnv() {
-  const captured = envWithCapturedQueues(providers.env);
+  // The topics queue and its dead-letter queue capture too (their bodies are TopicPageMessage).
+  const topics = new CapturingQueue();
+  const topicsDlq = new CapturingQueue();
+  const captured = envWithCapturedQueues({ ...providers.env, QUEUE_TOPICS: topics, DLQ_TOPICS: topicsDlq });
   const meter = new Meter();
-  return { env: meterEnv(captured.env, meter), meter, queues: captured.queues, dlqs: captured.dlqs };
+  return {
+    env: meterEnv(captured.env, meter),
+    meter,
+    queues: captured.queues,
+    dlqs: captured.dlqs,
+    topics,
+    topicsDlq,
+  };
+}
+
+/**
+ * Creates the scenario's topic and subscribes its users (setup, counted apart: a subscription is
+ * written once, not per send). Returns the topic's key and what subscribing cost.
+ */
+async function subscribeTopic(env: Env, meter: Meter, plan: ScenarioPlan) {
+  const topic = `${RUN}_followers`;
+  meter.counts.fetchRequests += 1;
+  expect((await api('PUT', `/v1/topics/${topic}`, { name: 'meter followers' }, { env })).status).toBe(201);
+  for (let i = 0; i < plan.users.length; i += SUBSCRIBE_CHUNK) {
+    meter.counts.fetchRequests += 1;
+    const res = await api(
+      'POST',
+      `/v1/topics/${topic}/subscribers`,
+      { userIds: plan.users.slice(i, i + SUBSCRIBE_CHUNK) },
+      { env },
+    );
+    expect(res.status).toBe(200);
+  }
+  const counts = meter.snapshot();
+  meter.reset();
+  return { topic, counts };
+}
+
+/** ONE notification to the topic: its 202 names the topic and carries no delivery. */
+async function sendToTopic(env: Env, meter: Meter, plan: ScenarioPlan, topic: string): Promise<string> {
+  meter.counts.fetchRequests += 1;
+  const res = await api(
+    'POST',
+    '/v1/notifications',
+    {
+      type: plan.type,
+      recipients: [{ topic }],
+      data: DATA,
+      ...(plan.channels ? { channels: plan.channels } : {}),
+    },
+    { env },
+  );
+  expect(res.status).toBe(202);
+  const body = await json<AcceptedBody & { topics?: string[] }>(res);
+  expect(body.topics).toEqual([topic]);
+  expect(body.deliveries).toEqual([]);
+  return body.id;
+}
+
+/**
+ * Runs the captured topics queue through queue() in batches of TOPIC_BATCH until the expansion is
+ * done: each page the consumer handles enqueues the next page of its database, so this takes one
+ * round per page of the largest database. Returns the pages handled and the pages left over.
+ */
+async function expandTopics(env: Env, meter: Meter, topics: CapturingQueue) {
+  let pages = 0;
+  let invocations = 0;
+  for (let round = 0; round < 1000 && topics.sent.length > 0; round += 1) {
+    const pending = topics.sent.splice(0).map((m) => m.body);
+    for (let i = 0; i < pending.length; i += TOPIC_BATCH) {
+      const bodies = pending.slice(i, i + TOPIC_BATCH);
+      invocations += 1;
+      meter.counts.queueInvocations += 1;
+      meter.counts.queueMessagesRead += bodies.length;
+      const { result, messageIds } = await runConsumer(env, 'herald-topics', bodies);
+      const retried = new Set(result.retryMessages.map((m) => m.msgId));
+      if (result.retryBatch.retry) for (const id of messageIds) retried.add(id);
+      meter.counts.queueRetries += retried.size;
+      meter.counts.queueAcks += messageIds.length - retried.size;
+      pages += messageIds.length - retried.size;
+      messageIds.forEach((id, index) => {
+        const body = bodies[index];
+        if (retried.has(id) && body) topics.sent.push({ body });
+      });
+    }
+  }
+  return { pages, invocations, unconsumed: topics.sent.length };
+}
+
+/** The ids of a notification's deliveries in every database (read past the meter). */
+async function deliveryIdsOf(notificationId: string): Promise<string[]> {
+  const found = await Promise.all(
+    Object.entries(testEnv)
+      .filter(([name]) => /^DB(_\d+)?$/.test(name))
+      .map(([, db]) =>
+        (db as D1Database)
+          .prepare('SELECT id FROM deliveries WHERE notification_id = ?')
+          .bind(notificationId)
+          .all<{ id: string }>(),
+      ),
+  );
+  return found.flatMap((r) => r.results.map((row) => row.id));
 }
 
 async function ingest(env: Env, meter: Meter, plan: ScenarioPlan) {
@@ -322,18 +441,40 @@ async function databaseBytes(): Promise<number> {
 }
 
 async function runScenario(plan: ScenarioPlan): Promise<ScenarioResult> {
-  const { env, meter, queues, dlqs } = freshEnv();
+  const { env, meter, queues, dlqs, topics, topicsDlq } = freshEnv();
   takeRecipientStorage();
   const stopFetch = meterFetch(meter, providers.network);
   try {
+    const subscribed = plan.topic ? await subscribeTopic(env, meter, plan) : undefined;
     const started = Date.now();
     const sizeBefore = await databaseBytes();
-    const accepted = await ingest(env, meter, plan);
+    let accepted: AcceptedBody[];
+    let topic: TopicFigures | undefined;
+    let unexpanded = 0;
+    if (subscribed) {
+      // Accepting a topic send is the request and the expansion: every subscriber's row is written
+      // by a page of the topics queue, which also hands it to its channel queue.
+      const id = await sendToTopic(env, meter, plan, subscribed.topic);
+      const expansion = await expandTopics(env, meter, topics);
+      unexpanded = expansion.unconsumed;
+      const ids = await deliveryIdsOf(id);
+      expect(ids.length, 'one delivery per subscriber').toBe(plan.users.length);
+      accepted = [{ id, deliveries: ids.map((d) => ({ id: d, channel: 'email', status: 'queued' })) }];
+      topic = {
+        subscribers: plan.users.length,
+        pages: expansion.pages,
+        invocations: expansion.invocations,
+        pageMessages: meter.counts.queueWrittenByBinding.QUEUE_TOPICS ?? 0,
+        subscribe: subscribed.counts,
+      };
+    } else {
+      accepted = await ingest(env, meter, plan);
+    }
     const ingestCounts = meter.snapshot();
     const sizeAfterIngest = await databaseBytes();
-    const messages = CHANNELS.reduce((s, c) => s + queues[c].sent.length, 0);
+    const messages = CHANNELS.reduce((s, c) => s + queues[c].sent.length, 0) + (topic?.pageMessages ?? 0);
     meter.reset();
-    const unconsumed = await drain(env, meter, queues);
+    const unconsumed = (await drain(env, meter, queues)) + unexpanded;
     const consumeCounts = meter.snapshot();
     const wallMs = Date.now() - started;
     const sizeAfterDelivery = await databaseBytes();
@@ -343,7 +484,7 @@ async function runScenario(plan: ScenarioPlan): Promise<ScenarioResult> {
       batch: plan.batch,
       producerIds: plan.producerIds,
       channels: plan.channels ?? null,
-      notifications: plan.count,
+      notifications: plan.topic ? 1 : plan.count,
       deliveries: accepted.reduce((s, a) => s + a.deliveries.length, 0),
       // An in-app item is delivered as it is sent (appended to the inbox).
       sent: (statuses.sent ?? 0) + (statuses.delivered ?? 0),
@@ -351,13 +492,14 @@ async function runScenario(plan: ScenarioPlan): Promise<ScenarioResult> {
       providers: byProvider,
       messages,
       unconsumed,
-      deadLettered: CHANNELS.reduce((s, c) => s + dlqs[c].sent.length, 0),
+      deadLettered: CHANNELS.reduce((s, c) => s + dlqs[c].sent.length, 0) + topicsDlq.sent.length,
       wallMs,
       ingest: ingestCounts,
       consume: consumeCounts,
       total: addCounts(ingestCounts, consumeCounts),
       storage: takeRecipientStorage(),
       databaseGrowth: { ingest: sizeAfterIngest - sizeBefore, delivery: sizeAfterDelivery - sizeAfterIngest },
+      ...(topic ? { topic } : {}),
     };
   } finally {
     stopFetch();
@@ -447,6 +589,7 @@ it(`meters ${N} notifications per channel and over all channels`, async ({ task 
     notificationsPerScenario: N,
     perRequest: PER_REQUEST,
     consumerBatch: CONSUMER_BATCH,
+    topicBatch: TOPIC_BATCH,
     contacts: users.length,
     scenarios,
     cron,

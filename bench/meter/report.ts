@@ -39,12 +39,29 @@ export interface ScenarioResult {
   storage: DurableObjectStorageCounts;
   /** D1 database growth in bytes while accepting, and while delivering. */
   databaseGrowth: { ingest: number; delivery: number };
+  /** A send to a topic: its expansion (counted in `ingest`) and what subscribing cost beforehand. */
+  topic?: TopicFigures;
+}
+
+/** One notification to a topic: its subscribers, the expansion's pages, and the subscribe calls before it. */
+export interface TopicFigures {
+  subscribers: number;
+  /** Page messages the topics queue's consumer handled (each one database's next page). */
+  pages: number;
+  /** Page messages written (ingest's first page per database, then each page's next). */
+  pageMessages: number;
+  /** queue() invocations of the topics queue (batches of pages). */
+  invocations: number;
+  /** `PUT /v1/topics/{key}` and the `POST .../subscribers` calls: setup, not in the per-delivery figures. */
+  subscribe: Counts;
 }
 
 export interface MeterReport {
   notificationsPerScenario: number;
   perRequest: number;
   consumerBatch: number;
+  /** The topics queue's consumer batch (pages per queue() call). */
+  topicBatch: number;
   /** Contacts created up front: each scenario sends to its own. */
   contacts: number;
   /** The provider configured for each channel. */
@@ -79,6 +96,9 @@ const usd = (n: number) => `$${n < 0.01 && n > 0 ? n.toPrecision(2) : n.toFixed(
 const row = (cells: (string | number)[]) => `| ${cells.join(' | ')} |`;
 const code = (label: string) => `\`${label.replace(/\|/g, '\\|')}\``;
 const plural = (n: number, one: string, many = `${one}s`) => `${fmt(n)} ${n === 1 ? one : many}`;
+/** A count as a whole number (1,000), or as `fmt` when it has a fraction. */
+const whole = (n: number) => (Number.isInteger(n) ? n.toLocaleString('en-US') : fmt(n));
+const wholePlural = (n: number, one: string, many = `${one}s`) => `${whole(n)} ${n === 1 ? one : many}`;
 
 /** The Recipient `decide` calls of a scenario. */
 const decideCalls = (s: ScenarioResult) => s.total.doByMethod.decide ?? 0;
@@ -186,7 +206,7 @@ function budgetTable(report: MeterReport, awsTotal: number): string[] {
         judged(
           fmt(p.queueOps),
           p.queueOps <= BUDGETS.queueOps,
-          s.batch ? '' : 'single sends, not the budgeted case',
+          s.batch || s.topic ? '' : 'single sends, not the budgeted case',
         ),
         judged(
           `${p.maxR2OfOneTemplate} in ${Math.ceil(s.wallMs / 1000)} s`,
@@ -208,6 +228,62 @@ function digestsNote(report: MeterReport): string | undefined {
   const folded = s.deliveries / s.sent;
   const p = perDelivery(s);
   return `**Digests.** \`${s.name}\` counts per email that went out, each carrying ${fmt(folded)} notifications (the ${fmt(folded - 1)} held ones end \`digested\`): per notification that is ${fmt(p.d1RowsWritten / folded)} D1 rows written, ${fmt(p.doRequests / folded)} DO requests and ${fmt(p.doRowsWritten / folded)} DO rows (the open digest's row, rewritten by each fold), ${usd(p.dollars / folded)} per million notifications, for one email where there would have been ${fmt(folded)}.`;
+}
+
+/** D1 usage of the statements whose label passes `test`, summed. */
+function usageOf(byStatement: Counts['d1ByStatement'], test: (label: string) => boolean) {
+  const sum = { statements: 0, rowsWritten: 0, rowsRead: 0 };
+  for (const [label, u] of Object.entries(byStatement)) {
+    if (!test(label)) continue;
+    sum.statements += u.statements;
+    sum.rowsWritten += u.rowsWritten;
+    sum.rowsRead += u.rowsRead;
+  }
+  return sum;
+}
+
+/**
+ * What a send to a topic costs beyond a plain batch on the same channel: the expansion's pages
+ * (their messages and per-page reads) and the data on every row; and what subscribing cost.
+ */
+function topicNote(report: MeterReport): string | undefined {
+  const s = report.scenarios.find((x) => x.topic);
+  const t = s?.topic;
+  if (!s || !t) return undefined;
+  const plain = report.scenarios.find(
+    (x) =>
+      x.batch &&
+      !x.producerIds &&
+      !x.topic &&
+      x.sent === x.deliveries &&
+      JSON.stringify(x.channels) === JSON.stringify(s.channels),
+  );
+  const d = s.sent;
+  const p = perDelivery(s);
+  const ingest = s.ingest.d1ByStatement;
+  const sendReads = usageOf(ingest, (l) => l.includes('FROM topic_sends'));
+  const subscriptions = usageOf(ingest, (l) => l.includes('FROM topic_subscriptions'));
+  const existence = usageOf(ingest, (l) => l.startsWith('SELECT id FROM deliveries WHERE id IN'));
+  const contacts = usageOf(ingest, (l) => l.startsWith('SELECT * FROM contacts'));
+  const rowInserts = usageOf(ingest, (l) => l.startsWith('INSERT OR IGNORE INTO deliveries'));
+  const sendRecord = usageOf(ingest, (l) => l.startsWith('INSERT INTO topic_sends'));
+  const pageOps = t.pageMessages + 2 * t.pages;
+  const channelMessages = s.messages - t.pageMessages;
+  const perPage = (n: number) => fmt(n / Math.max(1, t.pages));
+  const extraReads = sendReads.rowsRead + subscriptions.rowsRead + existence.rowsRead;
+  const subscribeRows = t.subscribe.d1RowsWritten / t.subscribers;
+  const q = plain ? perDelivery(plain) : undefined;
+  const parts = [
+    `**Topic fan-out.** \`${s.name}\`: the request writes only the send's record (\`topic_sends\` in the home database, ${wholePlural(sendRecord.rowsWritten, 'row')}, its data sealed) and hands one page per database to the topics queue; ${t.pages} pages expand it (each database's subscribers 250 at a time, and one more page than it has full ones).`,
+    ` Per page: the send's record read again (${perPage(sendReads.rowsRead)} rows read), up to 250 subscriptions in one key range (${perPage(subscriptions.rowsRead)} rows read), the page's contacts (${perPage(contacts.statements)} statements, ${perPage(contacts.rowsRead)} rows read), the existence read of the page's delivery ids (${perPage(existence.statements)} statements of up to 100 ids, ${perPage(existence.rowsRead)} rows read: D1 counts about one per id though a first run finds none; a page run again writes only what is missing), ${perPage(channelMessages)} channel messages, one commit of its rows (\`INSERT OR IGNORE\`, one statement per row: ${perPage(rowInserts.statements)} statements, ${perPage(rowInserts.rowsWritten)} rows written) and the next page's message.`,
+    ` The pages cost ${fmt(pageOps / d)} queue operations per delivery (${t.pageMessages} messages, each written, read and deleted) and ${fmt(t.invocations / d)} Workers invocations (${t.invocations} \`queue()\` calls of up to ${report.topicBatch} pages); the reads a plain batch does not make (the send's record, the subscriptions, the existence read) are ${fmt(extraReads / d)} D1 rows per delivery, ${usd((extraReads / d) * CLOUDFLARE_PRICES.d1RowRead)} per million deliveries.`,
+    ` Each subscriber's row is its own head and carries the notification's data, sealed for it (${fmt(s.databaseGrowth.ingest / d)} bytes of D1 per delivery at acceptance${plain ? ` against ${fmt(plain.databaseGrowth.ingest / plain.sent)} for \`${plain.name}\`, whose notifications, to one user each, are their own heads too` : ''}), so each row reads, moves and is archived alone.`,
+    plain && q
+      ? ` Altogether ${fmt(p.d1RowsWritten)} D1 rows written per delivery against ${fmt(q.d1RowsWritten)}, ${fmt(p.d1RowsRead)} rows read against ${fmt(q.d1RowsRead)}, ${fmt(p.queueOps)} queue operations against ${fmt(q.queueOps)}: ${usd(p.dollars)} against ${usd(q.dollars)} per million deliveries, from one request where the batch took ${plain.total.fetchRequests}.`
+      : '',
+    ` Subscribing (before the send, once per subscription, ${wholePlural(t.subscribe.fetchRequests - 1, 'call')}) wrote ${plural(subscribeRows, 'D1 row')} per subscriber: ${usd(subscribeRows * CLOUDFLARE_PRICES.d1RowWritten)} per million subscriptions.`,
+  ];
+  return parts.join('');
 }
 
 function producerIdsNote(report: MeterReport): string | undefined {
@@ -248,8 +324,9 @@ function producerIdsNote(report: MeterReport): string | undefined {
 export function renderReport(report: MeterReport): string {
   const out: string[] = [];
   const all = report.scenarios.find((s) => s.batch && !s.producerIds && s.channels === null);
-  const single = report.scenarios.find((s) => !s.batch);
+  const single = report.scenarios.find((s) => !s.batch && !s.topic);
   const withIds = report.scenarios.find((s) => s.producerIds);
+  const topic = report.scenarios.find((s) => s.topic);
   const aws = awsCost();
   const awsTotal = sumDollars(aws);
   const providerList = (Object.entries(report.providers) as [Channel, string][])
@@ -259,11 +336,14 @@ export function renderReport(report: MeterReport): string {
   const withIdsIntro = withIds
     ? ` In \`${withIds.name}\` each notification carries its own \`id\` (the producer's idempotency key); elsewhere Herald generates the ids.`
     : '';
+  const topicIntro = topic?.topic
+    ? ` \`${topic.name}\` sends ONE notification (\`recipients: [{ "topic": key }]\`, one \`POST /v1/notifications\`) to a topic its ${topic.topic.subscribers} users were subscribed to beforehand (${wholePlural(topic.topic.subscribe.fetchRequests - 1, 'call')} of up to 1,000, not counted in its figures), then runs the captured \`herald-topics\` queue through \`queue()\` in batches of ${report.topicBatch} pages until the expansion is done (${topic.topic.pages} pages: each plans, enqueues and writes up to 250 subscribers of one database and enqueues that database's next page), then the channel queue as above; its "queue msgs" are the ${topic.topic.pageMessages} page messages and the channel messages the pages wrote.`
+    : '';
 
   out.push('## Operation meter (inside workerd, `npx vitest run -c bench/meter/vitest.meter.config.ts`)');
   out.push('');
   out.push(
-    `Each scenario sends ${report.notificationsPerScenario} \`order_shipped\` notifications (single ingest: fewer, one per request) to its own contacts, which no earlier scenario reached (${report.contacts} contacts in all, each with an email, a phone, an FCM token, Slack and a webhook, so every scenario measures recipients with no earlier sends in their windows), through the Worker's \`fetch()\` (batch ingest: ${report.perRequest} per \`POST /v1/notifications/batch\`), then runs the captured queue messages through \`queue()\` in batches of ${report.consumerBatch} messages.${withIdsIntro} Providers are the real provider modules (${providerList}), configured through env overrides; the global \`fetch\` they call is replaced by a fake network that answers each provider host with its documented success response (no request leaves the machine) and counts every request by host. ${unsent.length === 0 ? 'Every delivery ended `sent`.' : `Not every delivery ended \`sent\`: ${unsent.map((s) => `${s.name} ${JSON.stringify(s.statuses)}`).join('; ')}.`} Every binding is wrapped in a counting proxy; D1 rows are D1's own \`meta.rows_written\`/\`rows_read\`; Recipient object rows are SQLite's \`cursor.rowsWritten\`, measured inside the objects. Figures are per **delivered** delivery.`,
+    `Each scenario sends ${report.notificationsPerScenario} \`order_shipped\` notifications (single ingest: fewer, one per request) to its own contacts, which no earlier scenario reached (${report.contacts} contacts in all, each with an email, a phone, an FCM token, Slack and a webhook, so every scenario measures recipients with no earlier sends in their windows), through the Worker's \`fetch()\` (batch ingest: ${report.perRequest} per \`POST /v1/notifications/batch\`), then runs the captured queue messages through \`queue()\` in batches of ${report.consumerBatch} messages.${withIdsIntro}${topicIntro} Providers are the real provider modules (${providerList}), configured through env overrides; the global \`fetch\` they call is replaced by a fake network that answers each provider host with its documented success response (no request leaves the machine) and counts every request by host. ${unsent.length === 0 ? 'Every delivery ended `sent`.' : `Not every delivery ended \`sent\`: ${unsent.map((s) => `${s.name} ${JSON.stringify(s.statuses)}`).join('; ')}.`} Every binding is wrapped in a counting proxy; D1 rows are D1's own \`meta.rows_written\`/\`rows_read\`; Recipient object rows are SQLite's \`cursor.rowsWritten\`, measured inside the objects. Figures are per **delivered** delivery.`,
   );
   out.push('');
   out.push(
@@ -342,7 +422,7 @@ export function renderReport(report: MeterReport): string {
     }
   }
 
-  for (const s of [all, single, withIds]) {
+  for (const s of [all, single, withIds, topic]) {
     if (!s) continue;
     const p = perDelivery(s);
     out.push('');
@@ -370,6 +450,8 @@ export function renderReport(report: MeterReport): string {
   if (idsNote) budgetNotes.push(idsNote);
   const digestNote = digestsNote(report);
   if (digestNote) budgetNotes.push(digestNote);
+  const fanOutNote = topicNote(report);
+  if (fanOutNote) budgetNotes.push(fanOutNote);
   budgetNotes.push(
     `**DO rows written**: at most ${BUDGETS.doRowsPerDecide} per \`decide\` call, the Recipient object's one state row (its counted sends, dedupe claims and leases as compact JSON), rewritten when the call let through a delivery that a cap counts or that carries a \`dedupeKey\`, so that caps, claims and leases survive eviction and deploys. A webhook without a type cap or key writes none. A consumer batch asks each recipient once per channel queue, so a notification to several capped channels writes one row per channel; a notification's several deliveries on one channel (devices, chat channels) share the row and the slot.`,
   );
@@ -394,7 +476,7 @@ export function renderReport(report: MeterReport): string {
     out.push(`- ${note}`);
   }
 
-  for (const s of [all, single, withIds]) {
+  for (const s of [all, single, withIds, topic]) {
     if (!s) continue;
     out.push('');
     out.push(`### Where the D1 rows go: ${s.name}`);
