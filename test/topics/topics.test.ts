@@ -258,7 +258,13 @@ describe('topics: a send expands through the queue', () => {
     const replay = await api('POST', '/v1/notifications', body, { env: captured.env });
     expect(replay.status).toBe(202);
     expect(replay.headers.get('Idempotent-Replayed')).toBe('true');
+    expect(await json(replay)).toEqual({ id, topics: [key], deliveries: [] });
     expect(captured.topics.sent.length).toBe(allShards().length);
+    // After the expansion too: the answer is the first one, never the subscribers' deliveries.
+    await expandAll(captured);
+    const later = await api('POST', '/v1/notifications', body, { env: captured.env });
+    expect(await json(later)).toEqual({ id, topics: [key], deliveries: [] });
+    expect(captured.topics.sent).toEqual([]);
     const conflict = await api(
       'POST',
       '/v1/notifications',

@@ -227,10 +227,18 @@ async function replay(
       [{ field: 'id', message: 'this id was used with a different body' }],
     );
   }
-  const deliveries = await services.deliveries.getDeliveries(existing.deliveryIds);
+  const [all, send] = await Promise.all([
+    services.deliveries.getDeliveries(existing.deliveryIds),
+    services.topicSends.get(id),
+  ]);
+  // A send to topics answers as it did: its topics, and only the deliveries it named directly
+  // (a subscriber's user id is never one the send skips; an inline recipient may have none).
+  const skip = new Set(send?.skip);
+  const deliveries = send ? all.filter((d) => d.userId === null || skip.has(d.userId)) : all;
   return {
     id,
     replayed: true,
+    ...(send ? { topics: send.topics.map((t) => t.topic) } : {}),
     deliveries: deliveries.map((d) => ({
       id: d.id,
       userId: d.userId,
