@@ -1,7 +1,10 @@
 // `node scripts/bundle-budget.mjs`: builds the Worker exactly as `wrangler deploy` would
 // (`--dry-run --outdir`), gzips what would be uploaded and fails when it exceeds the budget.
 // A smaller bundle starts faster on a cold isolate; the Workers limit is 3 MB (free) / 10 MB
-// (paid) gzipped, so 400 KiB leaves room while catching a heavy dependency slipping in.
+// (paid) gzipped, so 450 KiB leaves room while catching a heavy dependency slipping in. It was
+// 400 KiB until the Novu-compatible API, topics and the counters (Herald's own code, 386 → 412 KiB).
+// The largest dead weight is zod's locales (364 KiB before gzip, kept whole because `z` is imported
+// as a namespace): the first thing to cut if the budget binds again.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +15,7 @@ import { gzipSync } from 'node:zlib';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** The budget for the gzipped upload, in bytes. */
-export const BUDGET_BYTES = 400 * 1024;
+export const BUDGET_BYTES = 450 * 1024;
 
 /** What wrangler uploads: the modules, not source maps or the README it writes beside them. */
 const UPLOADED = /\.(m?js|cjs|wasm|bin|txt|html|json)$/;
