@@ -164,6 +164,15 @@ export class TopicSendsRepo {
     );
   }
 
+  /** Whether a send was canceled (read again after a page is written). */
+  async isCanceled(notificationId: string): Promise<boolean> {
+    const row = await this.db
+      .prepare('SELECT canceled_at FROM topic_sends WHERE notification_id = ?')
+      .bind(notificationId)
+      .first<{ canceled_at: number | null }>();
+    return row?.canceled_at != null;
+  }
+
   /** Stops the expansion of these sends (a cancellation): true for each one that was running. */
   async cancel(ids: readonly string[], nowMs: number): Promise<number> {
     if (ids.length === 0) return 0;

@@ -1,5 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { QueueMessage, TopicPageMessage } from '../../src/queue/messages';
+import { TopicSendsRepo } from '../../src/storage/topics-repo';
 import { api, json, uniqueUser } from '../helpers/api';
 import { type CapturedEnv, envWithCapturedQueues, runConsumer, sendNotification } from '../helpers/queues';
 import { allShards, homeDb, shardIndexOfUser, sql } from '../helpers/shards';
@@ -327,6 +328,41 @@ describe('topics: a send expands through the queue', () => {
       accepted.id,
     );
     expect(statuses.reduce((n, r) => n + (r.status === 'canceled' ? r.n : 0), 0)).toBe(1200);
+    expect(statuses.every((r) => r.status === 'canceled')).toBe(true);
+  });
+
+  it('calls off the rows of a page that was planned while the notification was being canceled', async () => {
+    const captured = envWithCapturedQueues();
+    const key = await createTopic(captured.env);
+    await subscribeAll(captured.env, key, [uniqueUser(), uniqueUser()]);
+    const accepted = await sendNotification(captured, {
+      type: 'new_comment',
+      recipients: [{ topic: key }],
+      data: { author: 'A', comment: 'c', url: '/' },
+    });
+    // The page reads the send before the cancel lands, and writes its rows after it.
+    const read = TopicSendsRepo.prototype.get;
+    const spy = vi.spyOn(TopicSendsRepo.prototype, 'get').mockImplementation(async function (
+      this: TopicSendsRepo,
+      id,
+    ) {
+      const send = await read.call(this, id);
+      await homeDb(captured.env)
+        .prepare('UPDATE topic_sends SET canceled_at = ? WHERE notification_id = ?')
+        .bind(Date.now(), id)
+        .run();
+      return send;
+    });
+    try {
+      await expandAll(captured);
+    } finally {
+      spy.mockRestore();
+    }
+    const statuses = await sql<{ status: string }>(
+      'SELECT status FROM deliveries WHERE notification_id = ?',
+      accepted.id,
+    );
+    expect(statuses.length).toBe(2);
     expect(statuses.every((r) => r.status === 'canceled')).toBe(true);
   });
 

@@ -203,6 +203,14 @@ async function deliverTo(services: Services, send: TopicSend, userIds: readonly 
     ...services.deliveries.newRowsCountStatements([{ notification, deliveries, accepted: false }]),
     ...(await services.deliveries.insertOwnHeadStatements(notification, deliveries, send.createdAtMs)),
   ]);
+  // A cancellation that came while this page was planned may have missed its rows: call them off.
+  if (await services.topicSends.isCanceled(send.notificationId)) {
+    await services.deliveries.cancel(
+      deliveries.map((d) => d.id),
+      services.now(),
+    );
+    return;
+  }
   await scheduleLaterSteps(services, [{ notification, deliveries }]);
 }
 
