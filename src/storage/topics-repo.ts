@@ -28,17 +28,19 @@ export class TopicsRepo {
     name: string | null | undefined,
     nowMs: number,
   ): Promise<{ topic: Topic; created: boolean }> {
-    const row = await this.db
-      .prepare(
-        `INSERT INTO topics (key, name, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)
-         ON CONFLICT (key) DO UPDATE SET name = CASE WHEN ?4 THEN excluded.name ELSE topics.name END,
-           updated_at = CASE WHEN ?4 AND topics.name IS NOT excluded.name THEN excluded.updated_at ELSE topics.updated_at END
-         RETURNING key, name, created_at, updated_at`,
-      )
-      .bind(key, name ?? null, nowMs, name === undefined ? 0 : 1)
-      .first<TopicRow>();
-    if (!row) throw new Error('topic upsert returned no row');
-    return { topic: toTopic(row), created: row.created_at === nowMs && row.updated_at === nowMs };
+    // One transaction: the insert says whether the topic is new; a rename touches only a changed name.
+    const [inserted, , read] = await this.db.batch<TopicRow>([
+      this.db
+        .prepare('INSERT OR IGNORE INTO topics (key, name, created_at, updated_at) VALUES (?, ?, ?, ?)')
+        .bind(key, name ?? null, nowMs, nowMs),
+      this.db
+        .prepare('UPDATE topics SET name = ?, updated_at = ? WHERE key = ? AND ? AND name IS NOT ?')
+        .bind(name ?? null, nowMs, key, name === undefined ? 0 : 1, name ?? null),
+      this.db.prepare('SELECT * FROM topics WHERE key = ?').bind(key),
+    ]);
+    const row = read?.results[0];
+    if (!row) throw new Error('topic upsert read no row');
+    return { topic: toTopic(row), created: (inserted?.meta.changes ?? 0) > 0 };
   }
 
   async get(key: string): Promise<Topic | null> {

@@ -2,7 +2,13 @@ import { describe, expect, it, vi } from 'vitest';
 import type { QueueMessage, TopicPageMessage } from '../../src/queue/messages';
 import { TopicSendsRepo } from '../../src/storage/topics-repo';
 import { api, json, uniqueUser } from '../helpers/api';
-import { type CapturedEnv, envWithCapturedQueues, runConsumer, sendNotification } from '../helpers/queues';
+import {
+  atTime,
+  type CapturedEnv,
+  envWithCapturedQueues,
+  runConsumer,
+  sendNotification,
+} from '../helpers/queues';
 import { allShards, homeDb, shardIndexOfUser, sql } from '../helpers/shards';
 
 const uniqueTopic = () => `t_${uniqueUser('topic')}`;
@@ -90,6 +96,16 @@ describe('topics: the API', () => {
     expect((await api('GET', `/v1/topics/${key}`, undefined, { env })).status).toBe(404);
     expect(await sql('SELECT * FROM topic_subscriptions WHERE topic_key = ?', key)).toEqual([]);
     expect((await api('DELETE', `/v1/topics/${key}`, undefined, { env })).status).toBe(404);
+  });
+
+  it('answers 201 only for the call that created the topic, even within one millisecond', async () => {
+    const { env } = envWithCapturedQueues();
+    const key = uniqueTopic();
+    const statuses = await atTime(Date.now(), async () => [
+      (await api('PUT', `/v1/topics/${key}`, { name: 'A' }, { env })).status,
+      (await api('PUT', `/v1/topics/${key}`, { name: 'A' }, { env })).status,
+    ]);
+    expect(statuses).toEqual([201, 200]);
   });
 
   it('pages topics and subscribers with a cursor', async () => {
@@ -340,7 +356,7 @@ describe('topics: a send expands through the queue', () => {
       recipients: [{ topic: key }],
       data: { author: 'A', comment: 'c', url: '/' },
     });
-    // The page reads the send before the cancel lands, and writes its rows after it.
+    // Every page reads the send as it was before the cancel landed, and writes its rows after it.
     const read = TopicSendsRepo.prototype.get;
     const spy = vi.spyOn(TopicSendsRepo.prototype, 'get').mockImplementation(async function (
       this: TopicSendsRepo,
@@ -351,7 +367,7 @@ describe('topics: a send expands through the queue', () => {
         .prepare('UPDATE topic_sends SET canceled_at = ? WHERE notification_id = ?')
         .bind(Date.now(), id)
         .run();
-      return send;
+      return send && { ...send, canceledAtMs: null };
     });
     try {
       await expandAll(captured);
