@@ -6,9 +6,10 @@
 // absorbs does not count). Writes its figures to the chaos section of bench/results.md.
 //   node bench/chaos.mjs [--count 600] [--port 8798] [--timeout 900]
 import '../scripts/lib/local-bin.mjs';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { localD1, sumBy } from './lib/local-d1.mjs';
 import { writeSection } from './lib/results.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -84,14 +85,9 @@ async function waitForHealth() {
   throw new Error('the local stack did not start');
 }
 
-function d1(sql) {
-  const out = spawnSync('wrangler', ['d1', 'execute', 'DB', '--local', '--json', '--command', sql], {
-    env,
-    encoding: 'utf8',
-  });
-  if (out.status !== 0) throw new Error(`d1 execute failed: ${out.stderr}`);
-  return JSON.parse(out.stdout)[0].results;
-}
+// Every local database: deliveries and the outbox live in the shards, so one query reads them all.
+const databases = await localD1(root);
+const d1 = (sql) => databases.query(sql);
 
 await waitForHealth();
 console.log(`chaos: sending ${count} notifications (${count * 5} deliveries) tagged ${tag}`);
@@ -138,31 +134,36 @@ const scope = `notification_id IN (SELECT notification_id FROM deliveries WHERE 
 const TERMINAL = ['sent', 'failed', 'rate_limited', 'duplicate', 'skipped', 'suppressed', 'unknown'];
 const terminal = `(${TERMINAL.map((s) => `'${s}'`).join(',')})`;
 for (;;) {
-  const [{ open }] = d1(
-    `SELECT count(*) AS open FROM deliveries WHERE ${scope} AND status NOT IN ${terminal}`,
-  );
+  const open = (
+    await d1(`SELECT count(*) AS open FROM deliveries WHERE ${scope} AND status NOT IN ${terminal}`)
+  ).reduce((n, row) => n + Number(row.open), 0);
   process.stdout.write(
     `\r  waiting: ${open} deliveries not terminal after ${Math.round((Date.now() - started) / 1000)} s   `,
   );
   if (open === 0 || Date.now() - started > timeoutSeconds * 1000) break;
-  // Each check starts wrangler (a few CPU seconds): not too often, the machine runs the stack too.
-  await sleep(10_000);
+  await sleep(5_000);
 }
 console.log('');
 
-const byStatus = Object.fromEntries(
-  d1(`SELECT status, count(*) AS n FROM deliveries WHERE ${scope} GROUP BY status`).map((r) => [
-    r.status,
-    r.n,
-  ]),
+const byStatus = sumBy(
+  await d1(`SELECT status, count(*) AS n FROM deliveries WHERE ${scope} GROUP BY status`),
+  'status',
 );
 const stored = Object.values(byStatus).reduce((a, b) => a + b, 0);
 const terminalCount = TERMINAL.reduce((n, s) => n + (byStatus[s] ?? 0), 0);
 // A repeat a real provider drops (same idempotency key) is kept in the outbox, marked: not a second message.
-const twice = d1(
-  `SELECT channel, count(*) AS deliveries FROM (SELECT delivery_id, channel FROM outbox WHERE ${scope} AND idempotent_repeat = 0 GROUP BY delivery_id HAVING count(*) > 1) GROUP BY channel`,
-);
-const absorbed = d1(`SELECT count(*) AS n FROM outbox WHERE ${scope} AND idempotent_repeat = 1`)[0]?.n ?? 0;
+const twice = Object.entries(
+  sumBy(
+    await d1(
+      `SELECT channel, count(*) AS deliveries FROM (SELECT delivery_id, channel FROM outbox WHERE ${scope} AND idempotent_repeat = 0 GROUP BY delivery_id HAVING count(*) > 1) GROUP BY channel`,
+    ),
+    'channel',
+    'deliveries',
+  ),
+).map(([channel, deliveries]) => ({ channel, deliveries }));
+const absorbed = (
+  await d1(`SELECT count(*) AS n FROM outbox WHERE ${scope} AND idempotent_repeat = 1`)
+).reduce((n, row) => n + Number(row.n), 0);
 const sentTwice = twice.reduce((n, t) => n + t.deliveries, 0);
 const crashes = injected.InjectedCrash ?? 0;
 const report = {
