@@ -1,15 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { api, FCM_TOKEN, json, newContact, SLACK_URL, seedEvent } from './helpers/api';
+import { api, FCM_TOKEN, json, newContact, SLACK_URL, seedEvent, until } from './helpers/api';
 import { type NotificationView, readOutbox } from './helpers/deliveries';
-
-async function until<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
-  const started = Date.now();
-  for (;;) {
-    const value = await read();
-    if (done(value) || Date.now() - started > timeoutMs) return value;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 describe('end to end: fetch → D1 → real local queues → consumer → sandbox outbox', () => {
   it('payment_reminder to a contact with email, phone, an FCM token and Slack: four deliveries sent', async () => {

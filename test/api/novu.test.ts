@@ -5,7 +5,7 @@ import { SubscriberResponseDto, ValidationErrorDto } from '@novu/api/models/erro
 import { describe, expect, it } from 'vitest';
 import type { Env } from '../../src/config/env';
 import worker from '../../src/index';
-import { ADMIN_KEY, api, json, newContact, testEnv, uniqueUser } from '../helpers/api';
+import { ADMIN_KEY, api, json, newContact, testEnv, uniqueUser, until } from '../helpers/api';
 import { type NotificationView, readDeliveries, readOutbox } from '../helpers/deliveries';
 import { drainQueues, envWithCapturedQueues } from '../helpers/queues';
 
@@ -35,15 +35,6 @@ function withEnv(env: Env) {
     await waitOnExecutionContext(ctx);
     return response;
   });
-}
-
-async function until<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
-  const started = Date.now();
-  for (;;) {
-    const value = await read();
-    if (done(value) || Date.now() - started > timeoutMs) return value;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 const notification = async (id: string) =>

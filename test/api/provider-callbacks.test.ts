@@ -10,7 +10,7 @@ import {
   suppressionKeyOf,
 } from '../../src/services/recipients/suppressions';
 import { D1ReplayGuard } from '../../src/storage/events-repo';
-import { base64, hex, hmacBytes, p1363ToDer } from '../callbacks/helpers';
+import { base64, hex, hmacBytes, p1363ToDer, sendgridSigningKey } from '../callbacks/helpers';
 import { api, json, testEnv, uniqueUser } from '../helpers/api';
 import { delivery, sentDelivery } from '../helpers/deliveries';
 
@@ -30,16 +30,12 @@ let sendgridKey: CryptoKey;
 let env: Env;
 
 beforeAll(async () => {
-  const pair = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, [
-    'sign',
-    'verify',
-  ])) as CryptoKeyPair;
-  sendgridKey = pair.privateKey;
-  const spki = new Uint8Array((await crypto.subtle.exportKey('spki', pair.publicKey)) as ArrayBuffer);
+  const key = await sendgridSigningKey();
+  sendgridKey = key.privateKey;
   env = {
     ...testEnv,
     TWILIO_AUTH_TOKEN: TWILIO_TOKEN,
-    SENDGRID_WEBHOOK_PUBLIC_KEY: base64(spki),
+    SENDGRID_WEBHOOK_PUBLIC_KEY: key.publicKeyBase64,
     RESEND_WEBHOOK_SECRET: RESEND_SECRET,
     MAILGUN_WEBHOOK_SIGNING_KEY: MAILGUN_KEY,
     POSTMARK_WEBHOOK_USER: POSTMARK.user,

@@ -76,3 +76,13 @@ export function p1363ToDer(raw: Uint8Array): Uint8Array {
   const body = [...derInteger(raw.subarray(0, 32)), ...derInteger(raw.subarray(32))];
   return Uint8Array.from([0x30, body.length, ...body]);
 }
+
+/** A SendGrid-style signing key pair: the private key to sign events, the public key as the env takes it (base64 SPKI). */
+export async function sendgridSigningKey(): Promise<{ privateKey: CryptoKey; publicKeyBase64: string }> {
+  const pair = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, [
+    'sign',
+    'verify',
+  ])) as CryptoKeyPair;
+  const spki = new Uint8Array((await crypto.subtle.exportKey('spki', pair.publicKey)) as ArrayBuffer);
+  return { privateKey: pair.privateKey, publicKeyBase64: base64(spki) };
+}

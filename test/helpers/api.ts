@@ -65,3 +65,17 @@ export function seedEvent<D>(id: string, detail: D, detailType = 'payment_notifi
 export const FCM_TOKEN = `fcm-${'x'.repeat(40)}:APA91b${'Q'.repeat(120)}`;
 export const APNS_TOKEN = 'a1'.repeat(32);
 export const SLACK_URL = 'https://hooks.slack.com/services/T000/B000/XXXXXXXX';
+
+/** Reads until `done` holds (the Worker's own queues run in the background), for up to `timeoutMs`. */
+export async function until<T>(
+  read: () => Promise<T>,
+  done: (value: T) => boolean,
+  timeoutMs = 10_000,
+): Promise<T> {
+  const started = Date.now();
+  for (;;) {
+    const value = await read();
+    if (done(value) || Date.now() - started > timeoutMs) return value;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

@@ -2,7 +2,7 @@ import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Env } from '../../src/config/env';
 import { createServices } from '../../src/services/container';
-import { p1363ToDer } from '../callbacks/helpers';
+import { p1363ToDer, sendgridSigningKey } from '../callbacks/helpers';
 import { api, json, testEnv } from '../helpers/api';
 import { readDeliveries, readDelivery, statusesOf } from '../helpers/deliveries';
 import { fakeFetch } from '../helpers/fetch';
@@ -95,13 +95,9 @@ let sendgridKey: CryptoKey;
 let callbackEnv: Env;
 
 beforeAll(async () => {
-  const pair = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, [
-    'sign',
-    'verify',
-  ])) as CryptoKeyPair;
-  sendgridKey = pair.privateKey;
-  const spki = new Uint8Array((await crypto.subtle.exportKey('spki', pair.publicKey)) as ArrayBuffer);
-  callbackEnv = { ...testEnv, SENDGRID_WEBHOOK_PUBLIC_KEY: btoa(String.fromCharCode(...spki)) } as Env;
+  const key = await sendgridSigningKey();
+  sendgridKey = key.privateKey;
+  callbackEnv = { ...testEnv, SENDGRID_WEBHOOK_PUBLIC_KEY: key.publicKeyBase64 } as Env;
 });
 
 async function sendgridEvents(events: Record<string, unknown>[]): Promise<Response> {

@@ -8,6 +8,7 @@ import {
 } from '../../services/novu/idempotency';
 import { bearerToken } from '../shared/auth';
 import type { ErrorBody } from '../shared/errors';
+import { errorResponsesIn } from '../shared/responses';
 import { ErrorSchema } from '../shared/schemas';
 import type { AppEnv } from '../shared/types';
 
@@ -71,16 +72,16 @@ const STANDARD: Record<NovuErrorStatus, string> = {
 };
 
 /** A Novu route's error responses, each in {@link NovuErrorSchema} (see its description). */
-export function novuErrorResponses<S extends NovuErrorStatus>(statuses: Record<S, string | true>) {
-  return Object.fromEntries(
-    (Object.entries(statuses) as [string, string | true][]).map(([status, description]) => [
-      status,
-      {
-        description: description === true ? STANDARD[Number(status) as NovuErrorStatus] : description,
-        content: novuErrorContent,
-      },
-    ]),
-  ) as Record<S, { description: string; content: typeof novuErrorContent }>;
+export const novuErrorResponses = errorResponsesIn(novuErrorContent, STANDARD);
+
+/** Novu's `failIfExists` query: a 409 carrying the existing `what` instead of an update. */
+export function failIfExistsQuery(what: string) {
+  return z.object({
+    failIfExists: z
+      .enum(['true', 'false'])
+      .optional()
+      .openapi({ description: `A 409 instead of an update when the ${what} exists` }),
+  });
 }
 
 /** Herald's `details` (`[{ field, message }]`) as Novu's `errors` record. */

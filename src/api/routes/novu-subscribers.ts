@@ -8,6 +8,7 @@ import type { AppEnv } from '../shared/types';
 import { jsonBody, validationHook } from '../shared/validation';
 import { NovuCreateSubscriberSchema, NovuSubscriberResponseSchema } from './novu-schemas';
 import {
+  failIfExistsQuery,
   IdempotencyHeaders,
   NOVU_AUTH,
   NOVU_TAG,
@@ -35,12 +36,7 @@ const createSubscriber = createRoute({
   security: novuSecurity,
   request: {
     headers: IdempotencyHeaders,
-    query: z.object({
-      failIfExists: z
-        .enum(['true', 'false'])
-        .optional()
-        .openapi({ description: 'A 409 instead of an update when the subscriber exists' }),
-    }),
+    query: failIfExistsQuery('subscriber'),
     body: jsonBody(NovuCreateSubscriberSchema),
   },
   responses: {

@@ -13,6 +13,7 @@ import {
   NovuUpsertTopicSchema,
 } from './novu-schemas';
 import {
+  failIfExistsQuery,
   IdempotencyHeaders,
   NOVU_AUTH,
   NOVU_TAG,
@@ -51,12 +52,7 @@ const upsertTopic = createRoute({
   security: novuSecurity,
   request: {
     headers: IdempotencyHeaders,
-    query: z.object({
-      failIfExists: z
-        .enum(['true', 'false'])
-        .optional()
-        .openapi({ description: 'A 409 instead of an update when the topic exists' }),
-    }),
+    query: failIfExistsQuery('topic'),
     body: jsonBody(NovuUpsertTopicSchema),
   },
   responses: {

@@ -47,19 +47,21 @@ export const KEY_ERRORS = { 401: true, 403: true, 429: true } as const;
 export const BODY_ERRORS = { 400: true, 413: true, 415: true, 422: true } as const;
 
 /**
- * A route's error responses: each status with its standard description (`true`) or the route's
- * own words, always the same envelope.
+ * A builder of error responses in one body shape: each status with its standard description
+ * (`true`) or the route's own words. Herald's routes use {@link errorResponses}; the
+ * Novu-compatible routes build theirs in Novu's shape.
  */
-export function errorResponses<T extends Partial<Record<ErrorStatus, string | true>>>(
-  statuses: T,
-): { [S in keyof T]: { description: string; content: typeof errorContent } } {
-  return Object.fromEntries(
-    (Object.entries(statuses) as [string, string | true][]).map(([status, description]) => [
-      status,
-      {
-        description: description === true ? STANDARD[Number(status) as ErrorStatus] : description,
-        content: errorContent,
-      },
-    ]),
-  ) as { [S in keyof T]: { description: string; content: typeof errorContent } };
+export function errorResponsesIn<C, K extends number>(content: C, standard: Record<K, string>) {
+  return <T extends Partial<Record<K, string | true>>>(
+    statuses: T,
+  ): { [S in keyof T]: { description: string; content: C } } =>
+    Object.fromEntries(
+      (Object.entries(statuses) as [string, string | true][]).map(([status, description]) => [
+        status,
+        { description: description === true ? standard[Number(status) as K] : description, content },
+      ]),
+    ) as { [S in keyof T]: { description: string; content: C } };
 }
+
+/** A route's error responses, always in the one envelope. */
+export const errorResponses = errorResponsesIn(errorContent, STANDARD);
