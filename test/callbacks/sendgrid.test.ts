@@ -6,7 +6,15 @@ import {
   verifySendgridCallback,
 } from '../../src/callbacks/sendgrid';
 import { CallbackConfigError, type CallbackEvent } from '../../src/callbacks/types';
-import { base64, memoryReplayGuard, p1363ToDer, refused, request, STALE_OFFSETS_SECONDS } from './helpers';
+import {
+  base64,
+  memoryReplayGuard,
+  p1363ToDer,
+  refused,
+  request,
+  STALE_OFFSETS_SECONDS,
+  sendgridSigningKey,
+} from './helpers';
 
 const encoder = new TextEncoder();
 
@@ -38,15 +46,6 @@ function signedHeaders(signature: string, timestamp: string): Record<string, str
     'x-twilio-email-event-webhook-signature': signature,
     'x-twilio-email-event-webhook-timestamp': timestamp,
   };
-}
-
-async function generatedKey() {
-  const pair = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, [
-    'sign',
-    'verify',
-  ])) as CryptoKeyPair;
-  const spki = new Uint8Array((await crypto.subtle.exportKey('spki', pair.publicKey)) as ArrayBuffer);
-  return { privateKey: pair.privateKey, publicKeyBase64: base64(spki) };
 }
 
 async function sign(privateKey: CryptoKey, timestamp: string, body: string): Promise<string> {
@@ -117,7 +116,7 @@ describe('sendgrid signature: generated P-256 keys', () => {
   ]);
 
   it('accepts genuine signatures (many, so r and s with and without a high bit are covered)', async () => {
-    const { privateKey, publicKeyBase64 } = await generatedKey();
+    const { privateKey, publicKeyBase64 } = await sendgridSigningKey();
     const config = configOf(publicKeyBase64);
     for (let i = 0; i < 24; i++) {
       const body = `${BODY}${' '.repeat(i)}`;
@@ -127,8 +126,8 @@ describe('sendgrid signature: generated P-256 keys', () => {
   });
 
   it('refuses a signature made with another key (forged)', async () => {
-    const genuine = await generatedKey();
-    const attacker = await generatedKey();
+    const genuine = await sendgridSigningKey();
+    const attacker = await sendgridSigningKey();
     const headers = signedHeaders(await sign(attacker.privateKey, TIMESTAMP, BODY), TIMESTAMP);
     const verdict = await verifySendgridCallback(
       request({ headers, body: BODY }),
@@ -139,7 +138,7 @@ describe('sendgrid signature: generated P-256 keys', () => {
   });
 
   it('refuses an altered body and an altered timestamp', async () => {
-    const { privateKey, publicKeyBase64 } = await generatedKey();
+    const { privateKey, publicKeyBase64 } = await sendgridSigningKey();
     const config = configOf(publicKeyBase64);
     const signature = await sign(privateKey, TIMESTAMP, BODY);
     const alteredBody = BODY.replace('delivered', 'bounce');
@@ -161,7 +160,7 @@ describe('sendgrid signature: generated P-256 keys', () => {
   });
 
   it.each(STALE_OFFSETS_SECONDS)('refuses a genuinely signed timestamp %s', async (_name, offsetSeconds) => {
-    const { privateKey, publicKeyBase64 } = await generatedKey();
+    const { privateKey, publicKeyBase64 } = await sendgridSigningKey();
     const timestamp = String(NOW / 1000 + offsetSeconds);
     const headers = signedHeaders(await sign(privateKey, timestamp, BODY), timestamp);
     const verdict = await verifySendgridCallback(
@@ -173,7 +172,7 @@ describe('sendgrid signature: generated P-256 keys', () => {
   });
 
   it('accepts a timestamp 4 minutes old', async () => {
-    const { privateKey, publicKeyBase64 } = await generatedKey();
+    const { privateKey, publicKeyBase64 } = await sendgridSigningKey();
     const timestamp = String(NOW / 1000 - 240);
     const headers = signedHeaders(await sign(privateKey, timestamp, BODY), timestamp);
     expect(
@@ -184,7 +183,7 @@ describe('sendgrid signature: generated P-256 keys', () => {
   });
 
   it('refuses missing headers, a non-numeric timestamp and a non-DER signature', async () => {
-    const { privateKey, publicKeyBase64 } = await generatedKey();
+    const { privateKey, publicKeyBase64 } = await sendgridSigningKey();
     const config = configOf(publicKeyBase64);
     const signature = await sign(privateKey, TIMESTAMP, BODY);
     const cases: [Record<string, string>, string][] = [
@@ -203,7 +202,7 @@ describe('sendgrid signature: generated P-256 keys', () => {
   });
 
   it('refuses the same signed request a second time when given a replay guard', async () => {
-    const { privateKey, publicKeyBase64 } = await generatedKey();
+    const { privateKey, publicKeyBase64 } = await sendgridSigningKey();
     const config = configOf(publicKeyBase64);
     const replay = memoryReplayGuard();
     const genuine = request({
@@ -221,7 +220,7 @@ describe('sendgrid signature: generated P-256 keys', () => {
   });
 
   it('refuses a malleated copy (s negated) of a signature already seen', async () => {
-    const { privateKey, publicKeyBase64 } = await generatedKey();
+    const { privateKey, publicKeyBase64 } = await sendgridSigningKey();
     const config = configOf(publicKeyBase64);
     const raw = new Uint8Array(
       await crypto.subtle.sign(
@@ -248,7 +247,7 @@ describe('sendgrid signature: generated P-256 keys', () => {
   });
 
   it('refuses, without throwing, when the replay store fails', async () => {
-    const { privateKey, publicKeyBase64 } = await generatedKey();
+    const { privateKey, publicKeyBase64 } = await sendgridSigningKey();
     const genuine = request({
       headers: signedHeaders(await sign(privateKey, TIMESTAMP, BODY), TIMESTAMP),
       body: BODY,
@@ -264,8 +263,8 @@ describe('sendgrid signature: generated P-256 keys', () => {
   });
 
   it('does not consult the replay guard for a forged request', async () => {
-    const genuine = await generatedKey();
-    const attacker = await generatedKey();
+    const genuine = await sendgridSigningKey();
+    const attacker = await sendgridSigningKey();
     const replay = memoryReplayGuard();
     const headers = signedHeaders(await sign(attacker.privateKey, TIMESTAMP, BODY), TIMESTAMP);
     await verifySendgridCallback(
